@@ -1,0 +1,727 @@
+//! All business logic lives here: a command, the current state and the time go in; facts to
+//! record, or every reason for refusing, come out. No IO, no clock.
+
+use std::collections::BTreeSet;
+
+use crate::approval;
+use crate::command::{Command, NewRelease};
+use crate::event::{CriterionSnapshot, Event, ReleaseCreated, Triage};
+use crate::gate::{self, when};
+use crate::lifecycle::{Phase, Track};
+use crate::nonconformance::{self, Finding};
+use crate::policy::{Action, Opens, Policy, Severity};
+use crate::rejection::{Reasons, Rejection};
+use crate::release::{Release, ReleaseId, ScopeItem, Window};
+use crate::state::State;
+use crate::time::Timestamp;
+
+pub fn decide(state: &State, actor: &str, now: Timestamp, command: &Command) -> Result<Vec<Event>, Rejection> {
+    if let Some(last) = state.last_at.filter(|last| now < *last) {
+        return Err(Rejection::invalid(format!(
+            "the time given ({}) is earlier than the latest record ({}); the log never runs backwards",
+            when(now),
+            when(last)
+        )));
+    }
+    let ctx = Ctx { state, actor, now };
+    match command {
+        Command::AdoptProfile { profile } => ctx.adopt_profile(profile),
+        Command::AddPerson { name, roles } => ctx.add_person(name, roles),
+        Command::GrantRoles { name, roles } => ctx.change_roles(name, roles, true),
+        Command::RevokeRoles { name, roles } => ctx.change_roles(name, roles, false),
+        Command::AddBlackout { from, to, reason, service } => ctx.add_blackout(*from, *to, reason, service),
+        Command::AddRisk { category, risk, mitigation, owner } => ctx.add_risk(category, risk, mitigation, owner),
+        Command::CreateRelease(new) => ctx.create_release(new),
+        Command::CloseNc { id, corrective_action } => ctx.close_nc(*id, corrective_action),
+        Command::RaiseNc { condition, release, service, detail } => ctx.raise_nc(condition, *release, service, detail),
+        Command::Tick => ctx.tick(),
+        release_command => ctx.on_release(release_command),
+    }
+}
+
+struct Ctx<'a> {
+    state: &'a State,
+    actor: &'a str,
+    now: Timestamp,
+}
+
+fn blank(text: &str) -> bool {
+    text.trim().is_empty()
+}
+
+impl<'a> Ctx<'a> {
+    fn policy(&self) -> Result<&'a Policy, Rejection> {
+        self.state
+            .policy()
+            .ok_or_else(|| Rejection::invalid("this store has no procedure profile; run `tollgate init` first"))
+    }
+
+    fn known_actor(&self) -> Result<(), Rejection> {
+        if self.state.people.contains_key(self.actor) {
+            Ok(())
+        } else {
+            Err(Rejection::invalid(format!(
+                "`{}` is not a known person; people are added with `tollgate person add`",
+                self.actor
+            )))
+        }
+    }
+
+    /// The actor holds one of the roles `policy` lists for `action`.
+    fn authorised(&self, policy: &Policy, action: Action) -> Result<(), Rejection> {
+        let roles = policy.roles_for(action);
+        if roles.iter().any(|r| self.state.holds(self.actor, r)) {
+            return Ok(());
+        }
+        let held: Vec<&str> =
+            self.state.people.get(self.actor).map(|p| p.roles.iter().map(String::as_str).collect()).unwrap_or_default();
+        Err(Rejection::refused(
+            "role",
+            format!(
+                "{} needs one of the roles {}; {} holds {}",
+                action.key(),
+                roles.join(", "),
+                self.actor,
+                if held.is_empty() { "none".to_owned() } else { held.join(", ") }
+            ),
+        ))
+    }
+
+    fn holds_any(&self, roles: &[String]) -> bool {
+        roles.iter().any(|r| self.state.holds(self.actor, r))
+    }
+
+    fn known_roles(&self, policy: &Policy, roles: &BTreeSet<String>) -> Result<(), Rejection> {
+        let unknown: Vec<&str> = roles.iter().filter(|r| !policy.roles.contains_key(*r)).map(String::as_str).collect();
+        if roles.is_empty() {
+            return Err(Rejection::invalid("give at least one --role"));
+        }
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(Rejection::invalid(format!(
+                "unknown role {}; expected one of {}",
+                unknown.join(", "),
+                policy.roles.keys().cloned().collect::<Vec<_>>().join(", ")
+            )))
+        }
+    }
+
+    fn adopt_profile(&self, profile: &std::sync::Arc<crate::event::Profile>) -> Result<Vec<Event>, Rejection> {
+        let Some(current) = self.state.current() else {
+            // Initialisation: the register of 5.1 starts with the profile's risks.
+            let mut events = vec![Event::ProfileAdopted(profile.clone())];
+            for (i, seed) in profile.policy.risks.iter().enumerate() {
+                events.push(Event::RiskAdded {
+                    id: i as u32 + 1,
+                    category: seed.category.clone(),
+                    risk: seed.risk.clone(),
+                    mitigation: seed.mitigation.clone(),
+                    owner: "release-manager".to_owned(),
+                });
+            }
+            return Ok(events);
+        };
+        self.known_actor()?;
+        let mut reasons = Reasons::default();
+        reasons.absorb(self.authorised(&current.policy, Action::AdoptProfile));
+        reasons.invalid_if(blank(&profile.reason), || "say why the new version is adopted (--reason)".into());
+        reasons.invalid_if(profile.hash == current.hash, || {
+            format!("this profile is identical to version {} already in force", current.policy.version)
+        });
+        reasons.invalid_if(
+            profile.hash != current.hash
+                && self.state.profiles.iter().any(|a| a.profile.policy.version == profile.policy.version),
+            || {
+                format!(
+                    "version {} was adopted before with different content; a changed document needs a new version (6.3)",
+                    profile.policy.version
+                )
+            },
+        );
+        reasons.finish()?;
+        Ok(vec![Event::ProfileAdopted(profile.clone())])
+    }
+
+    fn add_person(&self, name: &str, roles: &BTreeSet<String>) -> Result<Vec<Event>, Rejection> {
+        let policy = self.policy()?;
+        let administrators = policy.roles_for(Action::AdministerPeople);
+        let bootstrap = !self.state.people.values().any(|p| p.roles.iter().any(|r| administrators.contains(r)));
+        let mut reasons = Reasons::default();
+        if !bootstrap {
+            reasons.absorb(self.known_actor());
+            reasons.absorb(self.authorised(policy, Action::AdministerPeople));
+        }
+        reasons.invalid_if(!valid_name(name), || {
+            format!("`{name}` is not a usable name; use letters, digits, dots, dashes, underscores or @")
+        });
+        reasons.invalid_if(self.state.people.contains_key(name), || {
+            format!("{name} already exists; change roles with `person grant` / `person revoke`")
+        });
+        reasons.absorb(self.known_roles(policy, roles));
+        reasons.finish()?;
+        Ok(vec![Event::PersonAdded { name: name.to_owned(), roles: roles.clone() }])
+    }
+
+    fn change_roles(&self, name: &str, roles: &BTreeSet<String>, grant: bool) -> Result<Vec<Event>, Rejection> {
+        let policy = self.policy()?;
+        self.known_actor()?;
+        let mut reasons = Reasons::default();
+        reasons.absorb(self.authorised(policy, Action::AdministerPeople));
+        reasons.invalid_if(!self.state.people.contains_key(name), || format!("unknown person `{name}`"));
+        reasons.absorb(self.known_roles(policy, roles));
+        reasons.finish()?;
+        let (name, roles) = (name.to_owned(), roles.clone());
+        Ok(vec![if grant { Event::RolesGranted { name, roles } } else { Event::RolesRevoked { name, roles } }])
+    }
+
+    fn add_blackout(&self, from: Timestamp, to: Timestamp, reason: &str, service: &Option<String>) -> Result<Vec<Event>, Rejection> {
+        let policy = self.policy()?;
+        self.known_actor()?;
+        let mut reasons = Reasons::default();
+        reasons.absorb(self.authorised(policy, Action::ManageBlackouts));
+        reasons.invalid_if(to <= from, || format!("the blackout ends ({}) before it starts ({})", when(to), when(from)));
+        reasons.invalid_if(blank(reason), || "say what the blackout protects (--reason)".into());
+        reasons.finish()?;
+        let id = self.state.blackouts.len() as u32 + 1;
+        Ok(vec![Event::BlackoutAdded { id, from, to, reason: reason.to_owned(), service: service.clone() }])
+    }
+
+    fn add_risk(&self, category: &str, risk: &str, mitigation: &str, owner: &str) -> Result<Vec<Event>, Rejection> {
+        let policy = self.policy()?;
+        self.known_actor()?;
+        let mut reasons = Reasons::default();
+        reasons.absorb(self.authorised(policy, Action::ManageRisks));
+        for (text, what) in [(category, "--category"), (risk, "--risk"), (mitigation, "--mitigation"), (owner, "--owner")] {
+            reasons.invalid_if(blank(text), || format!("{what} must not be empty"));
+        }
+        reasons.finish()?;
+        let id = self.state.risks.iter().map(|r| r.id).max().unwrap_or(0) + 1;
+        Ok(vec![Event::RiskAdded {
+            id,
+            category: category.to_owned(),
+            risk: risk.to_owned(),
+            mitigation: mitigation.to_owned(),
+            owner: owner.to_owned(),
+        }])
+    }
+
+    fn create_release(&self, new: &NewRelease) -> Result<Vec<Event>, Rejection> {
+        let policy = self.policy()?;
+        self.known_actor()?;
+        let current = self.state.current().expect("policy exists");
+        let release_type = match &new.release_type {
+            Some(t) => t.clone(),
+            None => policy.emergency_type().map(str::to_owned).ok_or_else(|| {
+                Rejection::invalid("the profile does not define exactly one release type on the emergency track")
+            })?,
+        };
+        let Some(rt) = policy.release_types.get(&release_type) else {
+            return Err(Rejection::invalid(format!(
+                "unknown release type `{release_type}`; expected one of {}",
+                policy.release_types.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        };
+        let mut reasons = Reasons::default();
+        let action = if rt.track == Track::Emergency { Action::CreateEmergency } else { Action::CreateRelease };
+        reasons.absorb(self.authorised(policy, action));
+        for (text, what) in [(&new.service, "--service"), (&new.version, "--version"), (&new.title, "--title")] {
+            reasons.invalid_if(blank(text), || format!("{what} must not be empty"));
+        }
+        let unknown: Vec<&str> = new.touches.iter().filter(|t| !policy.touches.contains_key(*t)).map(String::as_str).collect();
+        reasons.invalid_if(!unknown.is_empty(), || {
+            format!(
+                "unknown --touches {}; expected one of {}",
+                unknown.join(", "),
+                policy.touches.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        });
+        let start = match (rt.track, new.window_start) {
+            (_, Some(start)) => start,
+            (Track::Emergency, None) => self.now,
+            (Track::Standard, None) => {
+                reasons.invalid_if(true, || format!("{} releases need a deployment window (--window-start)", rt.name));
+                self.now
+            }
+        };
+        reasons.invalid_if(start < self.now && rt.track == Track::Standard, || {
+            format!("the deployment window starts in the past ({})", when(start))
+        });
+        reasons.invalid_if(new.window_end.is_some_and(|end| end <= start), || {
+            "the deployment window must end after it starts".to_owned()
+        });
+        let duplicate = self
+            .state
+            .releases
+            .values()
+            .find(|r| r.service == new.service && r.version == new.version && r.phase != Phase::Closed);
+        reasons.invalid_if(duplicate.is_some(), || {
+            format!("{} {} is already release {}", new.service, new.version, duplicate.expect("checked").id)
+        });
+        reasons.finish()?;
+        let created = ReleaseCreated {
+            release: self.state.next_release_id(),
+            service: new.service.clone(),
+            version: new.version.clone(),
+            release_type: release_type.clone(),
+            title: new.title.clone(),
+            window: Window { start, end: new.window_end },
+            touches: new.touches.clone(),
+            incident: new.incident.clone(),
+            profile_version: policy.version.clone(),
+            profile_hash: current.hash.clone(),
+        };
+        let mut events = vec![Event::ReleaseCreated(created.clone())];
+        if rt.track == Track::Emergency {
+            // Evaluate 4.6's frequency rule against the release as it will exist.
+            let mut next = self.state.clone();
+            let fact = crate::event::Fact { at: self.now, actor: self.actor.to_owned(), event: events[0].clone() };
+            crate::evolve::evolve(&mut next, &fact).map_err(|e| Rejection::invalid(e.0))?;
+            let release = &next.releases[&created.release];
+            let findings = nonconformance::emergency_frequency(self.state, policy, &new.service, release, self.now);
+            events.extend(nonconformance::raise(self.state, policy, findings, self.now));
+        }
+        Ok(events)
+    }
+
+    fn raise_nc(&self, condition: &str, release: Option<ReleaseId>, service: &Option<String>, detail: &str) -> Result<Vec<Event>, Rejection> {
+        let policy = self.policy()?;
+        self.known_actor()?;
+        let mut reasons = Reasons::default();
+        reasons.absorb(self.authorised(policy, Action::RaiseNonconformance));
+        reasons.invalid_if(!policy.nonconformance.conditions.contains_key(condition), || {
+            format!(
+                "unknown condition `{condition}`; expected one of {}",
+                policy.nonconformance.conditions.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        });
+        let found = release.map(|id| self.state.releases.get(&id));
+        reasons.invalid_if(matches!(found, Some(None)), || format!("unknown release {}", release.expect("some")));
+        reasons.invalid_if(blank(detail), || "describe what was found (--detail)".into());
+        reasons.finish()?;
+        let service = service.clone().or_else(|| found.flatten().map(|r| r.service.clone()));
+        let n = self.state.ncs.len() + 1;
+        let finding = Finding {
+            condition: condition.to_owned(),
+            release,
+            service,
+            subject: format!("reported#{n}"),
+            detail: detail.to_owned(),
+        };
+        Ok(nonconformance::raise(self.state, policy, vec![finding], self.now))
+    }
+
+    fn close_nc(&self, id: u32, corrective_action: &str) -> Result<Vec<Event>, Rejection> {
+        let policy = self.policy()?;
+        self.known_actor()?;
+        let nc = self.state.nc(id).ok_or_else(|| Rejection::invalid(format!("unknown non-conformance NC-{id}")))?;
+        let mut reasons = Reasons::default();
+        reasons.absorb(self.authorised(policy, Action::CloseNonconformance));
+        reasons.invalid_if(nc.closed.is_some(), || format!("NC-{id} is already closed"));
+        reasons.invalid_if(blank(corrective_action), || "document the corrective action (--corrective-action)".into());
+        reasons.finish()?;
+        Ok(vec![Event::NcClosed { id, corrective_action: corrective_action.to_owned() }])
+    }
+
+    fn tick(&self) -> Result<Vec<Event>, Rejection> {
+        let policy = self.policy()?;
+        self.known_actor()?;
+        Ok(nonconformance::raise(self.state, policy, nonconformance::at_tick(self.state, self.now), self.now))
+    }
+
+    fn on_release(&self, command: &Command) -> Result<Vec<Event>, Rejection> {
+        self.policy()?;
+        self.known_actor()?;
+        let id = release_of(command);
+        let release = self
+            .state
+            .releases
+            .get(&id)
+            .ok_or_else(|| Rejection::invalid(format!("unknown release {id}")))?;
+        let policy = self.state.policy_of(release);
+        if release.phase == Phase::Closed {
+            return Err(Rejection::refused("phase", format!("{id} is closed; its record can no longer change")));
+        }
+        let on = OnRelease { ctx: self, release, policy };
+        on.decide(command)
+    }
+}
+
+fn release_of(command: &Command) -> ReleaseId {
+    use Command::*;
+    match command {
+        Reschedule { release, .. }
+        | AddScope { release, .. }
+        | LockScope { release }
+        | RecordPlan { release, .. }
+        | AttachDocument { release, .. }
+        | RecordTestResult { release, .. }
+        | SkipTestPhase { release, .. }
+        | RecordDefect { release, .. }
+        | TriageDefect { release, .. }
+        | Confirm { release, .. }
+        | Approve { release, .. }
+        | Override { release, .. }
+        | Go { release }
+        | NoGo { release, .. }
+        | Advance { release }
+        | Close { release }
+        | Deploy { release, .. }
+        | DeploymentFinished { release, .. }
+        | StartRollback { release, .. }
+        | CompleteRollback { release } => *release,
+        _ => unreachable!("not a release command"),
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
+}
+
+struct OnRelease<'a, 'c> {
+    ctx: &'c Ctx<'a>,
+    release: &'a Release,
+    policy: &'a Policy,
+}
+
+impl<'a> OnRelease<'a, '_> {
+    fn id(&self) -> ReleaseId {
+        self.release.id
+    }
+
+    fn authorised(&self, action: Action) -> Result<(), Rejection> {
+        self.ctx.authorised(self.policy, action)
+    }
+
+    /// Before the production deployment starts: what must be settled before it.
+    fn before_deployment(&self, what: &str) -> Result<(), Rejection> {
+        let r = self.release;
+        let deployed = r.production_deployment().is_some() && r.last_rollback_completed().is_none_or(|rb| {
+            r.production_deployment().is_some_and(|d| d.started.at > rb)
+        });
+        if deployed {
+            Err(Rejection::refused("phase", format!("{what} is settled before the production deployment; {} is already deployed", r.id)))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn decide(&self, command: &Command) -> Result<Vec<Event>, Rejection> {
+        let release = self.id();
+        let r = self.release;
+        let policy = self.policy;
+        let mut reasons = Reasons::default();
+        let events = match command {
+            Command::Reschedule { start, end, .. } => {
+                reasons.absorb(self.authorised(Action::Reschedule));
+                reasons.absorb(self.before_deployment("the deployment window"));
+                reasons.invalid_if(*start < self.ctx.now, || format!("the new window starts in the past ({})", when(*start)));
+                reasons.invalid_if(end.is_some_and(|e| e <= *start), || "the deployment window must end after it starts".into());
+                vec![Event::Rescheduled { release, window: Window { start: *start, end: *end } }]
+            }
+            Command::AddScope { kind, reference, rollback, justification, .. } => {
+                reasons.absorb(self.before_deployment("scope"));
+                reasons.invalid_if(blank(kind) || blank(reference), || "a scope item is KIND:REF, like ticket:PAY-42".into());
+                reasons.invalid_if(r.scope.iter().any(|s| s.value.kind == *kind && s.value.reference == *reference), || {
+                    format!("{kind}:{reference} is already in scope")
+                });
+                let reassessment = if r.scope_frozen() {
+                    reasons.absorb(self.authorised(Action::EditScopeAfterLock));
+                    reasons.refuse_if(justification.as_deref().is_none_or(blank), "scope-locked", || {
+                        "scope is locked (or code is frozen): an addition needs the release manager's re-assessment with --justification".into()
+                    });
+                    justification.clone()
+                } else {
+                    reasons.absorb(self.authorised(Action::EditScope));
+                    None
+                };
+                let item = ScopeItem { kind: kind.clone(), reference: reference.clone(), rollback: rollback.clone(), reassessment };
+                vec![Event::ScopeAdded { release, item }]
+            }
+            Command::LockScope { .. } => {
+                reasons.absorb(self.authorised(Action::LockScope));
+                reasons.invalid_if(r.scope_locked.is_some(), || format!("the scope of {release} is already locked"));
+                reasons.refuse_if(r.scope.is_empty(), "scope-recorded", || "there is no scope to lock yet".into());
+                vec![Event::ScopeLocked { release }]
+            }
+            Command::RecordPlan { fields, .. } => {
+                reasons.absorb(self.authorised(Action::Plan));
+                reasons.invalid_if(fields.is_empty(), || "give --impact, --blast-radius or --rollback-strategy".into());
+                for (field, text) in fields {
+                    reasons.invalid_if(blank(text), || format!("the {} must not be empty", field.label()));
+                }
+                fields.iter().map(|(field, text)| Event::PlanRecorded { release, field: *field, text: text.clone() }).collect()
+            }
+            Command::AttachDocument { kind, name, sha256, bytes, .. } => {
+                reasons.absorb(self.authorised(Action::AttachDocument));
+                reasons.invalid_if(policy.document(kind).is_none(), || {
+                    format!(
+                        "unknown document kind `{kind}`; expected one of {}",
+                        policy.documents.iter().map(|d| d.kind.as_str()).collect::<Vec<_>>().join(", ")
+                    )
+                });
+                reasons.invalid_if(*bytes == 0, || format!("{name} is empty; an empty document is not documentation"));
+                vec![Event::DocumentAttached { release, kind: kind.clone(), name: name.clone(), sha256: sha256.clone(), bytes: *bytes }]
+            }
+            Command::RecordTestResult { phase, passed, reference, .. } => {
+                let def = policy.test_phase(phase).ok_or_else(|| {
+                    Rejection::invalid(format!(
+                        "unknown test phase `{phase}`; expected one of {}",
+                        policy.test_phases.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", ")
+                    ))
+                })?;
+                reasons.absorb(self.before_deployment("test evidence"));
+                reasons.refuse_if(!self.ctx.holds_any(&def.recorded_by), "role", || {
+                    format!("{} results are recorded by {}; {} holds none of these roles", def.name, def.recorded_by.join(" or "), self.ctx.actor)
+                });
+                reasons.refuse_if(def.written && reference.as_deref().is_none_or(blank), "written-sign-off", || {
+                    format!("{} needs a written record: give --ref naming the email or ticket comment (verbal only is not acceptable)", def.name)
+                });
+                vec![Event::TestResultRecorded { release, phase: phase.clone(), passed: *passed, reference: reference.clone() }]
+            }
+            Command::SkipTestPhase { phase, justification, .. } => {
+                let rt = &policy.release_types[&r.release_type];
+                let required = policy.required_test_phases(rt, &r.touches).iter().any(|p| p.id == *phase);
+                reasons.absorb(self.authorised(Action::SkipTestPhase));
+                reasons.absorb(self.before_deployment("skipping a test phase"));
+                reasons.invalid_if(!required, || format!("`{phase}` is not a required test phase of {} releases", rt.name));
+                reasons.invalid_if(blank(justification), || "document the justification (--justification)".into());
+                reasons.invalid_if(r.tests.get(phase).is_some_and(|t| t.value.passed), || format!("{phase} has already passed"));
+                vec![Event::TestPhaseSkipped { release, phase: phase.clone(), justification: justification.clone() }]
+            }
+            Command::RecordDefect { reference, severity, title, .. } => {
+                reasons.absorb(self.authorised(Action::RecordDefect));
+                reasons.invalid_if(blank(reference) || blank(title), || "a defect needs --ref and --title".into());
+                reasons.invalid_if(r.defects.contains_key(reference), || format!("defect {reference} is already recorded"));
+                vec![Event::DefectRecorded { release, reference: reference.clone(), severity: *severity, title: title.clone() }]
+            }
+            Command::TriageDefect { reference, outcome, comment, .. } => {
+                let defect = r.defects.get(reference).ok_or_else(|| Rejection::invalid(format!("unknown defect {reference} on {release}")))?;
+                let action = match outcome {
+                    Triage::Resolved => Action::ResolveDefect,
+                    Triage::RiskAccepted => Action::AcceptDefectRisk,
+                    Triage::Descoped => Action::DescopeDefect,
+                };
+                reasons.absorb(self.authorised(action));
+                reasons.invalid_if(defect.triage.is_some(), || format!("defect {reference} was already triaged"));
+                reasons.invalid_if(blank(comment), || "say how the defect was triaged (--comment)".into());
+                reasons.refuse_if(*outcome == Triage::RiskAccepted && defect.severity != Severity::High, "risk-acceptance", || {
+                    format!("only High defects may be accepted as risk (4.4.3); {reference} is {}: fix it or reduce the scope", defect.severity.key())
+                });
+                vec![Event::DefectTriaged { release, reference: reference.clone(), outcome: *outcome, comment: comment.clone() }]
+            }
+            Command::Confirm { confirmation, comment, .. } => {
+                let def = policy.confirmations.get(confirmation).ok_or_else(|| {
+                    Rejection::invalid(format!(
+                        "unknown check `{confirmation}`; expected one of {}",
+                        policy.confirmations.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                })?;
+                reasons.refuse_if(!self.ctx.holds_any(&def.by), "role", || {
+                    format!("{confirmation} is confirmed by {}; {} holds none of these roles", def.by.join(" or "), self.ctx.actor)
+                });
+                reasons.refuse_if(def.written && comment.as_deref().is_none_or(blank), "written-record", || {
+                    format!("{confirmation} needs a written record: give --comment with where it is recorded")
+                });
+                vec![Event::Confirmed { release, confirmation: confirmation.clone(), comment: comment.clone() }]
+            }
+            Command::Approve { role, approve, comment, .. } => self.approve(role, *approve, comment, &mut reasons),
+            Command::Override { criterion, justification, .. } => {
+                reasons.absorb(self.authorised(Action::Override));
+                let criteria: Vec<_> =
+                    policy.gates.iter().filter(|g| g.track == r.track).flat_map(|g| &g.criteria).filter(|c| c.id == *criterion).collect();
+                reasons.invalid_if(criteria.is_empty(), || format!("no gate of the {} track has a criterion `{criterion}`", r.track));
+                reasons.refuse_if(!criteria.is_empty() && !criteria.iter().all(|c| c.overridable), "not-overridable", || {
+                    format!("`{criterion}` cannot be overridden: the procedure allows no risk acceptance for it")
+                });
+                reasons.invalid_if(blank(justification), || "an override needs a written justification (--justification)".into());
+                reasons.invalid_if(r.overrides.contains_key(criterion), || format!("`{criterion}` is already overridden"));
+                vec![Event::Overridden { release, criterion: criterion.clone(), justification: justification.clone() }]
+            }
+            Command::Go { .. } | Command::NoGo { .. } => {
+                reasons.absorb(self.authorised(Action::GoDecision));
+                reasons.refuse_if(r.phase != Phase::Deployment, "phase", || {
+                    format!("the go/no-go decision is taken in the deployment phase; {release} is in {}", r.phase)
+                });
+                reasons.refuse_if(r.running_deployment().is_some() || r.live_since().is_some(), "phase", || {
+                    format!("{release} is already deploying or deployed")
+                });
+                match command {
+                    Command::NoGo { reason, .. } => {
+                        reasons.invalid_if(blank(reason), || "say why (--reason)".into());
+                        vec![Event::GoDecided { release, go: false, reason: Some(reason.clone()) }]
+                    }
+                    _ => vec![Event::GoDecided { release, go: true, reason: None }],
+                }
+            }
+            Command::Advance { .. } | Command::Close { .. } => {
+                let next = r.track.next(r.phase).expect("closed releases were refused above");
+                reasons.refuse_if(matches!(command, Command::Close { .. }) && next != Phase::Closed, "phase", || {
+                    format!("{release} is in {}; it can be closed only from its last phase", r.phase)
+                });
+                let gate = policy.gate_for(r.track, r.phase, Opens::Advance).ok_or_else(|| {
+                    Rejection::invalid(format!("the profile has no gate for the {} phase", r.phase))
+                })?;
+                reasons.refuse_if(!self.ctx.holds_any(&gate.signed_off_by), "role", || {
+                    format!("the {} gate is signed off by {}; {} holds none of these roles", gate.id, gate.signed_off_by.join(" or "), self.ctx.actor)
+                });
+                reasons.refuse_if(r.running_deployment().is_some() || r.rollback_in_progress().is_some(), "phase", || {
+                    "a deployment or rollback is still running".into()
+                });
+                let verdict = gate::evaluate(self.ctx.state, r, gate, self.ctx.now);
+                for c in verdict.unmet() {
+                    reasons.refuse_if(true, &format!("gate:{}/{}", gate.id, c.id), || c.reason.clone());
+                }
+                let criteria = verdict.criteria.iter().map(|c| CriterionSnapshot { id: c.id.clone(), met: c.met, reason: c.reason.clone() }).collect();
+                vec![Event::PhaseAdvanced { release, gate: gate.id.clone(), from: r.phase, to: next, criteria }]
+            }
+            Command::Deploy { environment, .. } => return self.deploy(environment),
+            Command::DeploymentFinished { success, .. } => {
+                let running = r.running_deployment();
+                reasons.refuse_if(running.is_none(), "phase", || format!("{release} has no deployment running"));
+                let deployer = running.is_some_and(|d| d.started.by == self.ctx.actor);
+                if !deployer {
+                    reasons.absorb(self.authorised(Action::Deploy));
+                }
+                let environment = running.map(|d| d.environment.clone()).unwrap_or_default();
+                vec![Event::DeploymentFinished { release, environment, success: *success }]
+            }
+            Command::StartRollback { reason, .. } => {
+                // 4.5: the on-call or deploying engineer rolls back without further approval.
+                if r.deploying_engineer() != Some(self.ctx.actor) {
+                    reasons.absorb(self.authorised(Action::Rollback));
+                }
+                reasons.refuse_if(r.production_deployment().is_none(), "phase", || format!("{release} has not been deployed to production"));
+                reasons.refuse_if(r.running_deployment().is_some(), "phase", || {
+                    "record the deployment outcome first (`release deployed --outcome failed`)".into()
+                });
+                reasons.refuse_if(r.rollback_in_progress().is_some(), "phase", || "a rollback is already running".into());
+                reasons.refuse_if(
+                    r.production_deployment().is_some() && r.live_since().is_none() && r.last_rollback_completed().is_some(),
+                    "phase",
+                    || format!("{release} was already rolled back"),
+                );
+                reasons.invalid_if(blank(reason), || "name the trigger (--reason)".into());
+                vec![Event::RollbackStarted { release, reason: reason.clone() }]
+            }
+            Command::CompleteRollback { .. } => {
+                let running = r.rollback_in_progress();
+                reasons.refuse_if(running.is_none(), "phase", || format!("{release} has no rollback running"));
+                if running.is_some_and(|rb| rb.started.by != self.ctx.actor) {
+                    reasons.absorb(self.authorised(Action::Rollback));
+                }
+                reasons.finish()?;
+                let started = running.expect("checked").started.at;
+                let mut events = vec![Event::RollbackCompleted { release, seconds: (self.ctx.now - started).num_seconds() }];
+                let mut after = r.clone();
+                after.rollbacks.last_mut().expect("running").completed = Some(self.ctx.now);
+                let findings = nonconformance::rollback_over_target(self.ctx.state, &after, self.ctx.now);
+                events.extend(nonconformance::raise(self.ctx.state, policy, findings, self.ctx.now));
+                return Ok(events);
+            }
+            _ => unreachable!("routed by decide"),
+        };
+        reasons.finish()?;
+        Ok(events)
+    }
+
+    fn approve(&self, role: &Option<String>, approve: bool, comment: &Option<String>, reasons: &mut Reasons) -> Vec<Event> {
+        let r = self.release;
+        let actor = self.ctx.actor;
+        let required = approval::approver_roles(self.policy, r);
+        let rt = &self.policy.release_types[&r.release_type];
+        reasons.absorb(self.before_deployment("approval"));
+        reasons.refuse_if(r.created.by == actor, "separation-of-duties", || {
+            format!("{actor} created {} and cannot approve it", r.id)
+        });
+        let held: Vec<&String> = required.iter().filter(|role| self.ctx.state.holds(actor, role)).collect();
+        let role = match role {
+            Some(role) => {
+                reasons.invalid_if(!required.contains(role), || {
+                    format!("{role} is not an approver of {} releases; approvers are {}", rt.name, required.iter().cloned().collect::<Vec<_>>().join(", "))
+                });
+                reasons.refuse_if(!self.ctx.state.holds(actor, role), "role", || format!("{actor} does not hold {role}"));
+                role.clone()
+            }
+            None => match held.as_slice() {
+                [one] => (*one).clone(),
+                [] => {
+                    reasons.refuse_if(true, "role", || {
+                        format!("{actor} holds none of the approver roles of {} releases ({})", rt.name, required.iter().cloned().collect::<Vec<_>>().join(", "))
+                    });
+                    String::new()
+                }
+                many => {
+                    reasons.invalid_if(true, || {
+                        format!(
+                            "{actor} holds {}, each an approver here; say which with --role (one approval cannot satisfy two required roles)",
+                            many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" and ")
+                        )
+                    });
+                    String::new()
+                }
+            },
+        };
+        if let Some(earlier) = r.approvals.get(actor).filter(|a| a.role != role && !role.is_empty()) {
+            reasons.refuse_if(true, "separation-of-duties", || {
+                format!("one approval cannot satisfy two required roles: {actor} already decided as {}", earlier.role)
+            });
+        }
+        if !approve {
+            reasons.invalid_if(comment.as_deref().is_none_or(blank), || "a rejection needs a --comment saying why".into());
+        }
+        vec![Event::ApprovalRecorded { release: r.id, role, approve, comment: comment.clone() }]
+    }
+
+    fn deploy(&self, environment: &str) -> Result<Vec<Event>, Rejection> {
+        let r = self.release;
+        let policy = self.policy;
+        let actor = self.ctx.actor;
+        let mut reasons = Reasons::default();
+        let Some(env) = policy.environments.iter().find(|e| e.id == environment) else {
+            return Err(Rejection::invalid(format!(
+                "unknown environment `{environment}`; expected one of {}",
+                policy.environments.iter().map(|e| e.id.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        };
+        reasons.absorb(self.authorised(Action::Deploy));
+        // 3.4: "The separation of the go/no-go decision from deployment execution is the only
+        // structural requirement that must be maintained regardless of team size."
+        if let Some(go) = r.go.as_ref().filter(|g| g.by == actor) {
+            reasons.refuse_if(true, "separation-of-duties", || {
+                format!("{actor} recorded the go/no-go decision at {} and can never start the deployment, whatever roles they hold", when(go.at))
+            });
+        }
+        reasons.refuse_if(r.running_deployment().is_some(), "phase", || "a deployment is already running".into());
+        reasons.refuse_if(r.rollback_in_progress().is_some(), "phase", || "a rollback is running".into());
+        if env.production {
+            reasons.refuse_if(r.phase != Phase::Deployment, "phase", || {
+                format!("production deployment happens in the deployment phase; {} is in {}", r.id, r.phase)
+            });
+            reasons.refuse_if(r.live_since().is_some(), "phase", || format!("{} is already live in production", r.id));
+            let gate = policy.gate_for(r.track, Phase::Deployment, Opens::Deploy).ok_or_else(|| {
+                Rejection::invalid(format!("the profile has no pre-deployment gate for the {} track", r.track))
+            })?;
+            let verdict = gate::evaluate(self.ctx.state, r, gate, self.ctx.now);
+            for c in verdict.unmet() {
+                reasons.refuse_if(true, &format!("gate:{}/{}", gate.id, c.id), || c.reason.clone());
+            }
+        } else {
+            let pos = r.track.position(r.phase).unwrap_or(0);
+            let testing = r.track.position(Phase::Testing).unwrap_or(0);
+            let deployment = r.track.position(Phase::Deployment).unwrap_or(0);
+            reasons.refuse_if(pos < testing || pos > deployment, "phase", || {
+                format!("{} deploys to {environment} during testing and deployment; it is in {}", r.id, r.phase)
+            });
+        }
+        reasons.finish()?;
+        let mut events = vec![Event::DeploymentStarted { release: r.id, environment: environment.to_owned() }];
+        if env.production {
+            let findings = nonconformance::at_production_deployment(self.ctx.state, r);
+            events.extend(nonconformance::raise(self.ctx.state, policy, findings, self.ctx.now));
+        }
+        Ok(events)
+    }
+}

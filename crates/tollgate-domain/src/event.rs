@@ -1,0 +1,154 @@
+//! Facts: what happened, as the log records it. `decide` produces them, `evolve` applies them.
+//! A fact carries its actor and time; the event inside says what changed and nothing more.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::lifecycle::Phase;
+use crate::policy::{PlanField, Policy, RoleId, Severity};
+use crate::release::{ReleaseId, ScopeItem, Window};
+use crate::time::Timestamp;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fact {
+    pub at: Timestamp,
+    pub actor: String,
+    pub event: Event,
+}
+
+/// A profile as adopted: the validated policy, its content hash, the texts it was read from
+/// (so the log alone can rebuild it) and why it was adopted (6.3 document control).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Profile {
+    pub policy: Policy,
+    /// Hex SHA-256 over the source texts, see `tollgate-profile`.
+    pub hash: String,
+    pub sources: Vec<ProfileSource>,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileSource {
+    pub name: String,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    ProfileAdopted(Arc<Profile>),
+    PersonAdded { name: String, roles: BTreeSet<RoleId> },
+    RolesGranted { name: String, roles: BTreeSet<RoleId> },
+    RolesRevoked { name: String, roles: BTreeSet<RoleId> },
+    BlackoutAdded { id: u32, from: Timestamp, to: Timestamp, reason: String, service: Option<String> },
+    RiskAdded { id: u32, category: String, risk: String, mitigation: String, owner: String },
+    ReleaseCreated(ReleaseCreated),
+    Rescheduled { release: ReleaseId, window: Window },
+    ScopeAdded { release: ReleaseId, item: ScopeItem },
+    ScopeLocked { release: ReleaseId },
+    PlanRecorded { release: ReleaseId, field: PlanField, text: String },
+    DocumentAttached { release: ReleaseId, kind: String, name: String, sha256: String, bytes: u64 },
+    TestResultRecorded { release: ReleaseId, phase: String, passed: bool, reference: Option<String> },
+    TestPhaseSkipped { release: ReleaseId, phase: String, justification: String },
+    DefectRecorded { release: ReleaseId, reference: String, severity: Severity, title: String },
+    DefectTriaged { release: ReleaseId, reference: String, outcome: Triage, comment: String },
+    Confirmed { release: ReleaseId, confirmation: String, comment: Option<String> },
+    ApprovalRecorded { release: ReleaseId, role: RoleId, approve: bool, comment: Option<String> },
+    Overridden { release: ReleaseId, criterion: String, justification: String },
+    GoDecided { release: ReleaseId, go: bool, reason: Option<String> },
+    PhaseAdvanced { release: ReleaseId, gate: String, from: Phase, to: Phase, criteria: Vec<CriterionSnapshot> },
+    DeploymentStarted { release: ReleaseId, environment: String },
+    DeploymentFinished { release: ReleaseId, environment: String, success: bool },
+    RollbackStarted { release: ReleaseId, reason: String },
+    RollbackCompleted { release: ReleaseId, seconds: i64 },
+    NcRaised(NcRaised),
+    NcClosed { id: u32, corrective_action: String },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReleaseCreated {
+    pub release: ReleaseId,
+    pub service: String,
+    pub version: String,
+    pub release_type: String,
+    pub title: String,
+    pub window: Window,
+    pub touches: BTreeSet<String>,
+    pub incident: Option<String>,
+    /// The profile governing this release for its whole life (6.3).
+    pub profile_version: String,
+    pub profile_hash: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Triage {
+    Resolved,
+    RiskAccepted,
+    Descoped,
+}
+
+impl Triage {
+    pub fn key(self) -> &'static str {
+        match self {
+            Triage::Resolved => "resolved",
+            Triage::RiskAccepted => "risk-accepted",
+            Triage::Descoped => "descoped",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Triage> {
+        [Triage::Resolved, Triage::RiskAccepted, Triage::Descoped].into_iter().find(|t| t.key() == key)
+    }
+}
+
+/// What a gate said when its phase was signed off, kept in the record for the auditor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CriterionSnapshot {
+    pub id: String,
+    pub met: bool,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NcRaised {
+    pub id: u32,
+    pub condition: String,
+    pub release: Option<ReleaseId>,
+    pub service: Option<String>,
+    /// What exactly failed, so the same failure is raised once: `R-3/rollback#1`.
+    pub subject: String,
+    pub detail: String,
+    pub due: Timestamp,
+    /// The same condition was raised before for the same service: formal corrective action.
+    pub repeat: bool,
+}
+
+impl Event {
+    /// The release this event belongs to, if any.
+    pub fn release(&self) -> Option<ReleaseId> {
+        use Event::*;
+        match self {
+            ReleaseCreated(c) => Some(c.release),
+            Rescheduled { release, .. }
+            | ScopeAdded { release, .. }
+            | ScopeLocked { release }
+            | PlanRecorded { release, .. }
+            | DocumentAttached { release, .. }
+            | TestResultRecorded { release, .. }
+            | TestPhaseSkipped { release, .. }
+            | DefectRecorded { release, .. }
+            | DefectTriaged { release, .. }
+            | Confirmed { release, .. }
+            | ApprovalRecorded { release, .. }
+            | Overridden { release, .. }
+            | GoDecided { release, .. }
+            | PhaseAdvanced { release, .. }
+            | DeploymentStarted { release, .. }
+            | DeploymentFinished { release, .. }
+            | RollbackStarted { release, .. }
+            | RollbackCompleted { release, .. } => Some(*release),
+            NcRaised(nc) => nc.release,
+            ProfileAdopted(_) | PersonAdded { .. } | RolesGranted { .. } | RolesRevoked { .. } | BlackoutAdded { .. }
+            | RiskAdded { .. } | NcClosed { .. } => None,
+        }
+    }
+}

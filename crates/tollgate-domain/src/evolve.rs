@@ -1,0 +1,193 @@
+//! Applying facts to state. No business logic here: every rule was checked by `decide` before
+//! the fact was recorded, and replaying the log must rebuild the same state whatever today's
+//! rules say. A fact that cannot apply (a release that does not exist) means the log is not one
+//! Tollgate wrote, and is reported rather than ignored.
+
+use std::collections::BTreeMap;
+
+use crate::event::{Event, Fact};
+use crate::release::{Approval, Defect, Deployment, Document, GoDecision, Release, Rollback, Stamped, TestResult};
+use crate::state::{Adopted, Blackout, Nonconformance, Person, Risk, State};
+
+/// A fact that does not fit the state it is applied to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inapplicable(pub String);
+
+pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
+    let at = fact.at;
+    let by = fact.actor.clone();
+    let stamp = |value| Stamped { value, by: by.clone(), at };
+    state.last_at = Some(state.last_at.map_or(at, |last| last.max(at)));
+    match &fact.event {
+        Event::ProfileAdopted(profile) => {
+            state.profiles.push(Adopted { profile: profile.clone(), by: by.clone(), at });
+        }
+        Event::PersonAdded { name, roles } => {
+            state.people.insert(name.clone(), Person { name: name.clone(), roles: roles.clone() });
+        }
+        Event::RolesGranted { name, roles } => {
+            let person = state.people.get_mut(name).ok_or_else(|| unknown("person", name))?;
+            person.roles.extend(roles.iter().cloned());
+        }
+        Event::RolesRevoked { name, roles } => {
+            let person = state.people.get_mut(name).ok_or_else(|| unknown("person", name))?;
+            person.roles.retain(|r| !roles.contains(r));
+        }
+        Event::BlackoutAdded { id, from, to, reason, service } => state.blackouts.push(Blackout {
+            id: *id,
+            from: *from,
+            to: *to,
+            reason: reason.clone(),
+            service: service.clone(),
+        }),
+        Event::RiskAdded { id, category, risk, mitigation, owner } => state.risks.push(Risk {
+            id: *id,
+            category: category.clone(),
+            risk: risk.clone(),
+            mitigation: mitigation.clone(),
+            owner: owner.clone(),
+        }),
+        Event::ReleaseCreated(c) => {
+            let profile = state
+                .profiles
+                .iter()
+                .rposition(|a| a.profile.hash == c.profile_hash)
+                .ok_or_else(|| unknown("profile", &c.profile_hash))?;
+            let policy = &state.profiles[profile].profile.policy;
+            let track = policy
+                .release_types
+                .get(&c.release_type)
+                .ok_or_else(|| unknown("release type", &c.release_type))?
+                .track;
+            state.releases.insert(
+                c.release,
+                Release {
+                    id: c.release,
+                    service: c.service.clone(),
+                    version: c.version.clone(),
+                    release_type: c.release_type.clone(),
+                    track,
+                    title: c.title.clone(),
+                    window: c.window,
+                    touches: c.touches.clone(),
+                    incident: c.incident.clone(),
+                    profile,
+                    created: stamp(()),
+                    phase: track.first(),
+                    scope: Vec::new(),
+                    scope_locked: None,
+                    plan: BTreeMap::new(),
+                    documents: BTreeMap::new(),
+                    tests: BTreeMap::new(),
+                    skipped_tests: BTreeMap::new(),
+                    defects: BTreeMap::new(),
+                    confirmations: BTreeMap::new(),
+                    approvals: BTreeMap::new(),
+                    overrides: BTreeMap::new(),
+                    go: None,
+                    deployments: Vec::new(),
+                    rollbacks: Vec::new(),
+                    advanced: Vec::new(),
+                },
+            );
+        }
+        Event::NcRaised(nc) => state.ncs.push(Nonconformance {
+            id: nc.id,
+            condition: nc.condition.clone(),
+            release: nc.release,
+            service: nc.service.clone(),
+            subject: nc.subject.clone(),
+            detail: nc.detail.clone(),
+            raised_at: at,
+            raised_by: by.clone(),
+            due: nc.due,
+            repeat: nc.repeat,
+            closed: None,
+        }),
+        Event::NcClosed { id, corrective_action } => {
+            let nc = state.ncs.iter_mut().find(|n| n.id == *id).ok_or_else(|| unknown("non-conformance", &id.to_string()))?;
+            nc.closed = Some((at, by.clone(), corrective_action.clone()));
+        }
+        event => {
+            let id = event.release().expect("every remaining event belongs to a release");
+            let release = state.releases.get(&id).ok_or_else(|| unknown("release", &id.to_string()))?;
+            let production = state.policy_of(release).production().map(str::to_owned);
+            let release = state.releases.get_mut(&id).expect("looked up above");
+            apply_to_release(release, event, stamp(()), production.as_deref());
+        }
+    }
+    Ok(())
+}
+
+fn apply_to_release(r: &mut Release, event: &Event, s: Stamped<()>, production: Option<&str>) {
+    match event {
+        Event::Rescheduled { window, .. } => r.window = *window,
+        Event::ScopeAdded { item, .. } => r.scope.push(s.with(item.clone())),
+        Event::ScopeLocked { .. } => r.scope_locked = Some(s.clone()),
+        Event::PlanRecorded { field, text, .. } => {
+            r.plan.insert(*field, s.with(text.clone()));
+        }
+        Event::DocumentAttached { kind, name, sha256, bytes, .. } => {
+            let doc = Document { name: name.clone(), sha256: sha256.clone(), bytes: *bytes };
+            r.documents.insert(kind.clone(), s.with(doc));
+        }
+        Event::TestResultRecorded { phase, passed, reference, .. } => {
+            let result = TestResult { passed: *passed, reference: reference.clone() };
+            r.tests.insert(phase.clone(), s.with(result));
+        }
+        Event::TestPhaseSkipped { phase, justification, .. } => {
+            r.skipped_tests.insert(phase.clone(), s.with(justification.clone()));
+        }
+        Event::DefectRecorded { reference, severity, title, .. } => {
+            let defect = Defect { severity: *severity, title: title.clone(), recorded: s.clone(), triage: None };
+            r.defects.insert(reference.clone(), defect);
+        }
+        Event::DefectTriaged { reference, outcome, comment, .. } => {
+            if let Some(defect) = r.defects.get_mut(reference) {
+                defect.triage = Some(s.with((*outcome, comment.clone())));
+            }
+        }
+        Event::Confirmed { confirmation, comment, .. } => {
+            r.confirmations.insert(confirmation.clone(), s.with(comment.clone()));
+        }
+        Event::ApprovalRecorded { role, approve, comment, .. } => {
+            let approval = Approval { role: role.clone(), approve: *approve, comment: comment.clone(), at: s.at };
+            r.approvals.insert(s.by.clone(), approval);
+        }
+        Event::Overridden { criterion, justification, .. } => {
+            r.overrides.insert(criterion.clone(), s.with(justification.clone()));
+        }
+        Event::GoDecided { go, reason, .. } => r.go = Some(s.with(GoDecision { go: *go, reason: reason.clone() })),
+        Event::PhaseAdvanced { from, to, .. } => {
+            r.phase = *to;
+            r.advanced.push(s.with((*from, *to)));
+        }
+        Event::DeploymentStarted { environment, .. } => r.deployments.push(Deployment {
+            environment: environment.clone(),
+            production: Some(environment.as_str()) == production,
+            started: s.clone(),
+            finished: None,
+        }),
+        Event::DeploymentFinished { success, .. } => {
+            if let Some(d) = r.deployments.last_mut() {
+                d.finished = Some((s.at, *success));
+            }
+        }
+        Event::RollbackStarted { reason, .. } => {
+            r.rollbacks.push(Rollback { reason: reason.clone(), started: s.clone(), completed: None });
+        }
+        Event::RollbackCompleted { .. } => {
+            if let Some(rb) = r.rollbacks.last_mut() {
+                rb.completed = Some(s.at);
+            }
+            // The lifecycle's rollback transition (4.7): back to deployment, where the next
+            // attempt needs a review and a new go decision.
+            r.phase = crate::lifecycle::Phase::Deployment;
+        }
+        _ => {}
+    }
+}
+
+fn unknown(what: &str, id: &str) -> Inapplicable {
+    Inapplicable(format!("the log refers to {what} `{id}`, which it never created"))
+}

@@ -1,0 +1,357 @@
+//! Gate evaluation: a pure function from (state, release, gate, now) to a verdict on every
+//! criterion, each with a reason a release manager can act on. A gate is open when every
+//! criterion that applies to the release's type is met, or overridden in writing where the
+//! profile allows it.
+
+use crate::approval;
+use crate::obligation::{self, ObligationStatus};
+use crate::policy::{Check, CriterionDef, GateDef, Policy, Severity};
+use crate::release::Release;
+use crate::state::State;
+use crate::time::{Timestamp, format_duration};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub gate: String,
+    pub open: bool,
+    pub criteria: Vec<CriterionVerdict>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CriterionVerdict {
+    pub id: String,
+    pub says: String,
+    pub met: bool,
+    pub reason: String,
+    /// Met only because an executive accepted the risk in writing.
+    pub overridden: bool,
+}
+
+impl Verdict {
+    pub fn unmet(&self) -> impl Iterator<Item = &CriterionVerdict> {
+        self.criteria.iter().filter(|c| !c.met)
+    }
+}
+
+/// Met or not, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub met: bool,
+    pub reason: String,
+}
+
+fn met(reason: impl Into<String>) -> Outcome {
+    Outcome { met: true, reason: reason.into() }
+}
+
+fn unmet(reason: impl Into<String>) -> Outcome {
+    Outcome { met: false, reason: reason.into() }
+}
+
+pub fn evaluate(state: &State, release: &Release, gate: &GateDef, now: Timestamp) -> Verdict {
+    let policy = state.policy_of(release);
+    let criteria: Vec<CriterionVerdict> =
+        gate.criteria.iter().map(|c| evaluate_criterion(state, release, policy, c, now)).collect();
+    Verdict { gate: gate.id.clone(), open: criteria.iter().all(|c| c.met), criteria }
+}
+
+fn evaluate_criterion(
+    state: &State,
+    release: &Release,
+    policy: &Policy,
+    criterion: &CriterionDef,
+    now: Timestamp,
+) -> CriterionVerdict {
+    let verdict = |outcome: Outcome, overridden| CriterionVerdict {
+        id: criterion.id.clone(),
+        says: criterion.says.clone(),
+        met: outcome.met,
+        reason: outcome.reason,
+        overridden,
+    };
+    if !criterion.applies_to(&release.release_type) {
+        return verdict(met(format!("not required for {} releases", type_name(policy, release))), false);
+    }
+    let outcome = check(state, release, policy, &criterion.check, now);
+    match release.overrides.get(&criterion.id) {
+        Some(o) if !outcome.met && criterion.overridable => {
+            let reason = format!(
+                "overridden by {} at {}: \"{}\" (unmet: {})",
+                o.by,
+                when(o.at),
+                o.value,
+                outcome.reason
+            );
+            verdict(met(reason), true)
+        }
+        _ => verdict(outcome, false),
+    }
+}
+
+/// Evaluates one check. Also used for emergency obligations, which reuse the vocabulary.
+pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, now: Timestamp) -> Outcome {
+    let r = release;
+    match check {
+        Check::Classified => met(format!(
+            "classified as {} by {} at {}",
+            type_name(policy, r),
+            r.created.by,
+            when(r.created.at)
+        )),
+        Check::ScopeRecorded => match r.scope.len() {
+            0 => unmet("no scope items recorded"),
+            n => met(format!("{n} item{}: {}", plural(n), list(r.scope.iter().map(|s| format!("{}:{}", s.value.kind, s.value.reference))))),
+        },
+        Check::ScopeLocked => match &r.scope_locked {
+            None => unmet("scope is not locked"),
+            Some(lock) => {
+                let after = r.scope.iter().filter(|s| s.value.reassessment.is_some()).count();
+                let extra = if after > 0 { format!("; {after} item{} added after lock with re-assessment", plural(after)) } else { String::new() };
+                met(format!("locked by {} at {}{extra}", lock.by, when(lock.at)))
+            }
+        },
+        Check::ScopeRollback => {
+            if r.scope.is_empty() {
+                return unmet("no scope items recorded");
+            }
+            let missing: Vec<String> = r
+                .scope
+                .iter()
+                .filter(|s| s.value.rollback.is_none())
+                .map(|s| format!("{}:{}", s.value.kind, s.value.reference))
+                .collect();
+            if missing.is_empty() {
+                met(format!("every scope item names its rollback mechanism ({})", list(r.scope.iter().filter_map(|s| s.value.rollback.clone())).as_str()))
+            } else {
+                unmet(format!("no rollback mechanism for {}", missing.join(", ")))
+            }
+        }
+        Check::Plan(fields) => {
+            let missing: Vec<&str> = fields.iter().filter(|f| !r.plan.contains_key(f)).map(|f| f.label()).collect();
+            if missing.is_empty() {
+                let latest = fields.iter().filter_map(|f| r.plan.get(f)).max_by_key(|p| p.at).expect("fields present");
+                met(format!("recorded ({} by {} at {})", list(fields.iter().map(|f| f.label())), latest.by, when(latest.at)))
+            } else {
+                unmet(format!("no {} recorded", missing.join(", no ")))
+            }
+        }
+        Check::Approvals => approval::status(state, r, policy),
+        Check::LeadTime => {
+            let rt = &policy.release_types[&r.release_type];
+            let earliest = rt.min_lead_time.after(r.created.at, &policy.calendar);
+            let lead = format_duration(r.window.start - r.created.at);
+            if r.window.start >= earliest {
+                met(format!("window starts {lead} after planning began; {} releases need at least {}", rt.name, rt.min_lead_time))
+            } else {
+                unmet(format!(
+                    "window starts {} ({lead} after planning began at {}); {} releases need at least {}, so no earlier than {}",
+                    when(r.window.start),
+                    when(r.created.at),
+                    rt.name,
+                    rt.min_lead_time,
+                    when(earliest)
+                ))
+            }
+        }
+        Check::OutsideBlackout => {
+            let end = r.window.end.unwrap_or(r.window.start);
+            let clashes: Vec<String> = state
+                .blackouts
+                .iter()
+                .filter(|b| b.service.as_deref().is_none_or(|s| s == r.service))
+                .filter(|b| r.window.overlaps(b.from, b.to))
+                .map(|b| format!("blackout B-{} \"{}\" ({} to {})", b.id, b.reason, when(b.from), when(b.to)))
+                .collect();
+            if clashes.is_empty() {
+                met(format!("window {} to {} is clear of blackouts", when(r.window.start), when(end)))
+            } else {
+                unmet(format!("window {} to {} falls in {}", when(r.window.start), when(end), clashes.join(", ")))
+            }
+        }
+        Check::WithinWindow => {
+            if now < r.window.start {
+                unmet(format!("the deployment window opens at {}", when(r.window.start)))
+            } else if let Some(end) = r.window.end.filter(|end| now > *end) {
+                unmet(format!("the deployment window closed at {}", when(end)))
+            } else {
+                met(format!("within the deployment window (opened {})", when(r.window.start)))
+            }
+        }
+        Check::Confirmed(id) => match r.confirmations.get(id) {
+            Some(c) => met(format!(
+                "confirmed by {} at {}{}",
+                c.by,
+                when(c.at),
+                c.value.as_deref().map(|t| format!(": {t}")).unwrap_or_default()
+            )),
+            None => {
+                let by = policy.confirmations.get(id).map(|c| c.by.join(" or ")).unwrap_or_default();
+                unmet(format!("not confirmed yet ({id}, by {by})"))
+            }
+        },
+        Check::Documents(kinds) => {
+            let missing: Vec<&str> = kinds
+                .iter()
+                .filter(|k| !r.documents.contains_key(*k))
+                .map(|k| policy.document(k).map_or(k.as_str(), |d| d.label.as_str()))
+                .collect();
+            if missing.is_empty() {
+                met(format!("attached: {}", list(kinds.iter().map(|k| format!("{k} ({})", r.documents[k].value.name)))))
+            } else {
+                unmet(format!("missing: {}", missing.join(", ")))
+            }
+        }
+        Check::TestPhases { only, except } => test_phases(policy, r, only, except),
+        Check::NoOpenDefects(severity) => {
+            let open = open_defects(r, *severity);
+            if open.is_empty() {
+                met(format!("no open {} defects", severity.key()))
+            } else {
+                unmet(format!("open {} defect{}: {}", severity.key(), plural(open.len()), open.join(", ")))
+            }
+        }
+        Check::DefectsTriaged(severity) => {
+            let open = open_defects(r, *severity);
+            if open.is_empty() {
+                let n = r.defects.values().filter(|d| d.severity >= *severity).count();
+                met(format!("{n} {} defect{} triaged", severity.key(), plural(n)))
+            } else {
+                unmet(format!("{} defect{} awaiting triage: {}", severity.key(), plural(open.len()), open.join(", ")))
+            }
+        }
+        Check::GoDecision => go_decision(r),
+        Check::Deployed => match r.production_deployment() {
+            None => unmet("not deployed to production"),
+            Some(d) => match d.finished {
+                None => unmet(format!("production deployment by {} running since {}", d.started.by, when(d.started.at))),
+                Some((at, false)) => unmet(format!("the production deployment failed at {}", when(at))),
+                Some((at, true)) => match r.live_since() {
+                    Some(_) => met(format!("deployed to production by {} at {}", d.started.by, when(at))),
+                    None => unmet("the production deployment was rolled back"),
+                },
+            },
+        },
+        Check::StabilisationElapsed => {
+            let rt = &policy.release_types[&r.release_type];
+            elapsed_since_deployment(policy, r, rt.stabilisation, &format!("{} stabilisation window of {}", rt.name, rt.stabilisation), now)
+        }
+        Check::ElapsedSinceDeployment(span) => {
+            elapsed_since_deployment(policy, r, *span, &format!("{span} since deployment"), now)
+        }
+        Check::ObligationsDone => {
+            let obligations = obligation::of(policy, r, now);
+            let pending: Vec<String> = obligations
+                .iter()
+                .filter(|o| !matches!(o.status, ObligationStatus::Done | ObligationStatus::DoneLate))
+                .map(|o| format!("{} ({})", o.def.id, o.status_text()))
+                .collect();
+            if pending.is_empty() {
+                met(format!("all {} deferred steps completed", obligations.len()))
+            } else {
+                unmet(format!("deferred steps not completed: {}", pending.join(", ")))
+            }
+        }
+        Check::ReviewedSinceRollback(confirmation) => match r.last_rollback_completed() {
+            None => met("no rollback to review"),
+            Some(rolled_back) => match r.confirmations.get(confirmation) {
+                Some(c) if c.at >= rolled_back => met(format!("reviewed by {} at {} after the rollback", c.by, when(c.at))),
+                _ => unmet(format!("rolled back at {}; no {confirmation} recorded since", when(rolled_back))),
+            },
+        },
+    }
+}
+
+fn test_phases(policy: &Policy, r: &Release, only: &[String], except: &[String]) -> Outcome {
+    let rt = &policy.release_types[&r.release_type];
+    let phases: Vec<_> = policy
+        .required_test_phases(rt, &r.touches)
+        .into_iter()
+        .filter(|p| (only.is_empty() || only.contains(&p.id)) && !except.contains(&p.id))
+        .collect();
+    if phases.is_empty() {
+        let what = if only.is_empty() { "test phases".to_owned() } else { only.join(", ") };
+        return met(format!("{what} not required for {} releases", rt.name));
+    }
+    let mut all_met = true;
+    let parts: Vec<String> = phases
+        .iter()
+        .map(|p| match (r.tests.get(&p.id), r.skipped_tests.get(&p.id)) {
+            (Some(t), _) if t.value.passed => {
+                let reference = t.value.reference.as_deref().map(|x| format!(", {x}")).unwrap_or_default();
+                format!("{} passed ({} at {}{reference})", p.id, t.by, when(t.at))
+            }
+            (_, Some(s)) => format!("{} skipped with approval of {} (\"{}\")", p.id, s.by, s.value),
+            (Some(t), None) => {
+                all_met = false;
+                format!("{} FAILED at {} (exit criteria: {})", p.id, when(t.at), p.exit_criteria)
+            }
+            (None, None) => {
+                all_met = false;
+                format!("{} has no result (exit criteria: {})", p.id, p.exit_criteria)
+            }
+        })
+        .collect();
+    Outcome { met: all_met, reason: parts.join("; ") }
+}
+
+fn open_defects(r: &Release, severity: Severity) -> Vec<String> {
+    r.defects
+        .iter()
+        .filter(|(_, d)| d.severity >= severity && d.triage.is_none())
+        .map(|(reference, d)| format!("{reference} \"{}\"", d.title))
+        .collect()
+}
+
+fn go_decision(r: &Release) -> Outcome {
+    let Some(go) = &r.go else {
+        return unmet("no go/no-go decision recorded");
+    };
+    if !go.value.go {
+        return unmet(format!(
+            "no-go decided by {} at {}: {}",
+            go.by,
+            when(go.at),
+            go.value.reason.as_deref().unwrap_or("no reason given")
+        ));
+    }
+    if let Some(rolled_back) = r.last_rollback_completed().filter(|t| *t >= go.at) {
+        return unmet(format!("the go decision of {} predates the rollback completed at {}; a new decision is needed", when(go.at), when(rolled_back)));
+    }
+    if let Some(changed) = r.scope_changed_at().filter(|t| *t > go.at) {
+        return unmet(format!("the scope changed at {} after the go decision of {}; a new decision is needed", when(changed), when(go.at)));
+    }
+    met(format!("go decided by {} at {}", go.by, when(go.at)))
+}
+
+fn elapsed_since_deployment(policy: &Policy, r: &Release, span: crate::time::Span, what: &str, now: Timestamp) -> Outcome {
+    let Some(live) = r.live_since() else {
+        return unmet(format!("{what}: not live in production"));
+    };
+    let ends = span.after(live, &policy.calendar);
+    if now >= ends {
+        met(format!("{what} elapsed at {} (deployed {})", when(ends), when(live)))
+    } else {
+        unmet(format!("{what} ends at {} ({} to go)", when(ends), format_duration(ends - now)))
+    }
+}
+
+fn type_name<'a>(policy: &'a Policy, r: &'a Release) -> &'a str {
+    policy.release_types.get(&r.release_type).map_or(r.release_type.as_str(), |t| t.name.as_str())
+}
+
+/// Times in reasons: minute precision reads best; seconds appear only when they are not zero.
+pub fn when(t: Timestamp) -> String {
+    if t.timestamp() % 60 == 0 {
+        t.format("%Y-%m-%d %H:%M UTC").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn list<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
+    items.into_iter().map(|s| s.as_ref().to_owned()).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,211 @@
+//! Detecting the non-conformances of 6.2 as they happen, rather than at the next audit. Each
+//! rule looks at one moment (a production deployment, a completed rollback, an emergency
+//! created, a tick of the clock) and proposes findings; `raise` turns findings into register
+//! entries with a corrective-action due date, once per subject, flagging repeats.
+
+use crate::approval;
+use crate::event::{Event, NcRaised};
+use crate::gate::when;
+use crate::obligation::{self, ObligationStatus};
+use crate::policy::{Check, Detect, Policy};
+use crate::release::Release;
+use crate::state::State;
+use crate::time::{Timestamp, format_duration};
+
+/// A non-conformance found, before it is numbered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub condition: String,
+    pub release: Option<crate::release::ReleaseId>,
+    pub service: Option<String>,
+    pub subject: String,
+    pub detail: String,
+}
+
+fn condition<'a>(policy: &'a Policy, kind: &str) -> Option<(&'a str, &'a Detect)> {
+    policy
+        .nonconformance
+        .conditions
+        .iter()
+        .find(|(_, c)| c.detect.name() == kind)
+        .map(|(id, c)| (id.as_str(), &c.detect))
+}
+
+fn finding(condition: &str, release: &Release, subject: String, detail: String) -> Finding {
+    Finding {
+        condition: condition.to_owned(),
+        release: Some(release.id),
+        service: Some(release.service.clone()),
+        subject,
+        detail,
+    }
+}
+
+/// Findings at the moment a release's production deployment starts.
+pub fn at_production_deployment(state: &State, release: &Release) -> Vec<Finding> {
+    let policy = state.policy_of(release);
+    let mut found = Vec::new();
+    if let Some((id, _)) = condition(policy, "deployment-without-approval") {
+        // Only reachable when a profile lets the approvals criterion be overridden: the
+        // override lets the deployment through, and the register records that it was not
+        // approved.
+        let overridden = policy
+            .gates
+            .iter()
+            .filter(|g| g.track == release.track)
+            .flat_map(|g| &g.criteria)
+            .filter(|c| matches!(c.check, Check::Approvals))
+            .find_map(|c| release.overrides.get(&c.id));
+        if let Some(o) = overridden.filter(|_| !approval::status(state, release, policy).met) {
+            found.push(finding(
+                id,
+                release,
+                format!("{}/deployment-approval", release.id),
+                format!("deployed with the required approvals missing, on an override by {}", o.by),
+            ));
+        }
+    }
+    if let Some((id, _)) = condition(policy, "test-phase-skipped") {
+        let rt = &policy.release_types[&release.release_type];
+        let skipped: Vec<&str> = policy
+            .required_test_phases(rt, &release.touches)
+            .into_iter()
+            .filter(|p| !release.tests.get(&p.id).is_some_and(|t| t.value.passed) && !release.skipped_tests.contains_key(&p.id))
+            .map(|p| p.id.as_str())
+            .collect();
+        if !skipped.is_empty() {
+            found.push(finding(
+                id,
+                release,
+                format!("{}/test-phases", release.id),
+                format!(
+                    "deployed to production without passing {} and without Release Manager approval to skip",
+                    skipped.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some((id, Detect::DocumentationAbsent(kinds))) = condition(policy, "documentation-absent") {
+        if release.track == crate::lifecycle::Track::Standard {
+            let missing: Vec<&str> = kinds.iter().filter(|k| !release.documents.contains_key(*k)).map(String::as_str).collect();
+            if !missing.is_empty() {
+                found.push(finding(
+                    id,
+                    release,
+                    format!("{}/documentation", release.id),
+                    format!("deployed to production without {}", missing.join(", ")),
+                ));
+            }
+        }
+    }
+    found
+}
+
+/// Findings when a rollback completes (or is still running) past the rollback target.
+pub fn rollback_over_target(state: &State, release: &Release, now: Timestamp) -> Vec<Finding> {
+    let policy = state.policy_of(release);
+    let Some((id, _)) = condition(policy, "rollback-over-target") else {
+        return Vec::new();
+    };
+    let Some((n, rb)) = release.rollbacks.iter().enumerate().next_back() else {
+        return Vec::new();
+    };
+    let end = rb.completed.unwrap_or(now);
+    let deadline = policy.rollback.target.after(rb.started.at, &policy.calendar);
+    if end <= deadline {
+        return Vec::new();
+    }
+    let detail = match rb.completed {
+        Some(done) => format!(
+            "rollback decided at {} took {} to reach a stable previous version; target {}",
+            when(rb.started.at),
+            format_duration(done - rb.started.at),
+            policy.rollback.target
+        ),
+        None => format!(
+            "rollback decided at {} still not complete after {}; target {}",
+            when(rb.started.at),
+            format_duration(now - rb.started.at),
+            policy.rollback.target
+        ),
+    };
+    vec![finding(id, release, format!("{}/rollback#{}", release.id, n + 1), detail)]
+}
+
+/// Finding when an emergency release is created for a service that already had `max` in the
+/// rolling window.
+pub fn emergency_frequency(state: &State, policy: &Policy, service: &str, new: &Release, now: Timestamp) -> Vec<Finding> {
+    let Some((id, Detect::EmergencyFrequency { max, window })) = condition(policy, "emergency-frequency") else {
+        return Vec::new();
+    };
+    let recent: Vec<String> = state
+        .releases
+        .values()
+        .filter(|r| r.service == service && r.track == crate::lifecycle::Track::Emergency)
+        .filter(|r| window.after(r.created.at, &policy.calendar) > now)
+        .map(|r| r.id.to_string())
+        .chain(std::iter::once(new.id.to_string()))
+        .collect();
+    if recent.len() as u32 <= *max {
+        return Vec::new();
+    }
+    vec![finding(
+        id,
+        new,
+        format!("service:{service}/emergency:{}", new.id),
+        format!("{} emergency releases for {service} within {window}: {}", recent.len(), recent.join(", ")),
+    )]
+}
+
+/// Findings that only the passing of time reveals: overdue deferred steps, late rollbacks.
+pub fn at_tick(state: &State, now: Timestamp) -> Vec<Finding> {
+    let mut found = Vec::new();
+    for release in state.releases.values() {
+        let policy = state.policy_of(release);
+        if let Some((id, _)) = condition(policy, "deferred-overdue") {
+            for o in obligation::of(policy, release, now) {
+                if matches!(o.status, ObligationStatus::Overdue | ObligationStatus::DoneLate) {
+                    let due = o.due.expect("overdue obligations have a due time");
+                    let detail = match o.fulfilled {
+                        Some(at) => format!("{} completed at {}, after its due time {}", o.def.id, when(at), when(due)),
+                        None => format!("{} not completed by its due time {} ({})", o.def.id, when(due), o.def.says),
+                    };
+                    found.push(finding(id, release, format!("{}/deferred:{}", release.id, o.def.id), detail));
+                }
+            }
+        }
+        if release.rollback_in_progress().is_some() {
+            found.extend(rollback_over_target(state, release, now));
+        }
+    }
+    found
+}
+
+/// Numbers findings into register entries: each subject is raised once, the due date comes from
+/// the policy (6.2: 5 business days), and a condition already raised for the same service is a
+/// repeat that needs formal corrective action.
+pub fn raise(state: &State, policy: &Policy, findings: Vec<Finding>, now: Timestamp) -> Vec<Event> {
+    let mut next = state.next_nc_id();
+    let mut events = Vec::new();
+    let mut raised: Vec<(String, String, Option<String>)> =
+        state.ncs.iter().map(|n| (n.condition.clone(), n.subject.clone(), n.service.clone())).collect();
+    for f in findings {
+        if raised.iter().any(|(c, s, _)| *c == f.condition && *s == f.subject) {
+            continue;
+        }
+        let repeat = raised.iter().any(|(c, _, service)| *c == f.condition && *service == f.service);
+        events.push(Event::NcRaised(NcRaised {
+            id: next,
+            condition: f.condition.clone(),
+            release: f.release,
+            service: f.service.clone(),
+            subject: f.subject.clone(),
+            detail: f.detail,
+            due: policy.nonconformance.corrective_action_within.after(now, &policy.calendar),
+            repeat,
+        }));
+        raised.push((f.condition, f.subject, f.service));
+        next += 1;
+    }
+    events
+}

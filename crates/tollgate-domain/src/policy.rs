@@ -1,0 +1,524 @@
+//! The procedure as data: what a profile file says, after it has been read and validated.
+//! Nothing here decides; `gate`, `decide` and `obligation` read these values. Ids are the
+//! strings the profile uses (`release-manager`, `minor`, `security-scan`), so an error or a
+//! gate reason can quote them back to the team that wrote them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::lifecycle::{Phase, Track};
+use crate::time::{Calendar, Span};
+
+pub type RoleId = String;
+pub type TypeId = String;
+pub type TestPhaseId = String;
+pub type DocKind = String;
+pub type ConfirmationId = String;
+pub type Touch = String;
+
+/// One version of one procedure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    pub id: String,
+    pub version: String,
+    pub title: String,
+    /// The controlled document this profile implements, e.g. `QMS-DEV-PRO-004`.
+    pub document: String,
+    /// The built-in profile this one tightens, if any.
+    pub extends: Option<String>,
+    pub calendar: Calendar,
+    pub roles: BTreeMap<RoleId, RoleDef>,
+    pub touches: BTreeMap<Touch, String>,
+    pub environments: Vec<Environment>,
+    pub authority: BTreeMap<Action, Vec<RoleId>>,
+    /// Approvals every release type needs on top of its own (3.6: security for auth/crypto...).
+    pub additional_approvals: Vec<Requirement>,
+    pub release_types: BTreeMap<TypeId, ReleaseTypeDef>,
+    /// In the order of the 4.3 table.
+    pub test_phases: Vec<TestPhaseDef>,
+    pub documents: Vec<DocumentDef>,
+    pub confirmations: BTreeMap<ConfirmationId, ConfirmationDef>,
+    pub gates: Vec<GateDef>,
+    pub deferred: Vec<ObligationDef>,
+    pub rollback: RollbackPolicy,
+    pub nonconformance: NcPolicy,
+    pub retention: Vec<RetentionRule>,
+    pub kpis: Vec<KpiDef>,
+    pub cadences: Vec<CadenceDef>,
+    pub risks: Vec<RiskSeed>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleDef {
+    pub name: String,
+    pub responsibilities: String,
+    pub backup: Vec<RoleId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Environment {
+    pub id: String,
+    pub production: bool,
+}
+
+/// Things a person may only do while holding one of the roles the profile lists for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    AdministerPeople,
+    AdoptProfile,
+    CreateRelease,
+    CreateEmergency,
+    Reschedule,
+    EditScope,
+    EditScopeAfterLock,
+    LockScope,
+    Plan,
+    AttachDocument,
+    RecordDefect,
+    ResolveDefect,
+    AcceptDefectRisk,
+    DescopeDefect,
+    SkipTestPhase,
+    GoDecision,
+    Deploy,
+    Rollback,
+    Override,
+    ManageBlackouts,
+    ManageRisks,
+    RaiseNonconformance,
+    CloseNonconformance,
+}
+
+impl Action {
+    pub const ALL: [Action; 23] = [
+        Action::AdministerPeople,
+        Action::AdoptProfile,
+        Action::CreateRelease,
+        Action::CreateEmergency,
+        Action::Reschedule,
+        Action::EditScope,
+        Action::EditScopeAfterLock,
+        Action::LockScope,
+        Action::Plan,
+        Action::AttachDocument,
+        Action::RecordDefect,
+        Action::ResolveDefect,
+        Action::AcceptDefectRisk,
+        Action::DescopeDefect,
+        Action::SkipTestPhase,
+        Action::GoDecision,
+        Action::Deploy,
+        Action::Rollback,
+        Action::Override,
+        Action::ManageBlackouts,
+        Action::ManageRisks,
+        Action::RaiseNonconformance,
+        Action::CloseNonconformance,
+    ];
+
+    /// The key used in the profile's `[authority]` table.
+    pub fn key(self) -> &'static str {
+        match self {
+            Action::AdministerPeople => "administer-people",
+            Action::AdoptProfile => "adopt-profile",
+            Action::CreateRelease => "create-release",
+            Action::CreateEmergency => "create-emergency",
+            Action::Reschedule => "reschedule",
+            Action::EditScope => "edit-scope",
+            Action::EditScopeAfterLock => "edit-scope-after-lock",
+            Action::LockScope => "lock-scope",
+            Action::Plan => "plan",
+            Action::AttachDocument => "attach-document",
+            Action::RecordDefect => "record-defect",
+            Action::ResolveDefect => "resolve-defect",
+            Action::AcceptDefectRisk => "accept-defect-risk",
+            Action::DescopeDefect => "descope-defect",
+            Action::SkipTestPhase => "skip-test-phase",
+            Action::GoDecision => "go-decision",
+            Action::Deploy => "deploy",
+            Action::Rollback => "rollback",
+            Action::Override => "override",
+            Action::ManageBlackouts => "manage-blackouts",
+            Action::ManageRisks => "manage-risks",
+            Action::RaiseNonconformance => "raise-nonconformance",
+            Action::CloseNonconformance => "close-nonconformance",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.key() == key)
+    }
+}
+
+/// A row of the 3.7 table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReleaseTypeDef {
+    pub name: String,
+    pub description: String,
+    pub track: Track,
+    pub process: String,
+    /// The lead time as the procedure writes it ("2-4 weeks"); `min_lead_time` is enforced.
+    pub lead_time: String,
+    pub min_lead_time: Span,
+    /// Alternative approval routes; any one fully satisfied approves the release.
+    pub approvals: Vec<ApprovalRoute>,
+    pub test_phases: Vec<TestPhaseId>,
+    /// 4.4.5: minimum monitoring after the production deployment completes.
+    pub stabilisation: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApprovalRoute {
+    pub label: String,
+    pub requires: Vec<Requirement>,
+}
+
+/// "Release Manager", "Full CAB", "Security (if network or IAM)".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Requirement {
+    pub role: RoleId,
+    pub count: Count,
+    /// Required only when the release touches one of these; empty means always.
+    pub when_touches: BTreeSet<Touch>,
+}
+
+impl Requirement {
+    pub fn applies_to(&self, touches: &BTreeSet<Touch>) -> bool {
+        self.when_touches.is_empty() || !self.when_touches.is_disjoint(touches)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Count {
+    /// At least this many distinct people holding the role.
+    AtLeast(u32),
+    /// Every person holding the role ("Full CAB"), and at least one.
+    All,
+}
+
+/// A row of the 4.3 table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestPhaseDef {
+    pub id: TestPhaseId,
+    pub name: String,
+    pub scope: String,
+    pub environment: String,
+    pub owner: String,
+    pub exit_criteria: String,
+    pub automation: String,
+    pub recorded_by: Vec<RoleId>,
+    /// The result must name its written record (UAT: "verbal only is not" acceptable).
+    pub written: bool,
+    /// Required for every release type when the release touches one of these.
+    pub required_when_touches: BTreeSet<Touch>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentDef {
+    pub kind: DocKind,
+    pub label: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfirmationDef {
+    pub says: String,
+    pub by: Vec<RoleId>,
+    pub written: bool,
+}
+
+/// Which command a gate guards: leaving its phase, or starting the production deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opens {
+    Advance,
+    Deploy,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct GateDef {
+    pub track: Track,
+    pub id: String,
+    pub phase: Phase,
+    pub opens: Opens,
+    pub name: String,
+    /// The procedure's "Gate" line.
+    pub says: String,
+    pub signed_off_by: Vec<RoleId>,
+    pub criteria: Vec<CriterionDef>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CriterionDef {
+    pub id: String,
+    pub says: String,
+    pub check: Check,
+    /// Only these release types; empty means every type.
+    pub types: BTreeSet<TypeId>,
+    /// The override authority may accept the risk of this criterion being unmet, in writing.
+    pub overridable: bool,
+}
+
+impl CriterionDef {
+    pub fn applies_to(&self, release_type: &str) -> bool {
+        self.types.is_empty() || self.types.contains(release_type)
+    }
+}
+
+/// What Tollgate can evaluate. Profiles compose gates from these.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Check {
+    Classified,
+    ScopeRecorded,
+    ScopeLocked,
+    /// Every scope item names its rollback mechanism.
+    ScopeRollback,
+    Plan(Vec<PlanField>),
+    Approvals,
+    LeadTime,
+    OutsideBlackout,
+    WithinWindow,
+    Confirmed(ConfirmationId),
+    Documents(Vec<DocKind>),
+    /// The test phases the release type requires, narrowed by `only` / `except`.
+    TestPhases { only: Vec<TestPhaseId>, except: Vec<TestPhaseId> },
+    NoOpenDefects(Severity),
+    DefectsTriaged(Severity),
+    GoDecision,
+    Deployed,
+    StabilisationElapsed,
+    ElapsedSinceDeployment(Span),
+    ObligationsDone,
+    /// After a rollback, this confirmation must be recorded again before the next attempt.
+    ReviewedSinceRollback(ConfirmationId),
+}
+
+impl Check {
+    /// The `check = "..."` name in the profile.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Check::Classified => "classified",
+            Check::ScopeRecorded => "scope-recorded",
+            Check::ScopeLocked => "scope-locked",
+            Check::ScopeRollback => "scope-rollback",
+            Check::Plan(_) => "plan",
+            Check::Approvals => "approvals",
+            Check::LeadTime => "lead-time",
+            Check::OutsideBlackout => "outside-blackout",
+            Check::WithinWindow => "within-window",
+            Check::Confirmed(_) => "confirmed",
+            Check::Documents(_) => "documents",
+            Check::TestPhases { .. } => "test-phases",
+            Check::NoOpenDefects(_) => "no-open-defects",
+            Check::DefectsTriaged(_) => "defects-triaged",
+            Check::GoDecision => "go-decision",
+            Check::Deployed => "deployed",
+            Check::StabilisationElapsed => "stabilisation-elapsed",
+            Check::ElapsedSinceDeployment(_) => "elapsed-since-deployment",
+            Check::ObligationsDone => "obligations-done",
+            Check::ReviewedSinceRollback(_) => "reviewed-since-rollback",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PlanField {
+    Impact,
+    BlastRadius,
+    RollbackStrategy,
+}
+
+impl PlanField {
+    pub const ALL: [PlanField; 3] = [PlanField::Impact, PlanField::BlastRadius, PlanField::RollbackStrategy];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            PlanField::Impact => "impact",
+            PlanField::BlastRadius => "blast-radius",
+            PlanField::RollbackStrategy => "rollback-strategy",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<PlanField> {
+        PlanField::ALL.into_iter().find(|f| f.key() == key)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            PlanField::Impact => "impact assessment",
+            PlanField::BlastRadius => "blast radius assessment",
+            PlanField::RollbackStrategy => "rollback strategy",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 4] = [Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|s| s.key() == key)
+    }
+}
+
+/// A step the emergency track defers (4.6), due `within` after the production deployment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObligationDef {
+    pub id: String,
+    pub says: String,
+    pub within: Span,
+    /// The check that, once met, fulfils the obligation. Only checks with a time of
+    /// fulfilment are allowed: confirmed, plan, documents, test-phases.
+    pub fulfilled_by: Check,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RollbackPolicy {
+    /// Decision to "previous version confirmed stable" (4.5: 15 minutes).
+    pub target: Span,
+    pub says: String,
+    pub triggers: Vec<Trigger>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trigger {
+    pub id: String,
+    pub says: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NcPolicy {
+    pub corrective_action_within: Span,
+    pub says: String,
+    pub conditions: BTreeMap<String, NcCondition>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NcCondition {
+    pub says: String,
+    pub detect: Detect,
+}
+
+/// How Tollgate notices a non-conformance.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Detect {
+    /// A production deployment started while the release's approvals were overridden rather
+    /// than given.
+    DeploymentWithoutApproval,
+    /// A required test phase neither passed nor skipped with approval at production deployment.
+    TestPhaseSkipped,
+    /// Rollback decision to completion longer than the rollback target.
+    RollbackOverTarget,
+    /// More than `max` emergency releases for one service within `window`.
+    EmergencyFrequency { max: u32, window: Span },
+    /// Any of these documents missing at production deployment (standard track).
+    DocumentationAbsent(Vec<DocKind>),
+    /// An emergency obligation not fulfilled by its due time.
+    DeferredOverdue,
+    /// Detected outside Tollgate and raised by hand (`nc raise`).
+    Reported,
+}
+
+impl Detect {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Detect::DeploymentWithoutApproval => "deployment-without-approval",
+            Detect::TestPhaseSkipped => "test-phase-skipped",
+            Detect::RollbackOverTarget => "rollback-over-target",
+            Detect::EmergencyFrequency { .. } => "emergency-frequency",
+            Detect::DocumentationAbsent(_) => "documentation-absent",
+            Detect::DeferredOverdue => "deferred-overdue",
+            Detect::Reported => "reported",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetentionRule {
+    pub document: String,
+    pub content: String,
+    pub keep: String,
+    pub location: String,
+    pub access: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KpiDef {
+    pub id: String,
+    pub name: String,
+    pub measures: String,
+    pub target: String,
+    pub dora: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CadenceDef {
+    pub id: String,
+    pub trigger: String,
+    pub reviews: String,
+    pub output: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RiskSeed {
+    pub category: String,
+    pub risk: String,
+    pub mitigation: String,
+}
+
+impl Policy {
+    pub fn roles_for(&self, action: Action) -> &[RoleId] {
+        self.authority.get(&action).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn production(&self) -> Option<&str> {
+        self.environments.iter().find(|e| e.production).map(|e| e.id.as_str())
+    }
+
+    pub fn gate(&self, track: Track, id: &str) -> Option<&GateDef> {
+        self.gates.iter().find(|g| g.track == track && g.id == id)
+    }
+
+    /// The gate that must be open to leave `phase` (or, with `Opens::Deploy`, to deploy in it).
+    pub fn gate_for(&self, track: Track, phase: Phase, opens: Opens) -> Option<&GateDef> {
+        self.gates.iter().find(|g| g.track == track && g.phase == phase && g.opens == opens)
+    }
+
+    /// The test phases a release of this type touching these areas must pass, in 4.3 order.
+    pub fn required_test_phases(&self, release_type: &ReleaseTypeDef, touches: &BTreeSet<Touch>) -> Vec<&TestPhaseDef> {
+        self.test_phases
+            .iter()
+            .filter(|def| release_type.test_phases.contains(&def.id) || !def.required_when_touches.is_disjoint(touches))
+            .collect()
+    }
+
+    pub fn test_phase(&self, id: &str) -> Option<&TestPhaseDef> {
+        self.test_phases.iter().find(|t| t.id == id)
+    }
+
+    pub fn document(&self, kind: &str) -> Option<&DocumentDef> {
+        self.documents.iter().find(|d| d.kind == kind)
+    }
+
+    /// The type used by `emergency create`: the only one on the emergency track.
+    pub fn emergency_type(&self) -> Option<&str> {
+        let mut it = self.release_types.iter().filter(|(_, t)| t.track == Track::Emergency);
+        match (it.next(), it.next()) {
+            (Some((id, _)), None) => Some(id.as_str()),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! A release as the record holds it: what it is, what has been recorded against it, and the
+//! queries gates ask of it. Only `evolve` writes these fields.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::lifecycle::{Phase, Track};
+use crate::policy::{PlanField, RoleId, Severity};
+use crate::time::Timestamp;
+use crate::event::Triage;
+
+/// `R-12`. Numbers are allocated in order of creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ReleaseId(pub u32);
+
+impl fmt::Display for ReleaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "R-{}", self.0)
+    }
+}
+
+impl std::str::FromStr for ReleaseId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ReleaseId, String> {
+        let digits = s.strip_prefix("R-").or_else(|| s.strip_prefix("r-")).unwrap_or(s);
+        digits
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(ReleaseId)
+            .ok_or_else(|| format!("`{s}` is not a release id; expected R-<number>, like R-1"))
+    }
+}
+
+/// The deployment window agreed in planning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub start: Timestamp,
+    pub end: Option<Timestamp>,
+}
+
+impl Window {
+    /// The window as an interval; without an end it is the instant it starts.
+    pub fn overlaps(&self, from: Timestamp, to: Timestamp) -> bool {
+        let end = self.end.unwrap_or(self.start);
+        self.start < to && from <= end
+    }
+}
+
+/// Who recorded something and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stamped<T> {
+    pub value: T,
+    pub by: String,
+    pub at: Timestamp,
+}
+
+impl Stamped<()> {
+    /// The same who and when, holding `value`.
+    pub fn with<T>(&self, value: T) -> Stamped<T> {
+        Stamped { value, by: self.by.clone(), at: self.at }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopeItem {
+    /// ticket, pr, config, iac, migration, ...
+    pub kind: String,
+    pub reference: String,
+    /// Pipeline rollback, feature flag toggle, migration reversal, DNS failover, ...
+    pub rollback: Option<String>,
+    /// Set when the item was added after scope lock or code freeze: the release manager's
+    /// re-assessment (4.4.1, 4.4.2).
+    pub reassessment: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Document {
+    pub name: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestResult {
+    pub passed: bool,
+    pub reference: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Defect {
+    pub severity: Severity,
+    pub title: String,
+    pub recorded: Stamped<()>,
+    /// `None` while open.
+    pub triage: Option<Stamped<(Triage, String)>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Approval {
+    pub role: RoleId,
+    pub approve: bool,
+    pub comment: Option<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoDecision {
+    pub go: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deployment {
+    pub environment: String,
+    pub production: bool,
+    pub started: Stamped<()>,
+    /// `(finished at, succeeded)`; `None` while running.
+    pub finished: Option<(Timestamp, bool)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rollback {
+    pub reason: String,
+    pub started: Stamped<()>,
+    pub completed: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Release {
+    pub id: ReleaseId,
+    pub service: String,
+    pub version: String,
+    pub release_type: String,
+    pub track: Track,
+    pub title: String,
+    pub window: Window,
+    pub touches: BTreeSet<String>,
+    pub incident: Option<String>,
+    /// Index into `State::profiles`: the profile version this release is governed by.
+    pub profile: usize,
+    pub created: Stamped<()>,
+    pub phase: Phase,
+    pub scope: Vec<Stamped<ScopeItem>>,
+    pub scope_locked: Option<Stamped<()>>,
+    pub plan: BTreeMap<PlanField, Stamped<String>>,
+    pub documents: BTreeMap<String, Stamped<Document>>,
+    /// Latest result per test phase: a re-run replaces an earlier result.
+    pub tests: BTreeMap<String, Stamped<TestResult>>,
+    pub skipped_tests: BTreeMap<String, Stamped<String>>,
+    pub defects: BTreeMap<String, Defect>,
+    pub confirmations: BTreeMap<String, Stamped<Option<String>>>,
+    /// Latest decision per person.
+    pub approvals: BTreeMap<String, Approval>,
+    pub overrides: BTreeMap<String, Stamped<String>>,
+    pub go: Option<Stamped<GoDecision>>,
+    pub deployments: Vec<Deployment>,
+    pub rollbacks: Vec<Rollback>,
+    pub advanced: Vec<Stamped<(Phase, Phase)>>,
+}
+
+impl Release {
+    /// Scope is frozen by an explicit lock or by the code freeze confirmation.
+    pub fn scope_frozen(&self) -> bool {
+        self.scope_locked.is_some() || self.confirmations.contains_key("code-freeze")
+    }
+
+    pub fn running_deployment(&self) -> Option<&Deployment> {
+        self.deployments.last().filter(|d| d.finished.is_none())
+    }
+
+    /// The latest production deployment that started, whatever its outcome.
+    pub fn production_deployment(&self) -> Option<&Deployment> {
+        self.deployments.iter().rev().find(|d| d.production)
+    }
+
+    /// When the latest successful production deployment completed, unless rolled back since.
+    pub fn live_since(&self) -> Option<Timestamp> {
+        let deployment = self.production_deployment()?;
+        let (finished, success) = deployment.finished?;
+        let rolled_back = self.rollbacks.last().is_some_and(|r| r.started.at >= deployment.started.at);
+        (success && !rolled_back).then_some(finished)
+    }
+
+    /// The first production deployment start: the anchor of emergency deadlines.
+    pub fn first_production_deployment(&self) -> Option<Timestamp> {
+        self.deployments.iter().find(|d| d.production).map(|d| d.started.at)
+    }
+
+    pub fn rollback_in_progress(&self) -> Option<&Rollback> {
+        self.rollbacks.last().filter(|r| r.completed.is_none())
+    }
+
+    /// Who started the latest production deployment: may always roll it back (4.5).
+    pub fn deploying_engineer(&self) -> Option<&str> {
+        self.production_deployment().map(|d| d.started.by.as_str())
+    }
+
+    /// The latest moment the scope changed: a go decision taken before it is stale.
+    pub fn scope_changed_at(&self) -> Option<Timestamp> {
+        self.scope.iter().map(|s| s.at).max()
+    }
+
+    pub fn last_rollback_completed(&self) -> Option<Timestamp> {
+        self.rollbacks.iter().filter_map(|r| r.completed).max()
+    }
+}

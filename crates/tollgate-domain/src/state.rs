@@ -1,0 +1,134 @@
+//! Everything Tollgate knows, rebuilt by folding facts: adopted profiles, people and their roles,
+//! blackouts, the risk register, releases and the non-conformance register.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::event::Profile;
+use crate::policy::{Policy, RoleId};
+use crate::release::{Release, ReleaseId};
+use crate::time::Timestamp;
+
+#[derive(Clone, Debug, Default)]
+pub struct State {
+    /// Every version adopted, oldest first; the last is in force for new releases.
+    pub profiles: Vec<Adopted>,
+    pub people: BTreeMap<String, Person>,
+    pub releases: BTreeMap<ReleaseId, Release>,
+    pub blackouts: Vec<Blackout>,
+    pub risks: Vec<Risk>,
+    pub ncs: Vec<Nonconformance>,
+    /// The time of the latest fact: time never runs backwards in the log.
+    pub last_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Adopted {
+    pub profile: Arc<Profile>,
+    pub by: String,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Person {
+    pub name: String,
+    pub roles: BTreeSet<RoleId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blackout {
+    pub id: u32,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub reason: String,
+    /// `None` applies to every service.
+    pub service: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Risk {
+    pub id: u32,
+    pub category: String,
+    pub risk: String,
+    pub mitigation: String,
+    pub owner: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nonconformance {
+    pub id: u32,
+    pub condition: String,
+    pub release: Option<ReleaseId>,
+    pub service: Option<String>,
+    pub subject: String,
+    pub detail: String,
+    pub raised_at: Timestamp,
+    pub raised_by: String,
+    pub due: Timestamp,
+    pub repeat: bool,
+    pub closed: Option<(Timestamp, String, String)>,
+}
+
+/// Open, closed, or open past its corrective-action due time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NcStatus {
+    Open,
+    Overdue,
+    Closed,
+}
+
+impl NcStatus {
+    pub fn key(self) -> &'static str {
+        match self {
+            NcStatus::Open => "open",
+            NcStatus::Overdue => "overdue",
+            NcStatus::Closed => "closed",
+        }
+    }
+}
+
+impl Nonconformance {
+    pub fn status(&self, now: Timestamp) -> NcStatus {
+        match self.closed {
+            Some(_) => NcStatus::Closed,
+            None if now > self.due => NcStatus::Overdue,
+            None => NcStatus::Open,
+        }
+    }
+}
+
+impl State {
+    pub fn current(&self) -> Option<&Arc<Profile>> {
+        self.profiles.last().map(|a| &a.profile)
+    }
+
+    pub fn policy(&self) -> Option<&Policy> {
+        self.current().map(|p| &p.policy)
+    }
+
+    /// The policy a release is governed by.
+    pub fn policy_of(&self, release: &Release) -> &Policy {
+        &self.profiles[release.profile].profile.policy
+    }
+
+    pub fn holds(&self, person: &str, role: &str) -> bool {
+        self.people.get(person).is_some_and(|p| p.roles.contains(role))
+    }
+
+    /// People currently holding `role`, for "Full CAB" counts.
+    pub fn holders(&self, role: &str) -> impl Iterator<Item = &str> {
+        self.people.values().filter(move |p| p.roles.contains(role)).map(|p| p.name.as_str())
+    }
+
+    pub fn next_release_id(&self) -> ReleaseId {
+        ReleaseId(self.releases.keys().next_back().map_or(1, |r| r.0 + 1))
+    }
+
+    pub fn next_nc_id(&self) -> u32 {
+        self.ncs.last().map_or(1, |n| n.id + 1)
+    }
+
+    pub fn nc(&self, id: u32) -> Option<&Nonconformance> {
+        self.ncs.iter().find(|n| n.id == id)
+    }
+}

@@ -1,0 +1,268 @@
+//! The profile file's shape, as serde reads it. Unknown keys are errors: a rule Tollgate does
+//! not understand must not be silently ignored. Maps keep file order (test phases and documents
+//! are listed in the order the procedure's tables give them).
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawProfile {
+    pub profile: RawHeader,
+    #[serde(default)]
+    pub calendar: RawCalendar,
+    pub roles: IndexMap<String, RawRole>,
+    #[serde(default)]
+    pub touches: IndexMap<String, String>,
+    pub environments: Vec<RawEnvironment>,
+    pub authority: IndexMap<String, Vec<String>>,
+    #[serde(default)]
+    pub approvals: RawApprovals,
+    pub release_types: IndexMap<String, RawReleaseType>,
+    pub test_phases: IndexMap<String, RawTestPhase>,
+    pub documents: IndexMap<String, String>,
+    pub confirmations: IndexMap<String, RawConfirmation>,
+    pub gates: Vec<RawGate>,
+    #[serde(default)]
+    pub emergency: RawEmergency,
+    pub rollback: RawRollback,
+    pub nonconformance: RawNonconformance,
+    #[serde(default)]
+    pub retention: Vec<RawRetention>,
+    #[serde(default)]
+    pub kpis: Vec<RawKpi>,
+    #[serde(default)]
+    pub cadences: Vec<RawCadence>,
+    #[serde(default)]
+    pub risks: Vec<RawRisk>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawHeader {
+    pub id: String,
+    pub version: String,
+    pub title: String,
+    pub document: String,
+    pub extends: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawCalendar {
+    #[serde(default)]
+    pub holidays: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawRole {
+    pub name: String,
+    pub responsibilities: String,
+    #[serde(default)]
+    pub backup: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawEnvironment {
+    pub id: String,
+    #[serde(default)]
+    pub production: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawApprovals {
+    #[serde(default)]
+    pub additional: Vec<RawRequirement>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawRequirement {
+    pub role: String,
+    pub count: Option<RawCount>,
+    #[serde(default)]
+    pub when_touches: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum RawCount {
+    Number(i64),
+    Word(String),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawRoute {
+    pub label: String,
+    pub requires: Vec<RawRequirement>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawReleaseType {
+    pub name: String,
+    pub description: String,
+    pub track: String,
+    pub process: String,
+    pub lead_time: String,
+    pub min_lead_time: String,
+    pub approvals: Vec<RawRoute>,
+    pub test_phases: Vec<String>,
+    pub stabilisation: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawTestPhase {
+    pub name: String,
+    pub scope: String,
+    pub environment: String,
+    pub owner: String,
+    pub exit_criteria: String,
+    pub automation: String,
+    pub recorded_by: Vec<String>,
+    #[serde(default)]
+    pub written: bool,
+    #[serde(default)]
+    pub required_when_touches: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawConfirmation {
+    pub says: String,
+    pub by: Vec<String>,
+    #[serde(default)]
+    pub written: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawGate {
+    pub track: String,
+    pub id: String,
+    pub phase: String,
+    pub opens: Option<String>,
+    pub name: String,
+    pub says: String,
+    pub signed_off_by: Vec<String>,
+    pub criteria: Vec<RawCriterion>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawCriterion {
+    pub id: String,
+    pub says: String,
+    pub check: String,
+    #[serde(default)]
+    pub types: Vec<String>,
+    #[serde(default)]
+    pub overridable: bool,
+    pub confirmation: Option<String>,
+    pub fields: Option<Vec<String>>,
+    pub documents: Option<Vec<String>>,
+    pub only: Option<Vec<String>>,
+    pub except: Option<Vec<String>>,
+    pub severity: Option<String>,
+    pub duration: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawEmergency {
+    #[serde(default)]
+    pub deferred: Vec<RawObligation>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawObligation {
+    pub id: String,
+    pub says: String,
+    pub within: String,
+    pub check: String,
+    pub confirmation: Option<String>,
+    pub fields: Option<Vec<String>>,
+    pub documents: Option<Vec<String>>,
+    pub only: Option<Vec<String>>,
+    pub except: Option<Vec<String>>,
+    pub severity: Option<String>,
+    pub duration: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawRollback {
+    pub target: String,
+    pub says: String,
+    #[serde(default)]
+    pub triggers: Vec<RawTrigger>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawTrigger {
+    pub id: String,
+    pub says: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawNonconformance {
+    pub corrective_action_within: String,
+    pub says: String,
+    pub conditions: IndexMap<String, RawCondition>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawCondition {
+    pub says: String,
+    pub detect: String,
+    pub max: Option<i64>,
+    pub window: Option<String>,
+    pub documents: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawRetention {
+    pub document: String,
+    pub content: String,
+    pub keep: String,
+    pub location: String,
+    pub access: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawKpi {
+    pub id: String,
+    pub name: String,
+    pub measures: String,
+    pub target: String,
+    #[serde(default)]
+    pub dora: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawCadence {
+    pub id: String,
+    pub trigger: String,
+    pub reviews: String,
+    pub output: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawRisk {
+    pub category: String,
+    pub risk: String,
+    pub mitigation: String,
+}

@@ -1,0 +1,151 @@
+//! Bad profiles are refused with the file, line, column and key, and what was expected.
+
+use tollgate_profile::{BUILTINS, load};
+
+/// Loads `text` as `team.toml` and compares the rendered errors with `expect`.
+fn check(text: &str, expect: &[&str]) {
+    let errors = load("team.toml", text).expect_err("profile should be refused");
+    let got: Vec<String> = errors.0.iter().map(|e| e.to_string()).collect();
+    assert_eq!(got, expect, "\n--- got ---\n{}\n", got.join("\n"));
+}
+
+/// The default profile with one textual replacement, which must apply.
+fn qms_with(from: &str, to: &str) -> String {
+    let text = BUILTINS[0].1;
+    assert!(text.contains(from), "fixture drift: `{from}` not in the built-in profile");
+    text.replacen(from, to, 1)
+}
+
+#[test]
+fn invalid_toml_names_line_and_column() {
+    check("[profile]\nid = \"x\nversion = 1\n", &["team.toml:2:8: invalid TOML: invalid basic string, expected `\"`"]);
+}
+
+#[test]
+fn unknown_keys_are_refused_not_ignored() {
+    let text = qms_with("[release-types.minor]\n", "[release-types.minor]\nmin-lead-tme = \"1 week\"\n");
+    let errors = load("team.toml", &text).unwrap_err().to_string();
+    assert!(errors.starts_with("team.toml:"), "{errors}");
+    assert!(errors.ends_with("release-types.minor.min-lead-tme: unknown field `min-lead-tme`, expected one of `name`, `description`, `track`, `process`, `lead-time`, `min-lead-time`, `approvals`, `test-phases`, `stabilisation`"), "{errors}");
+}
+
+#[test]
+fn unknown_role_in_an_approval_route() {
+    let text = qms_with("{ role = \"qa-lead\" }] },", "{ role = \"qa-leed\" }] },");
+    let errors = load("team.toml", &text).unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    let e = &errors.0[0];
+    assert_eq!(e.key, "release-types.minor.approvals[0].requires[1].role[0]");
+    assert!(e.message.starts_with("unknown role `qa-leed`; expected one of release-manager, "), "{}", e.message);
+    let line = text.lines().position(|l| l.contains("qa-leed")).unwrap() + 1;
+    assert_eq!(e.line, Some(line));
+}
+
+#[test]
+fn bad_duration_says_what_is_expected() {
+    let text = qms_with("min-lead-time = \"1 week\"", "min-lead-time = \"a week\"");
+    let line = text.lines().position(|l| l.contains("a week")).unwrap() + 1;
+    check(&text, &[&format!(
+        "team.toml:{line}:1: release-types.minor.min-lead-time: `a week` is not a duration; expected a number and a unit, like `30m`, `4h`, `2 weeks` or `5 business days`"
+    )]);
+}
+
+#[test]
+fn criterion_with_unknown_check_and_stray_parameter() {
+    let text = qms_with(
+        "{ id = \"lead-time\", check = \"lead-time\",",
+        "{ id = \"lead-time\", check = \"lead-time\", documents = [\"release-notes\"],",
+    );
+    let errors = load("team.toml", &text).unwrap_err().to_string();
+    assert!(errors.contains("gates[standard/planning].criteria[lead-time].documents: `documents` does not apply to check `lead-time`"), "{errors}");
+}
+
+#[test]
+fn missing_deploy_gate_is_refused() {
+    let text = qms_with("opens = \"deploy\"\nname = \"4. Deployment: pre-deployment checks\"", "name = \"4. Deployment: pre-deployment checks\"");
+    let errors = load("team.toml", &text).unwrap_err().to_string();
+    assert!(errors.contains("the standard track needs exactly one gate for leaving deployment, found 2"), "{errors}");
+    assert!(errors.contains("the standard track needs exactly one `opens = \"deploy\"` gate"), "{errors}");
+}
+
+#[test]
+fn an_overlay_that_tightens_loads() {
+    let text = r#"
+[profile]
+id = "payments"
+version = "2026.1"
+title = "Payments release procedure"
+document = "PAY-REL-001"
+extends = "qms-dev-pro-004"
+
+[release-types.minor]
+min-lead-time = "10 days"
+test-phases = ["unit", "integration", "system", "performance", "security-scan", "regression", "uat"]
+
+[rollback]
+target = "10m"
+
+[[gates]]
+track = "standard"
+id = "testing"
+criteria = [{ id = "pen-test", check = "confirmed", confirmation = "security-scan-within-threshold", says = "Penetration test reviewed." }]
+"#;
+    let profile = load("payments.toml", text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(profile.policy.id, "payments");
+    assert_eq!(profile.policy.extends.as_deref(), Some("qms-dev-pro-004"));
+    assert_eq!(profile.sources.len(), 2);
+    assert_eq!(profile.policy.rollback.target.to_string(), "10m");
+    let testing = profile.policy.gates.iter().find(|g| g.id == "testing" && g.criteria.iter().any(|c| c.id == "pen-test"));
+    assert!(testing.is_some_and(|g| g.criteria.len() == 8));
+}
+
+#[test]
+fn an_overlay_that_loosens_is_refused_naming_each_rule() {
+    let text = r#"[profile]
+id = "payments"
+version = "2026.1"
+title = "Payments"
+document = "PAY-REL-001"
+extends = "qms-dev-pro-004"
+
+[release-types.minor]
+min-lead-time = "3 days"
+stabilisation = "30m"
+test-phases = ["unit", "regression"]
+approvals = [{ label = "QA only", requires = [{ role = "qa-lead" }] }]
+
+[rollback]
+target = "1h"
+
+[authority]
+deploy = ["devops-engineer", "release-manager"]
+
+[[emergency.deferred]]
+id = "change-request"
+within = "8h"
+
+[[gates]]
+track = "standard"
+id = "planning"
+criteria = [{ id = "lead-time", check = "lead-time", overridable = true, types = ["major"], says = "x" }]
+"#;
+    let x = " in qms-dev-pro-004 1.0 (a profile that extends another may only tighten it)";
+    check(text, &[
+        &format!("team.toml:9:1: release-types.minor.min-lead-time: 3 days is shorter than 1 week{x}"),
+        &format!("team.toml:10:1: release-types.minor.stabilisation: 30m is shorter than 2h{x}"),
+        &format!("team.toml:11:1: release-types.minor.test-phases: drops integration, system, performance, security-scan; required{x}"),
+        &format!("team.toml:12:14: release-types.minor.approvals[0]: route \"QA only\" asks less than every route (Release Manager + QA Lead){x}"),
+        &format!("team.toml:15:1: rollback.target: 1h is longer than 15m{x}"),
+        &format!("team.toml:18:1: authority.deploy: lets release-manager deploy as well; only devops-engineer, platform-lead{x}"),
+        &format!("team.toml:22:1: emergency.deferred[change-request].within: 8h is later than 4h{x}"),
+        &format!("team.toml:27:74: gates[standard/planning].criteria[lead-time].types: applies to fewer release types; every type{x}"),
+    ]);
+}
+
+#[test]
+fn unknown_base_profile() {
+    check(
+        "[profile]\nid = \"x\"\nversion = \"1\"\ntitle = \"x\"\ndocument = \"x\"\nextends = \"iso-9001\"\n",
+        &["team.toml:6:1: profile.extends: unknown base profile `iso-9001`; a profile may extend qms-dev-pro-004 or grs-isms-prc-009"],
+    );
+}
