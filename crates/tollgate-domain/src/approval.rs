@@ -58,10 +58,9 @@ pub fn status(state: &State, release: &Release, policy: &Policy) -> Outcome {
     }
     match evaluated.iter().find(|(ok, _)| *ok) {
         Some((_, text)) => Outcome { met: true, reason: text.clone() },
-        None => Outcome {
-            met: false,
-            reason: evaluated.into_iter().map(|(_, t)| t).collect::<Vec<_>>().join(" | or | "),
-        },
+        None => {
+            Outcome { met: false, reason: evaluated.into_iter().map(|(_, t)| t).collect::<Vec<_>>().join(" | or | ") }
+        }
     }
 }
 
@@ -72,7 +71,11 @@ fn requirement(state: &State, release: &Release, req: &Requirement) -> (bool, St
         .filter(|(_, a)| a.approve && a.role == req.role)
         .map(|(who, _)| who.as_str())
         .collect();
-    let got = if approvers.is_empty() { "no approval yet".to_owned() } else { format!("approved by {}", approvers.join(", ")) };
+    let got = if approvers.is_empty() {
+        "no approval yet".to_owned()
+    } else {
+        format!("approved by {}", approvers.join(", "))
+    };
     match req.count {
         Count::AtLeast(n) => {
             let ok = approvers.len() >= n as usize;

@@ -12,35 +12,137 @@ use crate::time::Timestamp;
 #[derive(Clone, Debug)]
 pub enum Command {
     /// The first adoption initialises the record; later ones are new document versions.
-    AdoptProfile { profile: Arc<Profile> },
-    AddPerson { name: String, roles: BTreeSet<RoleId> },
-    GrantRoles { name: String, roles: BTreeSet<RoleId> },
-    RevokeRoles { name: String, roles: BTreeSet<RoleId> },
-    AddBlackout { from: Timestamp, to: Timestamp, reason: String, service: Option<String> },
-    AddRisk { category: String, risk: String, mitigation: String, owner: String },
+    AdoptProfile {
+        profile: Arc<Profile>,
+    },
+    AddPerson {
+        name: String,
+        roles: BTreeSet<RoleId>,
+    },
+    GrantRoles {
+        name: String,
+        roles: BTreeSet<RoleId>,
+    },
+    RevokeRoles {
+        name: String,
+        roles: BTreeSet<RoleId>,
+    },
+    AddBlackout {
+        from: Timestamp,
+        to: Timestamp,
+        reason: String,
+        service: Option<String>,
+    },
+    AddRisk {
+        category: String,
+        risk: String,
+        mitigation: String,
+        owner: String,
+    },
     CreateRelease(NewRelease),
-    Reschedule { release: ReleaseId, start: Timestamp, end: Option<Timestamp> },
-    AddScope { release: ReleaseId, kind: String, reference: String, rollback: Option<String>, justification: Option<String> },
-    LockScope { release: ReleaseId },
-    RecordPlan { release: ReleaseId, fields: Vec<(PlanField, String)> },
-    AttachDocument { release: ReleaseId, kind: String, name: String, sha256: String, bytes: u64 },
-    RecordTestResult { release: ReleaseId, phase: String, passed: bool, reference: Option<String> },
-    SkipTestPhase { release: ReleaseId, phase: String, justification: String },
-    RecordDefect { release: ReleaseId, reference: String, severity: Severity, title: String },
-    TriageDefect { release: ReleaseId, reference: String, outcome: Triage, comment: String },
-    Confirm { release: ReleaseId, confirmation: String, comment: Option<String> },
-    Approve { release: ReleaseId, role: Option<RoleId>, approve: bool, comment: Option<String> },
-    Override { release: ReleaseId, criterion: String, justification: String },
-    Go { release: ReleaseId },
-    NoGo { release: ReleaseId, reason: String },
-    Advance { release: ReleaseId },
-    Close { release: ReleaseId },
-    Deploy { release: ReleaseId, environment: String },
-    DeploymentFinished { release: ReleaseId, success: bool },
-    StartRollback { release: ReleaseId, reason: String },
-    CompleteRollback { release: ReleaseId },
-    RaiseNc { condition: String, release: Option<ReleaseId>, service: Option<String>, detail: String },
-    CloseNc { id: u32, corrective_action: String },
+    Reschedule {
+        release: ReleaseId,
+        start: Timestamp,
+        end: Option<Timestamp>,
+    },
+    AddScope {
+        release: ReleaseId,
+        kind: String,
+        reference: String,
+        rollback: Option<String>,
+        justification: Option<String>,
+    },
+    LockScope {
+        release: ReleaseId,
+    },
+    RecordPlan {
+        release: ReleaseId,
+        fields: Vec<(PlanField, String)>,
+    },
+    AttachDocument {
+        release: ReleaseId,
+        kind: String,
+        name: String,
+        sha256: String,
+        bytes: u64,
+    },
+    RecordTestResult {
+        release: ReleaseId,
+        phase: String,
+        passed: bool,
+        reference: Option<String>,
+    },
+    SkipTestPhase {
+        release: ReleaseId,
+        phase: String,
+        justification: String,
+    },
+    RecordDefect {
+        release: ReleaseId,
+        reference: String,
+        severity: Severity,
+        title: String,
+    },
+    TriageDefect {
+        release: ReleaseId,
+        reference: String,
+        outcome: Triage,
+        comment: String,
+    },
+    Confirm {
+        release: ReleaseId,
+        confirmation: String,
+        comment: Option<String>,
+    },
+    Approve {
+        release: ReleaseId,
+        role: Option<RoleId>,
+        approve: bool,
+        comment: Option<String>,
+    },
+    Override {
+        release: ReleaseId,
+        criterion: String,
+        justification: String,
+    },
+    Go {
+        release: ReleaseId,
+    },
+    NoGo {
+        release: ReleaseId,
+        reason: String,
+    },
+    Advance {
+        release: ReleaseId,
+    },
+    Close {
+        release: ReleaseId,
+    },
+    Deploy {
+        release: ReleaseId,
+        environment: String,
+    },
+    DeploymentFinished {
+        release: ReleaseId,
+        success: bool,
+    },
+    StartRollback {
+        release: ReleaseId,
+        reason: String,
+    },
+    CompleteRollback {
+        release: ReleaseId,
+    },
+    RaiseNc {
+        condition: String,
+        release: Option<ReleaseId>,
+        service: Option<String>,
+        detail: String,
+    },
+    CloseNc {
+        id: u32,
+        corrective_action: String,
+    },
     /// Evaluates the time-driven rules at `now`.
     Tick,
 }

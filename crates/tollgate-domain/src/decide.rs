@@ -175,12 +175,19 @@ impl<'a> Ctx<'a> {
         Ok(vec![if grant { Event::RolesGranted { name, roles } } else { Event::RolesRevoked { name, roles } }])
     }
 
-    fn add_blackout(&self, from: Timestamp, to: Timestamp, reason: &str, service: &Option<String>) -> Result<Vec<Event>, Rejection> {
+    fn add_blackout(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        reason: &str,
+        service: &Option<String>,
+    ) -> Result<Vec<Event>, Rejection> {
         let policy = self.policy()?;
         self.known_actor()?;
         let mut reasons = Reasons::default();
         reasons.absorb(self.authorised(policy, Action::ManageBlackouts));
-        reasons.invalid_if(to <= from, || format!("the blackout ends ({}) before it starts ({})", when(to), when(from)));
+        reasons
+            .invalid_if(to <= from, || format!("the blackout ends ({}) before it starts ({})", when(to), when(from)));
         reasons.invalid_if(blank(reason), || "say what the blackout protects (--reason)".into());
         reasons.finish()?;
         let id = self.state.blackouts.len() as u32 + 1;
@@ -192,7 +199,9 @@ impl<'a> Ctx<'a> {
         self.known_actor()?;
         let mut reasons = Reasons::default();
         reasons.absorb(self.authorised(policy, Action::ManageRisks));
-        for (text, what) in [(category, "--category"), (risk, "--risk"), (mitigation, "--mitigation"), (owner, "--owner")] {
+        for (text, what) in
+            [(category, "--category"), (risk, "--risk"), (mitigation, "--mitigation"), (owner, "--owner")]
+        {
             reasons.invalid_if(blank(text), || format!("{what} must not be empty"));
         }
         reasons.finish()?;
@@ -228,7 +237,8 @@ impl<'a> Ctx<'a> {
         for (text, what) in [(&new.service, "--service"), (&new.version, "--version"), (&new.title, "--title")] {
             reasons.invalid_if(blank(text), || format!("{what} must not be empty"));
         }
-        let unknown: Vec<&str> = new.touches.iter().filter(|t| !policy.touches.contains_key(*t)).map(String::as_str).collect();
+        let unknown: Vec<&str> =
+            new.touches.iter().filter(|t| !policy.touches.contains_key(*t)).map(String::as_str).collect();
         reasons.invalid_if(!unknown.is_empty(), || {
             format!(
                 "unknown --touches {}; expected one of {}",
@@ -284,7 +294,13 @@ impl<'a> Ctx<'a> {
         Ok(events)
     }
 
-    fn raise_nc(&self, condition: &str, release: Option<ReleaseId>, service: &Option<String>, detail: &str) -> Result<Vec<Event>, Rejection> {
+    fn raise_nc(
+        &self,
+        condition: &str,
+        release: Option<ReleaseId>,
+        service: &Option<String>,
+        detail: &str,
+    ) -> Result<Vec<Event>, Rejection> {
         let policy = self.policy()?;
         self.known_actor()?;
         let mut reasons = Reasons::default();
@@ -333,11 +349,8 @@ impl<'a> Ctx<'a> {
         self.policy()?;
         self.known_actor()?;
         let id = release_of(command);
-        let release = self
-            .state
-            .releases
-            .get(&id)
-            .ok_or_else(|| Rejection::invalid(format!("unknown release {id}")))?;
+        let release =
+            self.state.releases.get(&id).ok_or_else(|| Rejection::invalid(format!("unknown release {id}")))?;
         let policy = self.state.policy_of(release);
         if release.phase == Phase::Closed {
             return Err(Rejection::refused("phase", format!("{id} is closed; its record can no longer change")));
@@ -398,11 +411,14 @@ impl<'a> OnRelease<'a, '_> {
     /// Before the production deployment starts: what must be settled before it.
     fn before_deployment(&self, what: &str) -> Result<(), Rejection> {
         let r = self.release;
-        let deployed = r.production_deployment().is_some() && r.last_rollback_completed().is_none_or(|rb| {
-            r.production_deployment().is_some_and(|d| d.started.at > rb)
-        });
+        let deployed = r.production_deployment().is_some()
+            && r.last_rollback_completed()
+                .is_none_or(|rb| r.production_deployment().is_some_and(|d| d.started.at > rb));
         if deployed {
-            Err(Rejection::refused("phase", format!("{what} is settled before the production deployment; {} is already deployed", r.id)))
+            Err(Rejection::refused(
+                "phase",
+                format!("{what} is settled before the production deployment; {} is already deployed", r.id),
+            ))
         } else {
             Ok(())
         }
@@ -417,16 +433,23 @@ impl<'a> OnRelease<'a, '_> {
             Command::Reschedule { start, end, .. } => {
                 reasons.absorb(self.authorised(Action::Reschedule));
                 reasons.absorb(self.before_deployment("the deployment window"));
-                reasons.invalid_if(*start < self.ctx.now, || format!("the new window starts in the past ({})", when(*start)));
-                reasons.invalid_if(end.is_some_and(|e| e <= *start), || "the deployment window must end after it starts".into());
+                reasons.invalid_if(*start < self.ctx.now, || {
+                    format!("the new window starts in the past ({})", when(*start))
+                });
+                reasons.invalid_if(end.is_some_and(|e| e <= *start), || {
+                    "the deployment window must end after it starts".into()
+                });
                 vec![Event::Rescheduled { release, window: Window { start: *start, end: *end } }]
             }
             Command::AddScope { kind, reference, rollback, justification, .. } => {
                 reasons.absorb(self.before_deployment("scope"));
-                reasons.invalid_if(blank(kind) || blank(reference), || "a scope item is KIND:REF, like ticket:PAY-42".into());
-                reasons.invalid_if(r.scope.iter().any(|s| s.value.kind == *kind && s.value.reference == *reference), || {
-                    format!("{kind}:{reference} is already in scope")
+                reasons.invalid_if(blank(kind) || blank(reference), || {
+                    "a scope item is KIND:REF, like ticket:PAY-42".into()
                 });
+                reasons.invalid_if(
+                    r.scope.iter().any(|s| s.value.kind == *kind && s.value.reference == *reference),
+                    || format!("{kind}:{reference} is already in scope"),
+                );
                 let reassessment = if r.scope_frozen() {
                     reasons.absorb(self.authorised(Action::EditScopeAfterLock));
                     reasons.refuse_if(justification.as_deref().is_none_or(blank), "scope-locked", || {
@@ -437,7 +460,12 @@ impl<'a> OnRelease<'a, '_> {
                     reasons.absorb(self.authorised(Action::EditScope));
                     None
                 };
-                let item = ScopeItem { kind: kind.clone(), reference: reference.clone(), rollback: rollback.clone(), reassessment };
+                let item = ScopeItem {
+                    kind: kind.clone(),
+                    reference: reference.clone(),
+                    rollback: rollback.clone(),
+                    reassessment,
+                };
                 vec![Event::ScopeAdded { release, item }]
             }
             Command::LockScope { .. } => {
@@ -452,7 +480,10 @@ impl<'a> OnRelease<'a, '_> {
                 for (field, text) in fields {
                     reasons.invalid_if(blank(text), || format!("the {} must not be empty", field.label()));
                 }
-                fields.iter().map(|(field, text)| Event::PlanRecorded { release, field: *field, text: text.clone() }).collect()
+                fields
+                    .iter()
+                    .map(|(field, text)| Event::PlanRecorded { release, field: *field, text: text.clone() })
+                    .collect()
             }
             Command::AttachDocument { kind, name, sha256, bytes, .. } => {
                 reasons.absorb(self.authorised(Action::AttachDocument));
@@ -463,7 +494,13 @@ impl<'a> OnRelease<'a, '_> {
                     )
                 });
                 reasons.invalid_if(*bytes == 0, || format!("{name} is empty; an empty document is not documentation"));
-                vec![Event::DocumentAttached { release, kind: kind.clone(), name: name.clone(), sha256: sha256.clone(), bytes: *bytes }]
+                vec![Event::DocumentAttached {
+                    release,
+                    kind: kind.clone(),
+                    name: name.clone(),
+                    sha256: sha256.clone(),
+                    bytes: *bytes,
+                }]
             }
             Command::RecordTestResult { phase, passed, reference, .. } => {
                 let def = policy.test_phase(phase).ok_or_else(|| {
@@ -474,31 +511,55 @@ impl<'a> OnRelease<'a, '_> {
                 })?;
                 reasons.absorb(self.before_deployment("test evidence"));
                 reasons.refuse_if(!self.ctx.holds_any(&def.recorded_by), "role", || {
-                    format!("{} results are recorded by {}; {} holds none of these roles", def.name, def.recorded_by.join(" or "), self.ctx.actor)
+                    format!(
+                        "{} results are recorded by {}; {} holds none of these roles",
+                        def.name,
+                        def.recorded_by.join(" or "),
+                        self.ctx.actor
+                    )
                 });
                 reasons.refuse_if(def.written && reference.as_deref().is_none_or(blank), "written-sign-off", || {
                     format!("{} needs a written record: give --ref naming the email or ticket comment (verbal only is not acceptable)", def.name)
                 });
-                vec![Event::TestResultRecorded { release, phase: phase.clone(), passed: *passed, reference: reference.clone() }]
+                vec![Event::TestResultRecorded {
+                    release,
+                    phase: phase.clone(),
+                    passed: *passed,
+                    reference: reference.clone(),
+                }]
             }
             Command::SkipTestPhase { phase, justification, .. } => {
                 let rt = &policy.release_types[&r.release_type];
                 let required = policy.required_test_phases(rt, &r.touches).iter().any(|p| p.id == *phase);
                 reasons.absorb(self.authorised(Action::SkipTestPhase));
                 reasons.absorb(self.before_deployment("skipping a test phase"));
-                reasons.invalid_if(!required, || format!("`{phase}` is not a required test phase of {} releases", rt.name));
+                reasons.invalid_if(!required, || {
+                    format!("`{phase}` is not a required test phase of {} releases", rt.name)
+                });
                 reasons.invalid_if(blank(justification), || "document the justification (--justification)".into());
-                reasons.invalid_if(r.tests.get(phase).is_some_and(|t| t.value.passed), || format!("{phase} has already passed"));
+                reasons.invalid_if(r.tests.get(phase).is_some_and(|t| t.value.passed), || {
+                    format!("{phase} has already passed")
+                });
                 vec![Event::TestPhaseSkipped { release, phase: phase.clone(), justification: justification.clone() }]
             }
             Command::RecordDefect { reference, severity, title, .. } => {
                 reasons.absorb(self.authorised(Action::RecordDefect));
                 reasons.invalid_if(blank(reference) || blank(title), || "a defect needs --ref and --title".into());
-                reasons.invalid_if(r.defects.contains_key(reference), || format!("defect {reference} is already recorded"));
-                vec![Event::DefectRecorded { release, reference: reference.clone(), severity: *severity, title: title.clone() }]
+                reasons.invalid_if(r.defects.contains_key(reference), || {
+                    format!("defect {reference} is already recorded")
+                });
+                vec![Event::DefectRecorded {
+                    release,
+                    reference: reference.clone(),
+                    severity: *severity,
+                    title: title.clone(),
+                }]
             }
             Command::TriageDefect { reference, outcome, comment, .. } => {
-                let defect = r.defects.get(reference).ok_or_else(|| Rejection::invalid(format!("unknown defect {reference} on {release}")))?;
+                let defect = r
+                    .defects
+                    .get(reference)
+                    .ok_or_else(|| Rejection::invalid(format!("unknown defect {reference} on {release}")))?;
                 let action = match outcome {
                     Triage::Resolved => Action::ResolveDefect,
                     Triage::RiskAccepted => Action::AcceptDefectRisk,
@@ -510,7 +571,12 @@ impl<'a> OnRelease<'a, '_> {
                 reasons.refuse_if(*outcome == Triage::RiskAccepted && defect.severity != Severity::High, "risk-acceptance", || {
                     format!("only High defects may be accepted as risk (4.4.3); {reference} is {}: fix it or reduce the scope", defect.severity.key())
                 });
-                vec![Event::DefectTriaged { release, reference: reference.clone(), outcome: *outcome, comment: comment.clone() }]
+                vec![Event::DefectTriaged {
+                    release,
+                    reference: reference.clone(),
+                    outcome: *outcome,
+                    comment: comment.clone(),
+                }]
             }
             Command::Confirm { confirmation, comment, .. } => {
                 let def = policy.confirmations.get(confirmation).ok_or_else(|| {
@@ -520,7 +586,11 @@ impl<'a> OnRelease<'a, '_> {
                     ))
                 })?;
                 reasons.refuse_if(!self.ctx.holds_any(&def.by), "role", || {
-                    format!("{confirmation} is confirmed by {}; {} holds none of these roles", def.by.join(" or "), self.ctx.actor)
+                    format!(
+                        "{confirmation} is confirmed by {}; {} holds none of these roles",
+                        def.by.join(" or "),
+                        self.ctx.actor
+                    )
                 });
                 reasons.refuse_if(def.written && comment.as_deref().is_none_or(blank), "written-record", || {
                     format!("{confirmation} needs a written record: give --comment with where it is recorded")
@@ -530,14 +600,26 @@ impl<'a> OnRelease<'a, '_> {
             Command::Approve { role, approve, comment, .. } => self.approve(role, *approve, comment, &mut reasons),
             Command::Override { criterion, justification, .. } => {
                 reasons.absorb(self.authorised(Action::Override));
-                let criteria: Vec<_> =
-                    policy.gates.iter().filter(|g| g.track == r.track).flat_map(|g| &g.criteria).filter(|c| c.id == *criterion).collect();
-                reasons.invalid_if(criteria.is_empty(), || format!("no gate of the {} track has a criterion `{criterion}`", r.track));
-                reasons.refuse_if(!criteria.is_empty() && !criteria.iter().all(|c| c.overridable), "not-overridable", || {
-                    format!("`{criterion}` cannot be overridden: the procedure allows no risk acceptance for it")
+                let criteria: Vec<_> = policy
+                    .gates
+                    .iter()
+                    .filter(|g| g.track == r.track)
+                    .flat_map(|g| &g.criteria)
+                    .filter(|c| c.id == *criterion)
+                    .collect();
+                reasons.invalid_if(criteria.is_empty(), || {
+                    format!("no gate of the {} track has a criterion `{criterion}`", r.track)
                 });
-                reasons.invalid_if(blank(justification), || "an override needs a written justification (--justification)".into());
-                reasons.invalid_if(r.overrides.contains_key(criterion), || format!("`{criterion}` is already overridden"));
+                reasons.refuse_if(
+                    !criteria.is_empty() && !criteria.iter().all(|c| c.overridable),
+                    "not-overridable",
+                    || format!("`{criterion}` cannot be overridden: the procedure allows no risk acceptance for it"),
+                );
+                reasons.invalid_if(blank(justification), || {
+                    "an override needs a written justification (--justification)".into()
+                });
+                reasons
+                    .invalid_if(r.overrides.contains_key(criterion), || format!("`{criterion}` is already overridden"));
                 vec![Event::Overridden { release, criterion: criterion.clone(), justification: justification.clone() }]
             }
             Command::Go { .. } | Command::NoGo { .. } => {
@@ -561,20 +643,31 @@ impl<'a> OnRelease<'a, '_> {
                 reasons.refuse_if(matches!(command, Command::Close { .. }) && next != Phase::Closed, "phase", || {
                     format!("{release} is in {}; it can be closed only from its last phase", r.phase)
                 });
-                let gate = policy.gate_for(r.track, r.phase, Opens::Advance).ok_or_else(|| {
-                    Rejection::invalid(format!("the profile has no gate for the {} phase", r.phase))
-                })?;
+                let gate = policy
+                    .gate_for(r.track, r.phase, Opens::Advance)
+                    .ok_or_else(|| Rejection::invalid(format!("the profile has no gate for the {} phase", r.phase)))?;
                 reasons.refuse_if(!self.ctx.holds_any(&gate.signed_off_by), "role", || {
-                    format!("the {} gate is signed off by {}; {} holds none of these roles", gate.id, gate.signed_off_by.join(" or "), self.ctx.actor)
+                    format!(
+                        "the {} gate is signed off by {}; {} holds none of these roles",
+                        gate.id,
+                        gate.signed_off_by.join(" or "),
+                        self.ctx.actor
+                    )
                 });
-                reasons.refuse_if(r.running_deployment().is_some() || r.rollback_in_progress().is_some(), "phase", || {
-                    "a deployment or rollback is still running".into()
-                });
+                reasons.refuse_if(
+                    r.running_deployment().is_some() || r.rollback_in_progress().is_some(),
+                    "phase",
+                    || "a deployment or rollback is still running".into(),
+                );
                 let verdict = gate::evaluate(self.ctx.state, r, gate, self.ctx.now);
                 for c in verdict.unmet() {
                     reasons.refuse_if(true, &format!("gate:{}/{}", gate.id, c.id), || c.reason.clone());
                 }
-                let criteria = verdict.criteria.iter().map(|c| CriterionSnapshot { id: c.id.clone(), met: c.met, reason: c.reason.clone() }).collect();
+                let criteria = verdict
+                    .criteria
+                    .iter()
+                    .map(|c| CriterionSnapshot { id: c.id.clone(), met: c.met, reason: c.reason.clone() })
+                    .collect();
                 vec![Event::PhaseAdvanced { release, gate: gate.id.clone(), from: r.phase, to: next, criteria }]
             }
             Command::Deploy { environment, .. } => return self.deploy(environment),
@@ -593,13 +686,18 @@ impl<'a> OnRelease<'a, '_> {
                 if r.deploying_engineer() != Some(self.ctx.actor) {
                     reasons.absorb(self.authorised(Action::Rollback));
                 }
-                reasons.refuse_if(r.production_deployment().is_none(), "phase", || format!("{release} has not been deployed to production"));
+                reasons.refuse_if(r.production_deployment().is_none(), "phase", || {
+                    format!("{release} has not been deployed to production")
+                });
                 reasons.refuse_if(r.running_deployment().is_some(), "phase", || {
                     "record the deployment outcome first (`release deployed --outcome failed`)".into()
                 });
-                reasons.refuse_if(r.rollback_in_progress().is_some(), "phase", || "a rollback is already running".into());
+                reasons
+                    .refuse_if(r.rollback_in_progress().is_some(), "phase", || "a rollback is already running".into());
                 reasons.refuse_if(
-                    r.production_deployment().is_some() && r.live_since().is_none() && r.last_rollback_completed().is_some(),
+                    r.production_deployment().is_some()
+                        && r.live_since().is_none()
+                        && r.last_rollback_completed().is_some(),
                     "phase",
                     || format!("{release} was already rolled back"),
                 );
@@ -614,7 +712,8 @@ impl<'a> OnRelease<'a, '_> {
                 }
                 reasons.finish()?;
                 let started = running.expect("checked").started.at;
-                let mut events = vec![Event::RollbackCompleted { release, seconds: (self.ctx.now - started).num_seconds() }];
+                let mut events =
+                    vec![Event::RollbackCompleted { release, seconds: (self.ctx.now - started).num_seconds() }];
                 let mut after = r.clone();
                 after.rollbacks.last_mut().expect("running").completed = Some(self.ctx.now);
                 let findings = nonconformance::rollback_over_target(self.ctx.state, &after, self.ctx.now);
@@ -627,7 +726,13 @@ impl<'a> OnRelease<'a, '_> {
         Ok(events)
     }
 
-    fn approve(&self, role: &Option<String>, approve: bool, comment: &Option<String>, reasons: &mut Reasons) -> Vec<Event> {
+    fn approve(
+        &self,
+        role: &Option<String>,
+        approve: bool,
+        comment: &Option<String>,
+        reasons: &mut Reasons,
+    ) -> Vec<Event> {
         let r = self.release;
         let actor = self.ctx.actor;
         let required = approval::approver_roles(self.policy, r);
@@ -640,16 +745,25 @@ impl<'a> OnRelease<'a, '_> {
         let role = match role {
             Some(role) => {
                 reasons.invalid_if(!required.contains(role), || {
-                    format!("{role} is not an approver of {} releases; approvers are {}", rt.name, required.iter().cloned().collect::<Vec<_>>().join(", "))
+                    format!(
+                        "{role} is not an approver of {} releases; approvers are {}",
+                        rt.name,
+                        required.iter().cloned().collect::<Vec<_>>().join(", ")
+                    )
                 });
-                reasons.refuse_if(!self.ctx.state.holds(actor, role), "role", || format!("{actor} does not hold {role}"));
+                reasons
+                    .refuse_if(!self.ctx.state.holds(actor, role), "role", || format!("{actor} does not hold {role}"));
                 role.clone()
             }
             None => match held.as_slice() {
                 [one] => (*one).clone(),
                 [] => {
                     reasons.refuse_if(true, "role", || {
-                        format!("{actor} holds none of the approver roles of {} releases ({})", rt.name, required.iter().cloned().collect::<Vec<_>>().join(", "))
+                        format!(
+                            "{actor} holds none of the approver roles of {} releases ({})",
+                            rt.name,
+                            required.iter().cloned().collect::<Vec<_>>().join(", ")
+                        )
                     });
                     String::new()
                 }
@@ -670,7 +784,8 @@ impl<'a> OnRelease<'a, '_> {
             });
         }
         if !approve {
-            reasons.invalid_if(comment.as_deref().is_none_or(blank), || "a rejection needs a --comment saying why".into());
+            reasons
+                .invalid_if(comment.as_deref().is_none_or(blank), || "a rejection needs a --comment saying why".into());
         }
         vec![Event::ApprovalRecorded { release: r.id, role, approve, comment: comment.clone() }]
     }

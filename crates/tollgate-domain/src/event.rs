@@ -147,8 +147,13 @@ impl Event {
             | RollbackStarted { release, .. }
             | RollbackCompleted { release, .. } => Some(*release),
             NcRaised(nc) => nc.release,
-            ProfileAdopted(_) | PersonAdded { .. } | RolesGranted { .. } | RolesRevoked { .. } | BlackoutAdded { .. }
-            | RiskAdded { .. } | NcClosed { .. } => None,
+            ProfileAdopted(_)
+            | PersonAdded { .. }
+            | RolesGranted { .. }
+            | RolesRevoked { .. }
+            | BlackoutAdded { .. }
+            | RiskAdded { .. }
+            | NcClosed { .. } => None,
         }
     }
 }

@@ -105,7 +105,11 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
             closed: None,
         }),
         Event::NcClosed { id, corrective_action } => {
-            let nc = state.ncs.iter_mut().find(|n| n.id == *id).ok_or_else(|| unknown("non-conformance", &id.to_string()))?;
+            let nc = state
+                .ncs
+                .iter_mut()
+                .find(|n| n.id == *id)
+                .ok_or_else(|| unknown("non-conformance", &id.to_string()))?;
             nc.closed = Some((at, by.clone(), corrective_action.clone()));
         }
         event => {

@@ -75,13 +75,8 @@ fn evaluate_criterion(
     let outcome = check(state, release, policy, &criterion.check, now);
     match release.overrides.get(&criterion.id) {
         Some(o) if !outcome.met && criterion.overridable => {
-            let reason = format!(
-                "overridden by {} at {}: \"{}\" (unmet: {})",
-                o.by,
-                when(o.at),
-                o.value,
-                outcome.reason
-            );
+            let reason =
+                format!("overridden by {} at {}: \"{}\" (unmet: {})", o.by, when(o.at), o.value, outcome.reason);
             verdict(met(reason), true)
         }
         _ => verdict(outcome, false),
@@ -92,21 +87,26 @@ fn evaluate_criterion(
 pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, now: Timestamp) -> Outcome {
     let r = release;
     match check {
-        Check::Classified => met(format!(
-            "classified as {} by {} at {}",
-            type_name(policy, r),
-            r.created.by,
-            when(r.created.at)
-        )),
+        Check::Classified => {
+            met(format!("classified as {} by {} at {}", type_name(policy, r), r.created.by, when(r.created.at)))
+        }
         Check::ScopeRecorded => match r.scope.len() {
             0 => unmet("no scope items recorded"),
-            n => met(format!("{n} item{}: {}", plural(n), list(r.scope.iter().map(|s| format!("{}:{}", s.value.kind, s.value.reference))))),
+            n => met(format!(
+                "{n} item{}: {}",
+                plural(n),
+                list(r.scope.iter().map(|s| format!("{}:{}", s.value.kind, s.value.reference)))
+            )),
         },
         Check::ScopeLocked => match &r.scope_locked {
             None => unmet("scope is not locked"),
             Some(lock) => {
                 let after = r.scope.iter().filter(|s| s.value.reassessment.is_some()).count();
-                let extra = if after > 0 { format!("; {after} item{} added after lock with re-assessment", plural(after)) } else { String::new() };
+                let extra = if after > 0 {
+                    format!("; {after} item{} added after lock with re-assessment", plural(after))
+                } else {
+                    String::new()
+                };
                 met(format!("locked by {} at {}{extra}", lock.by, when(lock.at)))
             }
         },
@@ -121,7 +121,10 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
                 .map(|s| format!("{}:{}", s.value.kind, s.value.reference))
                 .collect();
             if missing.is_empty() {
-                met(format!("every scope item names its rollback mechanism ({})", list(r.scope.iter().filter_map(|s| s.value.rollback.clone())).as_str()))
+                met(format!(
+                    "every scope item names its rollback mechanism ({})",
+                    list(r.scope.iter().filter_map(|s| s.value.rollback.clone())).as_str()
+                ))
             } else {
                 unmet(format!("no rollback mechanism for {}", missing.join(", ")))
             }
@@ -130,7 +133,12 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
             let missing: Vec<&str> = fields.iter().filter(|f| !r.plan.contains_key(f)).map(|f| f.label()).collect();
             if missing.is_empty() {
                 let latest = fields.iter().filter_map(|f| r.plan.get(f)).max_by_key(|p| p.at).expect("fields present");
-                met(format!("recorded ({} by {} at {})", list(fields.iter().map(|f| f.label())), latest.by, when(latest.at)))
+                met(format!(
+                    "recorded ({} by {} at {})",
+                    list(fields.iter().map(|f| f.label())),
+                    latest.by,
+                    when(latest.at)
+                ))
             } else {
                 unmet(format!("no {} recorded", missing.join(", no ")))
             }
@@ -141,7 +149,10 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
             let earliest = rt.min_lead_time.after(r.created.at, &policy.calendar);
             let lead = format_duration(r.window.start - r.created.at);
             if r.window.start >= earliest {
-                met(format!("window starts {lead} after planning began; {} releases need at least {}", rt.name, rt.min_lead_time))
+                met(format!(
+                    "window starts {lead} after planning began; {} releases need at least {}",
+                    rt.name, rt.min_lead_time
+                ))
             } else {
                 unmet(format!(
                     "window starts {} ({lead} after planning began at {}); {} releases need at least {}, so no earlier than {}",
@@ -223,7 +234,9 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
         Check::Deployed => match r.production_deployment() {
             None => unmet("not deployed to production"),
             Some(d) => match d.finished {
-                None => unmet(format!("production deployment by {} running since {}", d.started.by, when(d.started.at))),
+                None => {
+                    unmet(format!("production deployment by {} running since {}", d.started.by, when(d.started.at)))
+                }
                 Some((at, false)) => unmet(format!("the production deployment failed at {}", when(at))),
                 Some((at, true)) => match r.live_since() {
                     Some(_) => met(format!("deployed to production by {} at {}", d.started.by, when(at))),
@@ -233,7 +246,13 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
         },
         Check::StabilisationElapsed => {
             let rt = &policy.release_types[&r.release_type];
-            elapsed_since_deployment(policy, r, rt.stabilisation, &format!("{} stabilisation window of {}", rt.name, rt.stabilisation), now)
+            elapsed_since_deployment(
+                policy,
+                r,
+                rt.stabilisation,
+                &format!("{} stabilisation window of {}", rt.name, rt.stabilisation),
+                now,
+            )
         }
         Check::ElapsedSinceDeployment(span) => {
             elapsed_since_deployment(policy, r, *span, &format!("{span} since deployment"), now)
@@ -254,7 +273,9 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
         Check::ReviewedSinceRollback(confirmation) => match r.last_rollback_completed() {
             None => met("no rollback to review"),
             Some(rolled_back) => match r.confirmations.get(confirmation) {
-                Some(c) if c.at >= rolled_back => met(format!("reviewed by {} at {} after the rollback", c.by, when(c.at))),
+                Some(c) if c.at >= rolled_back => {
+                    met(format!("reviewed by {} at {} after the rollback", c.by, when(c.at)))
+                }
                 _ => unmet(format!("rolled back at {}; no {confirmation} recorded since", when(rolled_back))),
             },
         },
@@ -315,15 +336,29 @@ fn go_decision(r: &Release) -> Outcome {
         ));
     }
     if let Some(rolled_back) = r.last_rollback_completed().filter(|t| *t >= go.at) {
-        return unmet(format!("the go decision of {} predates the rollback completed at {}; a new decision is needed", when(go.at), when(rolled_back)));
+        return unmet(format!(
+            "the go decision of {} predates the rollback completed at {}; a new decision is needed",
+            when(go.at),
+            when(rolled_back)
+        ));
     }
     if let Some(changed) = r.scope_changed_at().filter(|t| *t > go.at) {
-        return unmet(format!("the scope changed at {} after the go decision of {}; a new decision is needed", when(changed), when(go.at)));
+        return unmet(format!(
+            "the scope changed at {} after the go decision of {}; a new decision is needed",
+            when(changed),
+            when(go.at)
+        ));
     }
     met(format!("go decided by {} at {}", go.by, when(go.at)))
 }
 
-fn elapsed_since_deployment(policy: &Policy, r: &Release, span: crate::time::Span, what: &str, now: Timestamp) -> Outcome {
+fn elapsed_since_deployment(
+    policy: &Policy,
+    r: &Release,
+    span: crate::time::Span,
+    what: &str,
+    now: Timestamp,
+) -> Outcome {
     let Some(live) = r.live_since() else {
         return unmet(format!("{what}: not live in production"));
     };

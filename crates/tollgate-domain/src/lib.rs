@@ -15,6 +15,7 @@ pub mod gate;
 pub mod lifecycle;
 pub mod nonconformance;
 pub mod obligation;
+pub mod playbook;
 pub mod policy;
 pub mod rejection;
 pub mod release;

@@ -70,7 +70,9 @@ pub fn at_production_deployment(state: &State, release: &Release) -> Vec<Finding
         let skipped: Vec<&str> = policy
             .required_test_phases(rt, &release.touches)
             .into_iter()
-            .filter(|p| !release.tests.get(&p.id).is_some_and(|t| t.value.passed) && !release.skipped_tests.contains_key(&p.id))
+            .filter(|p| {
+                !release.tests.get(&p.id).is_some_and(|t| t.value.passed) && !release.skipped_tests.contains_key(&p.id)
+            })
             .map(|p| p.id.as_str())
             .collect();
         if !skipped.is_empty() {
@@ -85,17 +87,19 @@ pub fn at_production_deployment(state: &State, release: &Release) -> Vec<Finding
             ));
         }
     }
-    if let Some((id, Detect::DocumentationAbsent(kinds))) = condition(policy, "documentation-absent") {
-        if release.track == crate::lifecycle::Track::Standard {
-            let missing: Vec<&str> = kinds.iter().filter(|k| !release.documents.contains_key(*k)).map(String::as_str).collect();
-            if !missing.is_empty() {
-                found.push(finding(
-                    id,
-                    release,
-                    format!("{}/documentation", release.id),
-                    format!("deployed to production without {}", missing.join(", ")),
-                ));
-            }
+    // Emergency documentation is deferred, not absent: its lateness is a deferred-step finding.
+    if let Some((id, Detect::DocumentationAbsent(kinds))) = condition(policy, "documentation-absent")
+        && release.track == crate::lifecycle::Track::Standard
+    {
+        let missing: Vec<&str> =
+            kinds.iter().filter(|k| !release.documents.contains_key(*k)).map(String::as_str).collect();
+        if !missing.is_empty() {
+            found.push(finding(
+                id,
+                release,
+                format!("{}/documentation", release.id),
+                format!("deployed to production without {}", missing.join(", ")),
+            ));
         }
     }
     found
@@ -134,7 +138,13 @@ pub fn rollback_over_target(state: &State, release: &Release, now: Timestamp) ->
 
 /// Finding when an emergency release is created for a service that already had `max` in the
 /// rolling window.
-pub fn emergency_frequency(state: &State, policy: &Policy, service: &str, new: &Release, now: Timestamp) -> Vec<Finding> {
+pub fn emergency_frequency(
+    state: &State,
+    policy: &Policy,
+    service: &str,
+    new: &Release,
+    now: Timestamp,
+) -> Vec<Finding> {
     let Some((id, Detect::EmergencyFrequency { max, window })) = condition(policy, "emergency-frequency") else {
         return Vec::new();
     };

@@ -88,11 +88,8 @@ pub fn fulfilled_at(policy: &Policy, release: &Release, check: &Check) -> Option
 }
 
 /// The time every part was done, or `None` if a part is missing.
-fn latest(times: impl Iterator<Item = Option<Timestamp>>) -> Option<Timestamp> {
-    times.fold(Some(None), |acc: Option<Option<Timestamp>>, t| match (acc, t) {
-        (Some(acc), Some(t)) => Some(Some(acc.map_or(t, |a: Timestamp| a.max(t)))),
-        _ => None,
-    })?
+fn latest(mut times: impl Iterator<Item = Option<Timestamp>>) -> Option<Timestamp> {
+    times.try_fold(None, |acc: Option<Timestamp>, t| t.map(|t| Some(acc.map_or(t, |a| a.max(t)))))?
 }
 
 /// Whether a check can fulfil an obligation: it must record when it was met.

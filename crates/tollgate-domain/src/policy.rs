@@ -278,7 +278,10 @@ pub enum Check {
     Confirmed(ConfirmationId),
     Documents(Vec<DocKind>),
     /// The test phases the release type requires, narrowed by `only` / `except`.
-    TestPhases { only: Vec<TestPhaseId>, except: Vec<TestPhaseId> },
+    TestPhases {
+        only: Vec<TestPhaseId>,
+        except: Vec<TestPhaseId>,
+    },
     NoOpenDefects(Severity),
     DefectsTriaged(Severity),
     GoDecision,

@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use crate::event::Triage;
 use crate::lifecycle::{Phase, Track};
 use crate::policy::{PlanField, RoleId, Severity};
 use crate::time::Timestamp;
-use crate::event::Triage;
 
 /// `R-12`. Numbers are allocated in order of creation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

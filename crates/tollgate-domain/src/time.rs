@@ -59,23 +59,35 @@ impl fmt::Display for Span {
     }
 }
 
-/// `2 weeks`, `3 days`, `24h`, `90m`, `45s`: the largest unit that divides the duration.
+/// `2 weeks`, `3 days`, `24h`, `30m`, `45s` when one unit divides the duration; otherwise its
+/// parts, largest first: `23h 52m`, `1 day 2h`.
 pub fn format_duration(d: Duration) -> String {
     let s = d.num_seconds();
-    let (n, unit) = if s == 0 {
+    if s == 0 {
         return "0s".into();
-    } else if s % (7 * 86_400) == 0 {
-        (s / (7 * 86_400), " week")
-    } else if s % 86_400 == 0 {
-        (s / 86_400, " day")
-    } else if s % 3_600 == 0 {
-        return format!("{}h", s / 3_600);
-    } else if s % 60 == 0 {
-        return format!("{}m", s / 60);
-    } else {
-        return format!("{s}s");
-    };
-    format!("{n}{unit}{}", if n == 1 { "" } else { "s" })
+    }
+    if s < 0 {
+        return format!("-{}", format_duration(-d));
+    }
+    if s % (7 * 86_400) == 0 {
+        let n = s / (7 * 86_400);
+        return format!("{n} week{}", if n == 1 { "" } else { "s" });
+    }
+    let (days, hours, minutes, seconds) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60, s % 60);
+    let mut parts = Vec::new();
+    if days > 0 {
+        parts.push(format!("{days} day{}", if days == 1 { "" } else { "s" }));
+    }
+    if hours > 0 {
+        parts.push(format!("{hours}h"));
+    }
+    if minutes > 0 {
+        parts.push(format!("{minutes}m"));
+    }
+    if seconds > 0 {
+        parts.push(format!("{seconds}s"));
+    }
+    parts.join(" ")
 }
 
 /// Why a span could not be read.
@@ -198,9 +210,15 @@ mod tests {
 
     #[test]
     fn spans_print_back_in_the_largest_unit() {
-        for text in ["2 weeks", "3 days", "24h", "30m", "2s", "5 business days", "0s"] {
+        for text in ["2 weeks", "3 days", "24h", "30m", "2s", "5 business days", "0s", "90m", "26h"] {
             let span: Span = text.parse().unwrap();
-            assert_eq!(span.to_string(), text.replace("24h", "1 day"));
+            let want = match text {
+                "24h" => "1 day",
+                "90m" => "1h 30m",
+                "26h" => "1 day 2h",
+                other => other,
+            };
+            assert_eq!(span.to_string(), want);
         }
     }
 

@@ -47,7 +47,8 @@ impl Ctx<'_> {
         }
         for (i, r) in roles.iter().enumerate() {
             if !self.raw.roles.contains_key(r) {
-                self.problems.at(&path.index(i), format!("unknown role `{r}`; expected one of {}", ids(&self.raw.roles)));
+                self.problems
+                    .at(&path.index(i), format!("unknown role `{r}`; expected one of {}", ids(&self.raw.roles)));
             }
         }
         roles.to_vec()
@@ -56,7 +57,8 @@ impl Ctx<'_> {
     fn touches(&mut self, path: &KeyPath, touches: &[String]) -> BTreeSet<Touch> {
         for (i, t) in touches.iter().enumerate() {
             if !self.raw.touches.contains_key(t) {
-                self.problems.at(&path.index(i), format!("unknown touch `{t}`; expected one of {}", ids(&self.raw.touches)));
+                self.problems
+                    .at(&path.index(i), format!("unknown touch `{t}`; expected one of {}", ids(&self.raw.touches)));
             }
         }
         touches.iter().cloned().collect()
@@ -107,7 +109,10 @@ impl Ctx<'_> {
                     .filter_map(|(i, f)| {
                         let field = PlanField::from_key(f);
                         if field.is_none() {
-                            self.problems.at(&path.key("fields").index(i), format!("unknown plan field `{f}`; expected impact, blast-radius or rollback-strategy"));
+                            self.problems.at(
+                                &path.key("fields").index(i),
+                                format!("unknown plan field `{f}`; expected impact, blast-radius or rollback-strategy"),
+                            );
                         }
                         field
                     })
@@ -118,7 +123,10 @@ impl Ctx<'_> {
                 need(self, "confirmation", p.confirmation.is_some());
                 let id = p.confirmation.unwrap_or_default().to_owned();
                 if p.confirmation.is_some() && !self.raw.confirmations.contains_key(&id) {
-                    self.problems.at(&path.key("confirmation"), format!("unknown confirmation `{id}`; it must be defined under [confirmations]"));
+                    self.problems.at(
+                        &path.key("confirmation"),
+                        format!("unknown confirmation `{id}`; it must be defined under [confirmations]"),
+                    );
                 }
                 if kind == "confirmed" { Check::Confirmed(id) } else { Check::ReviewedSinceRollback(id) }
             }
@@ -151,7 +159,8 @@ impl Ctx<'_> {
                 Check::ElapsedSinceDeployment(self.span(&path.key("duration"), p.duration.unwrap_or("0s")))
             }
             other => {
-                self.problems.at(&path.key("check"), format!("unknown check `{other}`; expected one of {}", CHECKS.join(", ")));
+                self.problems
+                    .at(&path.key("check"), format!("unknown check `{other}`; expected one of {}", CHECKS.join(", ")));
                 return Check::Classified;
             }
         };
@@ -166,7 +175,10 @@ impl Ctx<'_> {
     fn documents(&mut self, path: &KeyPath, docs: &[String]) {
         for (i, d) in docs.iter().enumerate() {
             if !self.raw.documents.contains_key(d) {
-                self.problems.at(&path.index(i), format!("unknown document `{d}`; expected one of {}", ids(&self.raw.documents)));
+                self.problems.at(
+                    &path.index(i),
+                    format!("unknown document `{d}`; expected one of {}", ids(&self.raw.documents)),
+                );
             }
         }
     }
@@ -174,7 +186,10 @@ impl Ctx<'_> {
     fn test_phase_ids(&mut self, path: &KeyPath, phases: &[String]) {
         for (i, t) in phases.iter().enumerate() {
             if !self.raw.test_phases.contains_key(t) {
-                self.problems.at(&path.index(i), format!("unknown test phase `{t}`; expected one of {}", ids(&self.raw.test_phases)));
+                self.problems.at(
+                    &path.index(i),
+                    format!("unknown test phase `{t}`; expected one of {}", ids(&self.raw.test_phases)),
+                );
             }
         }
     }
@@ -182,7 +197,10 @@ impl Ctx<'_> {
     fn types(&mut self, path: &KeyPath, types: &[String]) -> BTreeSet<TypeId> {
         for (i, t) in types.iter().enumerate() {
             if !self.raw.release_types.contains_key(t) {
-                self.problems.at(&path.index(i), format!("unknown release type `{t}`; expected one of {}", ids(&self.raw.release_types)));
+                self.problems.at(
+                    &path.index(i),
+                    format!("unknown release type `{t}`; expected one of {}", ids(&self.raw.release_types)),
+                );
             }
         }
         types.iter().cloned().collect()
@@ -272,7 +290,10 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
             Ok(d) => {
                 holidays.insert(d);
             }
-            Err(_) => cx.problems.at(&root.key("calendar").key("holidays").index(i), format!("`{h}` is not a date; expected YYYY-MM-DD")),
+            Err(_) => cx.problems.at(
+                &root.key("calendar").key("holidays").index(i),
+                format!("`{h}` is not a date; expected YYYY-MM-DD"),
+            ),
         }
     }
 
@@ -284,7 +305,8 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
                 cx.problems.at(&root.key("roles").key(id).key("backup").index(i), format!("unknown role `{b}`"));
             }
         }
-        roles.insert(id.clone(), RoleDef { name: r.name.clone(), responsibilities: r.responsibilities.clone(), backup });
+        roles
+            .insert(id.clone(), RoleDef { name: r.name.clone(), responsibilities: r.responsibilities.clone(), backup });
     }
 
     let environments: Vec<Environment> =
@@ -339,8 +361,12 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
                 if route.requires.is_empty() {
                     cx.problems.at(&rpath.key("requires"), "a route needs at least one required role");
                 }
-                let requires =
-                    route.requires.iter().enumerate().map(|(j, r)| cx.requirement(&rpath.key("requires").index(j), r)).collect();
+                let requires = route
+                    .requires
+                    .iter()
+                    .enumerate()
+                    .map(|(j, r)| cx.requirement(&rpath.key("requires").index(j), r))
+                    .collect();
                 ApprovalRoute { label: route.label.clone(), requires }
             })
             .collect();
@@ -384,7 +410,8 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
         })
         .collect();
 
-    let documents = raw.documents.iter().map(|(kind, label)| DocumentDef { kind: kind.clone(), label: label.clone() }).collect();
+    let documents =
+        raw.documents.iter().map(|(kind, label)| DocumentDef { kind: kind.clone(), label: label.clone() }).collect();
 
     let confirmations = raw
         .confirmations
@@ -405,8 +432,10 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
         let phase = match Phase::from_key(&g.phase) {
             Some(p) if track.position(p).is_some() && p != Phase::Closed => p,
             _ => {
-                let allowed: Vec<&str> = track.phases().iter().filter(|p| **p != Phase::Closed).map(|p| p.key()).collect();
-                cx.problems.at(&path.key("phase"), format!("expected a phase of the {track} track: {}", allowed.join(", ")));
+                let allowed: Vec<&str> =
+                    track.phases().iter().filter(|p| **p != Phase::Closed).map(|p| p.key()).collect();
+                cx.problems
+                    .at(&path.key("phase"), format!("expected a phase of the {track} track: {}", allowed.join(", ")));
                 Phase::Closed
             }
         };
@@ -463,7 +492,10 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
         for phase in track.phases().iter().filter(|p| **p != Phase::Closed) {
             let n = gates.iter().filter(|g| g.track == track && g.phase == *phase && g.opens == Opens::Advance).count();
             if n != 1 {
-                cx.problems.at(&root.key("gates"), format!("the {track} track needs exactly one gate for leaving {phase}, found {n}"));
+                cx.problems.at(
+                    &root.key("gates"),
+                    format!("the {track} track needs exactly one gate for leaving {phase}, found {n}"),
+                );
             }
         }
         let n = gates.iter().filter(|g| g.track == track && g.opens == Opens::Deploy).count();
@@ -511,7 +543,8 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
                 let max = match c.max {
                     Some(n) if (0..=1000).contains(&n) => n as u32,
                     _ => {
-                        cx.problems.at(&path.key("max"), "expected the number of emergency releases allowed in the window");
+                        cx.problems
+                            .at(&path.key("max"), "expected the number of emergency releases allowed in the window");
                         0
                     }
                 };
@@ -554,7 +587,8 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
         conditions.insert(id.clone(), NcCondition { says: c.says.clone(), detect });
     }
     let nonconformance = NcPolicy {
-        corrective_action_within: cx.span(&nc_path.key("corrective-action-within"), &raw.nonconformance.corrective_action_within),
+        corrective_action_within: cx
+            .span(&nc_path.key("corrective-action-within"), &raw.nonconformance.corrective_action_within),
         says: raw.nonconformance.says.clone(),
         conditions,
     };
@@ -593,12 +627,23 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
         kpis: raw
             .kpis
             .iter()
-            .map(|k| KpiDef { id: k.id.clone(), name: k.name.clone(), measures: k.measures.clone(), target: k.target.clone(), dora: k.dora })
+            .map(|k| KpiDef {
+                id: k.id.clone(),
+                name: k.name.clone(),
+                measures: k.measures.clone(),
+                target: k.target.clone(),
+                dora: k.dora,
+            })
             .collect(),
         cadences: raw
             .cadences
             .iter()
-            .map(|c| CadenceDef { id: c.id.clone(), trigger: c.trigger.clone(), reviews: c.reviews.clone(), output: c.output.clone() })
+            .map(|c| CadenceDef {
+                id: c.id.clone(),
+                trigger: c.trigger.clone(),
+                reviews: c.reviews.clone(),
+                output: c.output.clone(),
+            })
             .collect(),
         risks: raw
             .risks

@@ -41,21 +41,33 @@ pub fn builtin_source_name(id: &str) -> String {
 /// Reads a profile file; `extends` is resolved against the built-in profiles.
 pub fn load(name: &str, text: &str) -> Result<Profile, ProfileErrors> {
     let overlay = syntax(name, text)?;
-    let extends = overlay
-        .get("profile")
-        .and_then(|p| p.get("extends"))
-        .map(|e| e.as_str().map(str::to_owned).ok_or(()));
+    let extends =
+        overlay.get("profile").and_then(|p| p.get("extends")).map(|e| e.as_str().map(str::to_owned).ok_or(()));
     let mut sources = Vec::new();
     match extends {
         None => {}
         Some(Ok(base)) => match builtin(&base) {
-            Some(base_text) => sources.push(ProfileSource { name: builtin_source_name(&base), text: base_text.to_owned() }),
+            Some(base_text) => {
+                sources.push(ProfileSource { name: builtin_source_name(&base), text: base_text.to_owned() })
+            }
             None => {
                 let names: Vec<&str> = BUILTINS.iter().map(|(n, _)| *n).collect();
-                return Err(located(name, text, &path::key_path(&["profile", "extends"]), format!("unknown base profile `{base}`; a profile may extend {}", names.join(" or "))));
+                return Err(located(
+                    name,
+                    text,
+                    &path::key_path(&["profile", "extends"]),
+                    format!("unknown base profile `{base}`; a profile may extend {}", names.join(" or ")),
+                ));
             }
         },
-        Some(Err(())) => return Err(located(name, text, &path::key_path(&["profile", "extends"]), "expected the id of a built-in profile".into())),
+        Some(Err(())) => {
+            return Err(located(
+                name,
+                text,
+                &path::key_path(&["profile", "extends"]),
+                "expected the id of a built-in profile".into(),
+            ));
+        }
     }
     sources.push(ProfileSource { name: name.to_owned(), text: text.to_owned() });
     from_sources(sources)
@@ -84,7 +96,12 @@ pub fn from_sources(sources: Vec<ProfileSource>) -> Result<Profile, ProfileError
     let team = sources.last().expect("matched above");
     if let Some(base) = &base {
         if policy.extends.as_deref() != Some(base.id.as_str()) {
-            return Err(located(&team.name, &team.text, &path::key_path(&["profile", "extends"]), format!("expected `extends = \"{}\"`", base.id)));
+            return Err(located(
+                &team.name,
+                &team.text,
+                &path::key_path(&["profile", "extends"]),
+                format!("expected `extends = \"{}\"`", base.id),
+            ));
         }
         let problems = tighten::check(base, &policy);
         if !problems.0.is_empty() {

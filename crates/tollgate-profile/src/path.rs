@@ -83,7 +83,9 @@ impl<'a> Node<'a> {
             Node::Table(t) => t.get(key).map(|i| (t.key(key).and_then(|k| k.span()), Node::Item(i))),
             Node::Item(Item::Table(t)) => Node::Table(t).child(key),
             Node::Item(Item::Value(v)) => Node::Value(v).child(key),
-            Node::Value(Value::InlineTable(t)) => t.get(key).map(|v| (t.key(key).and_then(|k| k.span()), Node::Value(v))),
+            Node::Value(Value::InlineTable(t)) => {
+                t.get(key).map(|v| (t.key(key).and_then(|k| k.span()), Node::Value(v)))
+            }
             _ => None,
         }
     }

@@ -12,23 +12,44 @@ use crate::path::KeyPath;
 pub fn check(base: &Policy, team: &Policy) -> Problems {
     let mut p = Problems::default();
     let root = KeyPath::root();
-    let was = |what: String| format!("{what} in {} {} (a profile that extends another may only tighten it)", base.id, base.version);
+    let was = |what: String| {
+        format!("{what} in {} {} (a profile that extends another may only tighten it)", base.id, base.version)
+    };
 
-    let added: Vec<String> = team.calendar.holidays.difference(&base.calendar.holidays).map(|d| d.to_string()).collect();
+    let added: Vec<String> =
+        team.calendar.holidays.difference(&base.calendar.holidays).map(|d| d.to_string()).collect();
     if !added.is_empty() {
-        p.at(&root.key("calendar").key("holidays"), format!("adds holidays {}, which pushes business-day deadlines later; {}", added.join(", "), was("not holidays".into())));
+        p.at(
+            &root.key("calendar").key("holidays"),
+            format!(
+                "adds holidays {}, which pushes business-day deadlines later; {}",
+                added.join(", "),
+                was("not holidays".into())
+            ),
+        );
     }
 
     for action in Action::ALL {
         let extra = not_in(team.roles_for(action), base.roles_for(action));
         if !extra.is_empty() {
-            p.at(&root.key("authority").key(action.key()), format!("lets {} {} as well; {}", extra.join(", "), action.key(), was(format!("only {}", base.roles_for(action).join(", ")))));
+            p.at(
+                &root.key("authority").key(action.key()),
+                format!(
+                    "lets {} {} as well; {}",
+                    extra.join(", "),
+                    action.key(),
+                    was(format!("only {}", base.roles_for(action).join(", ")))
+                ),
+            );
         }
     }
 
     for req in &base.additional_approvals {
         if !team.additional_approvals.iter().any(|t| implies(t, req)) {
-            p.at(&root.key("approvals").key("additional"), format!("drops or narrows the additional approval by {}; {}", req.role, was("required".into())));
+            p.at(
+                &root.key("approvals").key("additional"),
+                format!("drops or narrows the additional approval by {}; {}", req.role, was("required".into())),
+            );
         }
     }
 
@@ -42,10 +63,16 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
             p.at(&path.key("track"), format!("moves {id} to the {} track; {}", t.track, was(format!("{}", b.track))));
         }
         if !t.min_lead_time.never_shorter_than(b.min_lead_time) {
-            p.at(&path.key("min-lead-time"), format!("{} is shorter than {}", t.min_lead_time, was(b.min_lead_time.to_string())));
+            p.at(
+                &path.key("min-lead-time"),
+                format!("{} is shorter than {}", t.min_lead_time, was(b.min_lead_time.to_string())),
+            );
         }
         if !t.stabilisation.never_shorter_than(b.stabilisation) {
-            p.at(&path.key("stabilisation"), format!("{} is shorter than {}", t.stabilisation, was(b.stabilisation.to_string())));
+            p.at(
+                &path.key("stabilisation"),
+                format!("{} is shorter than {}", t.stabilisation, was(b.stabilisation.to_string())),
+            );
         }
         let dropped = not_in(&b.test_phases, &t.test_phases);
         if !dropped.is_empty() {
@@ -55,7 +82,14 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
             if !b.approvals.iter().any(|base_route| route_implies(route, base_route)) {
                 p.at(
                     &path.key("approvals").index(i),
-                    format!("route \"{}\" asks less than every route {}", route.label, was(format!("({})", b.approvals.iter().map(|r| r.label.as_str()).collect::<Vec<_>>().join(" / ")))),
+                    format!(
+                        "route \"{}\" asks less than every route {}",
+                        route.label,
+                        was(format!(
+                            "({})",
+                            b.approvals.iter().map(|r| r.label.as_str()).collect::<Vec<_>>().join(" / ")
+                        ))
+                    ),
                 );
             }
         }
@@ -72,10 +106,20 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
         }
         let extra = not_in(&t.recorded_by, &b.recorded_by);
         if !extra.is_empty() {
-            p.at(&path.key("recorded-by"), format!("lets {} record results; {}", extra.join(", "), was(format!("only {}", b.recorded_by.join(", ")))));
+            p.at(
+                &path.key("recorded-by"),
+                format!(
+                    "lets {} record results; {}",
+                    extra.join(", "),
+                    was(format!("only {}", b.recorded_by.join(", ")))
+                ),
+            );
         }
         if !t.required_when_touches.is_superset(&b.required_when_touches) {
-            p.at(&path.key("required-when-touches"), was(format!("required when touching {}", join(&b.required_when_touches))));
+            p.at(
+                &path.key("required-when-touches"),
+                was(format!("required when touching {}", join(&b.required_when_touches))),
+            );
         }
     }
 
@@ -90,7 +134,10 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
         }
         let extra = not_in(&t.by, &b.by);
         if !extra.is_empty() {
-            p.at(&path.key("by"), format!("lets {} confirm; {}", extra.join(", "), was(format!("only {}", b.by.join(", ")))));
+            p.at(
+                &path.key("by"),
+                format!("lets {} confirm; {}", extra.join(", "), was(format!("only {}", b.by.join(", ")))),
+            );
         }
     }
 
@@ -105,7 +152,10 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
         }
         let extra = not_in(&t.signed_off_by, &b.signed_off_by);
         if !extra.is_empty() {
-            p.at(&path.key("signed-off-by"), format!("lets {} sign off; {}", extra.join(", "), was(format!("only {}", b.signed_off_by.join(", ")))));
+            p.at(
+                &path.key("signed-off-by"),
+                format!("lets {} sign off; {}", extra.join(", "), was(format!("only {}", b.signed_off_by.join(", ")))),
+            );
         }
         for bc in &b.criteria {
             let cpath = path.key("criteria").id(&bc.id);
@@ -114,10 +164,21 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
                 continue;
             };
             if !check_implies(&tc.check, &bc.check) {
-                p.at(&cpath.key("check"), format!("checks less; {}", was(format!("check `{}` with its parameters", bc.check.name()))));
+                p.at(
+                    &cpath.key("check"),
+                    format!("checks less; {}", was(format!("check `{}` with its parameters", bc.check.name()))),
+                );
             }
-            if !bc.types.is_empty() && !(tc.types.is_empty() || tc.types.is_superset(&bc.types)) || bc.types.is_empty() && !tc.types.is_empty() {
-                p.at(&cpath.key("types"), format!("applies to fewer release types; {}", was(if bc.types.is_empty() { "every type".into() } else { join(&bc.types) })));
+            // An empty list means every type; the team's list must cover at least the base's.
+            let covers = tc.types.is_empty() || (!bc.types.is_empty() && tc.types.is_superset(&bc.types));
+            if !covers {
+                p.at(
+                    &cpath.key("types"),
+                    format!(
+                        "applies to fewer release types; {}",
+                        was(if bc.types.is_empty() { "every type".into() } else { join(&bc.types) })
+                    ),
+                );
             }
             if tc.overridable && !bc.overridable {
                 p.at(&cpath.key("overridable"), was("no override allowed".into()));
@@ -134,20 +195,30 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
                     p.at(&path.key("within"), format!("{} is later than {}", t.within, was(b.within.to_string())));
                 }
                 if !check_implies(&t.fulfilled_by, &b.fulfilled_by) {
-                    p.at(&path.key("check"), was(format!("fulfilled by `{}` with its parameters", b.fulfilled_by.name())));
+                    p.at(
+                        &path.key("check"),
+                        was(format!("fulfilled by `{}` with its parameters", b.fulfilled_by.name())),
+                    );
                 }
             }
         }
     }
 
     if !team.rollback.target.never_longer_than(base.rollback.target) {
-        p.at(&root.key("rollback").key("target"), format!("{} is longer than {}", team.rollback.target, was(base.rollback.target.to_string())));
+        p.at(
+            &root.key("rollback").key("target"),
+            format!("{} is longer than {}", team.rollback.target, was(base.rollback.target.to_string())),
+        );
     }
     let nc = root.key("nonconformance");
     if !team.nonconformance.corrective_action_within.never_longer_than(base.nonconformance.corrective_action_within) {
         p.at(
             &nc.key("corrective-action-within"),
-            format!("{} is later than {}", team.nonconformance.corrective_action_within, was(base.nonconformance.corrective_action_within.to_string())),
+            format!(
+                "{} is later than {}",
+                team.nonconformance.corrective_action_within,
+                was(base.nonconformance.corrective_action_within.to_string())
+            ),
         );
     }
     for (id, b) in &base.nonconformance.conditions {
@@ -155,7 +226,10 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
         match team.nonconformance.conditions.get(id) {
             None => p.at(&path, was(format!("condition `{id}` is detected"))),
             Some(t) => match (&t.detect, &b.detect) {
-                (Detect::EmergencyFrequency { max: tm, window: tw }, Detect::EmergencyFrequency { max: bm, window: bw }) => {
+                (
+                    Detect::EmergencyFrequency { max: tm, window: tw },
+                    Detect::EmergencyFrequency { max: bm, window: bw },
+                ) => {
                     if tm > bm {
                         p.at(&path.key("max"), format!("{tm} is more than {}", was(bm.to_string())));
                     }
@@ -166,7 +240,10 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
                 (Detect::DocumentationAbsent(td), Detect::DocumentationAbsent(bd)) => {
                     let dropped = not_in(bd, td);
                     if !dropped.is_empty() {
-                        p.at(&path.key("documents"), format!("no longer requires {}; {}", dropped.join(", "), was("required".into())));
+                        p.at(
+                            &path.key("documents"),
+                            format!("no longer requires {}; {}", dropped.join(", "), was("required".into())),
+                        );
                     }
                 }
                 (t, b) if t == b => {}
@@ -197,7 +274,8 @@ fn implies(t: &Requirement, b: &Requirement) -> bool {
         // "All" may be one person; a fixed count may exceed the board.
         _ => false,
     };
-    let applies = t.when_touches.is_empty() || (!b.when_touches.is_empty() && t.when_touches.is_superset(&b.when_touches));
+    let applies =
+        t.when_touches.is_empty() || (!b.when_touches.is_empty() && t.when_touches.is_superset(&b.when_touches));
     t.role == b.role && count && applies
 }
 
@@ -216,8 +294,8 @@ fn check_implies(t: &Check, b: &Check) -> bool {
             wider_only && te.iter().all(|p| be.contains(p))
         }
         (Check::ElapsedSinceDeployment(ts), Check::ElapsedSinceDeployment(bs)) => ts.never_shorter_than(*bs),
-        (Check::NoOpenDefects(ts), Check::NoOpenDefects(bs)) | (Check::DefectsTriaged(ts), Check::DefectsTriaged(bs)) => ts <= bs,
+        (Check::NoOpenDefects(ts), Check::NoOpenDefects(bs))
+        | (Check::DefectsTriaged(ts), Check::DefectsTriaged(bs)) => ts <= bs,
         (t, b) => t == b,
     }
 }
-

@@ -24,7 +24,10 @@ fn qms_profile_encodes_the_release_type_table() {
     assert_eq!(lead("security-patch"), "4h".parse::<Span>().unwrap());
     assert_eq!(lead("infrastructure"), "3 days".parse::<Span>().unwrap());
     let stab = |t: &str| p.release_types[t].stabilisation.to_string();
-    assert_eq!((stab("patch"), stab("minor"), stab("major"), stab("infrastructure")), ("30m".into(), "2h".into(), "1 day".into(), "1 day".into()));
+    assert_eq!(
+        (stab("patch"), stab("minor"), stab("major"), stab("infrastructure")),
+        ("30m".into(), "2h".into(), "1 day".into(), "1 day".into())
+    );
     let major = &p.release_types["major"].approvals[0].requires;
     assert_eq!(major[0].role, "cab-member");
     assert_eq!(major[0].count, Count::All);
@@ -32,16 +35,20 @@ fn qms_profile_encodes_the_release_type_table() {
     assert_eq!(p.release_types["emergency"].track, Track::Emergency);
     assert_eq!(p.rollback.target.to_string(), "15m");
     assert_eq!(p.nonconformance.corrective_action_within.to_string(), "5 business days");
-    assert_eq!(p.deferred.iter().map(|d| (d.id.as_str(), d.within.to_string())).collect::<Vec<_>>(), [
-        ("change-request", "4h".to_owned()),
-        ("planning-and-impact", "1 day".to_owned()),
-        ("skipped-test-review", "1 day".to_owned()),
-        ("documentation", "1 day".to_owned()),
-        ("retrospective-review", "5 business days".to_owned()),
-    ]);
-    assert_eq!(p.test_phases.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), [
-        "unit", "integration", "system", "performance", "security-scan", "regression", "uat", "infrastructure"
-    ]);
+    assert_eq!(
+        p.deferred.iter().map(|d| (d.id.as_str(), d.within.to_string())).collect::<Vec<_>>(),
+        [
+            ("change-request", "4h".to_owned()),
+            ("planning-and-impact", "1 day".to_owned()),
+            ("skipped-test-review", "1 day".to_owned()),
+            ("documentation", "1 day".to_owned()),
+            ("retrospective-review", "5 business days".to_owned()),
+        ]
+    );
+    assert_eq!(
+        p.test_phases.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        ["unit", "integration", "system", "performance", "security-scan", "regression", "uat", "infrastructure"]
+    );
     assert_eq!(p.kpis.len(), 14);
     assert_eq!(p.retention.len(), 9);
     assert_eq!(p.risks.len(), 12);

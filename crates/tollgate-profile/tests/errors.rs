@@ -45,9 +45,12 @@ fn unknown_role_in_an_approval_route() {
 fn bad_duration_says_what_is_expected() {
     let text = qms_with("min-lead-time = \"1 week\"", "min-lead-time = \"a week\"");
     let line = text.lines().position(|l| l.contains("a week")).unwrap() + 1;
-    check(&text, &[&format!(
-        "team.toml:{line}:1: release-types.minor.min-lead-time: `a week` is not a duration; expected a number and a unit, like `30m`, `4h`, `2 weeks` or `5 business days`"
-    )]);
+    check(
+        &text,
+        &[&format!(
+            "team.toml:{line}:1: release-types.minor.min-lead-time: `a week` is not a duration; expected a number and a unit, like `30m`, `4h`, `2 weeks` or `5 business days`"
+        )],
+    );
 }
 
 #[test]
@@ -57,12 +60,20 @@ fn criterion_with_unknown_check_and_stray_parameter() {
         "{ id = \"lead-time\", check = \"lead-time\", documents = [\"release-notes\"],",
     );
     let errors = load("team.toml", &text).unwrap_err().to_string();
-    assert!(errors.contains("gates[standard/planning].criteria[lead-time].documents: `documents` does not apply to check `lead-time`"), "{errors}");
+    assert!(
+        errors.contains(
+            "gates[standard/planning].criteria[lead-time].documents: `documents` does not apply to check `lead-time`"
+        ),
+        "{errors}"
+    );
 }
 
 #[test]
 fn missing_deploy_gate_is_refused() {
-    let text = qms_with("opens = \"deploy\"\nname = \"4. Deployment: pre-deployment checks\"", "name = \"4. Deployment: pre-deployment checks\"");
+    let text = qms_with(
+        "opens = \"deploy\"\nname = \"4. Deployment: pre-deployment checks\"",
+        "name = \"4. Deployment: pre-deployment checks\"",
+    );
     let errors = load("team.toml", &text).unwrap_err().to_string();
     assert!(errors.contains("the standard track needs exactly one gate for leaving deployment, found 2"), "{errors}");
     assert!(errors.contains("the standard track needs exactly one `opens = \"deploy\"` gate"), "{errors}");
@@ -95,7 +106,8 @@ criteria = [{ id = "pen-test", check = "confirmed", confirmation = "security-sca
     assert_eq!(profile.policy.extends.as_deref(), Some("qms-dev-pro-004"));
     assert_eq!(profile.sources.len(), 2);
     assert_eq!(profile.policy.rollback.target.to_string(), "10m");
-    let testing = profile.policy.gates.iter().find(|g| g.id == "testing" && g.criteria.iter().any(|c| c.id == "pen-test"));
+    let testing =
+        profile.policy.gates.iter().find(|g| g.id == "testing" && g.criteria.iter().any(|c| c.id == "pen-test"));
     assert!(testing.is_some_and(|g| g.criteria.len() == 8));
 }
 
@@ -130,22 +142,35 @@ id = "planning"
 criteria = [{ id = "lead-time", check = "lead-time", overridable = true, types = ["major"], says = "x" }]
 "#;
     let x = " in qms-dev-pro-004 1.0 (a profile that extends another may only tighten it)";
-    check(text, &[
-        &format!("team.toml:9:1: release-types.minor.min-lead-time: 3 days is shorter than 1 week{x}"),
-        &format!("team.toml:10:1: release-types.minor.stabilisation: 30m is shorter than 2h{x}"),
-        &format!("team.toml:11:1: release-types.minor.test-phases: drops integration, system, performance, security-scan; required{x}"),
-        &format!("team.toml:12:14: release-types.minor.approvals[0]: route \"QA only\" asks less than every route (Release Manager + QA Lead){x}"),
-        &format!("team.toml:15:1: rollback.target: 1h is longer than 15m{x}"),
-        &format!("team.toml:18:1: authority.deploy: lets release-manager deploy as well; only devops-engineer, platform-lead{x}"),
-        &format!("team.toml:22:1: emergency.deferred[change-request].within: 8h is later than 4h{x}"),
-        &format!("team.toml:27:74: gates[standard/planning].criteria[lead-time].types: applies to fewer release types; every type{x}"),
-    ]);
+    check(
+        text,
+        &[
+            &format!("team.toml:9:1: release-types.minor.min-lead-time: 3 days is shorter than 1 week{x}"),
+            &format!("team.toml:10:1: release-types.minor.stabilisation: 30m is shorter than 2h{x}"),
+            &format!(
+                "team.toml:11:1: release-types.minor.test-phases: drops integration, system, performance, security-scan; required{x}"
+            ),
+            &format!(
+                "team.toml:12:14: release-types.minor.approvals[0]: route \"QA only\" asks less than every route (Release Manager + QA Lead){x}"
+            ),
+            &format!("team.toml:15:1: rollback.target: 1h is longer than 15m{x}"),
+            &format!(
+                "team.toml:18:1: authority.deploy: lets release-manager deploy as well; only devops-engineer, platform-lead{x}"
+            ),
+            &format!("team.toml:22:1: emergency.deferred[change-request].within: 8h is later than 4h{x}"),
+            &format!(
+                "team.toml:27:74: gates[standard/planning].criteria[lead-time].types: applies to fewer release types; every type{x}"
+            ),
+        ],
+    );
 }
 
 #[test]
 fn unknown_base_profile() {
     check(
         "[profile]\nid = \"x\"\nversion = \"1\"\ntitle = \"x\"\ndocument = \"x\"\nextends = \"iso-9001\"\n",
-        &["team.toml:6:1: profile.extends: unknown base profile `iso-9001`; a profile may extend qms-dev-pro-004 or grs-isms-prc-009"],
+        &[
+            "team.toml:6:1: profile.extends: unknown base profile `iso-9001`; a profile may extend qms-dev-pro-004 or grs-isms-prc-009",
+        ],
     );
 }

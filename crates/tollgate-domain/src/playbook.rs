@@ -1,0 +1,345 @@
+//! How a team meets each criterion: for every check, the commands the responsible people would
+//! issue, and a walker that takes a release through every gate of its track. Used by
+//! `tollgate demo` and by tests; it decides nothing itself — every command still goes through
+//! `decide`, so a playbook that tried to cut a corner would be refused like anyone else.
+
+use chrono::Duration;
+
+use crate::approval;
+use crate::command::{Command, NewRelease};
+use crate::event::{Event, Triage};
+use crate::gate::{self, Verdict};
+use crate::lifecycle::{Phase, Track};
+use crate::obligation;
+use crate::policy::{Action, Check, Count, Opens, Policy};
+use crate::rejection::Rejection;
+use crate::release::{Release, ReleaseId};
+use crate::state::State;
+use crate::time::Timestamp;
+
+/// Somewhere commands are decided and recorded, with a clock the walker may move forward.
+pub trait Runner {
+    fn state(&self) -> &State;
+    fn now(&self) -> Timestamp;
+    /// Moves the clock forward (waiting out a window); never backwards.
+    fn wait_until(&mut self, t: Timestamp);
+    fn run(&mut self, actor: &str, command: Command) -> Result<Vec<Event>, Rejection>;
+    /// Called with a gate's verdict before the walker works on it, and after.
+    fn on_gate(&mut self, _release: ReleaseId, _before: &Verdict, _after: &Verdict) {}
+}
+
+/// A failure of the walk: the procedure refused a step the playbook expected to be accepted.
+#[derive(Debug)]
+pub struct Stuck(pub String);
+
+type Walk<T> = Result<T, Stuck>;
+
+fn ok<R: Runner + ?Sized>(runner: &mut R, actor: &str, command: Command) -> Walk<Vec<Event>> {
+    let shown = format!("{command:?}");
+    runner.run(actor, command).map_err(|r| Stuck(format!("{actor}: {shown}: {r}")))
+}
+
+fn release<R: Runner + ?Sized>(runner: &R, id: ReleaseId) -> &Release {
+    &runner.state().releases[&id]
+}
+
+fn policy_of<R: Runner + ?Sized>(runner: &R, id: ReleaseId) -> Policy {
+    runner.state().policy_of(release(runner, id)).clone()
+}
+
+/// Someone holding one of `roles`, other than the people in `except`.
+pub fn holder(state: &State, roles: &[String], except: &[&str]) -> Option<String> {
+    roles.iter().find_map(|r| state.holders(r).find(|p| !except.contains(p)).map(str::to_owned))
+}
+
+fn who<R: Runner + ?Sized>(runner: &R, roles: &[String], except: &[&str]) -> Walk<String> {
+    holder(runner.state(), roles, except)
+        .ok_or_else(|| Stuck(format!("nobody (besides {except:?}) holds any of {roles:?}")))
+}
+
+fn verdict<R: Runner + ?Sized>(runner: &R, id: ReleaseId, opens: Opens) -> Verdict {
+    let r = release(runner, id);
+    let g = runner.state().policy_of(r).gate_for(r.track, r.phase, opens).expect("validated profile");
+    gate::evaluate(runner.state(), r, g, runner.now())
+}
+
+/// Creates a release of `release_type` whose window opens `window_in` from now.
+pub fn create<R: Runner + ?Sized>(
+    runner: &mut R,
+    service: &str,
+    version: &str,
+    release_type: &str,
+    window_in: Duration,
+) -> Walk<ReleaseId> {
+    let policy = runner.state().policy().ok_or_else(|| Stuck("no profile".into()))?.clone();
+    let rt = policy.release_types.get(release_type).ok_or_else(|| Stuck(format!("no type {release_type}")))?;
+    let emergency = rt.track == Track::Emergency;
+    // Prefer a creator whose role is not needed to approve, so approvers stay free.
+    let approvers: Vec<&String> = rt.approvals.iter().flat_map(|r| r.requires.iter().map(|q| &q.role)).collect();
+    let mut roles = policy.roles_for(if emergency { Action::CreateEmergency } else { Action::CreateRelease }).to_vec();
+    roles.sort_by_key(|r| (approvers.contains(&r), r != "engineering-lead"));
+    let creator = who(runner, &roles, &[])?;
+    let now = runner.now();
+    let new = NewRelease {
+        service: service.to_owned(),
+        version: version.to_owned(),
+        release_type: (!emergency).then(|| release_type.to_owned()),
+        title: format!("{} release of {service} {version}", rt.name),
+        window_start: (!emergency).then_some(now + window_in),
+        window_end: (!emergency).then_some(now + window_in + Duration::hours(4)),
+        touches: Default::default(),
+        incident: emergency.then(|| "INC-1".to_owned()),
+    };
+    match ok(runner, &creator, Command::CreateRelease(new))?.first() {
+        Some(Event::ReleaseCreated(c)) => Ok(c.release),
+        other => Err(Stuck(format!("unexpected {other:?}"))),
+    }
+}
+
+/// Issues the commands that meet `check`, as the responsible people would.
+pub fn satisfy<R: Runner + ?Sized>(runner: &mut R, id: ReleaseId, check: &Check) -> Walk<()> {
+    let policy = policy_of(runner, id);
+    let creator = release(runner, id).created.by.clone();
+    match check {
+        Check::Classified | Check::Deployed | Check::GoDecision | Check::LeadTime | Check::OutsideBlackout => {}
+        Check::ObligationsDone => {
+            for o in &policy.deferred {
+                if obligation::fulfilled_at(&policy, release(runner, id), &o.fulfilled_by).is_none() {
+                    satisfy(runner, id, &o.fulfilled_by)?;
+                }
+            }
+        }
+        Check::ScopeRecorded | Check::ScopeRollback => {
+            if release(runner, id).scope.is_empty() {
+                let by = who(runner, policy.roles_for(Action::EditScope), &[])?;
+                let command = Command::AddScope {
+                    release: id,
+                    kind: "ticket".into(),
+                    reference: format!("{}-1", release(runner, id).service.to_uppercase()),
+                    rollback: Some("pipeline rollback to the previous signed artefact".into()),
+                    justification: None,
+                };
+                ok(runner, &by, command)?;
+            }
+        }
+        Check::ScopeLocked => {
+            satisfy(runner, id, &Check::ScopeRecorded)?;
+            let by = who(runner, policy.roles_for(Action::LockScope), &[])?;
+            ok(runner, &by, Command::LockScope { release: id })?;
+        }
+        Check::Plan(fields) => {
+            let by = who(runner, policy.roles_for(Action::Plan), &[])?;
+            let fields = fields.iter().map(|f| (*f, format!("{} for {id}", f.label()))).collect();
+            ok(runner, &by, Command::RecordPlan { release: id, fields })?;
+        }
+        Check::Approvals => {
+            let r = release(runner, id).clone();
+            // The first route the organisation has enough distinct people to fill.
+            let mut stuck = Stuck("no approval route can be filled by the people on record".into());
+            for (_, reqs) in approval::routes(&policy, &r) {
+                match fill_route(runner, &r, &creator, &reqs) {
+                    Ok(plan) => {
+                        for (by, role) in plan {
+                            ok(
+                                runner,
+                                &by,
+                                Command::Approve { release: id, role: Some(role), approve: true, comment: None },
+                            )?;
+                        }
+                        return Ok(());
+                    }
+                    Err(e) => stuck = e,
+                }
+            }
+            return Err(stuck);
+        }
+        Check::WithinWindow => {
+            let start = release(runner, id).window.start;
+            runner.wait_until(start);
+        }
+        Check::Confirmed(c) | Check::ReviewedSinceRollback(c) => {
+            let def = &policy.confirmations[c];
+            let by = who(runner, &def.by, &[])?;
+            let comment = Some(format!("{c}: recorded in the release record"));
+            ok(runner, &by, Command::Confirm { release: id, confirmation: c.clone(), comment })?;
+        }
+        Check::Documents(kinds) => {
+            let by = who(runner, policy.roles_for(Action::AttachDocument), &[])?;
+            for kind in kinds {
+                if !release(runner, id).documents.contains_key(kind) {
+                    let command = Command::AttachDocument {
+                        release: id,
+                        kind: kind.clone(),
+                        name: format!("{kind}.md"),
+                        sha256: format!("{:064x}", kind.len()),
+                        bytes: 1024,
+                    };
+                    ok(runner, &by, command)?;
+                }
+            }
+        }
+        Check::TestPhases { only, except } => {
+            let r = release(runner, id).clone();
+            let rt = &policy.release_types[&r.release_type];
+            for p in policy.required_test_phases(rt, &r.touches) {
+                let wanted = (only.is_empty() || only.contains(&p.id)) && !except.contains(&p.id);
+                if wanted && !r.tests.get(&p.id).is_some_and(|t| t.value.passed) {
+                    let by = who(runner, &p.recorded_by, &[])?;
+                    let command = Command::RecordTestResult {
+                        release: id,
+                        phase: p.id.clone(),
+                        passed: true,
+                        reference: Some(format!("ci/{}/{}", r.version, p.id)),
+                    };
+                    ok(runner, &by, command)?;
+                }
+            }
+        }
+        Check::NoOpenDefects(_) | Check::DefectsTriaged(_) => {
+            let open: Vec<String> = release(runner, id)
+                .defects
+                .iter()
+                .filter(|(_, d)| d.triage.is_none())
+                .map(|(k, _)| k.clone())
+                .collect();
+            for reference in open {
+                let by = who(runner, policy.roles_for(Action::ResolveDefect), &[])?;
+                let command = Command::TriageDefect {
+                    release: id,
+                    reference,
+                    outcome: Triage::Resolved,
+                    comment: "fixed and re-tested".into(),
+                };
+                ok(runner, &by, command)?;
+            }
+        }
+        Check::StabilisationElapsed | Check::ElapsedSinceDeployment(_) => {
+            let r = release(runner, id);
+            let live = r.live_since().ok_or_else(|| Stuck(format!("{id} is not live")))?;
+            let span = match check {
+                Check::ElapsedSinceDeployment(s) => *s,
+                _ => policy.release_types[&r.release_type].stabilisation,
+            };
+            runner.wait_until(span.after(live, &policy.calendar));
+        }
+    }
+    Ok(())
+}
+
+/// Who would approve in which role to fill every requirement of a route, beyond the approvals
+/// already given; distinct people, never the creator.
+fn fill_route<R: Runner + ?Sized>(
+    runner: &R,
+    r: &Release,
+    creator: &str,
+    reqs: &[crate::policy::Requirement],
+) -> Walk<Vec<(String, String)>> {
+    let mut used: Vec<String> = vec![creator.to_owned()];
+    used.extend(r.approvals.keys().cloned());
+    let mut plan = Vec::new();
+    for req in reqs {
+        let have = r.approvals.values().filter(|a| a.approve && a.role == req.role).count();
+        let need = match req.count {
+            Count::AtLeast(n) => n as usize,
+            Count::All => runner.state().holders(&req.role).count(),
+        };
+        for _ in have..need {
+            let except: Vec<&str> = used.iter().map(String::as_str).collect();
+            let by = who(runner, std::slice::from_ref(&req.role), &except)?;
+            plan.push((by.clone(), req.role.clone()));
+            used.push(by);
+        }
+    }
+    Ok(plan)
+}
+
+/// Meets every unmet criterion of the gate guarding the current phase (or the deployment),
+/// except those listed in `keep`; reports the verdict before and after.
+pub fn open_gate<R: Runner + ?Sized>(runner: &mut R, id: ReleaseId, opens: Opens, keep: &[&str]) -> Walk<Verdict> {
+    let before = verdict(runner, id, opens);
+    let policy = policy_of(runner, id);
+    let r = release(runner, id);
+    let gate_def = policy.gate_for(r.track, r.phase, opens).expect("validated profile").clone();
+    for c in &gate_def.criteria {
+        let met = verdict(runner, id, opens).criteria.iter().any(|v| v.id == c.id && v.met);
+        if !met && !keep.contains(&c.id.as_str()) {
+            satisfy(runner, id, &c.check)?;
+        }
+    }
+    let after = verdict(runner, id, opens);
+    runner.on_gate(id, &before, &after);
+    Ok(before)
+}
+
+/// Signs off the current phase's gate as someone allowed to.
+pub fn sign_off<R: Runner + ?Sized>(runner: &mut R, id: ReleaseId) -> Walk<()> {
+    let policy = policy_of(runner, id);
+    let r = release(runner, id);
+    let gate_def = policy.gate_for(r.track, r.phase, Opens::Advance).expect("validated profile");
+    let by = who(runner, &gate_def.signed_off_by, &[])?;
+    ok(runner, &by, Command::Advance { release: id })?;
+    Ok(())
+}
+
+/// Go decision by a release manager, deployment by someone else, ten minutes of pipeline.
+pub fn go_and_deploy<R: Runner + ?Sized>(runner: &mut R, id: ReleaseId) -> Walk<Verdict> {
+    let policy = policy_of(runner, id);
+    let go = policy
+        .gate_for(release(runner, id).track, Phase::Deployment, Opens::Deploy)
+        .and_then(|g| g.criteria.iter().find(|c| matches!(c.check, Check::GoDecision)).map(|c| c.id.clone()));
+    let before = verdict(runner, id, Opens::Deploy);
+    let keep: Vec<&str> = go.iter().map(String::as_str).collect();
+    for c in &policy.gate_for(release(runner, id).track, Phase::Deployment, Opens::Deploy).expect("validated").criteria
+    {
+        let met = verdict(runner, id, Opens::Deploy).criteria.iter().any(|v| v.id == c.id && v.met);
+        if !met && !keep.contains(&c.id.as_str()) {
+            satisfy(runner, id, &c.check)?;
+        }
+    }
+    let decider = who(runner, policy.roles_for(Action::GoDecision), &[])?;
+    ok(runner, &decider, Command::Go { release: id })?;
+    let after = verdict(runner, id, Opens::Deploy);
+    runner.on_gate(id, &before, &after);
+    let deployer = who(runner, policy.roles_for(Action::Deploy), &[&decider])?;
+    let production = policy.production().ok_or_else(|| Stuck("no production environment".into()))?.to_owned();
+    ok(runner, &deployer, Command::Deploy { release: id, environment: production })?;
+    let t = runner.now() + Duration::minutes(10);
+    runner.wait_until(t);
+    ok(runner, &deployer, Command::DeploymentFinished { release: id, success: true })?;
+    Ok(before)
+}
+
+/// Takes a release from where it is to closed through every gate of its track, meeting each
+/// criterion as the procedure's roles would. Returns each gate's verdict before work started.
+pub fn walk_to_closed<R: Runner + ?Sized>(runner: &mut R, id: ReleaseId) -> Walk<Vec<Verdict>> {
+    let mut seen = Vec::new();
+    loop {
+        match release(runner, id).phase {
+            Phase::Closed => return Ok(seen),
+            Phase::Deployment if release(runner, id).live_since().is_none() => {
+                seen.push(go_and_deploy(runner, id)?);
+                // An emergency's deferred steps are done in time, right after deployment.
+                satisfy(runner, id, &Check::ObligationsDone)?;
+            }
+            _ => {
+                seen.push(open_gate(runner, id, Opens::Advance, &[])?);
+                sign_off(runner, id)?;
+            }
+        }
+    }
+}
+
+/// Walks a release until it reaches `phase`.
+pub fn walk_to<R: Runner + ?Sized>(runner: &mut R, id: ReleaseId, phase: Phase) -> Walk<()> {
+    while release(runner, id).phase != phase {
+        if release(runner, id).phase == Phase::Closed {
+            return Err(Stuck(format!("{id} closed before reaching {phase}")));
+        }
+        if release(runner, id).phase == Phase::Deployment && release(runner, id).live_since().is_none() {
+            go_and_deploy(runner, id)?;
+        }
+        open_gate(runner, id, Opens::Advance, &[])?;
+        sign_off(runner, id)?;
+    }
+    Ok(())
+}

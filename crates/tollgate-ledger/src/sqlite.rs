@@ -1,0 +1,718 @@
+//! The SQLite ledger backend: one database file, its key files and a
+//! checkpoint sidecar.
+//!
+//! Layout on disk for a ledger at `PATH`:
+//!
+//! * `PATH` — the database (WAL mode, `synchronous=FULL`, so a returned
+//!   append survives power loss);
+//! * `PATH.key` — the private key string (mode 0600);
+//! * `PATH.pub` — the verifier key string;
+//! * `PATH.checkpoint` — the latest signed checkpoint, rewritten atomically
+//!   after every commit. It lives outside the database so that someone who
+//!   deletes the newest rows *and* their checkpoint rows still leaves
+//!   evidence behind.
+//!
+//! Appends take the write lock up front (`BEGIN IMMEDIATE`), read the stream
+//! versions and the persisted Merkle frontier inside that transaction, and
+//! commit rows, versions, frontier and the signed checkpoint together. Two
+//! processes appending at once therefore serialise, and whichever comes
+//! second sees the first one's versions and gets a conflict instead of
+//! overwriting it. The frontier makes an append cost O(batch · log n) hashing
+//! without reading old leaves.
+//!
+//! Schema (version 1):
+//!
+//! ```sql
+//! meta(key TEXT PRIMARY KEY, value TEXT)            -- schema_version, origin
+//! entries(seq INTEGER PRIMARY KEY, stream TEXT, stream_version INTEGER,
+//!         recorded_at INTEGER, leaf BLOB, leaf_hash BLOB,
+//!         UNIQUE(stream, stream_version))
+//! streams(stream TEXT PRIMARY KEY, version INTEGER)
+//! checkpoints(size INTEGER PRIMARY KEY, note TEXT)
+//! tree_state(id INTEGER PRIMARY KEY CHECK (id = 0), size INTEGER,
+//!            frontier BLOB)                         -- the CompactRange
+//! ```
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+use crate::frame::Frame;
+use crate::merkle::{self, CompactRange, Hash};
+use crate::note::{Checkpoint, NoteSigner, NoteVerifier, is_valid_key_name};
+use crate::store::{
+    Appended, Expectation, Ledger, LedgerError, NewRecord, RawEntry, Sidecar, StoredCheckpoint, check_append_request,
+};
+
+const SCHEMA_VERSION: &str = "1";
+const IN_MEMORY: &str = ":memory:";
+
+const SCHEMA: &str = "
+CREATE TABLE meta(
+    key TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE entries(
+    seq INTEGER PRIMARY KEY,
+    stream TEXT NOT NULL,
+    stream_version INTEGER NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    leaf BLOB NOT NULL,
+    leaf_hash BLOB NOT NULL,
+    UNIQUE(stream, stream_version)
+);
+CREATE TABLE streams(
+    stream TEXT PRIMARY KEY NOT NULL,
+    version INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE checkpoints(
+    size INTEGER PRIMARY KEY,
+    note TEXT NOT NULL
+);
+CREATE TABLE tree_state(
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    size INTEGER NOT NULL,
+    frontier BLOB NOT NULL
+);
+";
+
+const SELECT_VERSION: &str = "SELECT version FROM streams WHERE stream = ?1";
+const SELECT_STATE: &str = "SELECT size, frontier FROM tree_state WHERE id = 0";
+const INSERT_ENTRY: &str =
+    "INSERT INTO entries(seq, stream, stream_version, recorded_at, leaf, leaf_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const UPSERT_STREAM: &str =
+    "INSERT INTO streams(stream, version) VALUES (?1, ?2) ON CONFLICT(stream) DO UPDATE SET version = excluded.version";
+const UPDATE_STATE: &str = "UPDATE tree_state SET size = ?1, frontier = ?2 WHERE id = 0";
+const INSERT_CHECKPOINT: &str = "INSERT INTO checkpoints(size, note) VALUES (?1, ?2)";
+
+/// Distinguishes temporary sidecar files of ledgers open in one process.
+static SIDECAR_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Tunables for opening a SQLite ledger.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// How long to wait for another writer before failing with
+    /// [`LedgerError::Locked`].
+    pub busy_timeout: Duration,
+    /// Whether to fsync the sidecar before renaming it into place.
+    pub sync_sidecar: bool,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self { busy_timeout: Duration::from_secs(5), sync_sidecar: true }
+    }
+}
+
+/// A ledger stored in SQLite.
+#[derive(Debug)]
+pub struct SqliteLedger {
+    conn: Connection,
+    /// `None` for an in-memory ledger.
+    path: Option<PathBuf>,
+    signer: NoteSigner,
+    verifier: NoteVerifier,
+    options: SqliteOptions,
+    last_sidecar_error: Option<io::Error>,
+}
+
+/// `PATH.key`: the private key file of the ledger at `path`.
+pub fn key_path(path: &Path) -> PathBuf {
+    with_suffix(path, ".key")
+}
+
+/// `PATH.pub`: the verifier key file of the ledger at `path`.
+pub fn pub_path(path: &Path) -> PathBuf {
+    with_suffix(path, ".pub")
+}
+
+/// `PATH.checkpoint`: the checkpoint sidecar of the ledger at `path`.
+pub fn sidecar_path(path: &Path) -> PathBuf {
+    with_suffix(path, ".checkpoint")
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut os = path.as_os_str().to_owned();
+    os.push(suffix);
+    PathBuf::from(os)
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LedgerError + '_ {
+    move |source| LedgerError::Io { path: path.to_owned(), source }
+}
+
+fn to_i64(value: u64, what: &str) -> Result<i64, LedgerError> {
+    i64::try_from(value).map_err(|_| LedgerError::corrupt(what, format!("{value} exceeds the storable range")))
+}
+
+fn to_u64(value: i64, what: &str) -> Result<u64, LedgerError> {
+    u64::try_from(value).map_err(|_| LedgerError::corrupt(what, format!("negative value {value}")))
+}
+
+/// Writes a new file that must not exist yet, readable only by its owner
+/// where the platform supports that.
+fn write_new_file(path: &Path, contents: &str, private: bool) -> Result<(), LedgerError> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(if private { 0o600 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            LedgerError::AlreadyInitialised { path: path.to_owned() }
+        } else {
+            io_err(path)(e)
+        }
+    })?;
+    file.write_all(contents.as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .and_then(|()| file.sync_all())
+        .map_err(io_err(path))
+}
+
+impl SqliteLedger {
+    /// Creates a new ledger at `path` with key files beside it. Fails with
+    /// [`LedgerError::AlreadyInitialised`] if the database or a key file
+    /// already exists.
+    pub fn create(path: impl AsRef<Path>, origin: &str) -> Result<Self, LedgerError> {
+        Self::create_with(path, origin, SqliteOptions::default())
+    }
+
+    /// [`SqliteLedger::create`] with explicit options.
+    pub fn create_with(path: impl AsRef<Path>, origin: &str, options: SqliteOptions) -> Result<Self, LedgerError> {
+        let path = path.as_ref();
+        check_origin(origin)?;
+        let (key, public) = (key_path(path), pub_path(path));
+        for existing in [path, &key, &public] {
+            if existing.exists() {
+                return Err(LedgerError::AlreadyInitialised { path: existing.to_owned() });
+            }
+        }
+        let signer = NoteSigner::generate(origin)?;
+        // The key file is created first and exclusively: of two concurrent
+        // creators, only one gets past this point.
+        write_new_file(&key, &signer.to_private_key_string(), true)?;
+        let result = write_new_file(&public, &signer.verifier().to_string(), false).and_then(|()| {
+            let flags =
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = Connection::open_with_flags(path, flags)
+                .map_err(|e| map_open_error(path, &options, "creating the database", e))?;
+            conn.busy_timeout(options.busy_timeout)
+                .and_then(|()| configure(&conn))
+                .map_err(|e| map_open_error(path, &options, "configuring", e))?;
+            let mut ledger = Self::from_parts(conn, Some(path.to_owned()), signer, options);
+            ledger.initialise(origin)?;
+            Ok(ledger)
+        });
+        if result.is_err() {
+            // Leave nothing half-made that would block a retry.
+            for leftover in
+                [key, public, path.to_owned(), with_suffix(path, "-wal"), with_suffix(path, "-shm"), sidecar_path(path)]
+            {
+                let _ = fs::remove_file(leftover);
+            }
+        }
+        result
+    }
+
+    /// Opens an existing ledger.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, LedgerError> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// [`SqliteLedger::open`] with explicit options.
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, LedgerError> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(LedgerError::NotInitialised { path: path.to_owned() });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| map_open_error(path, &options, "opening the database", e))?;
+        conn.busy_timeout(options.busy_timeout)
+            .map_err(|e| map_open_error(path, &options, "setting the busy timeout", e))?;
+        configure(&conn).map_err(|e| map_open_error(path, &options, "configuring", e))?;
+        let not_a_ledger = |detail: String| LedgerError::NotALedger { path: path.to_owned(), detail };
+        let meta = |key: &str| -> Result<Option<String>, LedgerError> {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional().map_err(|e| match e
+                .sqlite_error_code()
+            {
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::NotADatabase) => {
+                    map_open_error(path, &options, "reading metadata", e)
+                }
+                _ => not_a_ledger(format!("no ledger metadata ({e})")),
+            })
+        };
+        match meta("schema_version")? {
+            Some(v) if v == SCHEMA_VERSION => {}
+            Some(v) => return Err(not_a_ledger(format!("unsupported schema version {v}"))),
+            None => return Err(not_a_ledger("no schema version".into())),
+        }
+        let origin = meta("origin")?.ok_or_else(|| not_a_ledger("no origin".into()))?;
+
+        let key_file = key_path(path);
+        let skey = fs::read_to_string(&key_file).map_err(io_err(&key_file))?;
+        let signer =
+            NoteSigner::parse(skey.trim_end()).map_err(|source| LedgerError::Key { path: key_file.clone(), source })?;
+        if signer.name() != origin {
+            return Err(LedgerError::Key {
+                path: key_file,
+                source: crate::note::NoteError::OriginMismatch { origin, name: signer.name().to_owned() },
+            });
+        }
+        let pub_file = pub_path(path);
+        match fs::read_to_string(&pub_file) {
+            Ok(vkey) => {
+                let published = NoteVerifier::parse(vkey.trim_end())
+                    .map_err(|source| LedgerError::Key { path: pub_file.clone(), source })?;
+                if published != signer.verifier() {
+                    return Err(LedgerError::Key {
+                        path: pub_file,
+                        source: crate::note::NoteError::MalformedVerifierKey("does not match the private key"),
+                    });
+                }
+            }
+            // The public key is derivable; its absence loses nothing.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&pub_file)(e)),
+        }
+        Ok(Self::from_parts(conn, Some(path.to_owned()), signer, options))
+    }
+
+    /// A fresh ledger held in memory, with a new key; for tests.
+    pub fn in_memory(origin: &str) -> Result<Self, LedgerError> {
+        check_origin(origin)?;
+        let signer = NoteSigner::generate(origin)?;
+        let conn = Connection::open_in_memory().map_err(|e| LedgerError::Backend {
+            context: "opening an in-memory database".into(),
+            source: Box::new(e),
+        })?;
+        configure(&conn).map_err(|e| LedgerError::Backend {
+            context: "configuring an in-memory database".into(),
+            source: Box::new(e),
+        })?;
+        let mut ledger = Self::from_parts(conn, None, signer, SqliteOptions::default());
+        ledger.initialise(origin)?;
+        Ok(ledger)
+    }
+
+    fn from_parts(conn: Connection, path: Option<PathBuf>, signer: NoteSigner, options: SqliteOptions) -> Self {
+        conn.set_prepared_statement_cache_capacity(32);
+        let verifier = signer.verifier();
+        Self { conn, path, signer, verifier, options, last_sidecar_error: None }
+    }
+
+    fn initialise(&mut self, origin: &str) -> Result<(), LedgerError> {
+        let empty = Checkpoint { origin: origin.to_owned(), size: 0, root: merkle::EMPTY_ROOT };
+        let note = self.signer.sign_checkpoint(&empty)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_error(
+            &self.options,
+            self.path.as_deref(),
+            "creating the schema",
+        ))?;
+        let wrap = sql_error(&self.options, self.path.as_deref(), "creating the schema");
+        tx.execute_batch(SCHEMA)
+            .and_then(|()| {
+                tx.execute(
+                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?1), ('origin', ?2)",
+                    params![SCHEMA_VERSION, origin],
+                )
+            })
+            .and_then(|_| tx.execute("INSERT INTO tree_state(id, size, frontier) VALUES (0, 0, x'')", []))
+            .and_then(|_| tx.execute(INSERT_CHECKPOINT, params![0i64, note]))
+            .and_then(|_| tx.commit())
+            .map_err(wrap)?;
+        self.write_sidecar(&note);
+        if let Some(e) = self.last_sidecar_error.take() {
+            let path = self.path.as_deref().map(sidecar_path).unwrap_or_default();
+            return Err(LedgerError::Io { path, source: e });
+        }
+        Ok(())
+    }
+
+    /// The database path, or `None` for an in-memory ledger.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The error of the most recent sidecar write, if it failed. A failed
+    /// sidecar write does not fail the append (the events and checkpoint are
+    /// committed by then); the next append rewrites the sidecar.
+    pub fn last_sidecar_error(&self) -> Option<&io::Error> {
+        self.last_sidecar_error.as_ref()
+    }
+
+    fn location(&self) -> String {
+        location(self.path.as_deref())
+    }
+
+    fn sql<'a>(&'a self, context: &'a str) -> impl FnOnce(rusqlite::Error) -> LedgerError + 'a {
+        sql_error(&self.options, self.path.as_deref(), context)
+    }
+
+    fn write_sidecar(&mut self, note: &str) {
+        let Some(path) = self.path.as_deref() else {
+            return;
+        };
+        let target = sidecar_path(path);
+        let n = SIDECAR_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = with_suffix(&target, &format!(".{}.{n}.tmp", std::process::id()));
+        let result = (|| {
+            let mut file = File::create(&tmp)?;
+            file.write_all(note.as_bytes())?;
+            if self.options.sync_sidecar {
+                file.sync_all()?;
+            }
+            fs::rename(&tmp, &target)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        self.last_sidecar_error = result.err();
+    }
+
+    /// Reads one `(size, note)` checkpoint row without trusting its types.
+    fn checkpoint_row(&self, row: &rusqlite::Row<'_>) -> Result<StoredCheckpoint, LedgerError> {
+        let get = |i: usize| row.get_ref(i).map_err(self.sql("reading checkpoints"));
+        let size = match get(0)? {
+            ValueRef::Integer(i) => to_u64(i, "checkpoints.size")?,
+            _ => {
+                return Err(LedgerError::corrupt("checkpoints", "size is not an integer"));
+            }
+        };
+        // Invalid UTF-8 is passed on lossily: the signature check then
+        // rejects the note and the verifier reports it in its place.
+        let note = match get(1)? {
+            ValueRef::Text(b) | ValueRef::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+            _ => {
+                return Err(LedgerError::corrupt(format!("checkpoint at size {size}"), "note holds no text"));
+            }
+        };
+        Ok(StoredCheckpoint { size, note })
+    }
+
+    /// The persisted frontier, read inside the caller's transaction.
+    fn tree_state(
+        conn: &Connection,
+        options: &SqliteOptions,
+        path: Option<&Path>,
+    ) -> Result<CompactRange, LedgerError> {
+        let (size, frontier): (i64, Vec<u8>) = conn
+            .prepare_cached(SELECT_STATE)
+            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
+            .map_err(sql_error(options, path, "reading the tree state"))?;
+        let at = || format!("{} tree_state", location(path));
+        let size = to_u64(size, "tree_state.size")?;
+        if frontier.len() % 32 != 0 {
+            return Err(LedgerError::corrupt(at(), "frontier is not a sequence of 32-byte hashes"));
+        }
+        let hashes = frontier.chunks_exact(32).map(|c| <Hash>::try_from(c).unwrap_or_default()).collect();
+        CompactRange::from_parts(size, hashes).map_err(|e| LedgerError::corrupt(at(), e.to_string()))
+    }
+}
+
+fn check_origin(origin: &str) -> Result<(), LedgerError> {
+    if is_valid_key_name(origin) { Ok(()) } else { Err(LedgerError::InvalidOrigin { origin: origin.to_owned() }) }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    // WAL lets readers (verify, scans) run beside a writer; FULL makes every
+    // committed append durable, not just consistent.
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+    conn.pragma_update(None, "synchronous", "FULL")
+}
+
+fn location(path: Option<&Path>) -> String {
+    path.map_or_else(|| IN_MEMORY.to_owned(), |p| p.display().to_string())
+}
+
+fn sql_error<'a>(
+    options: &'a SqliteOptions,
+    path: Option<&'a Path>,
+    context: &'a str,
+) -> impl FnOnce(rusqlite::Error) -> LedgerError + 'a {
+    move |e| {
+        let pathbuf = || path.map_or_else(|| PathBuf::from(IN_MEMORY), Path::to_owned);
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                LedgerError::Locked { path: pathbuf(), waited_ms: options.busy_timeout.as_millis() }
+            }
+            Some(ErrorCode::NotADatabase) => {
+                LedgerError::NotALedger { path: pathbuf(), detail: "file is not a SQLite database".into() }
+            }
+            Some(ErrorCode::DatabaseCorrupt) => LedgerError::corrupt(location(path), format!("{context}: {e}")),
+            _ => LedgerError::Backend { context: format!("{context} ({})", location(path)), source: Box::new(e) },
+        }
+    }
+}
+
+fn map_open_error(path: &Path, options: &SqliteOptions, context: &str, e: rusqlite::Error) -> LedgerError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseCorrupt) => {
+            LedgerError::NotALedger { path: path.to_owned(), detail: format!("database is corrupt ({e})") }
+        }
+        _ => sql_error(options, Some(path), context)(e),
+    }
+}
+
+fn int(value: ValueRef<'_>, seq: i64, column: &str) -> Result<i64, LedgerError> {
+    match value {
+        ValueRef::Integer(i) => Ok(i),
+        _ => Err(LedgerError::corrupt(format!("event row {seq}"), format!("column {column} is not an integer"))),
+    }
+}
+
+fn bytes<'a>(value: ValueRef<'a>, seq: i64, column: &str) -> Result<&'a [u8], LedgerError> {
+    match value {
+        ValueRef::Blob(b) | ValueRef::Text(b) => Ok(b),
+        _ => Err(LedgerError::corrupt(format!("event row {seq}"), format!("column {column} holds no bytes"))),
+    }
+}
+
+impl Ledger for SqliteLedger {
+    fn append(
+        &mut self,
+        expect: &[Expectation],
+        records: &[NewRecord],
+        recorded_at: i64,
+    ) -> Result<Appended, LedgerError> {
+        check_append_request(expect, records)?;
+        let loc = self.location();
+        let options = &self.options;
+        let path = self.path.as_deref();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_error(
+            options,
+            path,
+            "starting the append",
+        ))?;
+
+        let mut versions: HashMap<&str, u64> = HashMap::with_capacity(expect.len());
+        {
+            let mut select =
+                tx.prepare_cached(SELECT_VERSION).map_err(sql_error(options, path, "reading stream versions"))?;
+            for e in expect {
+                let actual: Option<i64> = select.query_row([&e.stream], |r| r.get(0)).optional().map_err(sql_error(
+                    options,
+                    path,
+                    "reading stream versions",
+                ))?;
+                let actual = match actual {
+                    Some(v) => to_u64(v, &format!("{loc} streams.version of {:?}", e.stream))?,
+                    None => 0,
+                };
+                if actual != e.version {
+                    return Err(LedgerError::Conflict { stream: e.stream.clone(), expected: e.version, actual });
+                }
+                versions.insert(&e.stream, actual);
+            }
+        }
+
+        let mut range = Self::tree_state(&tx, options, path)?;
+        let first_seq = range.size();
+        let new_size = first_seq
+            .checked_add(records.len() as u64)
+            .filter(|&s| i64::try_from(s).is_ok())
+            .ok_or_else(|| LedgerError::corrupt(loc.clone(), "log size would overflow"))?;
+        let new_size_sql = to_i64(new_size, "size")?;
+
+        let mut leaf = Vec::with_capacity(512);
+        {
+            let mut insert = tx.prepare_cached(INSERT_ENTRY).map_err(sql_error(options, path, "inserting events"))?;
+            for (offset, record) in (0u64..).zip(records) {
+                let seq = first_seq + offset;
+                let version = versions
+                    .get_mut(record.stream.as_str())
+                    .ok_or_else(|| LedgerError::MissingExpectation { stream: record.stream.clone() })?;
+                *version += 1;
+                leaf.clear();
+                Frame { seq, stream_version: *version, recorded_at, stream: &record.stream, payload: &record.payload }
+                    .encode_into(&mut leaf)?;
+                let hash = merkle::leaf_hash(&leaf);
+                insert
+                    .execute(params![
+                        to_i64(seq, "seq")?,
+                        record.stream,
+                        to_i64(*version, "stream_version")?,
+                        recorded_at,
+                        leaf,
+                        &hash[..]
+                    ])
+                    .map_err(sql_error(options, path, "inserting events"))?;
+                range.append(hash);
+            }
+        }
+
+        {
+            let mut upsert =
+                tx.prepare_cached(UPSERT_STREAM).map_err(sql_error(options, path, "updating stream versions"))?;
+            for e in expect {
+                let version = versions.get(e.stream.as_str()).copied().unwrap_or(e.version);
+                if version != e.version {
+                    upsert.execute(params![e.stream, to_i64(version, "stream_version")?]).map_err(sql_error(
+                        options,
+                        path,
+                        "updating stream versions",
+                    ))?;
+                }
+            }
+        }
+
+        let root = range.root();
+        let note = self.signer.sign_checkpoint(&Checkpoint {
+            origin: self.verifier.name().to_owned(),
+            size: new_size,
+            root,
+        })?;
+        let frontier = range.hashes().concat();
+        tx.prepare_cached(UPDATE_STATE)
+            .and_then(|mut s| s.execute(params![new_size_sql, frontier]))
+            .and_then(|_| tx.prepare_cached(INSERT_CHECKPOINT)?.execute(params![new_size_sql, note]))
+            .map_err(sql_error(options, path, "recording the checkpoint"))?;
+        tx.commit().map_err(sql_error(options, path, "committing the append"))?;
+
+        self.write_sidecar(&note);
+        Ok(Appended { first_seq, size: new_size, root, checkpoint: note })
+    }
+
+    fn size(&self) -> Result<u64, LedgerError> {
+        let size: i64 = self
+            .conn
+            .prepare_cached("SELECT size FROM tree_state WHERE id = 0")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(self.sql("reading the log size"))?;
+        to_u64(size, "tree_state.size")
+    }
+
+    fn stream_version(&self, stream: &str) -> Result<u64, LedgerError> {
+        let version: Option<i64> = self
+            .conn
+            .prepare_cached(SELECT_VERSION)
+            .and_then(|mut s| s.query_row([stream], |r| r.get(0)).optional())
+            .map_err(self.sql("reading a stream version"))?;
+        version.map_or(Ok(0), |v| to_u64(v, "streams.version"))
+    }
+
+    fn scan_raw(
+        &self,
+        from: u64,
+        f: &mut dyn FnMut(&RawEntry<'_>) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        let Ok(from) = i64::try_from(from) else {
+            return Ok(());
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, stream, stream_version, recorded_at, leaf, leaf_hash \
+                 FROM entries WHERE seq >= ?1 ORDER BY seq",
+            )
+            .map_err(self.sql("scanning events"))?;
+        let mut rows = stmt.query([from]).map_err(self.sql("scanning events"))?;
+        while let Some(row) = rows.next().map_err(self.sql("scanning events"))? {
+            let get = |i: usize| row.get_ref(i).map_err(self.sql("scanning events"));
+            let seq = int(get(0)?, -1, "seq")?;
+            let raw = RawEntry {
+                seq,
+                stream: bytes(get(1)?, seq, "stream")?,
+                stream_version: int(get(2)?, seq, "stream_version")?,
+                recorded_at: int(get(3)?, seq, "recorded_at")?,
+                leaf: bytes(get(4)?, seq, "leaf")?,
+                leaf_hash: bytes(get(5)?, seq, "leaf_hash")?,
+            };
+            f(&raw)?;
+        }
+        Ok(())
+    }
+
+    fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>, LedgerError> {
+        let current = self.size()?;
+        if size > current {
+            return Err(LedgerError::OutOfRange { what: "leaf hashes", requested: size, size: current });
+        }
+        let loc = self.location();
+        let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, leaf_hash FROM entries WHERE seq < ?1 ORDER BY seq")
+            .map_err(self.sql("reading leaf hashes"))?;
+        let mut rows = stmt.query([to_i64(size, "size")?]).map_err(self.sql("reading leaf hashes"))?;
+        while let Some(row) = rows.next().map_err(self.sql("reading leaf hashes"))? {
+            let get = |i: usize| row.get_ref(i).map_err(self.sql("reading leaf hashes"));
+            let seq = int(get(0)?, -1, "seq")?;
+            let at = || format!("{loc} event {seq}");
+            if u64::try_from(seq).ok() != Some(out.len() as u64) {
+                return Err(LedgerError::corrupt(at(), format!("expected event {} next", out.len())));
+            }
+            let hash = <Hash>::try_from(bytes(get(1)?, seq, "leaf_hash")?)
+                .map_err(|_| LedgerError::corrupt(at(), "leaf hash is not 32 bytes"))?;
+            out.push(hash);
+        }
+        if out.len() as u64 != size {
+            return Err(LedgerError::corrupt(loc, format!("only {} of {size} events present", out.len())));
+        }
+        Ok(out)
+    }
+
+    fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, LedgerError> {
+        let mut out = Vec::new();
+        self.scan_checkpoints(&mut |c| {
+            out.push(c);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn scan_checkpoints(
+        &self,
+        f: &mut dyn FnMut(StoredCheckpoint) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT size, note FROM checkpoints ORDER BY size")
+            .map_err(self.sql("reading checkpoints"))?;
+        let mut rows = stmt.query([]).map_err(self.sql("reading checkpoints"))?;
+        while let Some(row) = rows.next().map_err(self.sql("reading checkpoints"))? {
+            f(self.checkpoint_row(row)?)?;
+        }
+        Ok(())
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+            .map_err(self.sql("reading the latest checkpoint"))?;
+        let mut rows = stmt.query([]).map_err(self.sql("reading the latest checkpoint"))?;
+        match rows.next().map_err(self.sql("reading the latest checkpoint"))? {
+            Some(row) => Ok(Some(self.checkpoint_row(row)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn sidecar(&self) -> Result<Sidecar, LedgerError> {
+        let Some(path) = self.path.as_deref() else {
+            return Ok(Sidecar::NotKept);
+        };
+        let file = sidecar_path(path);
+        let location = file.display().to_string();
+        match fs::read_to_string(&file) {
+            Ok(note) => Ok(Sidecar::Found { location, note }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Sidecar::Missing { location }),
+            Err(e) => Err(io_err(&file)(e)),
+        }
+    }
+
+    fn verifier(&self) -> &NoteVerifier {
+        &self.verifier
+    }
+}

@@ -1,0 +1,219 @@
+//! `tollgate audit`: what an auditor runs. Verification reads the ledger directly (not through
+//! replay, which assumes the log is sound), recomputes every leaf hash, root and signature,
+//! then checks that every fact still decodes and applies.
+
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+use tollgate_domain::{State, evolve};
+use tollgate_ledger::{Ledger, LedgerError, NoteVerifier, SqliteLedger, merkle, verify};
+
+use crate::cli::AuditCmd;
+use crate::codec;
+use crate::run::Failure;
+
+fn open(db: &Path) -> Result<SqliteLedger, Failure> {
+    SqliteLedger::open(db).map_err(|e| match e {
+        LedgerError::NotALedger { .. } | LedgerError::Corrupt { .. } => Failure::Integrity(e.to_string()),
+        other => Failure::Error(other.to_string()),
+    })
+}
+
+fn b64(h: &[u8]) -> String {
+    B64.encode(h)
+}
+
+fn print(json: bool, doc: Value, text: String) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+    } else {
+        println!("{}", text.trim_end());
+    }
+}
+
+pub fn run(db: &Path, json: bool, cmd: AuditCmd) -> Result<(), Failure> {
+    let ledger = open(db)?;
+    match cmd {
+        AuditCmd::Verify { checkpoint, key } => verify_cmd(&ledger, json, checkpoint.as_deref(), key.as_deref()),
+        AuditCmd::Log { release } => log(&ledger, json, release.as_deref()),
+        AuditCmd::Proof { seq, from, to } => proof(&ledger, json, seq, from, to),
+        AuditCmd::Checkpoint => {
+            let cp = ledger
+                .latest_checkpoint()
+                .map_err(|e| Failure::Error(e.to_string()))?
+                .ok_or_else(|| Failure::Error("the log is empty".into()))?;
+            print(json, json!({"size": cp.size, "note": cp.note}), cp.note.clone());
+            Ok(())
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path).map_err(|e| Failure::Error(format!("{}: {e}", path.display())))
+}
+
+fn verify_cmd(ledger: &SqliteLedger, json: bool, checkpoint: Option<&Path>, key: Option<&Path>) -> Result<(), Failure> {
+    let external = checkpoint.map(read).transpose()?;
+    let mut report = verify(ledger, external.as_deref()).map_err(|e| Failure::Integrity(e.to_string()))?;
+    let mut problems: Vec<(Option<u64>, String)> = report.problems.iter().map(|p| (p.seq, p.what.clone())).collect();
+    if let Some(path) = key {
+        let trusted =
+            NoteVerifier::parse(read(path)?.trim()).map_err(|e| Failure::Error(format!("{}: {e}", path.display())))?;
+        if trusted != *ledger.verifier() {
+            problems.insert(
+                0,
+                (
+                    None,
+                    format!(
+                        "the log's checkpoints are signed by key {} ({:08x}), not the trusted key {} ({:08x})",
+                        ledger.verifier().name(),
+                        ledger.verifier().key_id(),
+                        trusted.name(),
+                        trusted.key_id()
+                    ),
+                ),
+            );
+        }
+    }
+    // Every fact must still decode and apply in order: the log is the record of the procedure.
+    if report.intact {
+        let mut state = State::default();
+        let mut first = None;
+        let _ = ledger.scan(0, &mut |record| {
+            let outcome = codec::decode(&record.payload)
+                .map_err(|e| e.0)
+                .and_then(|d| evolve(&mut state, &d.fact).map_err(|e| e.0));
+            if let Err(message) = outcome {
+                first = Some((record.seq, message));
+                return Err(LedgerError::Corrupt { at: String::new(), detail: String::new() });
+            }
+            Ok(())
+        });
+        if let Some((seq, message)) = first {
+            problems.push((Some(seq), format!("event {seq} does not replay: {message}")));
+        }
+    }
+    report.intact = problems.is_empty();
+    let first_bad = problems.iter().find_map(|(seq, _)| *seq);
+    let doc = json!({
+        "intact": report.intact,
+        "events": report.events,
+        "root": hex::encode(report.root),
+        "root_base64": b64(&report.root),
+        "checkpoints_checked": report.checkpoints_checked,
+        "first_bad_event": first_bad,
+        "problems": problems.iter().map(|(seq, what)| json!({"event": seq, "problem": what})).collect::<Vec<_>>(),
+    });
+    let text = if report.intact {
+        format!(
+            "intact: {} events, {} signed checkpoints verified, root {}",
+            report.events,
+            report.checkpoints_checked,
+            b64(&report.root)
+        )
+    } else {
+        let mut t = format!("NOT INTACT: {} problem(s) in {} stored events\n", problems.len(), report.events);
+        for (_, what) in &problems {
+            t.push_str(&format!("  - {what}\n"));
+        }
+        t
+    };
+    print(json, doc, text);
+    if report.intact { Ok(()) } else { Err(Failure::Shown(4)) }
+}
+
+fn log(ledger: &SqliteLedger, json: bool, release: Option<&str>) -> Result<(), Failure> {
+    let filter = release
+        .map(|r| r.parse::<tollgate_domain::release::ReleaseId>().map(|id| format!("release/{id}")))
+        .transpose()
+        .map_err(Failure::Error)?;
+    let mut rows = Vec::new();
+    let mut text = String::new();
+    ledger
+        .scan(0, &mut |record| {
+            let decoded: Value = serde_json::from_slice(&record.payload).unwrap_or(Value::Null);
+            let release_of = decoded.pointer("/data/release").and_then(Value::as_str).map(|r| format!("release/{r}"));
+            if filter.as_ref().is_some_and(|f| *f != record.stream && Some(f) != release_of.as_ref()) {
+                return Ok(());
+            }
+            let kind = codec::type_name(&record.payload).unwrap_or_else(|| "?".into());
+            let at = decoded.get("at").and_then(Value::as_str).unwrap_or("?").to_owned();
+            let actor = decoded.get("actor").and_then(Value::as_str).unwrap_or("?").to_owned();
+            text.push_str(&format!("{:>6}  {at}  {actor:<10} {:<22} {kind}\n", record.seq, record.stream));
+            rows.push(json!({"seq": record.seq, "stream": record.stream, "stream_version": record.stream_version, "leaf_hash": hex::encode(record.leaf_hash), "event": decoded}));
+            Ok(())
+        })
+        .map_err(|e| Failure::Integrity(e.to_string()))?;
+    print(json, Value::Array(rows), text);
+    Ok(())
+}
+
+fn checkpoint_at(ledger: &SqliteLedger, size: u64) -> Result<(merkle::Hash, String), Failure> {
+    let cps = ledger.checkpoints().map_err(|e| Failure::Error(e.to_string()))?;
+    let cp = cps.into_iter().find(|c| c.size == size).ok_or_else(|| {
+        Failure::Error(format!(
+            "no signed checkpoint at tree size {size}; `tollgate audit log` shows the sizes after each command"
+        ))
+    })?;
+    let opened = ledger
+        .verifier()
+        .open_checkpoint(&cp.note)
+        .map_err(|e| Failure::Integrity(format!("checkpoint {size}: {e}")))?;
+    Ok((opened.root, cp.note))
+}
+
+fn proof(
+    ledger: &SqliteLedger,
+    json: bool,
+    seq: Option<u64>,
+    from: Option<u64>,
+    to: Option<u64>,
+) -> Result<(), Failure> {
+    if seq.is_none() && from.is_none() {
+        return Err(Failure::Error(
+            "give an event number (inclusion proof) and/or --from SIZE (consistency proof)".into(),
+        ));
+    }
+    let latest = ledger
+        .latest_checkpoint()
+        .map_err(|e| Failure::Error(e.to_string()))?
+        .ok_or_else(|| Failure::Error("the log is empty".into()))?;
+    let size = to.unwrap_or(latest.size);
+    let (root, note) = checkpoint_at(ledger, size)?;
+    let mut doc = json!({"tree_size": size, "root": b64(&root), "checkpoint": note});
+    let mut text = format!("checkpoint at size {size}:\n{note}\n");
+    if let Some(seq) = seq {
+        if seq >= size {
+            return Err(Failure::Error(format!("event {seq} is not in the tree of size {size}")));
+        }
+        let hashes = ledger.leaf_hashes(size).map_err(|e| Failure::Error(e.to_string()))?;
+        let leaf = hashes[seq as usize];
+        let path = merkle::inclusion_proof(&hashes, seq).map_err(|e| Failure::Error(e.to_string()))?;
+        merkle::verify_inclusion(&leaf, seq, size, &path, &root)
+            .map_err(|e| Failure::Integrity(format!("inclusion proof does not verify: {e}")))?;
+        doc["inclusion"] = json!({"leaf_index": seq, "leaf_hash": b64(&leaf), "proof": path.iter().map(|h| b64(h)).collect::<Vec<_>>()});
+        text.push_str(&format!("inclusion of event {seq} (leaf hash {}):\n", b64(&leaf)));
+        for h in &path {
+            text.push_str(&format!("  {}\n", b64(h)));
+        }
+    }
+    if let Some(old) = from {
+        if old == 0 || old > size {
+            return Err(Failure::Error(format!("--from {old}: expected a checkpoint size from 1 to {size}")));
+        }
+        let (old_root, old_note) = checkpoint_at(ledger, old)?;
+        let path = tollgate_ledger::verify::consistency_proof_between(ledger, old, size)
+            .map_err(|e| Failure::Error(e.to_string()))?;
+        merkle::verify_consistency(old, size, &path, &old_root, &root)
+            .map_err(|e| Failure::Integrity(format!("consistency proof does not verify: {e}")))?;
+        doc["consistency"] = json!({"old_size": old, "old_root": b64(&old_root), "old_checkpoint": old_note, "proof": path.iter().map(|h| b64(h)).collect::<Vec<_>>()});
+        text.push_str(&format!("consistency from size {old} (root {}) to {size}:\n", b64(&old_root)));
+        for h in &path {
+            text.push_str(&format!("  {}\n", b64(h)));
+        }
+    }
+    print(json, doc, text);
+    Ok(())
+}

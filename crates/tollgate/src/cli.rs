@@ -1,0 +1,426 @@
+//! The command line: one clap enum. Arguments are parsed first; the environment (store path,
+//! acting person, clock) is resolved after, in `run`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "Release management that enforces your procedure: gates, approvals with separation of duties, emergency deadlines, non-conformances, and a tamper-evident log.",
+    after_help = "Exit codes: 0 done, 1 error (bad input, IO), 2 usage, 3 refused by the procedure, 4 integrity failure."
+)]
+pub struct Cli {
+    /// The store (SQLite); its signing key and latest checkpoint live beside it.
+    #[arg(long, global = true, env = "TOLLGATE_DB", default_value = "tollgate.db")]
+    pub db: PathBuf,
+    /// The person acting.
+    #[arg(long = "as", global = true, env = "TOLLGATE_USER", value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The time the command happens (default: the system clock); never earlier than the log's
+    /// latest record. RFC 3339, `YYYY-MM-DD HH:MM` (UTC) or `+SPAN` from the system clock.
+    #[arg(long, global = true, env = "TOLLGATE_NOW", value_name = "TIME")]
+    pub now: Option<String>,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Create a store governed by a procedure profile (built-in id or file).
+    Init {
+        #[arg(long, default_value = tollgate_profile::DEFAULT)]
+        profile: String,
+    },
+    /// Show, check or adopt procedure profiles.
+    #[command(subcommand)]
+    Profile(ProfileCmd),
+    /// People and the roles they hold.
+    #[command(subcommand)]
+    Person(PersonCmd),
+    /// Business blackout periods (5.1).
+    #[command(subcommand)]
+    Blackout(BlackoutCmd),
+    /// Releases through their gates.
+    #[command(subcommand)]
+    Release(ReleaseCmd),
+    /// Emergency releases (4.6).
+    #[command(subcommand)]
+    Emergency(EmergencyCmd),
+    /// Defects found against a release.
+    #[command(subcommand)]
+    Defect(DefectCmd),
+    /// Deferred emergency steps and their deadlines.
+    Obligations {
+        /// Only those past their due time.
+        #[arg(long)]
+        overdue: bool,
+        #[arg(long)]
+        release: Option<String>,
+    },
+    /// The non-conformance register (6.2).
+    #[command(subcommand)]
+    Nc(NcCmd),
+    /// The risk register (5.1).
+    #[command(subcommand)]
+    Risk(RiskCmd),
+    /// Evaluate the time-driven rules now: overdue deferred steps, late rollbacks.
+    Tick,
+    /// Verify the log, list it, and print proofs and checkpoints.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Walk one release of each type through the default procedure on a temporary store.
+    Demo,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProfileCmd {
+    /// The profile in force, or a built-in one.
+    Show {
+        /// A built-in profile id or file to show instead of the one in force.
+        profile: Option<String>,
+    },
+    /// Validate a profile file without adopting it.
+    Check { file: PathBuf },
+    /// Adopt a new version of the procedure (6.3): who, when and why are recorded.
+    Adopt {
+        file: PathBuf,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Every version adopted, oldest first.
+    History,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PersonCmd {
+    Add {
+        name: String,
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    Grant {
+        name: String,
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    Revoke {
+        name: String,
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BlackoutCmd {
+    Add {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        service: Option<String>,
+    },
+    List,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Outcome {
+    Success,
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TestResult {
+    Pass,
+    Fail,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReleaseCmd {
+    /// Classify and create a release; planning starts now.
+    Create {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        version: String,
+        #[arg(long = "type", value_name = "TYPE")]
+        release_type: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        window_start: String,
+        #[arg(long)]
+        window_end: Option<String>,
+        /// Areas the release touches (auth, crypto, data-handling, network-policy,
+        /// customer-facing, ...): they widen approvals and test phases.
+        #[arg(long = "touches", value_delimiter = ',')]
+        touches: Vec<String>,
+    },
+    List {
+        /// Include closed releases.
+        #[arg(long)]
+        all: bool,
+    },
+    Show {
+        id: String,
+    },
+    /// Evaluate a gate: the current phase's by default, or any gate ahead of time.
+    Gate {
+        id: String,
+        #[arg(long)]
+        gate: Option<String>,
+    },
+    /// Sign off the current phase's gate and move to the next phase.
+    Advance {
+        id: String,
+    },
+    /// Move the deployment window.
+    Reschedule {
+        id: String,
+        #[arg(long)]
+        window_start: String,
+        #[arg(long)]
+        window_end: Option<String>,
+    },
+    /// Add a scope item (KIND:REF) or lock the scope.
+    Scope(ScopeArgs),
+    /// Record the impact assessment, blast radius and rollback strategy.
+    Plan {
+        id: String,
+        #[arg(long)]
+        impact: Option<String>,
+        #[arg(long)]
+        blast_radius: Option<String>,
+        #[arg(long)]
+        rollback_strategy: Option<String>,
+    },
+    /// Attach release documentation; its SHA-256 is recorded.
+    Doc {
+        id: String,
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Record a test phase result.
+    Evidence {
+        id: String,
+        #[arg(long)]
+        phase: String,
+        #[arg(long)]
+        result: TestResult,
+        #[arg(long = "ref")]
+        reference: Option<String>,
+    },
+    /// Skip a required test phase (release manager, with justification).
+    SkipTest {
+        id: String,
+        #[arg(long)]
+        phase: String,
+        #[arg(long)]
+        justification: String,
+    },
+    /// Record a named check of the procedure as done.
+    Confirm {
+        id: String,
+        check: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Approve (or reject) the release in one of your roles.
+    Approve {
+        id: String,
+        #[arg(long)]
+        reject: bool,
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Go decision (release manager); the decider can never start the deployment.
+    Go {
+        id: String,
+    },
+    NoGo {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Start a deployment to an environment.
+    Deploy {
+        id: String,
+        #[arg(long)]
+        env: String,
+    },
+    /// Record how the running deployment ended.
+    Deployed {
+        id: String,
+        #[arg(long)]
+        outcome: Outcome,
+    },
+    /// Start a rollback (on-call or deploying engineer; no approval needed).
+    Rollback {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Previous version confirmed stable: the rollback is complete.
+    RolledBack {
+        id: String,
+    },
+    /// Sign off the release record and close it.
+    Close {
+        id: String,
+    },
+    /// Executive written risk acceptance for an overridable criterion.
+    Override {
+        id: String,
+        #[arg(long = "rule")]
+        rule: String,
+        #[arg(long)]
+        justification: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ScopeArgs {
+    pub id: String,
+    /// KIND:REF, like ticket:PAY-42 or pr:1234.
+    #[arg(long, conflicts_with = "lock", required_unless_present = "lock")]
+    pub add: Option<String>,
+    /// How this change is rolled back.
+    #[arg(long, requires = "add")]
+    pub rollback: Option<String>,
+    /// Re-assessment for an addition after lock or freeze (release manager).
+    #[arg(long, requires = "add")]
+    pub justification: Option<String>,
+    #[arg(long)]
+    pub lock: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EmergencyCmd {
+    Create {
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        version: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        incident: Option<String>,
+        #[arg(long = "touches", value_delimiter = ',')]
+        touches: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DefectCmd {
+    Add {
+        id: String,
+        #[arg(long = "ref")]
+        reference: String,
+        #[arg(long)]
+        severity: String,
+        #[arg(long)]
+        title: String,
+    },
+    Resolve {
+        id: String,
+        reference: String,
+        #[arg(long)]
+        comment: String,
+    },
+    /// Accept the risk of a High defect (security engineer).
+    AcceptRisk {
+        id: String,
+        reference: String,
+        #[arg(long)]
+        comment: String,
+    },
+    /// Remove the defective item from scope (release manager).
+    Descope {
+        id: String,
+        reference: String,
+        #[arg(long)]
+        comment: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NcCmd {
+    List {
+        #[arg(long)]
+        open: bool,
+    },
+    Close {
+        nc: String,
+        #[arg(long)]
+        corrective_action: String,
+    },
+    /// Record a non-conformance found outside Tollgate.
+    Raise {
+        #[arg(long)]
+        condition: String,
+        #[arg(long)]
+        detail: String,
+        #[arg(long)]
+        release: Option<String>,
+        #[arg(long)]
+        service: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RiskCmd {
+    Add {
+        #[arg(long)]
+        category: String,
+        #[arg(long)]
+        risk: String,
+        #[arg(long)]
+        mitigation: String,
+        #[arg(long)]
+        owner: String,
+    },
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    /// Recompute every hash, root and signature; exit 4 on any tampering.
+    Verify {
+        /// A checkpoint kept elsewhere; the log must be consistent with it.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// The public key you trust (a note verifier key); default: the one beside the store.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// The facts in the log, in order.
+    Log {
+        #[arg(long)]
+        release: Option<String>,
+    },
+    /// Inclusion proof for event SEQ, and/or a consistency proof between two tree sizes.
+    Proof {
+        seq: Option<u64>,
+        /// Consistency from this earlier checkpoint size.
+        #[arg(long)]
+        from: Option<u64>,
+        /// Tree size to prove against (default: the latest checkpoint).
+        #[arg(long)]
+        to: Option<u64>,
+    },
+    /// The latest signed checkpoint (C2SP tlog-checkpoint), to keep somewhere safe.
+    Checkpoint,
+}

@@ -1,0 +1,474 @@
+//! The log's wire format: each fact as one JSON document, versioned per event type, and the
+//! stream it belongs to. Domain types are not serialisable by design; this module converts by
+//! hand, so renaming a Rust field can never silently change what the log says. Decoding an
+//! older version of an event is where upcasting goes.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use tollgate_domain::event::{CriterionSnapshot, NcRaised, ReleaseCreated, Triage};
+use tollgate_domain::lifecycle::Phase;
+use tollgate_domain::policy::{PlanField, Severity};
+use tollgate_domain::release::{ReleaseId, ScopeItem, Window};
+use tollgate_domain::{Event, Fact, ProfileSource, Timestamp};
+
+/// The version every event type is written at today.
+const VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    v: u32,
+    at: String,
+    actor: String,
+    /// The profile version in force for this fact (the release's governing version for
+    /// release facts).
+    profile: String,
+    #[serde(flatten)]
+    event: Wire,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+enum Wire {
+    #[serde(rename = "profile.adopted")]
+    ProfileAdopted { id: String, version: String, hash: String, reason: String, sources: Vec<WireSource> },
+    #[serde(rename = "person.added")]
+    PersonAdded { name: String, roles: BTreeSet<String> },
+    #[serde(rename = "person.roles_granted")]
+    RolesGranted { name: String, roles: BTreeSet<String> },
+    #[serde(rename = "person.roles_revoked")]
+    RolesRevoked { name: String, roles: BTreeSet<String> },
+    #[serde(rename = "blackout.added")]
+    BlackoutAdded { id: u32, from: String, to: String, reason: String, service: Option<String> },
+    #[serde(rename = "risk.added")]
+    RiskAdded { id: u32, category: String, risk: String, mitigation: String, owner: String },
+    #[serde(rename = "release.created")]
+    ReleaseCreated {
+        release: String,
+        service: String,
+        version: String,
+        release_type: String,
+        title: String,
+        window_start: String,
+        window_end: Option<String>,
+        touches: BTreeSet<String>,
+        incident: Option<String>,
+        profile_version: String,
+        profile_hash: String,
+    },
+    #[serde(rename = "release.rescheduled")]
+    Rescheduled { release: String, window_start: String, window_end: Option<String> },
+    #[serde(rename = "release.scope_added")]
+    ScopeAdded {
+        release: String,
+        kind: String,
+        reference: String,
+        rollback: Option<String>,
+        reassessment: Option<String>,
+    },
+    #[serde(rename = "release.scope_locked")]
+    ScopeLocked { release: String },
+    #[serde(rename = "release.plan_recorded")]
+    PlanRecorded { release: String, field: String, text: String },
+    #[serde(rename = "release.document_attached")]
+    DocumentAttached { release: String, kind: String, name: String, sha256: String, bytes: u64 },
+    #[serde(rename = "release.test_result_recorded")]
+    TestResultRecorded { release: String, phase: String, passed: bool, reference: Option<String> },
+    #[serde(rename = "release.test_phase_skipped")]
+    TestPhaseSkipped { release: String, phase: String, justification: String },
+    #[serde(rename = "release.defect_recorded")]
+    DefectRecorded { release: String, reference: String, severity: String, title: String },
+    #[serde(rename = "release.defect_triaged")]
+    DefectTriaged { release: String, reference: String, outcome: String, comment: String },
+    #[serde(rename = "release.confirmed")]
+    Confirmed { release: String, confirmation: String, comment: Option<String> },
+    #[serde(rename = "release.approval_recorded")]
+    ApprovalRecorded { release: String, role: String, approve: bool, comment: Option<String> },
+    #[serde(rename = "release.overridden")]
+    Overridden { release: String, criterion: String, justification: String },
+    #[serde(rename = "release.go_decided")]
+    GoDecided { release: String, go: bool, reason: Option<String> },
+    #[serde(rename = "release.phase_advanced")]
+    PhaseAdvanced { release: String, gate: String, from: String, to: String, criteria: Vec<WireCriterion> },
+    #[serde(rename = "release.deployment_started")]
+    DeploymentStarted { release: String, environment: String },
+    #[serde(rename = "release.deployment_finished")]
+    DeploymentFinished { release: String, environment: String, success: bool },
+    #[serde(rename = "release.rollback_started")]
+    RollbackStarted { release: String, reason: String },
+    #[serde(rename = "release.rollback_completed")]
+    RollbackCompleted { release: String, seconds: i64 },
+    #[serde(rename = "nc.raised")]
+    NcRaised {
+        id: u32,
+        condition: String,
+        release: Option<String>,
+        service: Option<String>,
+        subject: String,
+        detail: String,
+        due: String,
+        repeat: bool,
+    },
+    #[serde(rename = "nc.closed")]
+    NcClosed { id: u32, corrective_action: String },
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireSource {
+    name: String,
+    text: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireCriterion {
+    id: String,
+    met: bool,
+    reason: String,
+}
+
+/// The stream a fact belongs to: the unit of optimistic concurrency.
+pub fn stream(event: &Event) -> String {
+    match event {
+        Event::ProfileAdopted(_) => "profile".to_owned(),
+        Event::PersonAdded { name, .. } | Event::RolesGranted { name, .. } | Event::RolesRevoked { name, .. } => {
+            format!("person/{name}")
+        }
+        Event::BlackoutAdded { id, .. } => format!("blackout/B-{id}"),
+        Event::RiskAdded { id, .. } => format!("risk/RISK-{id}"),
+        Event::NcRaised(nc) => format!("nc/NC-{}", nc.id),
+        Event::NcClosed { id, .. } => format!("nc/NC-{id}"),
+        other => format!("release/{}", other.release().expect("every other event belongs to a release")),
+    }
+}
+
+pub fn time(t: Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Why a stored fact could not be read back.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DecodeError(pub String);
+
+fn parse_time(field: &str, s: &str) -> Result<Timestamp, DecodeError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| DecodeError(format!("{field}: `{s}` is not an RFC 3339 time ({e})")))
+}
+
+fn parse_release(s: &str) -> Result<ReleaseId, DecodeError> {
+    s.parse().map_err(DecodeError)
+}
+
+fn key<T>(what: &str, s: &str, from: impl Fn(&str) -> Option<T>) -> Result<T, DecodeError> {
+    from(s).ok_or_else(|| DecodeError(format!("unknown {what} `{s}`")))
+}
+
+pub fn encode(fact: &Fact, profile_version: &str) -> Vec<u8> {
+    let r = |id: &ReleaseId| id.to_string();
+    let event = match &fact.event {
+        Event::ProfileAdopted(p) => Wire::ProfileAdopted {
+            id: p.policy.id.clone(),
+            version: p.policy.version.clone(),
+            hash: p.hash.clone(),
+            reason: p.reason.clone(),
+            sources: p.sources.iter().map(|s| WireSource { name: s.name.clone(), text: s.text.clone() }).collect(),
+        },
+        Event::PersonAdded { name, roles } => Wire::PersonAdded { name: name.clone(), roles: roles.clone() },
+        Event::RolesGranted { name, roles } => Wire::RolesGranted { name: name.clone(), roles: roles.clone() },
+        Event::RolesRevoked { name, roles } => Wire::RolesRevoked { name: name.clone(), roles: roles.clone() },
+        Event::BlackoutAdded { id, from, to, reason, service } => Wire::BlackoutAdded {
+            id: *id,
+            from: time(*from),
+            to: time(*to),
+            reason: reason.clone(),
+            service: service.clone(),
+        },
+        Event::RiskAdded { id, category, risk, mitigation, owner } => Wire::RiskAdded {
+            id: *id,
+            category: category.clone(),
+            risk: risk.clone(),
+            mitigation: mitigation.clone(),
+            owner: owner.clone(),
+        },
+        Event::ReleaseCreated(c) => Wire::ReleaseCreated {
+            release: r(&c.release),
+            service: c.service.clone(),
+            version: c.version.clone(),
+            release_type: c.release_type.clone(),
+            title: c.title.clone(),
+            window_start: time(c.window.start),
+            window_end: c.window.end.map(time),
+            touches: c.touches.clone(),
+            incident: c.incident.clone(),
+            profile_version: c.profile_version.clone(),
+            profile_hash: c.profile_hash.clone(),
+        },
+        Event::Rescheduled { release, window } => Wire::Rescheduled {
+            release: r(release),
+            window_start: time(window.start),
+            window_end: window.end.map(time),
+        },
+        Event::ScopeAdded { release, item } => Wire::ScopeAdded {
+            release: r(release),
+            kind: item.kind.clone(),
+            reference: item.reference.clone(),
+            rollback: item.rollback.clone(),
+            reassessment: item.reassessment.clone(),
+        },
+        Event::ScopeLocked { release } => Wire::ScopeLocked { release: r(release) },
+        Event::PlanRecorded { release, field, text } => {
+            Wire::PlanRecorded { release: r(release), field: field.key().to_owned(), text: text.clone() }
+        }
+        Event::DocumentAttached { release, kind, name, sha256, bytes } => Wire::DocumentAttached {
+            release: r(release),
+            kind: kind.clone(),
+            name: name.clone(),
+            sha256: sha256.clone(),
+            bytes: *bytes,
+        },
+        Event::TestResultRecorded { release, phase, passed, reference } => Wire::TestResultRecorded {
+            release: r(release),
+            phase: phase.clone(),
+            passed: *passed,
+            reference: reference.clone(),
+        },
+        Event::TestPhaseSkipped { release, phase, justification } => {
+            Wire::TestPhaseSkipped { release: r(release), phase: phase.clone(), justification: justification.clone() }
+        }
+        Event::DefectRecorded { release, reference, severity, title } => Wire::DefectRecorded {
+            release: r(release),
+            reference: reference.clone(),
+            severity: severity.key().to_owned(),
+            title: title.clone(),
+        },
+        Event::DefectTriaged { release, reference, outcome, comment } => Wire::DefectTriaged {
+            release: r(release),
+            reference: reference.clone(),
+            outcome: outcome.key().to_owned(),
+            comment: comment.clone(),
+        },
+        Event::Confirmed { release, confirmation, comment } => {
+            Wire::Confirmed { release: r(release), confirmation: confirmation.clone(), comment: comment.clone() }
+        }
+        Event::ApprovalRecorded { release, role, approve, comment } => Wire::ApprovalRecorded {
+            release: r(release),
+            role: role.clone(),
+            approve: *approve,
+            comment: comment.clone(),
+        },
+        Event::Overridden { release, criterion, justification } => {
+            Wire::Overridden { release: r(release), criterion: criterion.clone(), justification: justification.clone() }
+        }
+        Event::GoDecided { release, go, reason } => {
+            Wire::GoDecided { release: r(release), go: *go, reason: reason.clone() }
+        }
+        Event::PhaseAdvanced { release, gate, from, to, criteria } => Wire::PhaseAdvanced {
+            release: r(release),
+            gate: gate.clone(),
+            from: from.key().to_owned(),
+            to: to.key().to_owned(),
+            criteria: criteria
+                .iter()
+                .map(|c| WireCriterion { id: c.id.clone(), met: c.met, reason: c.reason.clone() })
+                .collect(),
+        },
+        Event::DeploymentStarted { release, environment } => {
+            Wire::DeploymentStarted { release: r(release), environment: environment.clone() }
+        }
+        Event::DeploymentFinished { release, environment, success } => {
+            Wire::DeploymentFinished { release: r(release), environment: environment.clone(), success: *success }
+        }
+        Event::RollbackStarted { release, reason } => {
+            Wire::RollbackStarted { release: r(release), reason: reason.clone() }
+        }
+        Event::RollbackCompleted { release, seconds } => {
+            Wire::RollbackCompleted { release: r(release), seconds: *seconds }
+        }
+        Event::NcRaised(nc) => Wire::NcRaised {
+            id: nc.id,
+            condition: nc.condition.clone(),
+            release: nc.release.as_ref().map(r),
+            service: nc.service.clone(),
+            subject: nc.subject.clone(),
+            detail: nc.detail.clone(),
+            due: time(nc.due),
+            repeat: nc.repeat,
+        },
+        Event::NcClosed { id, corrective_action } => {
+            Wire::NcClosed { id: *id, corrective_action: corrective_action.clone() }
+        }
+    };
+    let envelope = Envelope {
+        v: VERSION,
+        at: time(fact.at),
+        actor: fact.actor.clone(),
+        profile: profile_version.to_owned(),
+        event,
+    };
+    serde_json::to_vec(&envelope).expect("wire types always serialise")
+}
+
+/// A decoded fact, and the profile version it was recorded under.
+pub struct Decoded {
+    pub fact: Fact,
+    pub profile_version: String,
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    let envelope: Envelope =
+        serde_json::from_slice(bytes).map_err(|e| DecodeError(format!("not a Tollgate event: {e}")))?;
+    if envelope.v != VERSION {
+        return Err(DecodeError(format!(
+            "event version {} is newer than this Tollgate understands ({VERSION})",
+            envelope.v
+        )));
+    }
+    let at = parse_time("at", &envelope.at)?;
+    let event = match envelope.event {
+        Wire::ProfileAdopted { id, version, hash, reason, sources } => {
+            let sources: Vec<ProfileSource> =
+                sources.into_iter().map(|s| ProfileSource { name: s.name, text: s.text }).collect();
+            let mut profile = tollgate_profile::from_sources(sources)
+                .map_err(|e| DecodeError(format!("the adopted profile {id} {version} no longer loads: {e}")))?;
+            if profile.hash != hash || profile.policy.version != version {
+                return Err(DecodeError(format!(
+                    "profile {id} {version}: recorded hash {hash} does not match its sources ({})",
+                    profile.hash
+                )));
+            }
+            profile.reason = reason;
+            Event::ProfileAdopted(Arc::new(profile))
+        }
+        Wire::PersonAdded { name, roles } => Event::PersonAdded { name, roles },
+        Wire::RolesGranted { name, roles } => Event::RolesGranted { name, roles },
+        Wire::RolesRevoked { name, roles } => Event::RolesRevoked { name, roles },
+        Wire::BlackoutAdded { id, from, to, reason, service } => {
+            Event::BlackoutAdded { id, from: parse_time("from", &from)?, to: parse_time("to", &to)?, reason, service }
+        }
+        Wire::RiskAdded { id, category, risk, mitigation, owner } => {
+            Event::RiskAdded { id, category, risk, mitigation, owner }
+        }
+        Wire::ReleaseCreated {
+            release,
+            service,
+            version,
+            release_type,
+            title,
+            window_start,
+            window_end,
+            touches,
+            incident,
+            profile_version,
+            profile_hash,
+        } => Event::ReleaseCreated(ReleaseCreated {
+            release: parse_release(&release)?,
+            service,
+            version,
+            release_type,
+            title,
+            window: Window {
+                start: parse_time("window_start", &window_start)?,
+                end: window_end.map(|e| parse_time("window_end", &e)).transpose()?,
+            },
+            touches,
+            incident,
+            profile_version,
+            profile_hash,
+        }),
+        Wire::Rescheduled { release, window_start, window_end } => Event::Rescheduled {
+            release: parse_release(&release)?,
+            window: Window {
+                start: parse_time("window_start", &window_start)?,
+                end: window_end.map(|e| parse_time("window_end", &e)).transpose()?,
+            },
+        },
+        Wire::ScopeAdded { release, kind, reference, rollback, reassessment } => Event::ScopeAdded {
+            release: parse_release(&release)?,
+            item: ScopeItem { kind, reference, rollback, reassessment },
+        },
+        Wire::ScopeLocked { release } => Event::ScopeLocked { release: parse_release(&release)? },
+        Wire::PlanRecorded { release, field, text } => Event::PlanRecorded {
+            release: parse_release(&release)?,
+            field: key("plan field", &field, PlanField::from_key)?,
+            text,
+        },
+        Wire::DocumentAttached { release, kind, name, sha256, bytes } => {
+            Event::DocumentAttached { release: parse_release(&release)?, kind, name, sha256, bytes }
+        }
+        Wire::TestResultRecorded { release, phase, passed, reference } => {
+            Event::TestResultRecorded { release: parse_release(&release)?, phase, passed, reference }
+        }
+        Wire::TestPhaseSkipped { release, phase, justification } => {
+            Event::TestPhaseSkipped { release: parse_release(&release)?, phase, justification }
+        }
+        Wire::DefectRecorded { release, reference, severity, title } => Event::DefectRecorded {
+            release: parse_release(&release)?,
+            reference,
+            severity: key("severity", &severity, Severity::from_key)?,
+            title,
+        },
+        Wire::DefectTriaged { release, reference, outcome, comment } => Event::DefectTriaged {
+            release: parse_release(&release)?,
+            reference,
+            outcome: key("triage outcome", &outcome, Triage::from_key)?,
+            comment,
+        },
+        Wire::Confirmed { release, confirmation, comment } => {
+            Event::Confirmed { release: parse_release(&release)?, confirmation, comment }
+        }
+        Wire::ApprovalRecorded { release, role, approve, comment } => {
+            Event::ApprovalRecorded { release: parse_release(&release)?, role, approve, comment }
+        }
+        Wire::Overridden { release, criterion, justification } => {
+            Event::Overridden { release: parse_release(&release)?, criterion, justification }
+        }
+        Wire::GoDecided { release, go, reason } => Event::GoDecided { release: parse_release(&release)?, go, reason },
+        Wire::PhaseAdvanced { release, gate, from, to, criteria } => Event::PhaseAdvanced {
+            release: parse_release(&release)?,
+            gate,
+            from: key("phase", &from, Phase::from_key)?,
+            to: key("phase", &to, Phase::from_key)?,
+            criteria: criteria
+                .into_iter()
+                .map(|c| CriterionSnapshot { id: c.id, met: c.met, reason: c.reason })
+                .collect(),
+        },
+        Wire::DeploymentStarted { release, environment } => {
+            Event::DeploymentStarted { release: parse_release(&release)?, environment }
+        }
+        Wire::DeploymentFinished { release, environment, success } => {
+            Event::DeploymentFinished { release: parse_release(&release)?, environment, success }
+        }
+        Wire::RollbackStarted { release, reason } => {
+            Event::RollbackStarted { release: parse_release(&release)?, reason }
+        }
+        Wire::RollbackCompleted { release, seconds } => {
+            Event::RollbackCompleted { release: parse_release(&release)?, seconds }
+        }
+        Wire::NcRaised { id, condition, release, service, subject, detail, due, repeat } => Event::NcRaised(NcRaised {
+            id,
+            condition,
+            release: release.map(|r| parse_release(&r)).transpose()?,
+            service,
+            subject,
+            detail,
+            due: parse_time("due", &due)?,
+            repeat,
+        }),
+        Wire::NcClosed { id, corrective_action } => Event::NcClosed { id, corrective_action },
+    };
+    Ok(Decoded { fact: Fact { at, actor: envelope.actor, event }, profile_version: envelope.profile })
+}
+
+/// The event's type name as written in the log, for listings.
+pub fn type_name(bytes: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    serde_json::from_slice::<Head>(bytes).ok().map(|h| h.kind)
+}

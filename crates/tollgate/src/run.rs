@@ -1,0 +1,694 @@
+//! Runs one command line: resolves the store, the acting person and the time, executes, prints,
+//! and maps every failure to its exit code (1 error, 2 usage, 3 refused, 4 integrity).
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tollgate_domain::event::Triage;
+use tollgate_domain::gate::{self, when};
+use tollgate_domain::lifecycle::Phase;
+use tollgate_domain::policy::{Opens, PlanField, Severity};
+use tollgate_domain::release::ReleaseId;
+use tollgate_domain::{Command, NewRelease, Profile, Refusal, Rejection, State, Timestamp};
+use tollgate_ledger::SqliteLedger;
+
+use crate::app::{App, AppError, Recorded};
+use crate::cli::*;
+use crate::view::{self, View};
+use crate::{audit, codec, when as time_arg};
+
+/// Why a command did not complete, and so its exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad input or IO: exit 1.
+    Error(String),
+    /// The procedure said no: exit 3.
+    Refused(Vec<Refusal>),
+    /// The log does not verify or cannot be replayed: exit 4.
+    Integrity(String),
+    /// Already reported in full on stdout (the audit report): just the exit code.
+    Shown(u8),
+}
+
+impl Failure {
+    fn code(&self) -> u8 {
+        match self {
+            Failure::Error(_) => 1,
+            Failure::Refused(_) => 3,
+            Failure::Integrity(_) => 4,
+            Failure::Shown(code) => *code,
+        }
+    }
+}
+
+impl From<AppError> for Failure {
+    fn from(e: AppError) -> Failure {
+        match e {
+            AppError::Rejected(Rejection::Refused(r)) => Failure::Refused(r),
+            AppError::Rejected(Rejection::Invalid(r)) => Failure::Error(r.join("\n")),
+            AppError::Unreadable { .. } => Failure::Integrity(format!("{e}; run `tollgate audit verify`")),
+            AppError::Ledger(tollgate_ledger::LedgerError::Corrupt { .. }) => {
+                Failure::Integrity(format!("{e}; run `tollgate audit verify`"))
+            }
+            other => Failure::Error(other.to_string()),
+        }
+    }
+}
+
+fn error(message: impl Into<String>) -> Failure {
+    Failure::Error(message.into())
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            report(&failure, json);
+            ExitCode::from(failure.code())
+        }
+    }
+}
+
+fn report(failure: &Failure, json: bool) {
+    if let Failure::Shown(_) = failure {
+        return;
+    }
+    if json {
+        let doc = match failure {
+            Failure::Error(m) => json!({"error": "invalid", "message": m}),
+            Failure::Integrity(m) => json!({"error": "integrity", "message": m}),
+            Failure::Refused(r) => json!({
+                "error": "refused",
+                "reasons": r.iter().map(|r| json!({"rule": r.rule, "reason": r.reason})).collect::<Vec<_>>(),
+            }),
+            Failure::Shown(_) => unreachable!("returned above"),
+        };
+        println!("{doc}");
+        return;
+    }
+    match failure {
+        Failure::Error(m) => eprintln!("error: {m}"),
+        Failure::Integrity(m) => eprintln!("integrity failure: {m}"),
+        Failure::Refused(reasons) => {
+            eprintln!("refused by the procedure:");
+            for r in reasons {
+                eprintln!("  [{}] {}", r.rule, r.reason);
+            }
+        }
+        Failure::Shown(_) => {}
+    }
+}
+
+/// The resolved environment of one invocation.
+struct Ctx {
+    db: std::path::PathBuf,
+    actor: Option<String>,
+    json: bool,
+    now: Timestamp,
+}
+
+impl Ctx {
+    fn actor(&self) -> Result<&str, Failure> {
+        self.actor.as_deref().ok_or_else(|| error("who is acting? set --as NAME or TOLLGATE_USER"))
+    }
+
+    fn open(&self) -> Result<App<SqliteLedger>, Failure> {
+        App::open(&self.db).map_err(|e| match e {
+            AppError::Ledger(tollgate_ledger::LedgerError::NotInitialised { .. }) => {
+                error(format!("{e}; run `tollgate init` (or point --db / TOLLGATE_DB at your store)"))
+            }
+            other => other.into(),
+        })
+    }
+
+    fn print(&self, view: View) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&view.json).expect("json"));
+        } else {
+            print!("{}", view.text);
+            if !view.text.ends_with('\n') && !view.text.is_empty() {
+                println!();
+            }
+        }
+    }
+
+    fn time(&self, text: &str, what: &str) -> Result<Timestamp, Failure> {
+        time_arg::parse(text, self.now).map_err(|e| error(format!("{what}: {e}")))
+    }
+
+    /// Executes a command and prints what was recorded.
+    fn execute(&self, app: &mut App<SqliteLedger>, command: Command) -> Result<Recorded, Failure> {
+        let actor = self.actor()?.to_owned();
+        let recorded = app.execute(&actor, self.now, &command)?;
+        Ok(recorded)
+    }
+
+    fn done(&self, recorded: &Recorded, summary: String) {
+        let ncs: Vec<String> = recorded
+            .facts
+            .iter()
+            .filter_map(|f| match &f.event {
+                tollgate_domain::Event::NcRaised(nc) => Some(format!("NC-{} {}: {}", nc.id, nc.condition, nc.detail)),
+                _ => None,
+            })
+            .collect();
+        let json = json!({
+            "recorded": recorded.facts.len(),
+            "first_seq": recorded.first_seq,
+            "size": recorded.size,
+            "summary": summary,
+            "nonconformances_raised": ncs,
+        });
+        let mut text = summary;
+        for nc in &ncs {
+            text.push_str(&format!("\nnon-conformance raised: {nc}"));
+        }
+        self.print(View { json, text });
+    }
+}
+
+fn release_id(text: &str) -> Result<ReleaseId, Failure> {
+    text.parse().map_err(Failure::Error)
+}
+
+fn nc_id(text: &str) -> Result<u32, Failure> {
+    let digits = text.strip_prefix("NC-").or_else(|| text.strip_prefix("nc-")).unwrap_or(text);
+    digits
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| error(format!("`{text}` is not a non-conformance id; expected NC-<number>")))
+}
+
+fn load_profile(spec: &str) -> Result<Profile, Failure> {
+    if let Some(text) = tollgate_profile::builtin(spec) {
+        return tollgate_profile::load(&tollgate_profile::builtin_source_name(spec), text)
+            .map_err(|e| error(e.to_string()));
+    }
+    let path = Path::new(spec);
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let builtins: Vec<&str> = tollgate_profile::BUILTINS.iter().map(|(id, _)| *id).collect();
+        error(format!("{spec}: {e} (expected a profile file or one of {})", builtins.join(", ")))
+    })?;
+    tollgate_profile::load(&path.display().to_string(), &text).map_err(|e| error(e.to_string()))
+}
+
+fn set(roles: Vec<String>) -> std::collections::BTreeSet<String> {
+    roles.into_iter().collect()
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let now = match &cli.now {
+        Some(text) => time_arg::parse(text, time_arg::system_now()).map_err(|e| error(format!("--now: {e}")))?,
+        None => time_arg::system_now(),
+    };
+    let ctx = Ctx { db: cli.db, actor: cli.actor, json: cli.json, now };
+    match cli.command {
+        Cmd::Init { profile } => init(&ctx, &profile),
+        Cmd::Demo => crate::demo::run(ctx.json).map_err(Failure::Error),
+        Cmd::Profile(cmd) => profile(&ctx, cmd),
+        Cmd::Audit(cmd) => audit::run(&ctx.db, ctx.json, cmd),
+        command => {
+            let mut app = ctx.open()?;
+            dispatch(&ctx, &mut app, command)
+        }
+    }
+}
+
+fn init(ctx: &Ctx, spec: &str) -> Result<(), Failure> {
+    let actor = ctx.actor()?.to_owned();
+    let mut profile = load_profile(spec)?;
+    profile.reason = "initial adoption at init".into();
+    // Nothing is created unless the profile is valid and the command would be accepted.
+    tollgate_domain::decide(
+        &State::default(),
+        &actor,
+        ctx.now,
+        &Command::AdoptProfile { profile: Arc::new(profile.clone()) },
+    )
+    .map_err(|e| error(e.to_string()))?;
+    let mut app = App::create(&ctx.db)?;
+    let recorded = app.execute(&actor, ctx.now, &Command::AdoptProfile { profile: Arc::new(profile.clone()) })?;
+    let key = tollgate_ledger::sqlite::pub_path(&ctx.db);
+    ctx.done(
+        &recorded,
+        format!(
+            "initialised {} under {} {} ({}); checkpoint key {}",
+            ctx.db.display(),
+            profile.policy.id,
+            profile.policy.version,
+            profile.policy.title,
+            key.display()
+        ),
+    );
+    Ok(())
+}
+
+fn profile(ctx: &Ctx, cmd: ProfileCmd) -> Result<(), Failure> {
+    match cmd {
+        ProfileCmd::Show { profile: Some(spec) } => {
+            let profile = load_profile(&spec)?;
+            ctx.print(crate::profile_view::show(&profile));
+            Ok(())
+        }
+        ProfileCmd::Show { profile: None } => {
+            let app = ctx.open()?;
+            let profile = app.state().current().ok_or_else(|| error("no profile adopted"))?.clone();
+            ctx.print(crate::profile_view::show(&profile));
+            Ok(())
+        }
+        ProfileCmd::Check { file } => {
+            let profile = load_profile(&file.display().to_string())?;
+            let p = &profile.policy;
+            ctx.print(View {
+                json: json!({"valid": true, "id": p.id, "version": p.version, "extends": p.extends, "hash": profile.hash}),
+                text: format!(
+                    "{}: valid — {} {} ({}){}; content hash {}",
+                    file.display(),
+                    p.id,
+                    p.version,
+                    p.title,
+                    p.extends.as_deref().map(|b| format!(", tightens {b}")).unwrap_or_default(),
+                    profile.hash
+                ),
+            });
+            Ok(())
+        }
+        ProfileCmd::Adopt { file, reason } => {
+            let mut app = ctx.open()?;
+            let mut profile = load_profile(&file.display().to_string())?;
+            profile.reason = reason;
+            let summary =
+                format!("adopted {} {} (hash {})", profile.policy.id, profile.policy.version, &profile.hash[..12]);
+            let recorded = ctx.execute(&mut app, Command::AdoptProfile { profile: Arc::new(profile) })?;
+            ctx.done(&recorded, summary);
+            Ok(())
+        }
+        ProfileCmd::History => {
+            let app = ctx.open()?;
+            let rows: Vec<Value> = app
+                .state()
+                .profiles
+                .iter()
+                .map(|a| json!({"id": a.profile.policy.id, "version": a.profile.policy.version, "hash": a.profile.hash, "adopted_by": a.by, "adopted_at": codec::time(a.at), "reason": a.profile.reason}))
+                .collect();
+            let text = app
+                .state()
+                .profiles
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} {} adopted by {} at {}: {} ({})\n",
+                        a.profile.policy.id,
+                        a.profile.policy.version,
+                        a.by,
+                        when(a.at),
+                        a.profile.reason,
+                        &a.profile.hash[..12]
+                    )
+                })
+                .collect();
+            ctx.print(View { json: Value::Array(rows), text });
+            Ok(())
+        }
+    }
+}
+
+fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), Failure> {
+    match command {
+        Cmd::Person(cmd) => match cmd {
+            PersonCmd::Add { name, roles } => {
+                let summary = format!("added {name} ({})", roles.join(", "));
+                let r = ctx.execute(app, Command::AddPerson { name, roles: set(roles) })?;
+                ctx.done(&r, summary);
+            }
+            PersonCmd::Grant { name, roles } => {
+                let summary = format!("{name} now also holds {}", roles.join(", "));
+                let r = ctx.execute(app, Command::GrantRoles { name, roles: set(roles) })?;
+                ctx.done(&r, summary);
+            }
+            PersonCmd::Revoke { name, roles } => {
+                let summary = format!("{name} no longer holds {}", roles.join(", "));
+                let r = ctx.execute(app, Command::RevokeRoles { name, roles: set(roles) })?;
+                ctx.done(&r, summary);
+            }
+            PersonCmd::List => {
+                let people = &app.state().people;
+                ctx.print(View {
+                    json: Value::Array(people.values().map(|p| json!({"name": p.name, "roles": p.roles})).collect()),
+                    text: people
+                        .values()
+                        .map(|p| format!("{:<16} {}\n", p.name, p.roles.iter().cloned().collect::<Vec<_>>().join(", ")))
+                        .collect(),
+                });
+            }
+        },
+        Cmd::Blackout(cmd) => match cmd {
+            BlackoutCmd::Add { from, to, reason, service } => {
+                let (from, to) = (ctx.time(&from, "--from")?, ctx.time(&to, "--to")?);
+                let summary = format!("blackout {} to {}: {reason}", when(from), when(to));
+                let r = ctx.execute(app, Command::AddBlackout { from, to, reason, service })?;
+                ctx.done(&r, summary);
+            }
+            BlackoutCmd::List => {
+                let b = &app.state().blackouts;
+                ctx.print(View {
+                    json: Value::Array(b.iter().map(|b| json!({"id": format!("B-{}", b.id), "from": codec::time(b.from), "to": codec::time(b.to), "reason": b.reason, "service": b.service})).collect()),
+                    text: b.iter().map(|b| format!("B-{:<3} {} to {}  {}  {}\n", b.id, when(b.from), when(b.to), b.service.as_deref().unwrap_or("all services"), b.reason)).collect(),
+                });
+            }
+        },
+        Cmd::Release(cmd) => release(ctx, app, cmd)?,
+        Cmd::Emergency(EmergencyCmd::Create { service, version, title, incident, touches }) => {
+            let new = NewRelease {
+                service,
+                version,
+                release_type: None,
+                title,
+                window_start: None,
+                window_end: None,
+                touches: set(touches),
+                incident,
+            };
+            let r = ctx.execute(app, Command::CreateRelease(new))?;
+            created(ctx, &r);
+        }
+        Cmd::Defect(cmd) => {
+            let (id, command, summary) = match cmd {
+                DefectCmd::Add { id, reference, severity, title } => {
+                    let severity = Severity::from_key(&severity).ok_or_else(|| {
+                        error(format!("--severity `{severity}`: expected critical, high, medium or low"))
+                    })?;
+                    let summary = format!("recorded {} defect {reference}", severity.key());
+                    let id = release_id(&id)?;
+                    (id, Command::RecordDefect { release: id, reference, severity, title }, summary)
+                }
+                DefectCmd::Resolve { id, reference, comment } => triage(&id, reference, Triage::Resolved, comment)?,
+                DefectCmd::AcceptRisk { id, reference, comment } => {
+                    triage(&id, reference, Triage::RiskAccepted, comment)?
+                }
+                DefectCmd::Descope { id, reference, comment } => triage(&id, reference, Triage::Descoped, comment)?,
+            };
+            let r = ctx.execute(app, command)?;
+            ctx.done(&r, format!("{id}: {summary}"));
+        }
+        Cmd::Obligations { overdue, release } => {
+            let filter = release.as_deref().map(release_id).transpose()?;
+            let state = app.state();
+            let mut rows = Vec::new();
+            let mut text = String::new();
+            for r in state.releases.values().filter(|r| filter.is_none_or(|f| f == r.id)) {
+                for o in tollgate_domain::obligation::of(state.policy_of(r), r, ctx.now) {
+                    if overdue && o.status != tollgate_domain::obligation::ObligationStatus::Overdue {
+                        continue;
+                    }
+                    rows.push(json!({"release": r.id.to_string(), "service": r.service, "id": o.def.id, "says": o.def.says, "status": o.status.key(), "due_at": o.due.map(codec::time), "fulfilled_at": o.fulfilled.map(codec::time)}));
+                    text.push_str(&format!("{:<6} {:<22} {:<48} {}\n", r.id, o.def.id, o.status_text(), o.def.says));
+                }
+            }
+            if text.is_empty() {
+                text = "no deferred obligations".into();
+            }
+            ctx.print(View { json: Value::Array(rows), text });
+        }
+        Cmd::Nc(cmd) => match cmd {
+            NcCmd::List { open } => {
+                let ncs: Vec<_> = app.state().ncs.iter().filter(|n| !open || n.closed.is_none()).collect();
+                let text = if ncs.is_empty() {
+                    "no non-conformances".to_owned()
+                } else {
+                    ncs.iter().map(|n| view::nc_text(n, ctx.now)).collect()
+                };
+                ctx.print(View { json: Value::Array(ncs.iter().map(|n| view::nc_json(n, ctx.now)).collect()), text });
+            }
+            NcCmd::Close { nc, corrective_action } => {
+                let id = nc_id(&nc)?;
+                let r = ctx.execute(app, Command::CloseNc { id, corrective_action })?;
+                ctx.done(&r, format!("NC-{id} closed"));
+            }
+            NcCmd::Raise { condition, detail, release, service } => {
+                let release = release.as_deref().map(release_id).transpose()?;
+                let r = ctx.execute(app, Command::RaiseNc { condition, release, service, detail })?;
+                ctx.done(&r, "recorded".into());
+            }
+        },
+        Cmd::Risk(cmd) => match cmd {
+            RiskCmd::Add { category, risk, mitigation, owner } => {
+                let r = ctx.execute(app, Command::AddRisk { category, risk, mitigation, owner })?;
+                ctx.done(&r, "risk added to the register".into());
+            }
+            RiskCmd::List => {
+                let risks = &app.state().risks;
+                ctx.print(View {
+                    json: Value::Array(risks.iter().map(|r| json!({"id": format!("RISK-{}", r.id), "category": r.category, "risk": r.risk, "mitigation": r.mitigation, "owner": r.owner})).collect()),
+                    text: risks.iter().map(|r| format!("RISK-{:<3} {:<12} {}\n          mitigation: {}\n          owner: {}\n", r.id, r.category, r.risk, r.mitigation, r.owner)).collect(),
+                });
+            }
+        },
+        Cmd::Tick => {
+            let r = ctx.execute(app, Command::Tick)?;
+            let n = r.facts.len();
+            ctx.done(
+                &r,
+                if n == 0 {
+                    format!("tick at {}: nothing due", when(ctx.now))
+                } else {
+                    format!("tick at {}: {n} non-conformance(s) raised", when(ctx.now))
+                },
+            );
+        }
+        Cmd::Init { .. } | Cmd::Demo | Cmd::Profile(_) | Cmd::Audit(_) => {
+            unreachable!("handled before opening the store")
+        }
+    }
+    Ok(())
+}
+
+fn triage(
+    id: &str,
+    reference: String,
+    outcome: Triage,
+    comment: String,
+) -> Result<(ReleaseId, Command, String), Failure> {
+    let release = release_id(id)?;
+    let summary = format!("defect {reference} {}", outcome.key());
+    Ok((release, Command::TriageDefect { release, reference, outcome, comment }, summary))
+}
+
+fn created(ctx: &Ctx, r: &Recorded) {
+    let Some(tollgate_domain::Event::ReleaseCreated(c)) = r.facts.first().map(|f| &f.event) else {
+        unreachable!("a release creation records the release first")
+    };
+    let ncs: Vec<String> = r
+        .facts
+        .iter()
+        .filter_map(|f| match &f.event {
+            tollgate_domain::Event::NcRaised(nc) => Some(format!("NC-{} {}: {}", nc.id, nc.condition, nc.detail)),
+            _ => None,
+        })
+        .collect();
+    let mut text = c.release.to_string();
+    for nc in &ncs {
+        text.push_str(&format!("\nnon-conformance raised: {nc}"));
+    }
+    ctx.print(View { json: json!({"id": c.release.to_string(), "nonconformances_raised": ncs}), text });
+}
+
+fn release(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: ReleaseCmd) -> Result<(), Failure> {
+    let (command, summary) = match cmd {
+        ReleaseCmd::Create { service, version, release_type, title, window_start, window_end, touches } => {
+            let new = NewRelease {
+                service,
+                version,
+                release_type: Some(release_type),
+                title,
+                window_start: Some(ctx.time(&window_start, "--window-start")?),
+                window_end: window_end.map(|e| ctx.time(&e, "--window-end")).transpose()?,
+                touches: set(touches),
+                incident: None,
+            };
+            let r = ctx.execute(app, Command::CreateRelease(new))?;
+            created(ctx, &r);
+            return Ok(());
+        }
+        ReleaseCmd::List { all } => {
+            let state = app.state();
+            let rows: Vec<(Value, String)> = state
+                .releases
+                .values()
+                .filter(|r| all || r.phase != Phase::Closed)
+                .map(|r| view::release_row(state, r))
+                .collect();
+            let text = if rows.is_empty() {
+                "no releases".to_owned()
+            } else {
+                rows.iter().map(|(_, t)| format!("{t}\n")).collect()
+            };
+            ctx.print(View { json: Value::Array(rows.into_iter().map(|(j, _)| j).collect()), text });
+            return Ok(());
+        }
+        ReleaseCmd::Show { id } => {
+            let state = app.state();
+            let r = state.releases.get(&release_id(&id)?).ok_or_else(|| error(format!("unknown release {id}")))?;
+            ctx.print(view::release(state, r, ctx.now));
+            return Ok(());
+        }
+        ReleaseCmd::Gate { id, gate: name } => {
+            let state = app.state();
+            let r = state.releases.get(&release_id(&id)?).ok_or_else(|| error(format!("unknown release {id}")))?;
+            let policy = state.policy_of(r);
+            let g = match &name {
+                Some(name) => policy.gate(r.track, name).ok_or_else(|| {
+                    let names: Vec<&str> =
+                        policy.gates.iter().filter(|g| g.track == r.track).map(|g| g.id.as_str()).collect();
+                    error(format!("no gate `{name}` on the {} track; expected one of {}", r.track, names.join(", ")))
+                })?,
+                None if r.phase == Phase::Closed => return Err(error(format!("{} is closed", r.id))),
+                // In the deployment phase, the pre-deployment gate matters until deployed.
+                None if r.phase == Phase::Deployment && r.live_since().is_none() => {
+                    policy.gate_for(r.track, r.phase, Opens::Deploy).expect("validated profile")
+                }
+                None => policy.gate_for(r.track, r.phase, Opens::Advance).expect("validated profile"),
+            };
+            let verdict = gate::evaluate(state, r, g, ctx.now);
+            ctx.print(view::gate(r, &verdict, &g.name));
+            return Ok(());
+        }
+        ReleaseCmd::Advance { id } => {
+            let id = release_id(&id)?;
+            (Command::Advance { release: id }, format!("{id} advanced"))
+        }
+        ReleaseCmd::Close { id } => {
+            let id = release_id(&id)?;
+            (Command::Close { release: id }, format!("{id} closed"))
+        }
+        ReleaseCmd::Reschedule { id, window_start, window_end } => {
+            let id = release_id(&id)?;
+            let start = ctx.time(&window_start, "--window-start")?;
+            let end = window_end.map(|e| ctx.time(&e, "--window-end")).transpose()?;
+            (Command::Reschedule { release: id, start, end }, format!("{id} window now starts {}", when(start)))
+        }
+        ReleaseCmd::Scope(ScopeArgs { id, add, rollback, justification, lock }) => {
+            let id = release_id(&id)?;
+            match add {
+                Some(item) => {
+                    let (kind, reference) = item
+                        .split_once(':')
+                        .filter(|(k, r)| !k.is_empty() && !r.is_empty())
+                        .ok_or_else(|| error(format!("--add `{item}`: expected KIND:REF, like ticket:PAY-42")))?;
+                    let summary = format!("{id}: {item} added to scope");
+                    (
+                        Command::AddScope {
+                            release: id,
+                            kind: kind.into(),
+                            reference: reference.into(),
+                            rollback,
+                            justification,
+                        },
+                        summary,
+                    )
+                }
+                None => {
+                    debug_assert!(lock);
+                    (Command::LockScope { release: id }, format!("{id}: scope locked"))
+                }
+            }
+        }
+        ReleaseCmd::Plan { id, impact, blast_radius, rollback_strategy } => {
+            let id = release_id(&id)?;
+            let fields: Vec<(PlanField, String)> = [
+                (PlanField::Impact, impact),
+                (PlanField::BlastRadius, blast_radius),
+                (PlanField::RollbackStrategy, rollback_strategy),
+            ]
+            .into_iter()
+            .filter_map(|(f, t)| t.map(|t| (f, t)))
+            .collect();
+            let summary =
+                format!("{id}: {} recorded", fields.iter().map(|(f, _)| f.label()).collect::<Vec<_>>().join(", "));
+            (Command::RecordPlan { release: id, fields }, summary)
+        }
+        ReleaseCmd::Doc { id, kind, file } => {
+            let id = release_id(&id)?;
+            let bytes = std::fs::read(&file).map_err(|e| error(format!("{}: {e}", file.display())))?;
+            let sha256 = hex::encode(Sha256::digest(&bytes));
+            let summary = format!("{id}: {kind} attached ({}, sha256 {})", file.display(), &sha256[..12]);
+            let name = file.display().to_string();
+            (Command::AttachDocument { release: id, kind, name, sha256, bytes: bytes.len() as u64 }, summary)
+        }
+        ReleaseCmd::Evidence { id, phase, result, reference } => {
+            let id = release_id(&id)?;
+            let passed = matches!(result, TestResult::Pass);
+            let summary = format!("{id}: {phase} {}", if passed { "passed" } else { "failed" });
+            (Command::RecordTestResult { release: id, phase, passed, reference }, summary)
+        }
+        ReleaseCmd::SkipTest { id, phase, justification } => {
+            let id = release_id(&id)?;
+            let summary = format!("{id}: {phase} skipped with approval");
+            (Command::SkipTestPhase { release: id, phase, justification }, summary)
+        }
+        ReleaseCmd::Confirm { id, check, comment } => {
+            let id = release_id(&id)?;
+            let summary = format!("{id}: {check} confirmed");
+            (Command::Confirm { release: id, confirmation: check, comment }, summary)
+        }
+        ReleaseCmd::Approve { id, reject, role, comment } => {
+            let id = release_id(&id)?;
+            let summary = format!("{id}: {}", if reject { "rejected" } else { "approved" });
+            (Command::Approve { release: id, role, approve: !reject, comment }, summary)
+        }
+        ReleaseCmd::Go { id } => {
+            let id = release_id(&id)?;
+            (Command::Go { release: id }, format!("{id}: GO"))
+        }
+        ReleaseCmd::NoGo { id, reason } => {
+            let id = release_id(&id)?;
+            (Command::NoGo { release: id, reason }, format!("{id}: NO-GO"))
+        }
+        ReleaseCmd::Deploy { id, env } => {
+            let id = release_id(&id)?;
+            let summary = format!("{id}: deployment to {env} started");
+            (Command::Deploy { release: id, environment: env }, summary)
+        }
+        ReleaseCmd::Deployed { id, outcome } => {
+            let id = release_id(&id)?;
+            let success = matches!(outcome, Outcome::Success);
+            (
+                Command::DeploymentFinished { release: id, success },
+                format!("{id}: deployment {}", if success { "succeeded" } else { "failed" }),
+            )
+        }
+        ReleaseCmd::Rollback { id, reason } => {
+            let id = release_id(&id)?;
+            (Command::StartRollback { release: id, reason }, format!("{id}: rollback started"))
+        }
+        ReleaseCmd::RolledBack { id } => {
+            let id = release_id(&id)?;
+            (Command::CompleteRollback { release: id }, format!("{id}: rollback complete"))
+        }
+        ReleaseCmd::Override { id, rule, justification } => {
+            let id = release_id(&id)?;
+            let summary = format!("{id}: {rule} overridden in writing");
+            (Command::Override { release: id, criterion: rule, justification }, summary)
+        }
+    };
+    let r = ctx.execute(app, command)?;
+    let mut summary = summary;
+    if let Some(tollgate_domain::Event::RollbackCompleted { seconds, .. }) = r.facts.first().map(|f| &f.event) {
+        summary.push_str(&format!(
+            " after {}",
+            tollgate_domain::time::format_duration(chrono::Duration::seconds(*seconds))
+        ));
+    }
+    if let Some(tollgate_domain::Event::PhaseAdvanced { to, .. }) = r.facts.first().map(|f| &f.event) {
+        summary.push_str(&format!(" to {to}"));
+    }
+    ctx.done(&r, summary);
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! What commands print: each view as JSON (stable keys, snake_case) and as text for people.
+//! These are the edge's wire types, built by hand from domain values.
+
+use serde_json::{Value, json};
+use tollgate_domain::gate::{Verdict, when};
+use tollgate_domain::obligation;
+use tollgate_domain::release::Release;
+use tollgate_domain::state::{Nonconformance, State};
+use tollgate_domain::{Timestamp, approval};
+
+use crate::codec::time;
+
+/// A view: the JSON document and the text rendering.
+pub struct View {
+    pub json: Value,
+    pub text: String,
+}
+
+fn opt_time(t: Option<Timestamp>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(time(t)))
+}
+
+pub fn gate(release: &Release, verdict: &Verdict, name: &str) -> View {
+    let criteria: Vec<Value> = verdict
+        .criteria
+        .iter()
+        .map(|c| json!({"id": c.id, "met": c.met, "reason": c.reason, "says": c.says, "overridden": c.overridden}))
+        .collect();
+    let json = json!({
+        "release": release.id.to_string(),
+        "phase": release.phase.key(),
+        "gate": verdict.gate,
+        "open": verdict.open,
+        "criteria": criteria,
+    });
+    let mut text = format!(
+        "{} gate {} ({name}) for {} is {}\n",
+        release.id,
+        verdict.gate,
+        release.phase,
+        if verdict.open { "OPEN" } else { "SHUT" }
+    );
+    for c in &verdict.criteria {
+        let mark = if c.overridden {
+            "!"
+        } else if c.met {
+            "✓"
+        } else {
+            "✗"
+        };
+        text.push_str(&format!("  {mark} {:<34} {}\n", c.id, c.reason));
+    }
+    View { json, text }
+}
+
+pub fn release_row(state: &State, r: &Release) -> (Value, String) {
+    let policy = state.policy_of(r);
+    let type_name = policy.release_types.get(&r.release_type).map_or(r.release_type.as_str(), |t| t.name.as_str());
+    (
+        json!({
+            "id": r.id.to_string(), "service": r.service, "version": r.version, "type": r.release_type,
+            "track": r.track.key(), "phase": r.phase.key(), "title": r.title, "window_start": time(r.window.start),
+        }),
+        format!(
+            "{:<6} {:<14} {:<10} {:<15} {:<14} {}  {}",
+            r.id,
+            r.service,
+            r.version,
+            type_name,
+            r.phase,
+            when(r.window.start),
+            r.title
+        ),
+    )
+}
+
+pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
+    let policy = state.policy_of(r);
+    let profile = &state.profiles[r.profile].profile;
+    let rt = &policy.release_types[&r.release_type];
+    let obligations: Vec<Value> = obligation::of(policy, r, now)
+        .iter()
+        .map(|o| {
+            json!({"id": o.def.id, "says": o.def.says, "status": o.status.key(), "due_at": opt_time(o.due), "fulfilled_at": opt_time(o.fulfilled)})
+        })
+        .collect();
+    let ncs: Vec<Value> = state.ncs.iter().filter(|n| n.release == Some(r.id)).map(|n| nc_json(n, now)).collect();
+    let json = json!({
+        "id": r.id.to_string(),
+        "service": r.service,
+        "version": r.version,
+        "type": r.release_type,
+        "track": r.track.key(),
+        "title": r.title,
+        "phase": r.phase.key(),
+        "profile": policy.id,
+        "profile_version": policy.version,
+        "profile_hash": profile.hash,
+        "created_by": r.created.by,
+        "created_at": time(r.created.at),
+        "window_start": time(r.window.start),
+        "window_end": opt_time(r.window.end),
+        "touches": r.touches,
+        "incident": r.incident,
+        "scope": r.scope.iter().map(|s| json!({"kind": s.value.kind, "ref": s.value.reference, "rollback": s.value.rollback, "reassessment": s.value.reassessment, "by": s.by, "at": time(s.at)})).collect::<Vec<_>>(),
+        "scope_locked": r.scope_locked.as_ref().map(|l| json!({"by": l.by, "at": time(l.at)})),
+        "plan": r.plan.iter().map(|(f, p)| (f.key().to_owned(), json!({"text": p.value, "by": p.by, "at": time(p.at)}))).collect::<serde_json::Map<_, _>>(),
+        "documents": r.documents.iter().map(|(k, d)| (k.clone(), json!({"name": d.value.name, "sha256": d.value.sha256, "bytes": d.value.bytes, "by": d.by, "at": time(d.at)}))).collect::<serde_json::Map<_, _>>(),
+        "tests": r.tests.iter().map(|(k, t)| (k.clone(), json!({"result": if t.value.passed {"pass"} else {"fail"}, "ref": t.value.reference, "by": t.by, "at": time(t.at)}))).collect::<serde_json::Map<_, _>>(),
+        "skipped_tests": r.skipped_tests.iter().map(|(k, s)| (k.clone(), json!({"justification": s.value, "by": s.by, "at": time(s.at)}))).collect::<serde_json::Map<_, _>>(),
+        "defects": r.defects.iter().map(|(k, d)| json!({"ref": k, "severity": d.severity.key(), "title": d.title, "triage": d.triage.as_ref().map(|t| json!({"outcome": t.value.0.key(), "comment": t.value.1, "by": t.by, "at": time(t.at)}))})).collect::<Vec<_>>(),
+        "confirmations": r.confirmations.iter().map(|(k, c)| (k.clone(), json!({"comment": c.value, "by": c.by, "at": time(c.at)}))).collect::<serde_json::Map<_, _>>(),
+        "approvals": r.approvals.iter().map(|(who, a)| json!({"by": who, "role": a.role, "approve": a.approve, "comment": a.comment, "at": time(a.at)})).collect::<Vec<_>>(),
+        "approval_routes": approval::routes(policy, r).into_iter().map(|(label, reqs)| json!({"label": label, "roles": reqs.iter().map(|q| q.role.clone()).collect::<Vec<_>>()})).collect::<Vec<_>>(),
+        "overrides": r.overrides.iter().map(|(k, o)| json!({"criterion": k, "justification": o.value, "by": o.by, "at": time(o.at)})).collect::<Vec<_>>(),
+        "go": r.go.as_ref().map(|g| json!({"go": g.value.go, "reason": g.value.reason, "by": g.by, "at": time(g.at)})),
+        "deployments": r.deployments.iter().map(|d| json!({"environment": d.environment, "by": d.started.by, "started_at": time(d.started.at), "finished_at": opt_time(d.finished.map(|f| f.0)), "outcome": d.finished.map(|f| if f.1 {"success"} else {"failed"})})).collect::<Vec<_>>(),
+        "rollbacks": r.rollbacks.iter().map(|b| json!({"reason": b.reason, "by": b.started.by, "decided_at": time(b.started.at), "completed_at": opt_time(b.completed), "seconds": b.completed.map(|c| (c - b.started.at).num_seconds())})).collect::<Vec<_>>(),
+        "obligations": obligations,
+        "nonconformances": ncs,
+    });
+    let mut text = format!(
+        "{} {} {} — {}\n  type       {} ({}, {} track; min lead time {}, stabilisation {})\n  phase      {}\n  window     {}{}\n  governed   {} {} ({}…)\n  created    by {} at {}\n",
+        r.id,
+        r.service,
+        r.version,
+        r.title,
+        rt.name,
+        rt.process,
+        r.track,
+        rt.min_lead_time,
+        rt.stabilisation,
+        r.phase,
+        when(r.window.start),
+        r.window.end.map(|e| format!(" to {}", when(e))).unwrap_or_default(),
+        policy.id,
+        policy.version,
+        &profile.hash[..12],
+        r.created.by,
+        when(r.created.at),
+    );
+    if !r.touches.is_empty() {
+        text.push_str(&format!("  touches    {}\n", r.touches.iter().cloned().collect::<Vec<_>>().join(", ")));
+    }
+    for s in &r.scope {
+        let rb = s.value.rollback.as_deref().map(|x| format!(" (rollback: {x})")).unwrap_or_default();
+        let re = s.value.reassessment.as_deref().map(|x| format!(" [added after lock: {x}]")).unwrap_or_default();
+        text.push_str(&format!("  scope      {}:{}{rb}{re}\n", s.value.kind, s.value.reference));
+    }
+    for (who, a) in &r.approvals {
+        text.push_str(&format!(
+            "  {}   {who} as {} at {}\n",
+            if a.approve { "approved" } else { "rejected" },
+            a.role,
+            when(a.at)
+        ));
+    }
+    if let Some(g) = &r.go {
+        text.push_str(&format!(
+            "  decision   {} by {} at {}\n",
+            if g.value.go { "GO" } else { "NO-GO" },
+            g.by,
+            when(g.at)
+        ));
+    }
+    for d in &r.deployments {
+        let outcome = match d.finished {
+            None => "running".to_owned(),
+            Some((at, ok)) => format!("{} at {}", if ok { "succeeded" } else { "failed" }, when(at)),
+        };
+        text.push_str(&format!(
+            "  deployed   to {} by {} at {}: {outcome}\n",
+            d.environment,
+            d.started.by,
+            when(d.started.at)
+        ));
+    }
+    for b in &r.rollbacks {
+        let done = b.completed.map_or("running".to_owned(), |c| {
+            format!("stable after {}", tollgate_domain::time::format_duration(c - b.started.at))
+        });
+        text.push_str(&format!("  rollback   by {} at {} ({}): {done}\n", b.started.by, when(b.started.at), b.reason));
+    }
+    for o in obligation::of(policy, r, now) {
+        text.push_str(&format!("  deferred   {:<22} {}\n", o.def.id, o.status_text()));
+    }
+    for n in state.ncs.iter().filter(|n| n.release == Some(r.id)) {
+        text.push_str(&format!("  NC-{:<7} {} ({})\n", n.id, n.condition, n.status(now).key()));
+    }
+    View { json, text }
+}
+
+pub fn nc_json(n: &Nonconformance, now: Timestamp) -> Value {
+    json!({
+        "id": format!("NC-{}", n.id),
+        "condition": n.condition,
+        "release": n.release.map(|r| r.to_string()),
+        "service": n.service,
+        "detail": n.detail,
+        "raised_at": time(n.raised_at),
+        "raised_by": n.raised_by,
+        "due_at": time(n.due),
+        "status": n.status(now).key(),
+        "formal_corrective_action": n.repeat,
+        "corrective_action": n.closed.as_ref().map(|c| c.2.clone()),
+        "closed_at": n.closed.as_ref().map(|c| time(c.0)),
+    })
+}
+
+pub fn nc_text(n: &Nonconformance, now: Timestamp) -> String {
+    format!(
+        "NC-{:<4} {:<8} {:<36} {:<6} {:<10} raised {}  due {}{}\n         {}\n",
+        n.id,
+        n.status(now).key(),
+        n.condition,
+        n.release.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+        n.service.as_deref().unwrap_or("-"),
+        when(n.raised_at),
+        when(n.due),
+        if n.repeat { "  REPEAT: formal corrective action" } else { "" },
+        n.detail
+    )
+}

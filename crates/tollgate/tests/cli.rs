@@ -1,0 +1,449 @@
+//! End to end through the binary: a full minor release and a full emergency release under a
+//! profile whose clocks run in seconds, on the real system clock.
+
+mod support;
+
+use std::thread::sleep;
+use std::time::Duration;
+
+use support::*;
+
+fn release_create(tg: &Tg, args: &[&str]) -> String {
+    let mut all = vec!["release", "create"];
+    all.extend_from_slice(args);
+    let v = tg.json("eli", &all);
+    v["id"].as_str().unwrap().to_owned()
+}
+
+fn write(tg: &Tg, name: &str, text: &str) -> String {
+    let path = tg.path(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn gate(tg: &Tg, id: &str) -> serde_json::Value {
+    tg.json("rita", &["release", "gate", id])
+}
+
+fn unmet(v: &serde_json::Value) -> Vec<String> {
+    v["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c["met"].as_bool().unwrap())
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_full_minor_release_through_every_gate() {
+    let tg = Tg::new();
+    let profile = fast_profile(tg.dir.path());
+    init_with_people(&tg, profile.to_str().unwrap());
+    let id = release_create(
+        &tg,
+        &[
+            "--service",
+            "payments",
+            "--version",
+            "2.4.0",
+            "--type",
+            "minor",
+            "--title",
+            "Faster refunds",
+            "--window-start",
+            "+2s",
+            "--window-end",
+            "+1h",
+        ],
+    );
+    assert_eq!(id, "R-1");
+    let show = tg.json("rita", &["release", "show", &id]);
+    assert_eq!(
+        (show["service"].as_str(), show["type"].as_str(), show["phase"].as_str(), show["profile_version"].as_str()),
+        (Some("payments"), Some("minor"), Some("planning"), Some("1.0"))
+    );
+    assert_eq!(show["profile"], "qms-fast");
+
+    // Planning: the gate explains what is missing, and advancing is refused (exit 3).
+    let g = gate(&tg, &id);
+    assert_eq!(g["release"], "R-1");
+    assert_eq!(g["open"], false);
+    assert!(unmet(&g).contains(&"scope-locked".to_owned()));
+    let refused = tg.run("rita", &["release", "advance", &id]);
+    check(&refused, 3, &["advance"]);
+    assert!(stderr(&refused).contains("[gate:planning/scope-locked] scope is not locked"), "{}", stderr(&refused));
+    tg.ok("eli", &["release", "scope", &id, "--add", "ticket:PAY-1", "--rollback", "pipeline rollback"]);
+    tg.ok("rita", &["release", "scope", &id, "--lock"]);
+    tg.ok(
+        "eli",
+        &[
+            "release",
+            "plan",
+            &id,
+            "--impact",
+            "refund service and ledger",
+            "--blast-radius",
+            "refunds delayed for all merchants",
+            "--rollback-strategy",
+            "redeploy 2.3.9",
+        ],
+    );
+    tg.ok("omar", &["release", "confirm", &id, "maintenance-window-confirmed"]);
+    tg.ok("rita", &["release", "confirm", &id, "release-schedule-published"]);
+    tg.expect(3, "eli", &["release", "approve", &id]);
+    tg.ok("rita", &["release", "approve", &id]);
+    tg.ok("quinn", &["release", "approve", &id, "--comment", "test plan agreed"]);
+    assert_eq!(gate(&tg, &id)["open"], true);
+    tg.ok("rita", &["release", "advance", &id]);
+
+    // Preparation.
+    for (who, check, comment) in [
+        ("eli", "code-freeze", None),
+        ("eli", "package-assembled", None),
+        ("eli", "code-review-complete", None),
+        ("eli", "release-tagged", Some("v2.4.0 at 9f1c2e7")),
+        ("dev", "artefact-built-from-tag", Some("pipeline run 4411")),
+        ("dev", "artefact-signed", Some("cosign sha256:ab12…")),
+        ("dev", "environments-production-equivalent", None),
+        ("dev", "operations-notified", None),
+    ] {
+        let mut args = vec!["release", "confirm", &id, check];
+        if let Some(c) = comment {
+            args.extend(["--comment", c]);
+        }
+        tg.ok(who, &args);
+    }
+    for kind in ["release-notes", "deployment-runbook", "rollback-runbook", "monitoring-runbook"] {
+        let file = write(&tg, &format!("{kind}.md"), &format!("# {kind}\n"));
+        tg.ok("eli", &["release", "doc", &id, "--kind", kind, "--file", &file]);
+    }
+    tg.ok("rita", &["release", "advance", &id]);
+
+    // Testing.
+    for (who, phase) in [
+        ("dev", "unit"),
+        ("dev", "integration"),
+        ("quinn", "system"),
+        ("omar", "performance"),
+        ("sam", "security-scan"),
+        ("quinn", "regression"),
+    ] {
+        tg.ok(who, &["release", "evidence", &id, "--phase", phase, "--result", "pass", "--ref", "ci/4411"]);
+    }
+    tg.ok("omar", &["release", "confirm", &id, "performance-baseline-compared"]);
+    tg.ok("sam", &["release", "confirm", &id, "security-scan-within-threshold"]);
+    tg.ok("quinn", &["release", "confirm", &id, "readiness-checklist-complete"]);
+    tg.ok("quinn", &["release", "advance", &id]);
+
+    // Deployment: refused without go; the go decider cannot deploy.
+    for check in ["monitoring-active", "alerting-configured", "on-call-confirmed"] {
+        tg.ok("omar", &["release", "confirm", &id, check]);
+    }
+    sleep(Duration::from_secs(2));
+    let no_go = tg.run("dev", &["release", "deploy", &id, "--env", "production"]);
+    check(&no_go, 3, &["deploy"]);
+    assert!(
+        stderr(&no_go).contains("[gate:pre-deployment/go-decision] no go/no-go decision recorded"),
+        "{}",
+        stderr(&no_go)
+    );
+    tg.ok("rita", &["release", "go", &id]);
+    tg.ok("rita", &["person", "grant", "rita", "--role", "devops-engineer"]);
+    let sod = tg.run("rita", &["release", "deploy", &id, "--env", "production"]);
+    check(&sod, 3, &["deploy as go decider"]);
+    assert!(stderr(&sod).contains("[separation-of-duties]"), "{}", stderr(&sod));
+    tg.ok("dev", &["release", "deploy", &id, "--env", "production"]);
+    tg.ok("dev", &["release", "deployed", &id, "--outcome", "success"]);
+    tg.ok("dev", &["release", "confirm", &id, "pipeline-execution-logged", "--comment", "run 4412"]);
+    tg.ok("dev", &["release", "confirm", &id, "smoke-tests-passed"]);
+    tg.ok("omar", &["release", "confirm", &id, "no-rollback-trigger"]);
+    tg.ok("dev", &["release", "advance", &id]);
+
+    // Stabilisation: 2 seconds in this profile.
+    tg.ok("omar", &["release", "confirm", &id, "metrics-within-slo"]);
+    tg.ok("omar", &["release", "confirm", &id, "no-new-error-patterns"]);
+    tg.ok("quinn", &["release", "confirm", &id, "qa-post-deployment-sign-off", "--comment", "QA-88"]);
+    tg.ok("omar", &["release", "confirm", &id, "operations-post-deployment-sign-off", "--comment", "OPS-12"]);
+    sleep(Duration::from_secs(2));
+    tg.ok("rita", &["release", "advance", &id]);
+
+    // Closure.
+    for (who, check) in [
+        ("rita", "release-notes-published"),
+        ("eli", "documentation-updated"),
+        ("rita", "metrics-recorded"),
+        ("rita", "release-package-archived"),
+        ("rita", "release-record-signed-off"),
+    ] {
+        tg.ok(who, &["release", "confirm", &id, check]);
+    }
+    tg.ok("rita", &["release", "confirm", &id, "lessons-learned-recorded", "--comment", "smooth"]);
+    tg.ok("rita", &["release", "close", &id]);
+    let show = tg.json("rita", &["release", "show", &id]);
+    assert_eq!(show["phase"], "closed");
+    assert_eq!(show["deployments"][0]["outcome"], "success");
+    assert!(tg.json("rita", &["nc", "list"]).as_array().unwrap().is_empty());
+    let v = tg.json("auditor", &["audit", "verify"]);
+    assert_eq!(v["intact"], true);
+    assert!(v["events"].as_u64().unwrap() > 60);
+    assert_eq!(v["root"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn a_full_emergency_release_with_its_deadlines() {
+    let tg = Tg::new();
+    let profile = fast_profile(tg.dir.path());
+    init_with_people(&tg, profile.to_str().unwrap());
+    let v = tg.json(
+        "omar",
+        &[
+            "emergency",
+            "create",
+            "--service",
+            "payments",
+            "--version",
+            "2.4.1",
+            "--title",
+            "Refunds outage fix",
+            "--incident",
+            "INC-7",
+        ],
+    );
+    let id = v["id"].as_str().unwrap().to_owned();
+    let show = tg.json("rita", &["release", "show", &id]);
+    assert_eq!(
+        (show["type"].as_str(), show["track"].as_str(), show["phase"].as_str()),
+        (Some("emergency"), Some("emergency"), Some("initiation"))
+    );
+    let pending = tg.json("rita", &["obligations", "--release", &id]);
+    assert!(pending.as_array().unwrap().iter().all(|o| o["status"] == "awaiting-deployment"));
+
+    tg.ok("omar", &["release", "confirm", &id, "bridge-assembled"]);
+    tg.ok("eli", &["release", "scope", &id, "--add", "ticket:INC-7", "--rollback", "redeploy previous artefact"]);
+    tg.ok("eli", &["release", "confirm", &id, "fix-scope-minimal"]);
+    tg.ok("eli", &["release", "advance", &id]);
+    tg.ok("eli", &["release", "confirm", &id, "impact-assessed-on-bridge", "--comment", "checkout only"]);
+    tg.ok("eli", &["release", "confirm", &id, "rollback-option-identified", "--comment", "redeploy 2.4.0"]);
+    tg.ok("rita", &["release", "approve", &id]);
+    tg.ok("ella", &["release", "approve", &id]);
+    tg.ok("rita", &["release", "advance", &id]);
+    tg.ok("dev", &["release", "evidence", &id, "--phase", "unit", "--result", "pass"]);
+    tg.ok("quinn", &["release", "evidence", &id, "--phase", "regression", "--result", "pass"]);
+    tg.ok("quinn", &["release", "confirm", &id, "critical-path-verified"]);
+    tg.ok("quinn", &["release", "advance", &id]);
+    tg.ok("dev", &["release", "confirm", &id, "artefact-signed", "--comment", "cosign"]);
+    tg.ok("omar", &["release", "confirm", &id, "enhanced-monitoring-active"]);
+    tg.ok("dev", &["release", "confirm", &id, "rollback-ready"]);
+    tg.ok("rita", &["release", "go", &id]);
+    tg.ok("dev", &["release", "deploy", &id, "--env", "production"]);
+    tg.ok("dev", &["release", "deployed", &id, "--outcome", "success"]);
+
+    // Deferred steps are now due; the change request is raised in time.
+    let due = tg.json("rita", &["obligations", "--release", &id]);
+    let ids: Vec<&str> = due.as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        ["change-request", "planning-and-impact", "skipped-test-review", "documentation", "retrospective-review"]
+    );
+    assert!(due.as_array().unwrap().iter().all(|o| o["status"] == "open" && o["due_at"].is_string()));
+    tg.ok("rita", &["release", "confirm", &id, "change-request-raised", "--comment", "CHG-1042"]);
+    tg.ok("dev", &["release", "confirm", &id, "pipeline-execution-logged", "--comment", "run 99"]);
+    tg.ok("dev", &["release", "advance", &id]);
+
+    // Past the 3-second deadlines: the tick raises a non-conformance per overdue step.
+    sleep(Duration::from_millis(3300));
+    let overdue = tg.json("rita", &["obligations", "--overdue"]);
+    let overdue: Vec<&str> = overdue.as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+    assert!(
+        overdue.contains(&"planning-and-impact")
+            && overdue.contains(&"documentation")
+            && !overdue.contains(&"change-request"),
+        "{overdue:?}"
+    );
+    let tick = tg.json("omar", &["tick"]);
+    assert!(tick["nonconformances_raised"].as_array().unwrap().len() >= 3, "{tick}");
+    let ncs = tg.json("rita", &["nc", "list"]);
+    let first = &ncs[0];
+    for key in ["id", "condition", "release", "service", "raised_at", "due_at", "status"] {
+        assert!(!first[key].is_null(), "nc list entry lacks {key}: {first}");
+    }
+    assert_eq!(first["condition"], "emergency-deferred-overdue");
+    assert_eq!(first["release"], id.as_str());
+    assert_eq!(first["status"], "open");
+    let again = tg.json("omar", &["tick"]);
+    assert_eq!(again["recorded"], 0, "a second tick raises nothing new");
+
+    // Late completion, then the emergency closes; the register keeps the lateness.
+    tg.ok(
+        "eli",
+        &[
+            "release",
+            "plan",
+            &id,
+            "--impact",
+            "checkout",
+            "--blast-radius",
+            "all card payments",
+            "--rollback-strategy",
+            "redeploy",
+        ],
+    );
+    tg.ok("quinn", &["release", "confirm", &id, "skipped-tests-reviewed", "--comment", "full suite green on 2.4.1"]);
+    for kind in ["release-notes", "deployment-runbook"] {
+        let file = write(&tg, &format!("{kind}.md"), "# written after the fact\n");
+        tg.ok("eli", &["release", "doc", &id, "--kind", kind, "--file", &file]);
+    }
+    tg.ok("rita", &["release", "confirm", &id, "retrospective-review", "--comment", "RCA-7"]);
+    tg.ok("omar", &["release", "confirm", &id, "incident-resolved"]);
+    tg.ok("omar", &["release", "confirm", &id, "no-new-error-patterns"]);
+    tg.ok("rita", &["release", "advance", &id]);
+    tg.ok("omar", &["release", "confirm", &id, "metric-snapshot-recorded", "--comment", "grafana snapshot 77"]);
+    tg.ok("rita", &["release", "confirm", &id, "release-record-signed-off"]);
+    tg.ok("rita", &["release", "close", &id]);
+    assert_eq!(tg.json("rita", &["release", "show", &id])["phase"], "closed");
+    let nc = first["id"].as_str().unwrap();
+    tg.expect(3, "dev", &["nc", "close", nc, "--corrective-action", "x"]);
+    tg.ok(
+        "rita",
+        &["nc", "close", nc, "--corrective-action", "deferred steps now tracked on the incident bridge checklist"],
+    );
+    let ncs = tg.json("rita", &["nc", "list"]);
+    assert_eq!(ncs[0]["status"], "closed");
+    assert_eq!(tg.json("auditor", &["audit", "verify"])["intact"], true);
+}
+
+#[test]
+fn exit_codes_distinguish_usage_errors_refusals_and_integrity() {
+    let tg = Tg::new();
+    init_with_people(&tg, "qms-dev-pro-004");
+    tg.expect(2, "rita", &["release", "frobnicate"]);
+    tg.expect(2, "rita", &["release", "create", "--service", "x"]);
+    let id = release_create(
+        &tg,
+        &["--service", "payments", "--version", "1", "--type", "minor", "--title", "t", "--window-start", "+2 weeks"],
+    );
+    let before = tg.events();
+    // Bad input: exit 1, nothing written.
+    for args in [
+        vec!["release", "show", "R-99"],
+        vec!["release", "confirm", "R-99", "code-freeze"],
+        vec!["release", "confirm", &id, "vibes"],
+        vec![
+            "release",
+            "create",
+            "--service",
+            "p",
+            "--version",
+            "2",
+            "--type",
+            "hotfix",
+            "--title",
+            "t",
+            "--window-start",
+            "+1 week",
+        ],
+        vec![
+            "release",
+            "create",
+            "--service",
+            "p",
+            "--version",
+            "2",
+            "--type",
+            "minor",
+            "--title",
+            "t",
+            "--window-start",
+            "next tuesday",
+        ],
+        vec!["person", "add", "zed", "--role", "wizard"],
+        vec!["release", "doc", &id, "--kind", "release-notes", "--file", "/nonexistent/notes.md"],
+    ] {
+        let out = tg.run("rita", &args);
+        check(&out, 1, &args);
+        assert!(!stderr(&out).is_empty());
+    }
+    let unknown = tg.run("mallory", &["release", "approve", &id]);
+    check(&unknown, 1, &["as mallory"]);
+    assert!(stderr(&unknown).contains("`mallory` is not a known person"));
+    // Refused by the procedure: exit 3, every reason listed.
+    let out = tg.run("omar", &["release", "approve", &id]);
+    check(&out, 3, &["approve as sre"]);
+    assert!(stderr(&out).contains("[role]"));
+    let json = tg.run("rita", &["--json", "release", "advance", &id]);
+    check(&json, 3, &["advance --json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["error"], "refused");
+    assert!(v["reasons"].as_array().unwrap().len() >= 5);
+    assert_eq!(tg.events(), before, "rejected commands leave the log as it was");
+}
+
+#[test]
+fn profiles_are_validated_before_anything_is_written() {
+    let tg = Tg::new();
+    let bad = write(
+        &tg,
+        "bad.toml",
+        "[profile]\nid = \"x\"\nversion = \"1\"\ntitle = \"x\"\ndocument = \"x\"\nextends = \"qms-dev-pro-004\"\n\n[release-types.major]\nmin-lead-time = \"3 days\"\n",
+    );
+    let out = tg.run("rita", &["init", "--profile", &bad]);
+    check(&out, 1, &["init bad profile"]);
+    assert!(
+        stderr(&out).contains("bad.toml:9:1: release-types.major.min-lead-time: 3 days is shorter than 2 weeks"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!tg.db.exists(), "a refused init creates no store");
+    init_with_people(&tg, "qms-dev-pro-004");
+    let before = tg.events();
+    let out = tg.run("rita", &["profile", "adopt", &bad, "--reason", "faster"]);
+    check(&out, 1, &["adopt"]);
+    let good = write(
+        &tg,
+        "good.toml",
+        "[profile]\nid = \"payments\"\nversion = \"1.1\"\ntitle = \"Payments\"\ndocument = \"PAY-1\"\nextends = \"qms-dev-pro-004\"\n\n[rollback]\ntarget = \"10m\"\n",
+    );
+    tg.ok("rita", &["profile", "check", &good]);
+    assert_eq!(tg.events(), before);
+    tg.expect(3, "quinn", &["profile", "adopt", &good, "--reason", "tighter rollback"]);
+    tg.ok("rita", &["profile", "adopt", &good, "--reason", "tighter rollback SLO for payments"]);
+    let history = tg.json("rita", &["profile", "history"]);
+    assert_eq!(history.as_array().unwrap().len(), 2);
+    assert_eq!(history[1]["adopted_by"], "rita");
+    assert_eq!(history[1]["reason"], "tighter rollback SLO for payments");
+    let id = release_create(
+        &tg,
+        &["--service", "payments", "--version", "9", "--type", "patch", "--title", "t", "--window-start", "+1 week"],
+    );
+    let show = tg.json("rita", &["release", "show", &id]);
+    assert_eq!((show["profile"].as_str(), show["profile_version"].as_str()), (Some("payments"), Some("1.1")));
+    assert_eq!(show["profile_hash"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn the_store_is_required_and_errors_name_it() {
+    let tg = Tg::new();
+    let out = tg.run("rita", &["release", "list"]);
+    check(&out, 1, &["list without store"]);
+    assert!(stderr(&out).contains("tollgate.db") && stderr(&out).contains("tollgate init"), "{}", stderr(&out));
+    std::fs::write(&tg.db, b"this is not a database, just some bytes that are long enough to look like a header")
+        .unwrap();
+    let out = tg.run("rita", &["release", "list"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("tollgate.db"), "{}", stderr(&out));
+    let verify = tg.run("auditor", &["audit", "verify"]);
+    check(&verify, 4, &["verify corrupt file"]);
+}
+
+#[test]
+fn the_demo_walks_every_type_and_verifies() {
+    let out = assert_cmd::Command::cargo_bin("tollgate").unwrap().args(["--json", "demo"]).output().unwrap();
+    check(&out, 0, &["demo"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["audit"]["intact"], true);
+    let gates = v["gates"].as_array().unwrap();
+    let releases: std::collections::BTreeSet<&str> = gates.iter().map(|g| g["release"].as_str().unwrap()).collect();
+    assert_eq!(releases.len(), 6);
+    assert!(gates.iter().all(|g| g["open_after"] == true));
+}

@@ -1,0 +1,133 @@
+//! Running the `tollgate` binary against a store in a temporary directory.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+pub struct Tg {
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+}
+
+impl Tg {
+    pub fn new() -> Tg {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("tollgate.db");
+        Tg { dir, db }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `tollgate ARGS` as `actor`; `now` sets the command's time.
+    pub fn run_at(&self, actor: &str, now: Option<&str>, args: &[&str]) -> Output {
+        let mut cmd = Command::cargo_bin("tollgate").unwrap();
+        cmd.current_dir(self.dir.path())
+            .env("TOLLGATE_DB", &self.db)
+            .env("TOLLGATE_USER", actor)
+            .env_remove("TOLLGATE_NOW");
+        if let Some(now) = now {
+            cmd.env("TOLLGATE_NOW", now);
+        }
+        cmd.args(args).output().unwrap()
+    }
+
+    pub fn run(&self, actor: &str, args: &[&str]) -> Output {
+        self.run_at(actor, None, args)
+    }
+
+    /// Runs and requires exit code `code`; returns stdout.
+    #[track_caller]
+    pub fn expect(&self, code: i32, actor: &str, args: &[&str]) -> String {
+        let out = self.run(actor, args);
+        check(&out, code, args);
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[track_caller]
+    pub fn ok(&self, actor: &str, args: &[&str]) -> String {
+        self.expect(0, actor, args)
+    }
+
+    #[track_caller]
+    pub fn json(&self, actor: &str, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.ok(actor, &all);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}):\n{out}"))
+    }
+
+    pub fn events(&self) -> u64 {
+        let v = self.json("auditor", &["audit", "verify"]);
+        v["events"].as_u64().unwrap()
+    }
+
+    pub fn sqlite(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(&self.db).unwrap()
+    }
+}
+
+#[track_caller]
+pub fn check(out: &Output, code: i32, args: &[&str]) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "tollgate {args:?}\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The default profile with its clocks shortened to seconds, as a standalone profile (shorter
+/// windows loosen the procedure, so they cannot be an overlay).
+pub fn fast_profile(dir: &Path) -> PathBuf {
+    let mut text = tollgate_profile::builtin("qms-dev-pro-004").unwrap().to_owned();
+    for (from, to) in [
+        ("id = \"qms-dev-pro-004\"", "id = \"qms-fast\""),
+        ("min-lead-time = \"1 week\"", "min-lead-time = \"2s\""),
+        ("stabilisation = \"2h\"", "stabilisation = \"2s\""),
+        ("within = \"4h\"", "within = \"2s\""),
+        ("within = \"24h\"", "within = \"3s\""),
+        ("within = \"5 business days\"", "within = \"4s\""),
+        ("stabilisation = \"30m\"", "stabilisation = \"1s\""),
+        ("duration = \"24h\"", "duration = \"1s\""),
+        ("target = \"15m\"", "target = \"1s\""),
+    ] {
+        assert!(text.contains(from), "fixture drift: {from}");
+        text = text.replace(from, to);
+    }
+    let path = dir.join("fast.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// People of a small organisation, one role each.
+pub const PEOPLE: &[(&str, &str)] = &[
+    ("rita", "release-manager"),
+    ("dev", "devops-engineer"),
+    ("eli", "engineering-lead"),
+    ("ella", "engineering-lead"),
+    ("quinn", "qa-lead"),
+    ("sam", "security-engineer"),
+    ("omar", "sre"),
+    ("pat", "product-owner"),
+    ("cab1", "cab-member"),
+    ("cab2", "cab-member"),
+    ("pla", "platform-lead"),
+    ("eve", "executive"),
+];
+
+pub fn init_with_people(tg: &Tg, profile: &str) {
+    tg.ok("rita", &["init", "--profile", profile]);
+    for (name, role) in PEOPLE {
+        tg.ok("rita", &["person", "add", name, "--role", role]);
+    }
+}
