@@ -95,7 +95,7 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
             n => met(format!(
                 "{n} item{}: {}",
                 plural(n),
-                list(r.scope.iter().map(|s| format!("{}:{}", s.value.kind, s.value.reference)))
+                first_few(r.scope.iter().map(|s| format!("{}:{}", s.value.kind, s.value.reference)), n)
             )),
         },
         Check::ScopeLocked => match &r.scope_locked {
@@ -121,12 +121,16 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
                 .map(|s| format!("{}:{}", s.value.kind, s.value.reference))
                 .collect();
             if missing.is_empty() {
-                met(format!(
-                    "every scope item names its rollback mechanism ({})",
-                    list(r.scope.iter().filter_map(|s| s.value.rollback.clone())).as_str()
-                ))
+                let mut mechanisms: Vec<&str> = Vec::new();
+                for m in r.scope.iter().filter_map(|s| s.value.rollback.as_deref()) {
+                    if !mechanisms.contains(&m) {
+                        mechanisms.push(m);
+                    }
+                }
+                met(format!("every scope item names its rollback mechanism ({})", list(mechanisms)))
             } else {
-                unmet(format!("no rollback mechanism for {}", missing.join(", ")))
+                let n = missing.len();
+                unmet(format!("no rollback mechanism for {}", first_few(missing, n)))
             }
         }
         Check::Plan(fields) => {
@@ -218,7 +222,12 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
             if open.is_empty() {
                 met(format!("no open {} defects", severity.key()))
             } else {
-                unmet(format!("open {} defect{}: {}", severity.key(), plural(open.len()), open.join(", ")))
+                unmet(format!(
+                    "open {} defect{}: {}",
+                    severity.key(),
+                    plural(open.len()),
+                    first_few(open.clone(), open.len())
+                ))
             }
         }
         Check::DefectsTriaged(severity) => {
@@ -227,7 +236,12 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
                 let n = r.defects.values().filter(|d| d.severity >= *severity).count();
                 met(format!("{n} {} defect{} triaged", severity.key(), plural(n)))
             } else {
-                unmet(format!("{} defect{} awaiting triage: {}", severity.key(), plural(open.len()), open.join(", ")))
+                unmet(format!(
+                    "{} defect{} awaiting triage: {}",
+                    severity.key(),
+                    plural(open.len()),
+                    first_few(open.clone(), open.len())
+                ))
             }
         }
         Check::GoDecision => go_decision(r),
@@ -376,11 +390,13 @@ fn type_name<'a>(policy: &'a Policy, r: &'a Release) -> &'a str {
 
 /// Times in reasons: minute precision reads best; seconds appear only when they are not zero.
 pub fn when(t: Timestamp) -> String {
-    if t.timestamp() % 60 == 0 {
-        t.format("%Y-%m-%d %H:%M UTC").to_string()
-    } else {
-        t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-    }
+    use chrono::{Datelike, Timelike};
+    // Written out by hand: chrono's strftime parses its pattern on every call, and gate reasons
+    // format many times.
+    let (date, time) = (t.date_naive(), t.time());
+    let day =
+        format!("{:04}-{:02}-{:02} {:02}:{:02}", date.year(), date.month(), date.day(), time.hour(), time.minute());
+    if time.second() == 0 { format!("{day} UTC") } else { format!("{day}:{:02} UTC", time.second()) }
 }
 
 fn plural(n: usize) -> &'static str {
@@ -389,4 +405,11 @@ fn plural(n: usize) -> &'static str {
 
 fn list<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
     items.into_iter().map(|s| s.as_ref().to_owned()).collect::<Vec<_>>().join(", ")
+}
+
+/// The first few of `n` items, then how many more: reasons stay readable on big releases.
+fn first_few(items: impl IntoIterator<Item = String>, n: usize) -> String {
+    const SHOWN: usize = 5;
+    let shown = list(items.into_iter().take(SHOWN));
+    if n > SHOWN { format!("{shown} and {} more", n - SHOWN) } else { shown }
 }

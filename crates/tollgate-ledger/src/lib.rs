@@ -22,4 +22,4 @@ pub use merkle::{CompactRange, Hash, ProofError};
 pub use note::{Checkpoint, NoteError, NoteSigner, NoteVerifier};
 pub use sqlite::{SqliteLedger, SqliteOptions};
 pub use store::{Appended, Expectation, Ledger, LedgerError, NewRecord, RawEntry, Record, Sidecar, StoredCheckpoint};
-pub use verify::{Problem, VerifyReport, verify};
+pub use verify::{Problem, VerifyReport, verify, verify_each};

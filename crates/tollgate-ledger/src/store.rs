@@ -328,6 +328,16 @@ pub trait Ledger {
         self.scan_raw(from, &mut |raw| f(decode_raw(raw)?))
     }
 
+    /// Like [`Ledger::scan`], lending each event's frame instead of copying it: for readers
+    /// of the whole log (replay, audit) where the copies would dominate.
+    fn scan_frames(
+        &self,
+        from: u64,
+        f: &mut dyn FnMut(crate::frame::Frame<'_>) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        self.scan_raw(from, &mut |raw| f(checked_frame(raw)?))
+    }
+
     /// Stored leaf hashes of the first `size` events.
     fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>, LedgerError>;
 
@@ -362,9 +372,8 @@ pub trait Ledger {
     }
 }
 
-/// Decodes a stored row into a [`Record`], requiring the columns to agree
-/// with the frame.
-pub fn decode_raw(raw: &RawEntry<'_>) -> Result<Record, LedgerError> {
+/// The frame of a stored row, borrowed, requiring the columns to agree with it.
+pub fn checked_frame<'a>(raw: &RawEntry<'a>) -> Result<frame::Frame<'a>, LedgerError> {
     let at = || format!("event {}", raw.seq);
     let frame = frame::decode(raw.leaf).map_err(|e| LedgerError::corrupt(at(), e.to_string()))?;
     let seq_ok = u64::try_from(raw.seq).is_ok_and(|s| s == frame.seq);
@@ -372,6 +381,14 @@ pub fn decode_raw(raw: &RawEntry<'_>) -> Result<Record, LedgerError> {
     if !seq_ok || !version_ok || raw.stream != frame.stream.as_bytes() || raw.recorded_at != frame.recorded_at {
         return Err(LedgerError::corrupt(at(), "row columns disagree with the stored frame"));
     }
+    Ok(frame)
+}
+
+/// Decodes a stored row into a [`Record`], requiring the columns to agree
+/// with the frame.
+pub fn decode_raw(raw: &RawEntry<'_>) -> Result<Record, LedgerError> {
+    let at = || format!("event {}", raw.seq);
+    let frame = checked_frame(raw)?;
     let leaf_hash =
         <Hash>::try_from(raw.leaf_hash).map_err(|_| LedgerError::corrupt(at(), "stored leaf hash is not 32 bytes"))?;
     Ok(Record {

@@ -281,6 +281,16 @@ impl Pass {
 /// Returns `Err` only when the ledger cannot be read at all; damage to the
 /// stored data is reported in the [`VerifyReport`].
 pub fn verify(ledger: &dyn Ledger, external_checkpoint: Option<&str>) -> Result<VerifyReport, LedgerError> {
+    verify_each(ledger, external_checkpoint, &mut |_, _| {})
+}
+
+/// [`verify`], also lending each stored row's sequence number and leaf bytes to `each` as the
+/// single pass reads them, so a caller can check the payloads without reading the store twice.
+pub fn verify_each(
+    ledger: &dyn Ledger,
+    external_checkpoint: Option<&str>,
+    each: &mut dyn FnMut(i64, &[u8]),
+) -> Result<VerifyReport, LedgerError> {
     let verifier = ledger.verifier();
     let mut targets = Vec::new();
     let mut latest_stored: Option<u64> = None;
@@ -351,6 +361,7 @@ pub fn verify(ledger: &dyn Ledger, external_checkpoint: Option<&str>) -> Result<
     pass.check_targets();
     let scanned = ledger.scan_raw(0, &mut |raw| {
         pass.row(raw);
+        each(raw.seq, raw.leaf);
         Ok(())
     });
     match scanned {

@@ -74,22 +74,22 @@ impl<L: Ledger> App<L> {
         let mut versions = HashMap::new();
         let mut failure = None;
         ledger
-            .scan(0, &mut |record| {
-                let fact = codec::decode(&record.payload)
-                    .map_err(|e| AppError::Unreadable { seq: record.seq, message: e.0 })
+            .scan_frames(0, &mut |frame| {
+                let fact = codec::decode(frame.payload)
+                    .map_err(|e| AppError::Unreadable { seq: frame.seq, message: e.0 })
                     .and_then(|d| {
                         evolve(&mut state, &d.fact)
-                            .map_err(|e| AppError::Unreadable { seq: record.seq, message: e.0 })?;
+                            .map_err(|e| AppError::Unreadable { seq: frame.seq, message: e.0 })?;
                         Ok(d)
                     });
                 match fact {
                     Ok(_) => {
-                        versions.insert(record.stream, record.stream_version);
+                        versions.insert(frame.stream.to_owned(), frame.stream_version);
                         Ok(())
                     }
                     Err(e) => {
                         failure = Some(e);
-                        Err(LedgerError::Corrupt { at: format!("event {}", record.seq), detail: "unreadable".into() })
+                        Err(LedgerError::Corrupt { at: format!("event {}", frame.seq), detail: "unreadable".into() })
                     }
                 }
             })

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use tollgate_domain::{State, evolve};
-use tollgate_ledger::{Ledger, LedgerError, NoteVerifier, SqliteLedger, merkle, verify};
+use tollgate_ledger::{Ledger, LedgerError, NoteVerifier, SqliteLedger, merkle, verify_each};
 
 use crate::cli::AuditCmd;
 use crate::codec;
@@ -56,44 +56,55 @@ fn read(path: &Path) -> Result<String, Failure> {
 
 fn verify_cmd(ledger: &SqliteLedger, json: bool, checkpoint: Option<&Path>, key: Option<&Path>) -> Result<(), Failure> {
     let external = checkpoint.map(read).transpose()?;
-    let mut report = verify(ledger, external.as_deref()).map_err(|e| Failure::Integrity(e.to_string()))?;
-    let mut problems: Vec<(Option<u64>, String)> = report.problems.iter().map(|p| (p.seq, p.what.clone())).collect();
-    if let Some(path) = key {
-        let trusted =
-            NoteVerifier::parse(read(path)?.trim()).map_err(|e| Failure::Error(format!("{}: {e}", path.display())))?;
-        if trusted != *ledger.verifier() {
-            problems.insert(
-                0,
-                (
-                    None,
-                    format!(
-                        "the log's checkpoints are signed by key {} ({:08x}), not the trusted key {} ({:08x})",
-                        ledger.verifier().name(),
-                        ledger.verifier().key_id(),
-                        trusted.name(),
-                        trusted.key_id()
-                    ),
-                ),
-            );
-        }
-    }
-    // Every fact must still decode and apply in order: the log is the record of the procedure.
-    if report.intact {
-        let mut state = State::default();
-        let mut first = None;
-        let _ = ledger.scan(0, &mut |record| {
-            let outcome = codec::decode(&record.payload)
-                .map_err(|e| e.0)
-                .and_then(|d| evolve(&mut state, &d.fact).map_err(|e| e.0));
-            if let Err(message) = outcome {
-                first = Some((record.seq, message));
-                return Err(LedgerError::Corrupt { at: String::new(), detail: String::new() });
+    let trusted = key
+        .map(|path| {
+            NoteVerifier::parse(read(path)?.trim()).map_err(|e| Failure::Error(format!("{}: {e}", path.display())))
+        })
+        .transpose()?;
+    // One pass over the store: hashes, roots and signatures on this thread, while each event's
+    // payload goes to a second thread that decodes and applies it. The halves take similar time.
+    let (report, replayed) = std::thread::scope(|scope| {
+        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<(u64, Vec<u8>)>>(16);
+        let replay = scope.spawn(move || replay(receive));
+        let mut batch = Vec::with_capacity(BATCH);
+        let report = verify_each(ledger, external.as_deref(), &mut |seq, leaf| {
+            // A frame that does not decode is reported by the verifier; replay stops short.
+            if let Ok(frame) = tollgate_ledger::frame::decode(leaf) {
+                batch.push((u64::try_from(seq).unwrap_or(u64::MAX), frame.payload.to_vec()));
             }
-            Ok(())
+            if batch.len() == BATCH {
+                let _ = send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+            }
         });
-        if let Some((seq, message)) = first {
-            problems.push((Some(seq), format!("event {seq} does not replay: {message}")));
-        }
+        let _ = send.send(batch);
+        drop(send);
+        (report.map_err(|e| Failure::Integrity(e.to_string())), replay.join().expect("replay thread"))
+    });
+    let mut report = report?;
+    let mut problems: Vec<(Option<u64>, String)> = report.problems.iter().map(|p| (p.seq, p.what.clone())).collect();
+    if let Some(trusted) = trusted
+        && trusted != *ledger.verifier()
+    {
+        problems.insert(
+            0,
+            (
+                None,
+                format!(
+                    "the log's checkpoints are signed by key {} ({:08x}), not the trusted key {} ({:08x})",
+                    ledger.verifier().name(),
+                    ledger.verifier().key_id(),
+                    trusted.name(),
+                    trusted.key_id()
+                ),
+            ),
+        );
+    }
+    // A fact that no longer decodes or applies only matters if the bytes are the ones signed;
+    // otherwise the hash problems above already name it.
+    if problems.is_empty()
+        && let Err((seq, message)) = replayed
+    {
+        problems.push((Some(seq), format!("event {seq} does not replay: {message}")));
     }
     report.intact = problems.is_empty();
     let first_bad = problems.iter().find_map(|(seq, _)| *seq);
@@ -122,6 +133,22 @@ fn verify_cmd(ledger: &SqliteLedger, json: bool, checkpoint: Option<&Path>, key:
     };
     print(json, doc, text);
     if report.intact { Ok(()) } else { Err(Failure::Shown(4)) }
+}
+
+const BATCH: usize = 512;
+
+/// Decodes and applies every fact in order; the first that fails, if any.
+fn replay(events: std::sync::mpsc::Receiver<Vec<(u64, Vec<u8>)>>) -> Result<(), (u64, String)> {
+    let mut state = State::default();
+    for batch in events {
+        for (seq, payload) in batch {
+            codec::decode(&payload)
+                .map_err(|e| e.0)
+                .and_then(|d| evolve(&mut state, &d.fact).map_err(|e| e.0))
+                .map_err(|message| (seq, message))?;
+        }
+    }
+    Ok(())
 }
 
 fn log(ledger: &SqliteLedger, json: bool, release: Option<&str>) -> Result<(), Failure> {

@@ -25,7 +25,8 @@ struct Envelope {
     /// The profile version in force for this fact (the release's governing version for
     /// release facts).
     profile: String,
-    #[serde(flatten)]
+    /// `{"type": ..., "data": ...}`, type first so that reading never buffers the data (serde's
+    /// `flatten` would, at several times the cost).
     event: Wire,
 }
 

@@ -1,0 +1,156 @@
+//! `tollgate audit verify` on a realistic log, compared in the same run with `sha256sum` over
+//! the same bytes (target: at least half its bytes/s). The log is a history of releases of
+//! every type walked through the default procedure by the playbook, written in batches.
+//!
+//! `cargo bench -p tollgate --bench audit` (add `-- --quick` for a small run).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::Command as Process;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use tollgate::codec;
+use tollgate_domain::playbook::{self, Runner};
+use tollgate_domain::{Command, Event, Fact, Rejection, State, Timestamp, decide, evolve};
+use tollgate_ledger::{Expectation, Ledger, NewRecord, SqliteLedger};
+
+struct History {
+    state: State,
+    now: Timestamp,
+    records: Vec<NewRecord>,
+}
+
+impl Runner for History {
+    fn state(&self) -> &State {
+        &self.state
+    }
+    fn now(&self) -> Timestamp {
+        self.now
+    }
+    fn wait_until(&mut self, t: Timestamp) {
+        self.now = self.now.max(t);
+    }
+    fn run(&mut self, actor: &str, command: Command) -> Result<Vec<Event>, Rejection> {
+        let events = decide(&self.state, actor, self.now, &command)?;
+        for event in &events {
+            let fact = Fact { at: self.now, actor: actor.into(), event: event.clone() };
+            let version = self.state.policy().map(|p| p.version.clone()).unwrap_or_else(|| "1.0".into());
+            evolve(&mut self.state, &fact).unwrap();
+            self.records.push(NewRecord { stream: codec::stream(event), payload: codec::encode(&fact, &version) });
+        }
+        self.now += Duration::minutes(1);
+        Ok(events)
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick") || std::env::var_os("TOLLGATE_BENCH_QUICK").is_some();
+    let releases = if quick { 120 } else { 1_800 };
+    let start: DateTime<Utc> = "2026-01-05T09:00:00Z".parse().unwrap();
+    let mut h = History { state: State::default(), now: start, records: Vec::new() };
+    let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
+    let profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
+    h.run("rita", Command::AdoptProfile { profile: Arc::new(profile) }).unwrap();
+    for (name, role) in [
+        ("rita", "release-manager"),
+        ("dora", "deputy-release-manager"),
+        ("eli", "engineering-lead"),
+        ("ella", "engineering-lead"),
+        ("quinn", "qa-lead"),
+        ("sam", "security-engineer"),
+        ("omar", "sre"),
+        ("dev", "devops-engineer"),
+        ("pat", "product-owner"),
+        ("cab1", "cab-member"),
+        ("cab2", "cab-member"),
+        ("pla", "platform-lead"),
+        ("eve", "executive"),
+    ] {
+        h.run("rita", Command::AddPerson { name: name.into(), roles: [role.to_owned()].into() }).unwrap();
+    }
+    let types = ["minor", "patch", "major", "security-patch", "infrastructure", "emergency"];
+    let generated = Instant::now();
+    for i in 0..releases {
+        let service = format!("service-{}", i % 40);
+        // Emergencies are rarer than the rest, and spaced so the frequency rule rarely fires.
+        let release_type = if i % 25 == 0 { "emergency" } else { types[i % 5] };
+        let id = playbook::create(&mut h, &service, &format!("1.{i}"), release_type, Duration::weeks(3)).unwrap();
+        playbook::walk_to_closed(&mut h, id).unwrap();
+    }
+    let generation = generated.elapsed();
+
+    let dir = tempfile::Builder::new().prefix("audit-bench").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let db = dir.path().join("bench.db");
+    let mut ledger = SqliteLedger::create(&db, "tollgate/bench").unwrap();
+    let mut versions: HashMap<String, u64> = HashMap::new();
+    let appended = Instant::now();
+    for batch in h.records.chunks(1_000) {
+        let mut streams: Vec<&str> = batch.iter().map(|r| r.stream.as_str()).collect();
+        streams.sort();
+        streams.dedup();
+        let expect: Vec<Expectation> = streams
+            .iter()
+            .map(|s| Expectation { stream: (*s).to_owned(), version: versions.get(*s).copied().unwrap_or(0) })
+            .collect();
+        ledger.append(&expect, batch, 0).unwrap();
+        for r in batch {
+            *versions.entry(r.stream.clone()).or_default() += 1;
+        }
+    }
+    let append = appended.elapsed();
+    let events = h.records.len();
+
+    // The same leaf bytes, concatenated, for sha256sum.
+    let leaves = dir.path().join("leaves.bin");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&leaves).unwrap());
+    let mut bytes = 0u64;
+    ledger
+        .scan_raw(0, &mut |raw| {
+            bytes += raw.leaf.len() as u64;
+            out.write_all(raw.leaf).unwrap();
+            Ok(())
+        })
+        .unwrap();
+    out.flush().unwrap();
+    drop(out);
+    drop(ledger);
+    // Five rounds, each timing both, so both see the same machine; the best of each counts.
+    let time = |cmd: &mut Process| {
+        let t = Instant::now();
+        let out = cmd.output().expect("run");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        t.elapsed()
+    };
+    let (mut audit, mut sha) = (std::time::Duration::MAX, std::time::Duration::MAX);
+    for _ in 0..5 {
+        audit = audit.min(time(Process::new(env!("CARGO_BIN_EXE_tollgate")).args([
+            "--db",
+            db.to_str().unwrap(),
+            "--json",
+            "audit",
+            "verify",
+        ])));
+        sha = sha.min(time(Process::new("sha256sum").arg(&leaves)));
+    }
+    let mb = bytes as f64 / 1e6;
+    let rate = |d: std::time::Duration| mb / d.as_secs_f64();
+    println!(
+        "history: {releases} releases walked through QMS-DEV-PRO-004, {events} events, {mb:.1} MB of leaves (generated in {:.1} s)",
+        generation.as_secs_f64()
+    );
+    println!("durable append in batches of 1,000: {:.0} events/s", events as f64 / append.as_secs_f64());
+    println!(
+        "tollgate audit verify (hashes, roots, signatures, replay): {:.3} s, {:.0} MB/s, {:.0} events/s",
+        audit.as_secs_f64(),
+        rate(audit),
+        events as f64 / audit.as_secs_f64()
+    );
+    println!(
+        "sha256sum over the same bytes:                            {:.3} s, {:.0} MB/s",
+        sha.as_secs_f64(),
+        rate(sha)
+    );
+    println!("ratio audit verify / sha256sum bytes/s: {:.2} (target >= 0.5)", rate(audit) / rate(sha));
+}
