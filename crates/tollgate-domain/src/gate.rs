@@ -169,7 +169,10 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
             }
         }
         Check::OutsideBlackout => {
-            let end = r.window.end.unwrap_or(r.window.start);
+            let window = match r.window.end {
+                Some(end) => format!("window {} to {}", when(r.window.start), when(end)),
+                None => format!("window at {}", when(r.window.start)),
+            };
             let clashes: Vec<String> = state
                 .blackouts
                 .iter()
@@ -178,9 +181,9 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
                 .map(|b| format!("blackout B-{} \"{}\" ({} to {})", b.id, b.reason, when(b.from), when(b.to)))
                 .collect();
             if clashes.is_empty() {
-                met(format!("window {} to {} is clear of blackouts", when(r.window.start), when(end)))
+                met(format!("{window} is clear of blackouts"))
             } else {
-                unmet(format!("window {} to {} falls in {}", when(r.window.start), when(end), clashes.join(", ")))
+                unmet(format!("{window} falls in {}", clashes.join(", ")))
             }
         }
         Check::WithinWindow => {

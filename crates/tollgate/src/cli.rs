@@ -424,3 +424,15 @@ pub enum AuditCmd {
     /// The latest signed checkpoint (C2SP tlog-checkpoint), to keep somewhere safe.
     Checkpoint,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}
