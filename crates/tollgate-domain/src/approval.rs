@@ -65,17 +65,22 @@ pub fn status(state: &State, release: &Release, policy: &Policy) -> Outcome {
 }
 
 fn requirement(state: &State, release: &Release, req: &Requirement) -> (bool, String) {
-    let approvers: Vec<&str> = release
-        .approvals
-        .iter()
-        .filter(|(_, a)| a.approve && a.role == req.role)
-        .map(|(who, _)| who.as_str())
-        .collect();
-    let got = if approvers.is_empty() {
+    // An approval counts while its giver still holds the role they gave it in.
+    let given = release.approvals.iter().filter(|(_, a)| a.approve && a.role == req.role);
+    let (approvers, lapsed): (Vec<&str>, Vec<&str>) =
+        given.map(|(who, _)| who.as_str()).partition(|who| state.holds(who, &req.role));
+    let mut got = if approvers.is_empty() {
         "no approval yet".to_owned()
     } else {
         format!("approved by {}", approvers.join(", "))
     };
+    if !lapsed.is_empty() {
+        got.push_str(&format!(
+            " (not counted: {} no longer hold{} the role)",
+            lapsed.join(", "),
+            if lapsed.len() == 1 { "s" } else { "" }
+        ));
+    }
     match req.count {
         Count::AtLeast(n) => {
             let ok = approvers.len() >= n as usize;
@@ -83,10 +88,17 @@ fn requirement(state: &State, release: &Release, req: &Requirement) -> (bool, St
             (ok, format!("{} {got}{need}", req.role))
         }
         Count::All => {
-            let holders: Vec<&str> = state.holders(&req.role).collect();
+            // "Full CAB": every holder who can approve: not the release's creator, nor someone
+            // whose one approval already went to another role.
+            let excused =
+                |h: &&str| *h == release.created.by || release.approvals.get(*h).is_some_and(|a| a.role != req.role);
+            let holders: Vec<&str> = state.holders(&req.role).filter(|h| !excused(h)).collect();
             let missing: Vec<&str> = holders.iter().copied().filter(|h| !approvers.contains(h)).collect();
             if holders.is_empty() {
-                (false, format!("{}: nobody holds this role, so the full board cannot approve", req.role))
+                (
+                    false,
+                    format!("{}: nobody who may approve holds this role, so the full board cannot approve", req.role),
+                )
             } else if missing.is_empty() {
                 (true, format!("all {} {} {got}", holders.len(), req.role))
             } else {

@@ -9,7 +9,7 @@ use crate::event::{CriterionSnapshot, Event, ReleaseCreated, Triage};
 use crate::gate::{self, when};
 use crate::lifecycle::{Phase, Track};
 use crate::nonconformance::{self, Finding};
-use crate::policy::{Action, Opens, Policy, Severity};
+use crate::policy::{Action, Anchor, Opens, Policy};
 use crate::rejection::{Reasons, Rejection};
 use crate::release::{Release, ReleaseId, ScopeItem, Window};
 use crate::state::State;
@@ -117,7 +117,8 @@ impl<'a> Ctx<'a> {
                     category: seed.category.clone(),
                     risk: seed.risk.clone(),
                     mitigation: seed.mitigation.clone(),
-                    owner: "release-manager".to_owned(),
+                    // 5.1: the role that maintains the register owns it.
+                    owner: profile.policy.roles_for(Action::ManageRisks).first().cloned().unwrap_or_default(),
                 });
             }
             return Ok(events);
@@ -146,9 +147,23 @@ impl<'a> Ctx<'a> {
     fn add_person(&self, name: &str, roles: &BTreeSet<String>) -> Result<Vec<Event>, Rejection> {
         let policy = self.policy()?;
         let administrators = policy.roles_for(Action::AdministerPeople);
-        let bootstrap = !self.state.people.values().any(|p| p.roles.iter().any(|r| administrators.contains(r)));
         let mut reasons = Reasons::default();
-        if !bootstrap {
+        if self.state.people.is_empty() {
+            // The first person adds themself, as someone who may administer people; after that
+            // only administrators add people.
+            reasons.refuse_if(name != self.actor, "bootstrap", || {
+                format!(
+                    "the first person on record adds themself: run this as {name} (--as {name}), or add {} first",
+                    self.actor
+                )
+            });
+            reasons.refuse_if(!roles.iter().any(|r| administrators.contains(r)), "bootstrap", || {
+                format!(
+                    "the first person on record must hold a role that administers people ({})",
+                    administrators.join(", ")
+                )
+            });
+        } else {
             reasons.absorb(self.known_actor());
             reasons.absorb(self.authorised(policy, Action::AdministerPeople));
         }
@@ -168,6 +183,9 @@ impl<'a> Ctx<'a> {
         self.known_actor()?;
         let mut reasons = Reasons::default();
         reasons.absorb(self.authorised(policy, Action::AdministerPeople));
+        reasons.refuse_if(grant && name == self.actor, "separation-of-duties", || {
+            format!("{name} cannot grant roles to themself; another administrator must")
+        });
         reasons.invalid_if(!self.state.people.contains_key(name), || format!("unknown person `{name}`"));
         reasons.absorb(self.known_roles(policy, roles));
         reasons.finish()?;
@@ -323,6 +341,7 @@ impl<'a> Ctx<'a> {
             service,
             subject: format!("reported#{n}"),
             detail: detail.to_owned(),
+            occurred: self.now,
         };
         Ok(nonconformance::raise(self.state, policy, vec![finding], self.now))
     }
@@ -450,7 +469,7 @@ impl<'a> OnRelease<'a, '_> {
                     r.scope.iter().any(|s| s.value.kind == *kind && s.value.reference == *reference),
                     || format!("{kind}:{reference} is already in scope"),
                 );
-                let reassessment = if r.scope_frozen() {
+                let reassessment = if r.scope_frozen(&policy.freezes_scope) {
                     reasons.absorb(self.authorised(Action::EditScopeAfterLock));
                     reasons.refuse_if(justification.as_deref().is_none_or(blank), "scope-locked", || {
                         "scope is locked (or code is frozen): an addition needs the release manager's re-assessment with --justification".into()
@@ -540,6 +559,13 @@ impl<'a> OnRelease<'a, '_> {
                 reasons.invalid_if(r.tests.get(phase).is_some_and(|t| t.value.passed), || {
                     format!("{phase} has already passed")
                 });
+                // A failure is fixed and re-run, or its risk accepted in writing by the override
+                // authority (5.1); skipping would turn a failure into an approved gap.
+                if let Some(failed) = r.tests.get(phase).filter(|t| !t.value.passed) {
+                    reasons.refuse_if(true, "failed-test-phase", || {
+                        format!("{phase} failed at {}: fix and re-run it, or have the override authority accept the risk in writing", when(failed.at))
+                    });
+                }
                 vec![Event::TestPhaseSkipped { release, phase: phase.clone(), justification: justification.clone() }]
             }
             Command::RecordDefect { reference, severity, title, .. } => {
@@ -568,9 +594,17 @@ impl<'a> OnRelease<'a, '_> {
                 reasons.absorb(self.authorised(action));
                 reasons.invalid_if(defect.triage.is_some(), || format!("defect {reference} was already triaged"));
                 reasons.invalid_if(blank(comment), || "say how the defect was triaged (--comment)".into());
-                reasons.refuse_if(*outcome == Triage::RiskAccepted && defect.severity != Severity::High, "risk-acceptance", || {
-                    format!("only High defects may be accepted as risk (4.4.3); {reference} is {}: fix it or reduce the scope", defect.severity.key())
-                });
+                reasons.refuse_if(
+                    *outcome == Triage::RiskAccepted && defect.severity > policy.max_accepted_risk,
+                    "risk-acceptance",
+                    || {
+                        format!(
+                            "the procedure accepts risk for defects up to {} (4.4.3); {reference} is {}: fix it or reduce the scope",
+                            policy.max_accepted_risk.key(),
+                            defect.severity.key()
+                        )
+                    },
+                );
                 vec![Event::DefectTriaged {
                     release,
                     reference: reference.clone(),
@@ -595,32 +629,53 @@ impl<'a> OnRelease<'a, '_> {
                 reasons.refuse_if(def.written && comment.as_deref().is_none_or(blank), "written-record", || {
                     format!("{confirmation} needs a written record: give --comment with where it is recorded")
                 });
+                reasons.refuse_if(def.after == Some(Anchor::Deployment) && r.live_since().is_none(), "phase", || {
+                    format!("{confirmation} speaks of the production deployment; {release} is not live in production")
+                });
                 vec![Event::Confirmed { release, confirmation: confirmation.clone(), comment: comment.clone() }]
             }
             Command::Approve { role, approve, comment, .. } => self.approve(role, *approve, comment, &mut reasons),
             Command::Override { criterion, justification, .. } => {
                 reasons.absorb(self.authorised(Action::Override));
-                let criteria: Vec<_> = policy
-                    .gates
-                    .iter()
-                    .filter(|g| g.track == r.track)
-                    .flat_map(|g| &g.criteria)
-                    .filter(|c| c.id == *criterion)
-                    .collect();
-                reasons.invalid_if(criteria.is_empty(), || {
-                    format!("no gate of the {} track has a criterion `{criterion}`", r.track)
+                let on_track = || policy.gates.iter().filter(|g| g.track == r.track).flat_map(|g| &g.criteria);
+                let found: Vec<_> = on_track().filter(|c| c.id == *criterion).collect();
+                let mut overridable: Vec<&str> = on_track().filter(|c| c.overridable).map(|c| c.id.as_str()).collect();
+                overridable.dedup();
+                reasons.invalid_if(found.is_empty(), || {
+                    format!(
+                        "no gate of the {} track has a criterion `{criterion}`; overridable criteria are {}",
+                        r.track,
+                        overridable.join(", ")
+                    )
                 });
-                reasons.refuse_if(
-                    !criteria.is_empty() && !criteria.iter().all(|c| c.overridable),
-                    "not-overridable",
-                    || format!("`{criterion}` cannot be overridden: the procedure allows no risk acceptance for it"),
-                );
+                reasons.refuse_if(!found.is_empty() && !found.iter().all(|c| c.overridable), "not-overridable", || {
+                    format!(
+                        "`{criterion}` cannot be overridden: the procedure allows no risk acceptance for it (overridable: {})",
+                        overridable.join(", ")
+                    )
+                });
                 reasons.invalid_if(blank(justification), || {
                     "an override needs a written justification (--justification)".into()
                 });
-                reasons
-                    .invalid_if(r.overrides.contains_key(criterion), || format!("`{criterion}` is already overridden"));
-                vec![Event::Overridden { release, criterion: criterion.clone(), justification: justification.clone() }]
+                // The override covers the shortfall as it stands now, and only that.
+                let shortfall = found.first().map(|c| gate::shortfall(self.ctx.state, r, c, self.ctx.now));
+                let overridable_here = !found.is_empty() && found.iter().all(|c| c.overridable);
+                reasons.invalid_if(overridable_here && shortfall.as_ref().is_some_and(|s| s.met), || {
+                    format!(
+                        "`{criterion}` is met ({}); there is no risk to accept",
+                        shortfall.as_ref().expect("some").reason
+                    )
+                });
+                let unmet = shortfall.map(|s| s.reason).unwrap_or_default();
+                reasons.invalid_if(r.overrides.get(criterion).is_some_and(|o| o.value.unmet == unmet), || {
+                    format!("`{criterion}` is already overridden for this shortfall")
+                });
+                vec![Event::Overridden {
+                    release,
+                    criterion: criterion.clone(),
+                    justification: justification.clone(),
+                    unmet,
+                }]
             }
             Command::Go { .. } | Command::NoGo { .. } => {
                 reasons.absorb(self.authorised(Action::GoDecision));
@@ -678,31 +733,40 @@ impl<'a> OnRelease<'a, '_> {
                 if !deployer {
                     reasons.absorb(self.authorised(Action::Deploy));
                 }
+                // The decider neither executes the deployment nor reports how it went.
+                reasons.refuse_if(r.deciders().any(|d| d == self.ctx.actor), "separation-of-duties", || {
+                    format!(
+                        "{} took the go/no-go decision on {release} and cannot record its deployment's outcome",
+                        self.ctx.actor
+                    )
+                });
                 let environment = running.map(|d| d.environment.clone()).unwrap_or_default();
                 vec![Event::DeploymentFinished { release, environment, success: *success }]
             }
             Command::StartRollback { reason, .. } => {
-                // 4.5: the on-call or deploying engineer rolls back without further approval.
+                // 4.5: the on-call or deploying engineer rolls back at once, without further
+                // approval; a deployment still running ends there, as failed.
                 if r.deploying_engineer() != Some(self.ctx.actor) {
                     reasons.absorb(self.authorised(Action::Rollback));
                 }
-                reasons.refuse_if(r.production_deployment().is_none(), "phase", || {
-                    format!("{release} has not been deployed to production")
-                });
-                reasons.refuse_if(r.running_deployment().is_some(), "phase", || {
-                    "record the deployment outcome first (`release deployed --outcome failed`)".into()
-                });
+                let latest = r.production_deployment();
+                reasons
+                    .refuse_if(latest.is_none(), "phase", || format!("{release} has not been deployed to production"));
                 reasons
                     .refuse_if(r.rollback_in_progress().is_some(), "phase", || "a rollback is already running".into());
-                reasons.refuse_if(
-                    r.production_deployment().is_some()
-                        && r.live_since().is_none()
-                        && r.last_rollback_completed().is_some(),
-                    "phase",
-                    || format!("{release} was already rolled back"),
-                );
+                let rolled_back =
+                    latest.is_some_and(|d| r.rollbacks.last().is_some_and(|rb| rb.started.at >= d.started.at));
+                reasons.refuse_if(rolled_back && r.rollback_in_progress().is_none(), "phase", || {
+                    format!("the latest deployment of {release} was already rolled back")
+                });
                 reasons.invalid_if(blank(reason), || "name the trigger (--reason)".into());
-                vec![Event::RollbackStarted { release, reason: reason.clone() }]
+                let mut events = Vec::new();
+                if let Some(running) = r.running_deployment() {
+                    let environment = running.environment.clone();
+                    events.push(Event::DeploymentFinished { release, environment, success: false });
+                }
+                events.push(Event::RollbackStarted { release, reason: reason.clone() });
+                events
             }
             Command::CompleteRollback { .. } => {
                 let running = r.rollback_in_progress();
@@ -804,7 +868,7 @@ impl<'a> OnRelease<'a, '_> {
         reasons.absorb(self.authorised(Action::Deploy));
         // 3.4: "The separation of the go/no-go decision from deployment execution is the only
         // structural requirement that must be maintained regardless of team size."
-        if let Some(go) = r.go.as_ref().filter(|g| g.by == actor) {
+        if let Some(go) = r.decisions.iter().rev().find(|g| g.by == actor) {
             reasons.refuse_if(true, "separation-of-duties", || {
                 format!("{actor} recorded the go/no-go decision at {} and can never start the deployment, whatever roles they hold", when(go.at))
             });
@@ -834,7 +898,7 @@ impl<'a> OnRelease<'a, '_> {
         reasons.finish()?;
         let mut events = vec![Event::DeploymentStarted { release: r.id, environment: environment.to_owned() }];
         if env.production {
-            let findings = nonconformance::at_production_deployment(self.ctx.state, r);
+            let findings = nonconformance::at_production_deployment(self.ctx.state, r, self.ctx.now);
             events.extend(nonconformance::raise(self.ctx.state, policy, findings, self.ctx.now));
         }
         Ok(events)

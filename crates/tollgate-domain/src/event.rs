@@ -36,32 +36,131 @@ pub struct ProfileSource {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     ProfileAdopted(Arc<Profile>),
-    PersonAdded { name: String, roles: BTreeSet<RoleId> },
-    RolesGranted { name: String, roles: BTreeSet<RoleId> },
-    RolesRevoked { name: String, roles: BTreeSet<RoleId> },
-    BlackoutAdded { id: u32, from: Timestamp, to: Timestamp, reason: String, service: Option<String> },
-    RiskAdded { id: u32, category: String, risk: String, mitigation: String, owner: String },
+    PersonAdded {
+        name: String,
+        roles: BTreeSet<RoleId>,
+    },
+    RolesGranted {
+        name: String,
+        roles: BTreeSet<RoleId>,
+    },
+    RolesRevoked {
+        name: String,
+        roles: BTreeSet<RoleId>,
+    },
+    BlackoutAdded {
+        id: u32,
+        from: Timestamp,
+        to: Timestamp,
+        reason: String,
+        service: Option<String>,
+    },
+    RiskAdded {
+        id: u32,
+        category: String,
+        risk: String,
+        mitigation: String,
+        owner: String,
+    },
     ReleaseCreated(ReleaseCreated),
-    Rescheduled { release: ReleaseId, window: Window },
-    ScopeAdded { release: ReleaseId, item: ScopeItem },
-    ScopeLocked { release: ReleaseId },
-    PlanRecorded { release: ReleaseId, field: PlanField, text: String },
-    DocumentAttached { release: ReleaseId, kind: String, name: String, sha256: String, bytes: u64 },
-    TestResultRecorded { release: ReleaseId, phase: String, passed: bool, reference: Option<String> },
-    TestPhaseSkipped { release: ReleaseId, phase: String, justification: String },
-    DefectRecorded { release: ReleaseId, reference: String, severity: Severity, title: String },
-    DefectTriaged { release: ReleaseId, reference: String, outcome: Triage, comment: String },
-    Confirmed { release: ReleaseId, confirmation: String, comment: Option<String> },
-    ApprovalRecorded { release: ReleaseId, role: RoleId, approve: bool, comment: Option<String> },
-    Overridden { release: ReleaseId, criterion: String, justification: String },
-    GoDecided { release: ReleaseId, go: bool, reason: Option<String> },
-    PhaseAdvanced { release: ReleaseId, gate: String, from: Phase, to: Phase, criteria: Vec<CriterionSnapshot> },
-    DeploymentStarted { release: ReleaseId, environment: String },
-    DeploymentFinished { release: ReleaseId, environment: String, success: bool },
-    RollbackStarted { release: ReleaseId, reason: String },
-    RollbackCompleted { release: ReleaseId, seconds: i64 },
+    Rescheduled {
+        release: ReleaseId,
+        window: Window,
+    },
+    ScopeAdded {
+        release: ReleaseId,
+        item: ScopeItem,
+    },
+    ScopeLocked {
+        release: ReleaseId,
+    },
+    PlanRecorded {
+        release: ReleaseId,
+        field: PlanField,
+        text: String,
+    },
+    DocumentAttached {
+        release: ReleaseId,
+        kind: String,
+        name: String,
+        sha256: String,
+        bytes: u64,
+    },
+    TestResultRecorded {
+        release: ReleaseId,
+        phase: String,
+        passed: bool,
+        reference: Option<String>,
+    },
+    TestPhaseSkipped {
+        release: ReleaseId,
+        phase: String,
+        justification: String,
+    },
+    DefectRecorded {
+        release: ReleaseId,
+        reference: String,
+        severity: Severity,
+        title: String,
+    },
+    DefectTriaged {
+        release: ReleaseId,
+        reference: String,
+        outcome: Triage,
+        comment: String,
+    },
+    Confirmed {
+        release: ReleaseId,
+        confirmation: String,
+        comment: Option<String>,
+    },
+    ApprovalRecorded {
+        release: ReleaseId,
+        role: RoleId,
+        approve: bool,
+        comment: Option<String>,
+    },
+    /// `unmet` is the criterion's reason at the time: the override covers exactly that.
+    Overridden {
+        release: ReleaseId,
+        criterion: String,
+        justification: String,
+        unmet: String,
+    },
+    GoDecided {
+        release: ReleaseId,
+        go: bool,
+        reason: Option<String>,
+    },
+    PhaseAdvanced {
+        release: ReleaseId,
+        gate: String,
+        from: Phase,
+        to: Phase,
+        criteria: Vec<CriterionSnapshot>,
+    },
+    DeploymentStarted {
+        release: ReleaseId,
+        environment: String,
+    },
+    DeploymentFinished {
+        release: ReleaseId,
+        environment: String,
+        success: bool,
+    },
+    RollbackStarted {
+        release: ReleaseId,
+        reason: String,
+    },
+    RollbackCompleted {
+        release: ReleaseId,
+        seconds: i64,
+    },
     NcRaised(NcRaised),
-    NcClosed { id: u32, corrective_action: String },
+    NcClosed {
+        id: u32,
+        corrective_action: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -117,6 +216,9 @@ pub struct NcRaised {
     /// What exactly failed, so the same failure is raised once: `R-3/rollback#1`.
     pub subject: String,
     pub detail: String,
+    /// When the breach happened (a deadline passed, a deployment started); it may precede the
+    /// moment it was detected, such as a tick.
+    pub occurred: Timestamp,
     pub due: Timestamp,
     /// The same condition was raised before for the same service: formal corrective action.
     pub repeat: bool,

@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use crate::event::{Event, Fact};
-use crate::release::{Approval, Defect, Deployment, Document, GoDecision, Release, Rollback, Stamped, TestResult};
+use crate::release::{
+    Approval, Defect, Deployment, Document, GoDecision, Override, Release, Rollback, Stamped, TestResult,
+};
 use crate::state::{Adopted, Blackout, Nonconformance, Person, Risk, State};
 
 /// A fact that does not fit the state it is applied to.
@@ -69,6 +71,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                     track,
                     title: c.title.clone(),
                     window: c.window,
+                    window_set_at: at,
                     touches: c.touches.clone(),
                     incident: c.incident.clone(),
                     profile,
@@ -84,7 +87,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                     confirmations: BTreeMap::new(),
                     approvals: BTreeMap::new(),
                     overrides: BTreeMap::new(),
-                    go: None,
+                    decisions: Vec::new(),
                     deployments: Vec::new(),
                     rollbacks: Vec::new(),
                     advanced: Vec::new(),
@@ -100,6 +103,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
             detail: nc.detail.clone(),
             raised_at: at,
             raised_by: by.clone(),
+            occurred: nc.occurred,
             due: nc.due,
             repeat: nc.repeat,
             closed: None,
@@ -125,7 +129,10 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
 
 fn apply_to_release(r: &mut Release, event: &Event, s: Stamped<()>, production: Option<&str>) {
     match event {
-        Event::Rescheduled { window, .. } => r.window = *window,
+        Event::Rescheduled { window, .. } => {
+            r.window = *window;
+            r.window_set_at = s.at;
+        }
         Event::ScopeAdded { item, .. } => r.scope.push(s.with(item.clone())),
         Event::ScopeLocked { .. } => r.scope_locked = Some(s.clone()),
         Event::PlanRecorded { field, text, .. } => {
@@ -158,10 +165,11 @@ fn apply_to_release(r: &mut Release, event: &Event, s: Stamped<()>, production: 
             let approval = Approval { role: role.clone(), approve: *approve, comment: comment.clone(), at: s.at };
             r.approvals.insert(s.by.clone(), approval);
         }
-        Event::Overridden { criterion, justification, .. } => {
-            r.overrides.insert(criterion.clone(), s.with(justification.clone()));
+        Event::Overridden { criterion, justification, unmet, .. } => {
+            let o = Override { justification: justification.clone(), unmet: unmet.clone() };
+            r.overrides.insert(criterion.clone(), s.with(o));
         }
-        Event::GoDecided { go, reason, .. } => r.go = Some(s.with(GoDecision { go: *go, reason: reason.clone() })),
+        Event::GoDecided { go, reason, .. } => r.decisions.push(s.with(GoDecision { go: *go, reason: reason.clone() })),
         Event::PhaseAdvanced { from, to, .. } => {
             r.phase = *to;
             r.advanced.push(s.with((*from, *to)));

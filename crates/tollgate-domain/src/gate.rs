@@ -69,18 +69,43 @@ fn evaluate_criterion(
         reason: outcome.reason,
         overridden,
     };
-    if !criterion.applies_to(&release.release_type) {
-        return verdict(met(format!("not required for {} releases", type_name(policy, release))), false);
+    if !criterion.applies_to(&release.release_type, &release.touches) {
+        let touching = if criterion.when_touches.is_empty() {
+            String::new()
+        } else {
+            format!(" not touching {}", criterion.when_touches.iter().cloned().collect::<Vec<_>>().join(" or "))
+        };
+        return verdict(met(format!("not required for {} releases{touching}", type_name(policy, release))), false);
     }
     let outcome = check(state, release, policy, &criterion.check, now);
     match release.overrides.get(&criterion.id) {
-        Some(o) if !outcome.met && criterion.overridable => {
-            let reason =
-                format!("overridden by {} at {}: \"{}\" (unmet: {})", o.by, when(o.at), o.value, outcome.reason);
+        // An override covers the shortfall it was written for, nothing else.
+        Some(o) if !outcome.met && criterion.overridable && o.value.unmet == outcome.reason => {
+            let reason = format!(
+                "overridden by {} at {}: \"{}\" (unmet: {})",
+                o.by,
+                when(o.at),
+                o.value.justification,
+                outcome.reason
+            );
             verdict(met(reason), true)
+        }
+        Some(o) if !outcome.met => {
+            let reason = format!(
+                "{} (the override by {} at {} covered a different shortfall and has lapsed)",
+                outcome.reason,
+                o.by,
+                when(o.at)
+            );
+            verdict(unmet(reason), false)
         }
         _ => verdict(outcome, false),
     }
+}
+
+/// The criterion's outcome before any override: what an override would have to cover.
+pub fn shortfall(state: &State, release: &Release, criterion: &CriterionDef, now: Timestamp) -> Outcome {
+    check(state, release, state.policy_of(release), &criterion.check, now)
 }
 
 /// Evaluates one check. Also used for emergency obligations, which reuse the vocabulary.
@@ -173,11 +198,14 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
                 Some(end) => format!("window {} to {}", when(r.window.start), when(end)),
                 None => format!("window at {}", when(r.window.start)),
             };
+            // Once the window has opened, deploying now must be clear too: a window without an
+            // end is only its start.
+            let deploying_now = now >= r.window.start;
             let clashes: Vec<String> = state
                 .blackouts
                 .iter()
                 .filter(|b| b.service.as_deref().is_none_or(|s| s == r.service))
-                .filter(|b| r.window.overlaps(b.from, b.to))
+                .filter(|b| r.window.overlaps(b.from, b.to) || (deploying_now && b.from <= now && now < b.to))
                 .map(|b| format!("blackout B-{} \"{}\" ({} to {})", b.id, b.reason, when(b.from), when(b.to)))
                 .collect();
             if clashes.is_empty() {
@@ -195,18 +223,27 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
                 met(format!("within the deployment window (opened {})", when(r.window.start)))
             }
         }
-        Check::Confirmed(id) => match r.confirmations.get(id) {
-            Some(c) => met(format!(
-                "confirmed by {} at {}{}",
-                c.by,
-                when(c.at),
-                c.value.as_deref().map(|t| format!(": {t}")).unwrap_or_default()
-            )),
-            None => {
-                let by = policy.confirmations.get(id).map(|c| c.by.join(" or ")).unwrap_or_default();
-                unmet(format!("not confirmed yet ({id}, by {by})"))
+        Check::Confirmed(id) => {
+            let def = policy.confirmations.get(id);
+            match (r.confirmations.get(id), def.and_then(|d| stale_since(r, d.after))) {
+                (Some(c), Some((since, what))) if c.at < since => unmet(format!(
+                    "{id} was confirmed by {} at {}, before {what} at {}; confirm it again",
+                    c.by,
+                    when(c.at),
+                    when(since)
+                )),
+                (Some(c), _) => met(format!(
+                    "confirmed by {} at {}{}",
+                    c.by,
+                    when(c.at),
+                    c.value.as_deref().map(|t| format!(": {t}")).unwrap_or_default()
+                )),
+                (None, _) => {
+                    let by = def.map(|c| c.by.join(" or ")).unwrap_or_default();
+                    unmet(format!("not confirmed yet ({id}, by {by})"))
+                }
             }
-        },
+        }
         Check::Documents(kinds) => {
             let missing: Vec<&str> = kinds
                 .iter()
@@ -287,13 +324,16 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
                 unmet(format!("deferred steps not completed: {}", pending.join(", ")))
             }
         }
-        Check::ReviewedSinceRollback(confirmation) => match r.last_rollback_completed() {
-            None => met("no rollback to review"),
-            Some(rolled_back) => match r.confirmations.get(confirmation) {
-                Some(c) if c.at >= rolled_back => {
-                    met(format!("reviewed by {} at {} after the rollback", c.by, when(c.at)))
+        Check::ReviewedSinceRollback(confirmation) => match r.last_failed_attempt() {
+            None => met("no rollback or failed deployment to review"),
+            Some(failed) => match r.confirmations.get(confirmation) {
+                Some(c) if c.at >= failed => {
+                    met(format!("reviewed by {} at {} after the last attempt", c.by, when(c.at)))
                 }
-                _ => unmet(format!("rolled back at {}; no {confirmation} recorded since", when(rolled_back))),
+                _ => unmet(format!(
+                    "the last attempt was rolled back or failed at {}; no {confirmation} recorded since",
+                    when(failed)
+                )),
             },
         },
     }
@@ -341,7 +381,7 @@ fn open_defects(r: &Release, severity: Severity) -> Vec<String> {
 }
 
 fn go_decision(r: &Release) -> Outcome {
-    let Some(go) = &r.go else {
+    let Some(go) = r.go() else {
         return unmet("no go/no-go decision recorded");
     };
     if !go.value.go {
@@ -352,21 +392,28 @@ fn go_decision(r: &Release) -> Outcome {
             go.value.reason.as_deref().unwrap_or("no reason given")
         ));
     }
-    if let Some(rolled_back) = r.last_rollback_completed().filter(|t| *t >= go.at) {
+    // A go decision authorises one attempt at the release as it then stood.
+    let stale = [
+        (r.last_failed_attempt().filter(|t| *t >= go.at), "the last attempt was rolled back or failed"),
+        (r.scope_changed_at().filter(|t| *t > go.at), "the scope changed"),
+        (Some(r.window_set_at).filter(|t| *t > go.at), "the window was rescheduled"),
+    ];
+    if let Some((at, what)) = stale.into_iter().find_map(|(at, what)| at.map(|at| (at, what))) {
         return unmet(format!(
-            "the go decision of {} predates the rollback completed at {}; a new decision is needed",
-            when(go.at),
-            when(rolled_back)
-        ));
-    }
-    if let Some(changed) = r.scope_changed_at().filter(|t| *t > go.at) {
-        return unmet(format!(
-            "the scope changed at {} after the go decision of {}; a new decision is needed",
-            when(changed),
+            "{what} at {} after the go decision of {}; a new decision is needed",
+            when(at),
             when(go.at)
         ));
     }
     met(format!("go decided by {} at {}", go.by, when(go.at)))
+}
+
+/// When a confirmation anchored to a changeable thing must be newer than, and what changed.
+fn stale_since(r: &Release, after: Option<crate::policy::Anchor>) -> Option<(Timestamp, &'static str)> {
+    match after? {
+        crate::policy::Anchor::Deployment => r.live_since().map(|t| (t, "the current deployment completed")),
+        crate::policy::Anchor::Schedule => Some((r.window_set_at, "the deployment window was set")),
+    }
 }
 
 fn elapsed_since_deployment(

@@ -20,6 +20,7 @@ pub struct Finding {
     pub service: Option<String>,
     pub subject: String,
     pub detail: String,
+    pub occurred: Timestamp,
 }
 
 fn condition<'a>(policy: &'a Policy, kind: &str) -> Option<(&'a str, &'a Detect)> {
@@ -31,18 +32,19 @@ fn condition<'a>(policy: &'a Policy, kind: &str) -> Option<(&'a str, &'a Detect)
         .map(|(id, c)| (id.as_str(), &c.detect))
 }
 
-fn finding(condition: &str, release: &Release, subject: String, detail: String) -> Finding {
+fn finding(condition: &str, release: &Release, subject: String, detail: String, occurred: Timestamp) -> Finding {
     Finding {
         condition: condition.to_owned(),
         release: Some(release.id),
         service: Some(release.service.clone()),
         subject,
         detail,
+        occurred,
     }
 }
 
 /// Findings at the moment a release's production deployment starts.
-pub fn at_production_deployment(state: &State, release: &Release) -> Vec<Finding> {
+pub fn at_production_deployment(state: &State, release: &Release, now: Timestamp) -> Vec<Finding> {
     let policy = state.policy_of(release);
     let mut found = Vec::new();
     if let Some((id, _)) = condition(policy, "deployment-without-approval") {
@@ -62,6 +64,7 @@ pub fn at_production_deployment(state: &State, release: &Release) -> Vec<Finding
                 release,
                 format!("{}/deployment-approval", release.id),
                 format!("deployed with the required approvals missing, on an override by {}", o.by),
+                now,
             ));
         }
     }
@@ -84,6 +87,7 @@ pub fn at_production_deployment(state: &State, release: &Release) -> Vec<Finding
                     "deployed to production without passing {} and without Release Manager approval to skip",
                     skipped.join(", ")
                 ),
+                now,
             ));
         }
     }
@@ -99,6 +103,7 @@ pub fn at_production_deployment(state: &State, release: &Release) -> Vec<Finding
                 release,
                 format!("{}/documentation", release.id),
                 format!("deployed to production without {}", missing.join(", ")),
+                now,
             ));
         }
     }
@@ -133,7 +138,7 @@ pub fn rollback_over_target(state: &State, release: &Release, now: Timestamp) ->
             policy.rollback.target
         ),
     };
-    vec![finding(id, release, format!("{}/rollback#{}", release.id, n + 1), detail)]
+    vec![finding(id, release, format!("{}/rollback#{}", release.id, n + 1), detail, deadline)]
 }
 
 /// Finding when an emergency release is created for a service that already had `max` in the
@@ -164,6 +169,7 @@ pub fn emergency_frequency(
         new,
         format!("service:{service}/emergency:{}", new.id),
         format!("{} emergency releases for {service} within {window}: {}", recent.len(), recent.join(", ")),
+        now,
     )]
 }
 
@@ -180,7 +186,7 @@ pub fn at_tick(state: &State, now: Timestamp) -> Vec<Finding> {
                         Some(at) => format!("{} completed at {}, after its due time {}", o.def.id, when(at), when(due)),
                         None => format!("{} not completed by its due time {} ({})", o.def.id, when(due), o.def.says),
                     };
-                    found.push(finding(id, release, format!("{}/deferred:{}", release.id, o.def.id), detail));
+                    found.push(finding(id, release, format!("{}/deferred:{}", release.id, o.def.id), detail, due));
                 }
             }
         }
@@ -191,19 +197,21 @@ pub fn at_tick(state: &State, now: Timestamp) -> Vec<Finding> {
     found
 }
 
-/// Numbers findings into register entries: each subject is raised once, the due date comes from
-/// the policy (6.2: 5 business days), and a condition already raised for the same service is a
-/// repeat that needs formal corrective action.
+/// Numbers findings into register entries: each subject is raised once, corrective action is
+/// due a set time after the breach (6.2: 5 business days), and a condition raised for the same
+/// service by an earlier command is a repeat that needs formal corrective action.
 pub fn raise(state: &State, policy: &Policy, findings: Vec<Finding>, now: Timestamp) -> Vec<Event> {
     let mut next = state.next_nc_id();
     let mut events = Vec::new();
-    let mut raised: Vec<(String, String, Option<String>)> =
-        state.ncs.iter().map(|n| (n.condition.clone(), n.subject.clone(), n.service.clone())).collect();
+    let mut subjects: Vec<(String, String)> =
+        state.ncs.iter().map(|n| (n.condition.clone(), n.subject.clone())).collect();
     for f in findings {
-        if raised.iter().any(|(c, s, _)| *c == f.condition && *s == f.subject) {
+        if subjects.iter().any(|(c, s)| *c == f.condition && *s == f.subject) {
             continue;
         }
-        let repeat = raised.iter().any(|(c, _, service)| *c == f.condition && *service == f.service);
+        let repeat =
+            f.service.is_some() && state.ncs.iter().any(|n| n.condition == f.condition && n.service == f.service);
+        let occurred = f.occurred.min(now);
         events.push(Event::NcRaised(NcRaised {
             id: next,
             condition: f.condition.clone(),
@@ -211,10 +219,11 @@ pub fn raise(state: &State, policy: &Policy, findings: Vec<Finding>, now: Timest
             service: f.service.clone(),
             subject: f.subject.clone(),
             detail: f.detail,
-            due: policy.nonconformance.corrective_action_within.after(now, &policy.calendar),
+            occurred,
+            due: policy.nonconformance.corrective_action_within.after(occurred, &policy.calendar),
             repeat,
         }));
-        raised.push((f.condition, f.subject, f.service));
+        subjects.push((f.condition, f.subject));
         next += 1;
     }
     events

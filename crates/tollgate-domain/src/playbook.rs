@@ -241,7 +241,11 @@ fn fill_route<R: Runner + ?Sized>(
         let have = r.approvals.values().filter(|a| a.approve && a.role == req.role).count();
         let need = match req.count {
             Count::AtLeast(n) => n as usize,
-            Count::All => runner.state().holders(&req.role).count(),
+            Count::All => runner
+                .state()
+                .holders(&req.role)
+                .filter(|h| *h != creator && r.approvals.get(*h).is_none_or(|a| a.role == req.role))
+                .count(),
         };
         for _ in have..need {
             let except: Vec<&str> = used.iter().map(String::as_str).collect();

@@ -45,6 +45,10 @@ pub struct Policy {
     pub kpis: Vec<KpiDef>,
     pub cadences: Vec<CadenceDef>,
     pub risks: Vec<RiskSeed>,
+    /// Confirmations that freeze the scope like a lock does (4.4.2 code freeze).
+    pub freezes_scope: Vec<ConfirmationId>,
+    /// The most severe defect whose risk may be accepted instead of fixed (4.4.3: High).
+    pub max_accepted_risk: Severity,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -223,6 +227,31 @@ pub struct ConfirmationDef {
     pub says: String,
     pub by: Vec<RoleId>,
     pub written: bool,
+    /// The confirmation speaks of something that can change: it counts only when recorded
+    /// after the latest such change, and must be given again after it.
+    pub after: Option<Anchor>,
+}
+
+/// What a confirmation must be newer than.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Anchor {
+    /// The current production deployment's completion (smoke tests, sign-offs, SLOs).
+    Deployment,
+    /// The current deployment window (the maintenance window confirmed with operations).
+    Schedule,
+}
+
+impl Anchor {
+    pub fn key(self) -> &'static str {
+        match self {
+            Anchor::Deployment => "deployment",
+            Anchor::Schedule => "schedule",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Anchor> {
+        [Anchor::Deployment, Anchor::Schedule].into_iter().find(|a| a.key() == key)
+    }
 }
 
 /// Which command a gate guards: leaving its phase, or starting the production deployment.
@@ -252,13 +281,16 @@ pub struct CriterionDef {
     pub check: Check,
     /// Only these release types; empty means every type.
     pub types: BTreeSet<TypeId>,
+    /// Only for releases touching one of these; empty means every release.
+    pub when_touches: BTreeSet<Touch>,
     /// The override authority may accept the risk of this criterion being unmet, in writing.
     pub overridable: bool,
 }
 
 impl CriterionDef {
-    pub fn applies_to(&self, release_type: &str) -> bool {
-        self.types.is_empty() || self.types.contains(release_type)
+    pub fn applies_to(&self, release_type: &str, touches: &BTreeSet<Touch>) -> bool {
+        (self.types.is_empty() || self.types.contains(release_type))
+            && (self.when_touches.is_empty() || !self.when_touches.is_disjoint(touches))
     }
 }
 

@@ -111,6 +111,15 @@ pub struct GoDecision {
     pub reason: Option<String>,
 }
 
+/// An executive's written acceptance of the risk of a criterion being unmet, for exactly the
+/// shortfall it was given for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Override {
+    pub justification: String,
+    /// The criterion's reason when the override was given; if it changes, the override lapses.
+    pub unmet: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deployment {
     pub environment: String,
@@ -136,6 +145,8 @@ pub struct Release {
     pub track: Track,
     pub title: String,
     pub window: Window,
+    /// When the current window was set: confirmations of the schedule must be newer.
+    pub window_set_at: Timestamp,
     pub touches: BTreeSet<String>,
     pub incident: Option<String>,
     /// Index into `State::profiles`: the profile version this release is governed by.
@@ -153,17 +164,28 @@ pub struct Release {
     pub confirmations: BTreeMap<String, Stamped<Option<String>>>,
     /// Latest decision per person.
     pub approvals: BTreeMap<String, Approval>,
-    pub overrides: BTreeMap<String, Stamped<String>>,
-    pub go: Option<Stamped<GoDecision>>,
+    pub overrides: BTreeMap<String, Stamped<Override>>,
+    /// Every go/no-go decision, oldest first; the last one stands.
+    pub decisions: Vec<Stamped<GoDecision>>,
     pub deployments: Vec<Deployment>,
     pub rollbacks: Vec<Rollback>,
     pub advanced: Vec<Stamped<(Phase, Phase)>>,
 }
 
 impl Release {
-    /// Scope is frozen by an explicit lock or by the code freeze confirmation.
-    pub fn scope_frozen(&self) -> bool {
-        self.scope_locked.is_some() || self.confirmations.contains_key("code-freeze")
+    /// Scope is frozen by an explicit lock or by a confirmation the profile says freezes it.
+    pub fn scope_frozen(&self, freezes_scope: &[String]) -> bool {
+        self.scope_locked.is_some() || freezes_scope.iter().any(|c| self.confirmations.contains_key(c))
+    }
+
+    /// The go/no-go decision standing now.
+    pub fn go(&self) -> Option<&Stamped<GoDecision>> {
+        self.decisions.last()
+    }
+
+    /// Everyone who took a go/no-go decision on this release: none of them may deploy it.
+    pub fn deciders(&self) -> impl Iterator<Item = &str> {
+        self.decisions.iter().map(|d| d.by.as_str())
     }
 
     pub fn running_deployment(&self) -> Option<&Deployment> {
@@ -204,5 +226,15 @@ impl Release {
 
     pub fn last_rollback_completed(&self) -> Option<Timestamp> {
         self.rollbacks.iter().filter_map(|r| r.completed).max()
+    }
+
+    /// The end of the latest attempt that did not stick: a completed rollback or a failed
+    /// production deployment. The next attempt needs a review and a new go decision (4.5).
+    pub fn last_failed_attempt(&self) -> Option<Timestamp> {
+        let failed = self.deployments.iter().filter(|d| d.production).filter_map(|d| match d.finished {
+            Some((at, false)) => Some(at),
+            _ => None,
+        });
+        failed.chain(self.last_rollback_completed()).max()
     }
 }

@@ -64,6 +64,8 @@ pub struct Nonconformance {
     pub detail: String,
     pub raised_at: Timestamp,
     pub raised_by: String,
+    /// When the breach itself happened, which a tick may detect later.
+    pub occurred: Timestamp,
     pub due: Timestamp,
     pub repeat: bool,
     pub closed: Option<(Timestamp, String, String)>,

@@ -121,6 +121,9 @@ impl std::str::FromStr for Span {
             return Err(SpanError(format!("`{text}` is longer than any procedure needs")));
         }
         let unit = t[digits..].trim().to_ascii_lowercase();
+        if unit == "ms" {
+            return Err(SpanError(format!("`{text}`: procedures count in seconds at the finest, not milliseconds")));
+        }
         // Plurals: "hours", "days", "business days", but a bare "s" is seconds.
         let unit = match unit.strip_suffix('s') {
             Some(singular) if !singular.is_empty() => singular,
@@ -203,7 +206,7 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(text.parse::<Span>(), Ok(want), "{text}");
         }
-        for bad in ["", "h", "4", "4 fortnights", "-4h", "4.5h", "business days"] {
+        for bad in ["", "h", "4", "4 fortnights", "-4h", "4.5h", "business days", "500ms"] {
             assert!(bad.parse::<Span>().is_err(), "{bad} should be rejected");
         }
     }

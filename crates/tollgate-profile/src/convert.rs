@@ -389,6 +389,21 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
     if release_types.is_empty() {
         cx.problems.at(&root.key("release-types"), "define at least one release type");
     }
+    let emergency: Vec<&String> = release_types
+        .iter()
+        .filter(|(_, t): &(&String, &ReleaseTypeDef)| t.track == Track::Emergency)
+        .map(|(id, _)| id)
+        .collect();
+    if emergency.len() > 1 {
+        let list: Vec<&str> = emergency.iter().map(|s| s.as_str()).collect();
+        cx.problems.at(
+            &root.key("release-types"),
+            format!(
+                "at most one release type may be on the emergency track (`emergency create` uses it); found {}",
+                list.join(", ")
+            ),
+        );
+    }
 
     let test_phases = raw
         .test_phases
@@ -417,8 +432,16 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
         .confirmations
         .iter()
         .map(|(id, c)| {
-            let by = cx.roles(&root.key("confirmations").key(id).key("by"), &c.by);
-            (id.clone(), ConfirmationDef { says: c.says.clone(), by, written: c.written })
+            let path = root.key("confirmations").key(id);
+            let by = cx.roles(&path.key("by"), &c.by);
+            let after = c.after.as_deref().and_then(|a| {
+                let anchor = Anchor::from_key(a);
+                if anchor.is_none() {
+                    cx.problems.at(&path.key("after"), "expected `deployment` or `schedule`");
+                }
+                anchor
+            });
+            (id.clone(), ConfirmationDef { says: c.says.clone(), by, written: c.written, after })
         })
         .collect();
 
@@ -472,6 +495,7 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
                     says: c.says.clone(),
                     check: cx.check(&cpath, &c.check, params!(c)),
                     types: cx.types(&cpath.key("types"), &c.types),
+                    when_touches: cx.touches(&cpath.key("when-touches"), &c.when_touches),
                     overridable: c.overridable,
                 }
             })
@@ -593,6 +617,16 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
         conditions,
     };
 
+    for (i, c) in raw.scope.frozen_by.iter().enumerate() {
+        if !raw.confirmations.contains_key(c) {
+            cx.problems.at(&root.key("scope").key("frozen-by").index(i), format!("unknown confirmation `{c}`"));
+        }
+    }
+    let max_accepted_risk = Severity::from_key(&raw.defects.max_accepted_risk).unwrap_or_else(|| {
+        cx.problems.at(&root.key("defects").key("max-accepted-risk"), "expected critical, high, medium or low");
+        Severity::High
+    });
+
     let policy = Policy {
         id: raw.profile.id.clone(),
         version: raw.profile.version.clone(),
@@ -650,6 +684,8 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
             .iter()
             .map(|r| RiskSeed { category: r.category.clone(), risk: r.risk.clone(), mitigation: r.mitigation.clone() })
             .collect(),
+        freezes_scope: raw.scope.frozen_by.clone(),
+        max_accepted_risk,
     };
     if cx.problems.0.is_empty() { Ok(policy) } else { Err(cx.problems) }
 }

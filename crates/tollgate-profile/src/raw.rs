@@ -35,6 +35,20 @@ pub struct RawProfile {
     pub cadences: Vec<RawCadence>,
     #[serde(default)]
     pub risks: Vec<RawRisk>,
+    pub scope: RawScope,
+    pub defects: RawDefects,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawScope {
+    pub frozen_by: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawDefects {
+    pub max_accepted_risk: String,
 }
 
 #[derive(Deserialize)]
@@ -138,6 +152,7 @@ pub struct RawConfirmation {
     pub by: Vec<String>,
     #[serde(default)]
     pub written: bool,
+    pub after: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -161,6 +176,8 @@ pub struct RawCriterion {
     pub check: String,
     #[serde(default)]
     pub types: Vec<String>,
+    #[serde(default)]
+    pub when_touches: Vec<String>,
     #[serde(default)]
     pub overridable: bool,
     pub confirmation: Option<String>,

@@ -53,6 +53,43 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
         }
     }
 
+    for id in team.release_types.keys().filter(|id| !base.release_types.contains_key(*id)) {
+        p.at(
+            &root.key("release-types").key(id),
+            format!(
+                "adds release type `{id}`, which could be used to avoid the base's controls; {}",
+                was("the types are fixed".into())
+            ),
+        );
+    }
+    let missing_freeze = not_in(&base.freezes_scope, &team.freezes_scope);
+    if !missing_freeze.is_empty() {
+        p.at(
+            &root.key("scope").key("frozen-by"),
+            format!("no longer freezes scope on {}; {}", missing_freeze.join(", "), was("it does".into())),
+        );
+    }
+    if team.max_accepted_risk > base.max_accepted_risk {
+        p.at(
+            &root.key("defects").key("max-accepted-risk"),
+            format!(
+                "accepts the risk of {} defects; {}",
+                team.max_accepted_risk.key(),
+                was(format!("at most {}", base.max_accepted_risk.key()))
+            ),
+        );
+    }
+    for b in &base.retention {
+        let path = root.key("retention");
+        match team.retention.iter().find(|t| t.document == b.document) {
+            None => p.at(&path, was(format!("\"{}\" are retained for {}", b.document, b.keep))),
+            Some(t) if !retained_at_least(&t.keep, &b.keep) => {
+                p.at(&path, format!("keeps \"{}\" for {}, less than {}", b.document, t.keep, was(b.keep.clone())))
+            }
+            Some(_) => {}
+        }
+    }
+
     for (id, b) in &base.release_types {
         let path = root.key("release-types").key(id);
         let Some(t) = team.release_types.get(id) else {
@@ -132,6 +169,12 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
         if b.written && !t.written {
             p.at(&path.key("written"), was("a written record is required".into()));
         }
+        if b.after.is_some() && t.after != b.after {
+            p.at(
+                &path.key("after"),
+                was(format!("it must be given after each {}", b.after.map(|a| a.key()).unwrap_or_default())),
+            );
+        }
         let extra = not_in(&t.by, &b.by);
         if !extra.is_empty() {
             p.at(
@@ -177,6 +220,17 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
                     format!(
                         "applies to fewer release types; {}",
                         was(if bc.types.is_empty() { "every type".into() } else { join(&bc.types) })
+                    ),
+                );
+            }
+            let wide = tc.when_touches.is_empty()
+                || (!bc.when_touches.is_empty() && tc.when_touches.is_superset(&bc.when_touches));
+            if !wide {
+                p.at(
+                    &cpath.key("when-touches"),
+                    format!(
+                        "applies to fewer releases; {}",
+                        was(if bc.when_touches.is_empty() { "every release".into() } else { join(&bc.when_touches) })
                     ),
                 );
             }
@@ -255,6 +309,27 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
         p.at(&root.key("environments"), was(format!("production is `{}`", base.production().unwrap_or("?"))));
     }
     p
+}
+
+/// Retention written as people write it: `3 years`, `18 months`, `product lifetime`. Text that
+/// is not a period must stay as it was.
+fn retained_at_least(team: &str, base: &str) -> bool {
+    fn months(keep: &str) -> Option<u32> {
+        if keep.trim() == "product lifetime" {
+            return Some(u32::MAX);
+        }
+        let (n, unit) = keep.trim().split_once(' ')?;
+        let n: u32 = n.parse().ok()?;
+        match unit.trim_end_matches('s') {
+            "year" => Some(n * 12),
+            "month" => Some(n),
+            _ => None,
+        }
+    }
+    match (months(team), months(base)) {
+        (Some(t), Some(b)) => t >= b,
+        _ => team == base,
+    }
 }
 
 fn not_in(team: &[String], base: &[String]) -> Vec<String> {

@@ -174,3 +174,38 @@ fn unknown_base_profile() {
         ],
     );
 }
+
+#[test]
+fn an_overlay_may_not_add_release_types_shorten_retention_or_add_an_emergency_type() {
+    let text = r#"[profile]
+id = "payments"
+version = "2026.1"
+title = "Payments"
+document = "PAY-REL-001"
+extends = "qms-dev-pro-004"
+
+[release-types.quick]
+name = "Quick"
+description = "no controls"
+track = "emergency"
+process = "none"
+lead-time = "none"
+min-lead-time = "0s"
+approvals = [{ label = "DevOps", requires = [{ role = "devops-engineer" }] }]
+test-phases = []
+stabilisation = "0s"
+
+[[retention]]
+document = "Approval and Sign-off Records"
+content = "x"
+keep = "1 year"
+location = "x"
+access = "x"
+"#;
+    let errors = load("team.toml", text).unwrap_err().to_string();
+    assert!(errors.contains("at most one release type may be on the emergency track"), "{errors}");
+    let text = text.replace("track = \"emergency\"", "track = \"standard\"");
+    let errors = load("team.toml", &text).unwrap_err().to_string();
+    assert!(errors.contains("release-types.quick: adds release type `quick`"), "{errors}");
+    assert!(errors.contains("retention: \"Release Plans\" are retained for 3 years"), "{errors}");
+}

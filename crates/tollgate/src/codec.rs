@@ -88,7 +88,7 @@ enum Wire {
     #[serde(rename = "release.approval_recorded")]
     ApprovalRecorded { release: String, role: String, approve: bool, comment: Option<String> },
     #[serde(rename = "release.overridden")]
-    Overridden { release: String, criterion: String, justification: String },
+    Overridden { release: String, criterion: String, justification: String, unmet: String },
     #[serde(rename = "release.go_decided")]
     GoDecided { release: String, go: bool, reason: Option<String> },
     #[serde(rename = "release.phase_advanced")]
@@ -109,6 +109,7 @@ enum Wire {
         service: Option<String>,
         subject: String,
         detail: String,
+        occurred: String,
         due: String,
         repeat: bool,
     },
@@ -260,9 +261,12 @@ pub fn encode(fact: &Fact, profile_version: &str) -> Vec<u8> {
             approve: *approve,
             comment: comment.clone(),
         },
-        Event::Overridden { release, criterion, justification } => {
-            Wire::Overridden { release: r(release), criterion: criterion.clone(), justification: justification.clone() }
-        }
+        Event::Overridden { release, criterion, justification, unmet } => Wire::Overridden {
+            release: r(release),
+            criterion: criterion.clone(),
+            justification: justification.clone(),
+            unmet: unmet.clone(),
+        },
         Event::GoDecided { release, go, reason } => {
             Wire::GoDecided { release: r(release), go: *go, reason: reason.clone() }
         }
@@ -295,6 +299,7 @@ pub fn encode(fact: &Fact, profile_version: &str) -> Vec<u8> {
             service: nc.service.clone(),
             subject: nc.subject.clone(),
             detail: nc.detail.clone(),
+            occurred: time(nc.occurred),
             due: time(nc.due),
             repeat: nc.repeat,
         },
@@ -423,8 +428,8 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         Wire::ApprovalRecorded { release, role, approve, comment } => {
             Event::ApprovalRecorded { release: parse_release(&release)?, role, approve, comment }
         }
-        Wire::Overridden { release, criterion, justification } => {
-            Event::Overridden { release: parse_release(&release)?, criterion, justification }
+        Wire::Overridden { release, criterion, justification, unmet } => {
+            Event::Overridden { release: parse_release(&release)?, criterion, justification, unmet }
         }
         Wire::GoDecided { release, go, reason } => Event::GoDecided { release: parse_release(&release)?, go, reason },
         Wire::PhaseAdvanced { release, gate, from, to, criteria } => Event::PhaseAdvanced {
@@ -449,16 +454,19 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         Wire::RollbackCompleted { release, seconds } => {
             Event::RollbackCompleted { release: parse_release(&release)?, seconds }
         }
-        Wire::NcRaised { id, condition, release, service, subject, detail, due, repeat } => Event::NcRaised(NcRaised {
-            id,
-            condition,
-            release: release.map(|r| parse_release(&r)).transpose()?,
-            service,
-            subject,
-            detail,
-            due: parse_time("due", &due)?,
-            repeat,
-        }),
+        Wire::NcRaised { id, condition, release, service, subject, detail, occurred, due, repeat } => {
+            Event::NcRaised(NcRaised {
+                id,
+                condition,
+                release: release.map(|r| parse_release(&r)).transpose()?,
+                service,
+                subject,
+                detail,
+                occurred: parse_time("occurred", &occurred)?,
+                due: parse_time("due", &due)?,
+                repeat,
+            })
+        }
         Wire::NcClosed { id, corrective_action } => Event::NcClosed { id, corrective_action },
     };
     Ok(Decoded { fact: Fact { at, actor: envelope.actor, event }, profile_version: envelope.profile })

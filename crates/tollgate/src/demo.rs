@@ -160,7 +160,7 @@ pub fn run(json: bool) -> Result<(), String> {
 /// Shows the one structural rule: whoever records the go decision cannot deploy.
 fn separation_of_duties(demo: &mut Demo, id: ReleaseId, say: &impl Fn(String)) -> Result<(), String> {
     playbook::walk_to(demo, id, tollgate_domain::lifecycle::Phase::Deployment).map_err(|e| e.0)?;
-    demo.run("rita", Command::GrantRoles { name: "rita".into(), roles: ["devops-engineer".into()].into() })
+    demo.run("eve", Command::GrantRoles { name: "rita".into(), roles: ["devops-engineer".into()].into() })
         .map_err(|e| e.to_string())?;
     demo.quiet = true;
     playbook::open_gate(demo, id, tollgate_domain::policy::Opens::Deploy, &["go-decision"]).map_err(|e| e.0)?;
@@ -173,7 +173,7 @@ fn separation_of_duties(demo: &mut Demo, id: ReleaseId, say: &impl Fn(String)) -
         )),
         other => return Err(format!("separation of duties was not enforced: {other:?}")),
     }
-    demo.run("rita", Command::RevokeRoles { name: "rita".into(), roles: ["devops-engineer".into()].into() })
+    demo.run("eve", Command::RevokeRoles { name: "rita".into(), roles: ["devops-engineer".into()].into() })
         .map_err(|e| e.to_string())?;
     Ok(())
 }

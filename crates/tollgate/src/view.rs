@@ -112,8 +112,8 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
         "confirmations": r.confirmations.iter().map(|(k, c)| (k.clone(), json!({"comment": c.value, "by": c.by, "at": time(c.at)}))).collect::<serde_json::Map<_, _>>(),
         "approvals": r.approvals.iter().map(|(who, a)| json!({"by": who, "role": a.role, "approve": a.approve, "comment": a.comment, "at": time(a.at)})).collect::<Vec<_>>(),
         "approval_routes": approval::routes(policy, r).into_iter().map(|(label, reqs)| json!({"label": label, "roles": reqs.iter().map(|q| q.role.clone()).collect::<Vec<_>>()})).collect::<Vec<_>>(),
-        "overrides": r.overrides.iter().map(|(k, o)| json!({"criterion": k, "justification": o.value, "by": o.by, "at": time(o.at)})).collect::<Vec<_>>(),
-        "go": r.go.as_ref().map(|g| json!({"go": g.value.go, "reason": g.value.reason, "by": g.by, "at": time(g.at)})),
+        "overrides": r.overrides.iter().map(|(k, o)| json!({"criterion": k, "justification": o.value.justification, "unmet_when_given": o.value.unmet, "by": o.by, "at": time(o.at)})).collect::<Vec<_>>(),
+        "go": r.go().map(|g| json!({"go": g.value.go, "reason": g.value.reason, "by": g.by, "at": time(g.at)})),
         "deployments": r.deployments.iter().map(|d| json!({"environment": d.environment, "by": d.started.by, "started_at": time(d.started.at), "finished_at": opt_time(d.finished.map(|f| f.0)), "outcome": d.finished.map(|f| if f.1 {"success"} else {"failed"})})).collect::<Vec<_>>(),
         "rollbacks": r.rollbacks.iter().map(|b| json!({"reason": b.reason, "by": b.started.by, "decided_at": time(b.started.at), "completed_at": opt_time(b.completed), "seconds": b.completed.map(|c| (c - b.started.at).num_seconds())})).collect::<Vec<_>>(),
         "obligations": obligations,
@@ -155,7 +155,7 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
             when(a.at)
         ));
     }
-    if let Some(g) = &r.go {
+    if let Some(g) = r.go() {
         text.push_str(&format!(
             "  decision   {} by {} at {}\n",
             if g.value.go { "GO" } else { "NO-GO" },
@@ -199,6 +199,7 @@ pub fn nc_json(n: &Nonconformance, now: Timestamp) -> Value {
         "detail": n.detail,
         "raised_at": time(n.raised_at),
         "raised_by": n.raised_by,
+        "occurred_at": time(n.occurred),
         "due_at": time(n.due),
         "status": n.status(now).key(),
         "formal_corrective_action": n.repeat,

@@ -149,7 +149,7 @@ fn a_full_minor_release_through_every_gate() {
         stderr(&no_go)
     );
     tg.ok("rita", &["release", "go", &id]);
-    tg.ok("rita", &["person", "grant", "rita", "--role", "devops-engineer"]);
+    tg.ok("eve", &["person", "grant", "rita", "--role", "devops-engineer"]);
     let sod = tg.run("rita", &["release", "deploy", &id, "--env", "production"]);
     check(&sod, 3, &["deploy as go decider"]);
     assert!(stderr(&sod).contains("[separation-of-duties]"), "{}", stderr(&sod));
@@ -229,6 +229,7 @@ fn a_full_emergency_release_with_its_deadlines() {
     tg.ok("ella", &["release", "approve", &id]);
     tg.ok("rita", &["release", "advance", &id]);
     tg.ok("dev", &["release", "evidence", &id, "--phase", "unit", "--result", "pass"]);
+    tg.ok("sam", &["release", "evidence", &id, "--phase", "security-scan", "--result", "pass"]);
     tg.ok("quinn", &["release", "evidence", &id, "--phase", "regression", "--result", "pass"]);
     tg.ok("quinn", &["release", "confirm", &id, "critical-path-verified"]);
     tg.ok("quinn", &["release", "advance", &id]);

@@ -45,8 +45,8 @@ pub const QMS_PEOPLE: &[(&str, &str)] = &[
 ];
 
 pub const GRS_PEOPLE: &[(&str, &str)] = &[
-    ("paula", "product-owner"),
     ("eli", "engineering-lead"),
+    ("paula", "product-owner"),
     ("ella", "engineering-lead"),
     ("omar", "sre"),
     ("oscar", "sre"),
@@ -67,14 +67,14 @@ impl World {
         let mut w = World { state: State::default(), now: at("2026-11-02T09:00:00Z"), facts: Vec::new() };
         w.ok("admin", Command::AdoptProfile { profile: Arc::new(profile) });
         for (name, role) in people {
-            // Bootstrap: until someone may administer people, anyone may add them.
+            // The first person adds themself; then an administrator adds the rest.
             let admins = w.policy().roles_for(tollgate_domain::policy::Action::AdministerPeople).to_vec();
             let by = w
                 .state
                 .people
                 .values()
                 .find(|p| p.roles.iter().any(|r| admins.contains(r)))
-                .map_or("admin".to_owned(), |p| p.name.clone());
+                .map_or((*name).to_owned(), |p| p.name.clone());
             w.ok(&by, Command::AddPerson { name: (*name).into(), roles: [(*role).to_owned()].into() });
         }
         w
@@ -103,6 +103,8 @@ impl World {
             evolve(&mut self.state, &fact).unwrap();
             self.facts.push(fact);
         }
+        // Each step takes a second, as people do: facts never share an instant by accident.
+        self.now += Duration::seconds(1);
         Ok(events)
     }
 
