@@ -133,6 +133,11 @@ pub enum Command {
     CompleteRollback {
         release: ReleaseId,
     },
+    /// Abandon a release before it reaches production: it closes without passing its gates.
+    Withdraw {
+        release: ReleaseId,
+        reason: String,
+    },
     RaiseNc {
         condition: String,
         release: Option<ReleaseId>,

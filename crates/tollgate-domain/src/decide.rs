@@ -132,7 +132,11 @@ impl<'a> Ctx<'a> {
         });
         reasons.invalid_if(
             profile.hash != current.hash
-                && self.state.profiles.iter().any(|a| a.profile.policy.version == profile.policy.version),
+                && self.state.profiles.iter().any(|a| {
+                    a.profile.policy.id == profile.policy.id
+                        && a.profile.policy.version == profile.policy.version
+                        && a.profile.hash != profile.hash
+                }),
             || {
                 format!(
                     "version {} was adopted before with different content; a changed document needs a new version (6.3)",
@@ -170,8 +174,10 @@ impl<'a> Ctx<'a> {
         reasons.invalid_if(!valid_name(name), || {
             format!("`{name}` is not a usable name; use letters, digits, dots, dashes, underscores or @")
         });
-        reasons.invalid_if(self.state.people.contains_key(name), || {
-            format!("{name} already exists; change roles with `person grant` / `person revoke`")
+        // Names differing only in case would be two people to the log and one to everyone else.
+        let taken = self.state.people.keys().find(|k| k.to_lowercase() == name.to_lowercase());
+        reasons.invalid_if(taken.is_some(), || {
+            format!("{} already exists; change roles with `person grant` / `person revoke`", taken.expect("some"))
         });
         reasons.absorb(self.known_roles(policy, roles));
         reasons.finish()?;
@@ -188,6 +194,14 @@ impl<'a> Ctx<'a> {
         });
         reasons.invalid_if(!self.state.people.contains_key(name), || format!("unknown person `{name}`"));
         reasons.absorb(self.known_roles(policy, roles));
+        if let Some(person) = self.state.people.get(name) {
+            let pointless: Vec<&str> =
+                roles.iter().filter(|r| person.roles.contains(*r) == grant).map(String::as_str).collect();
+            reasons.invalid_if(!pointless.is_empty(), || {
+                let verb = if grant { "already holds" } else { "does not hold" };
+                format!("{name} {verb} {}", pointless.join(", "))
+            });
+        }
         reasons.finish()?;
         let (name, roles) = (name.to_owned(), roles.clone());
         Ok(vec![if grant { Event::RolesGranted { name, roles } } else { Event::RolesRevoked { name, roles } }])
@@ -401,7 +415,8 @@ fn release_of(command: &Command) -> ReleaseId {
         | Deploy { release, .. }
         | DeploymentFinished { release, .. }
         | StartRollback { release, .. }
-        | CompleteRollback { release } => *release,
+        | CompleteRollback { release }
+        | Withdraw { release, .. } => *release,
         _ => unreachable!("not a release command"),
     }
 }
@@ -465,10 +480,18 @@ impl<'a> OnRelease<'a, '_> {
                 reasons.invalid_if(blank(kind) || blank(reference), || {
                     "a scope item is KIND:REF, like ticket:PAY-42".into()
                 });
-                reasons.invalid_if(
-                    r.scope.iter().any(|s| s.value.kind == *kind && s.value.reference == *reference),
-                    || format!("{kind}:{reference} is already in scope"),
-                );
+                let existing = r.scope.iter().find(|s| s.value.kind == *kind && s.value.reference == *reference);
+                if let Some(existing) = existing {
+                    // Naming the missing rollback mechanism of an item is not a scope change.
+                    let completes = existing.value.rollback.is_none() && rollback.is_some();
+                    reasons.invalid_if(!completes, || {
+                        format!("{kind}:{reference} is already in scope; only a missing --rollback can be added to it")
+                    });
+                    reasons.absorb(self.authorised(Action::EditScope));
+                    let item = ScopeItem { rollback: rollback.clone(), ..existing.value.clone() };
+                    reasons.finish()?;
+                    return Ok(vec![Event::ScopeAdded { release, item }]);
+                }
                 let reassessment = if r.scope_frozen(&policy.freezes_scope) {
                     reasons.absorb(self.authorised(Action::EditScopeAfterLock));
                     reasons.refuse_if(justification.as_deref().is_none_or(blank), "scope-locked", || {
@@ -486,6 +509,14 @@ impl<'a> OnRelease<'a, '_> {
                     reassessment,
                 };
                 vec![Event::ScopeAdded { release, item }]
+            }
+            Command::Withdraw { reason, .. } => {
+                reasons.absorb(self.authorised(Action::WithdrawRelease));
+                reasons.refuse_if(r.production_deployment().is_some(), "phase", || {
+                    format!("{release} reached production; it is rolled back or closed, not withdrawn")
+                });
+                reasons.invalid_if(blank(reason), || "say why the release is withdrawn (--reason)".into());
+                vec![Event::Withdrawn { release, reason: reason.clone() }]
             }
             Command::LockScope { .. } => {
                 reasons.absorb(self.authorised(Action::LockScope));

@@ -156,6 +156,10 @@ pub enum Event {
         release: ReleaseId,
         seconds: i64,
     },
+    Withdrawn {
+        release: ReleaseId,
+        reason: String,
+    },
     NcRaised(NcRaised),
     NcClosed {
         id: u32,
@@ -247,7 +251,8 @@ impl Event {
             | DeploymentStarted { release, .. }
             | DeploymentFinished { release, .. }
             | RollbackStarted { release, .. }
-            | RollbackCompleted { release, .. } => Some(*release),
+            | RollbackCompleted { release, .. }
+            | Withdrawn { release, .. } => Some(*release),
             NcRaised(nc) => nc.release,
             ProfileAdopted(_)
             | PersonAdded { .. }

@@ -91,6 +91,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                     deployments: Vec::new(),
                     rollbacks: Vec::new(),
                     advanced: Vec::new(),
+                    withdrawn: None,
                 },
             );
         }
@@ -133,7 +134,16 @@ fn apply_to_release(r: &mut Release, event: &Event, s: Stamped<()>, production: 
             r.window = *window;
             r.window_set_at = s.at;
         }
-        Event::ScopeAdded { item, .. } => r.scope.push(s.with(item.clone())),
+        Event::ScopeAdded { item, .. } => {
+            match r.scope.iter_mut().find(|x| x.value.kind == item.kind && x.value.reference == item.reference) {
+                Some(existing) => *existing = s.with(item.clone()),
+                None => r.scope.push(s.with(item.clone())),
+            }
+        }
+        Event::Withdrawn { reason, .. } => {
+            r.withdrawn = Some(s.with(reason.clone()));
+            r.phase = crate::lifecycle::Phase::Closed;
+        }
         Event::ScopeLocked { .. } => r.scope_locked = Some(s.clone()),
         Event::PlanRecorded { field, text, .. } => {
             r.plan.insert(*field, s.with(text.clone()));

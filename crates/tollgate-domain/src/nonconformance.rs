@@ -156,7 +156,8 @@ pub fn emergency_frequency(
     let recent: Vec<String> = state
         .releases
         .values()
-        .filter(|r| r.service == service && r.track == crate::lifecycle::Track::Emergency)
+        // A withdrawn emergency never reached production: it did not occur.
+        .filter(|r| r.service == service && r.track == crate::lifecycle::Track::Emergency && r.withdrawn.is_none())
         .filter(|r| window.after(r.created.at, &policy.calendar) > now)
         .map(|r| r.id.to_string())
         .chain(std::iter::once(new.id.to_string()))

@@ -90,10 +90,11 @@ pub enum Action {
     ManageRisks,
     RaiseNonconformance,
     CloseNonconformance,
+    WithdrawRelease,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 24] = [
         Action::AdministerPeople,
         Action::AdoptProfile,
         Action::CreateRelease,
@@ -117,6 +118,7 @@ impl Action {
         Action::ManageRisks,
         Action::RaiseNonconformance,
         Action::CloseNonconformance,
+        Action::WithdrawRelease,
     ];
 
     /// The key used in the profile's `[authority]` table.
@@ -145,6 +147,7 @@ impl Action {
             Action::ManageRisks => "manage-risks",
             Action::RaiseNonconformance => "raise-nonconformance",
             Action::CloseNonconformance => "close-nonconformance",
+            Action::WithdrawRelease => "withdraw-release",
         }
     }
 

@@ -170,6 +170,8 @@ pub struct Release {
     pub deployments: Vec<Deployment>,
     pub rollbacks: Vec<Rollback>,
     pub advanced: Vec<Stamped<(Phase, Phase)>>,
+    /// Abandoned before production, with the reason.
+    pub withdrawn: Option<Stamped<String>>,
 }
 
 impl Release {

@@ -116,7 +116,8 @@ pub struct SqliteLedger {
     conn: Connection,
     /// `None` for an in-memory ledger.
     path: Option<PathBuf>,
-    signer: NoteSigner,
+    /// `None` when opened to audit only: such a ledger can be read and verified, not appended to.
+    signer: Option<NoteSigner>,
     verifier: NoteVerifier,
     options: SqliteOptions,
     last_sidecar_error: Option<io::Error>,
@@ -230,9 +231,35 @@ impl SqliteLedger {
         Self::open_with(path, SqliteOptions::default())
     }
 
+    /// Opens a ledger to read and verify it without its private key: what an auditor holding a
+    /// copy of the store does. Checkpoints are verified with `trusted`, or the key in `PATH.pub`.
+    pub fn open_for_audit(path: impl AsRef<Path>, trusted: Option<NoteVerifier>) -> Result<Self, LedgerError> {
+        let path = path.as_ref();
+        let options = SqliteOptions::default();
+        let (conn, _origin) = Self::open_connection(path, &options)?;
+        let verifier = match trusted {
+            Some(v) => v,
+            None => {
+                let pub_file = pub_path(path);
+                let vkey = fs::read_to_string(&pub_file).map_err(io_err(&pub_file))?;
+                NoteVerifier::parse(vkey.trim_end())
+                    .map_err(|source| LedgerError::Key { path: pub_file.clone(), source })?
+            }
+        };
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(Self { conn, path: Some(path.to_owned()), signer: None, verifier, options, last_sidecar_error: None })
+    }
+
     /// [`SqliteLedger::open`] with explicit options.
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, LedgerError> {
         let path = path.as_ref();
+        let (conn, origin) = Self::open_connection(path, &options)?;
+        Self::with_keys(conn, path, origin, options)
+    }
+
+    /// The database connection and the log's origin, after checking it is a ledger.
+    fn open_connection(path: &Path, options: &SqliteOptions) -> Result<(Connection, String), LedgerError> {
+        let options = options.clone();
         if !path.exists() {
             return Err(LedgerError::NotInitialised { path: path.to_owned() });
         }
@@ -259,7 +286,10 @@ impl SqliteLedger {
             None => return Err(not_a_ledger("no schema version".into())),
         }
         let origin = meta("origin")?.ok_or_else(|| not_a_ledger("no origin".into()))?;
+        Ok((conn, origin))
+    }
 
+    fn with_keys(conn: Connection, path: &Path, origin: String, options: SqliteOptions) -> Result<Self, LedgerError> {
         let key_file = key_path(path);
         let skey = fs::read_to_string(&key_file).map_err(io_err(&key_file))?;
         let signer =
@@ -309,12 +339,16 @@ impl SqliteLedger {
     fn from_parts(conn: Connection, path: Option<PathBuf>, signer: NoteSigner, options: SqliteOptions) -> Self {
         conn.set_prepared_statement_cache_capacity(32);
         let verifier = signer.verifier();
-        Self { conn, path, signer, verifier, options, last_sidecar_error: None }
+        Self { conn, path, signer: Some(signer), verifier, options, last_sidecar_error: None }
+    }
+
+    fn signer(&self) -> Result<&NoteSigner, LedgerError> {
+        self.signer.as_ref().ok_or_else(|| LedgerError::ReadOnly { path: self.path.clone().unwrap_or_default() })
     }
 
     fn initialise(&mut self, origin: &str) -> Result<(), LedgerError> {
         let empty = Checkpoint { origin: origin.to_owned(), size: 0, root: merkle::EMPTY_ROOT };
-        let note = self.signer.sign_checkpoint(&empty)?;
+        let note = self.signer()?.sign_checkpoint(&empty)?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_error(
             &self.options,
             self.path.as_deref(),
@@ -487,6 +521,11 @@ impl Ledger for SqliteLedger {
         recorded_at: i64,
     ) -> Result<Appended, LedgerError> {
         check_append_request(expect, records)?;
+        // Fail before the transaction when this ledger may only be audited.
+        let signer = self
+            .signer
+            .as_ref()
+            .ok_or_else(|| LedgerError::ReadOnly { path: self.path.clone().unwrap_or_default() })?;
         let loc = self.location();
         let options = &self.options;
         let path = self.path.as_deref();
@@ -568,11 +607,8 @@ impl Ledger for SqliteLedger {
         }
 
         let root = range.root();
-        let note = self.signer.sign_checkpoint(&Checkpoint {
-            origin: self.verifier.name().to_owned(),
-            size: new_size,
-            root,
-        })?;
+        let note =
+            signer.sign_checkpoint(&Checkpoint { origin: self.verifier.name().to_owned(), size: new_size, root })?;
         let frontier = range.hashes().concat();
         tx.prepare_cached(UPDATE_STATE)
             .and_then(|mut s| s.execute(params![new_size_sql, frontier]))

@@ -201,6 +201,12 @@ pub enum LedgerError {
         /// How long we waited.
         waited_ms: u128,
     },
+    /// The ledger was opened to audit, without its signing key.
+    #[error("{} was opened to audit only (no signing key); it cannot be appended to", path.display())]
+    ReadOnly {
+        /// The database path.
+        path: PathBuf,
+    },
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

@@ -112,12 +112,18 @@ pub fn from_sources(sources: Vec<ProfileSource>) -> Result<Profile, ProfileError
     Ok(Profile { policy, hash, sources, reason: String::new() })
 }
 
-/// SHA-256 over each source's name and text, base first, NUL-separated.
+/// The rules of `team` that are looser than `base`, as `key: message` lines: shown when a new
+/// standalone version is adopted, which may loosen (it is a new document, approved as such).
+pub fn loosened(base: &Policy, team: &Policy) -> Vec<String> {
+    tighten::check(base, team).0.into_iter().map(|(key, message)| format!("{key}: {message}")).collect()
+}
+
+/// SHA-256 over each source text, base first, each followed by a NUL byte. Names are left out
+/// so that the same document gives the same hash wherever it was read from; for a standalone
+/// profile this is `sha256sum` of the file with one NUL appended.
 pub fn content_hash(sources: &[ProfileSource]) -> String {
     let mut h = Sha256::new();
     for s in sources {
-        h.update(s.name.as_bytes());
-        h.update([0]);
         h.update(s.text.as_bytes());
         h.update([0]);
     }
@@ -164,7 +170,9 @@ fn shape_message(message: String) -> String {
     };
     message
         .replace("invalid type: ", "wrong type: ")
+        .replace("a sequence", "a list")
         .replace("sequence", "a list")
+        .replace("a map", "a table")
         .replace("map", "a table")
         .replace("struct Raw", "table ")
 }

@@ -15,9 +15,7 @@ use crate::codec;
 pub enum AppError {
     #[error("{0}")]
     Rejected(Rejection),
-    #[error(
-        "conflict: {stream} changed while this command was being decided (expected version {expected}, found {actual}); nothing was written, run the command again"
-    )]
+    #[error("{}", conflict(stream, *expected, *actual))]
     Conflict { stream: String, expected: u64, actual: u64 },
     #[error("{0}")]
     Ledger(LedgerError),
@@ -33,6 +31,15 @@ impl From<LedgerError> for AppError {
             other => AppError::Ledger(other),
         }
     }
+}
+
+fn conflict(stream: &str, expected: u64, actual: u64) -> String {
+    let what = if expected == 0 {
+        format!("another command created {stream} at the same moment")
+    } else {
+        format!("{stream} changed while this command was being decided (version {expected} became {actual})")
+    };
+    format!("conflict: {what}; nothing was written, run the command again")
 }
 
 /// What an accepted command recorded.

@@ -14,8 +14,9 @@ use crate::cli::AuditCmd;
 use crate::codec;
 use crate::run::Failure;
 
-fn open(db: &Path) -> Result<SqliteLedger, Failure> {
-    SqliteLedger::open(db).map_err(|e| match e {
+/// Opens the store to read it, with the public key only: an auditor's copy needs no secret.
+fn open(db: &Path, trusted: Option<NoteVerifier>) -> Result<SqliteLedger, Failure> {
+    SqliteLedger::open_for_audit(db, trusted).map_err(|e| match e {
         LedgerError::NotALedger { .. } | LedgerError::Corrupt { .. } => Failure::Integrity(e.to_string()),
         other => Failure::Error(other.to_string()),
     })
@@ -27,16 +28,19 @@ fn b64(h: &[u8]) -> String {
 
 fn print(json: bool, doc: Value, text: String) {
     if json {
-        println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     } else {
-        println!("{}", text.trim_end());
+        crate::outln!("{}", text.trim_end());
     }
 }
 
 pub fn run(db: &Path, json: bool, cmd: AuditCmd) -> Result<(), Failure> {
-    let ledger = open(db)?;
+    if let AuditCmd::Verify { checkpoint, key } = &cmd {
+        return verify_cmd(db, json, checkpoint.as_deref(), key.as_deref());
+    }
+    let ledger = open(db, None)?;
     match cmd {
-        AuditCmd::Verify { checkpoint, key } => verify_cmd(&ledger, json, checkpoint.as_deref(), key.as_deref()),
+        AuditCmd::Verify { .. } => unreachable!("handled above"),
         AuditCmd::Log { release } => log(&ledger, json, release.as_deref()),
         AuditCmd::Proof { seq, from, to } => proof(&ledger, json, seq, from, to),
         AuditCmd::Checkpoint => {
@@ -54,20 +58,41 @@ fn read(path: &Path) -> Result<String, Failure> {
     std::fs::read_to_string(path).map_err(|e| Failure::Error(format!("{}: {e}", path.display())))
 }
 
-fn verify_cmd(ledger: &SqliteLedger, json: bool, checkpoint: Option<&Path>, key: Option<&Path>) -> Result<(), Failure> {
+/// A verifier key given as the key itself or as a file holding it.
+fn trusted_key(spec: &str) -> Result<NoteVerifier, Failure> {
+    if let Ok(key) = NoteVerifier::parse(spec.trim()) {
+        return Ok(key);
+    }
+    let text = read(Path::new(spec))?;
+    NoteVerifier::parse(text.trim()).map_err(|e| Failure::Error(format!("{spec}: not a verifier key ({e})")))
+}
+
+fn verify_cmd(db: &Path, json: bool, checkpoint: Option<&Path>, key: Option<&str>) -> Result<(), Failure> {
     let external = checkpoint.map(read).transpose()?;
-    let trusted = key
-        .map(|path| {
-            NoteVerifier::parse(read(path)?.trim()).map_err(|e| Failure::Error(format!("{}: {e}", path.display())))
-        })
-        .transpose()?;
+    let trusted = key.map(trusted_key).transpose()?;
+    let beside = std::fs::read_to_string(tollgate_ledger::sqlite::pub_path(db))
+        .ok()
+        .and_then(|t| NoteVerifier::parse(t.trim()).ok());
+    let ledger = open(db, trusted.clone())?;
+    let mut key_problem = None;
+    if let (Some(trusted), Some(beside)) = (&trusted, &beside)
+        && trusted != beside
+    {
+        key_problem = Some(format!(
+            "the key beside the store is {} ({:08x}), not the trusted key {} ({:08x}); checkpoints are verified with the trusted key",
+            beside.name(),
+            beside.key_id(),
+            trusted.name(),
+            trusted.key_id()
+        ));
+    }
     // One pass over the store: hashes, roots and signatures on this thread, while each event's
     // payload goes to a second thread that decodes and applies it. The halves take similar time.
     let (report, replayed) = std::thread::scope(|scope| {
         let (send, receive) = std::sync::mpsc::sync_channel::<Vec<(u64, Vec<u8>)>>(16);
         let replay = scope.spawn(move || replay(receive));
         let mut batch = Vec::with_capacity(BATCH);
-        let report = verify_each(ledger, external.as_deref(), &mut |seq, leaf| {
+        let report = verify_each(&ledger, external.as_deref(), &mut |seq, leaf| {
             // A frame that does not decode is reported by the verifier; replay stops short.
             if let Ok(frame) = tollgate_ledger::frame::decode(leaf) {
                 batch.push((u64::try_from(seq).unwrap_or(u64::MAX), frame.payload.to_vec()));
@@ -82,22 +107,8 @@ fn verify_cmd(ledger: &SqliteLedger, json: bool, checkpoint: Option<&Path>, key:
     });
     let mut report = report?;
     let mut problems: Vec<(Option<u64>, String)> = report.problems.iter().map(|p| (p.seq, p.what.clone())).collect();
-    if let Some(trusted) = trusted
-        && trusted != *ledger.verifier()
-    {
-        problems.insert(
-            0,
-            (
-                None,
-                format!(
-                    "the log's checkpoints are signed by key {} ({:08x}), not the trusted key {} ({:08x})",
-                    ledger.verifier().name(),
-                    ledger.verifier().key_id(),
-                    trusted.name(),
-                    trusted.key_id()
-                ),
-            ),
-        );
+    if let Some(problem) = key_problem {
+        problems.insert(0, (None, problem));
     }
     // A fact that no longer decodes or applies only matters if the bytes are the ones signed;
     // otherwise the hash problems above already name it.
@@ -161,7 +172,7 @@ fn log(ledger: &SqliteLedger, json: bool, release: Option<&str>) -> Result<(), F
     ledger
         .scan(0, &mut |record| {
             let decoded: Value = serde_json::from_slice(&record.payload).unwrap_or(Value::Null);
-            let release_of = decoded.pointer("/data/release").and_then(Value::as_str).map(|r| format!("release/{r}"));
+            let release_of = decoded.pointer("/event/data/release").and_then(Value::as_str).map(|r| format!("release/{r}"));
             if filter.as_ref().is_some_and(|f| *f != record.stream && Some(f) != release_of.as_ref()) {
                 return Ok(());
             }

@@ -22,8 +22,9 @@ pub struct Cli {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
-    /// The time the command happens (default: the system clock); never earlier than the log's
-    /// latest record. RFC 3339, `YYYY-MM-DD HH:MM` (UTC) or `+SPAN` from the system clock.
+    /// When the command's facts happened, for recording them after the fact (default: the
+    /// system clock). Never in the future, never earlier than the log's latest record; the
+    /// wall-clock time of writing is kept beside it. RFC 3339 or `YYYY-MM-DD HH:MM` (UTC).
     #[arg(long, global = true, env = "TOLLGATE_NOW", value_name = "TIME")]
     pub now: Option<String>,
     #[command(subcommand)]
@@ -99,26 +100,31 @@ pub enum ProfileCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum PersonCmd {
+    /// Add a person with roles (the first person adds themself, holding an administrator role).
     Add {
         name: String,
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
     },
+    /// Give someone more roles (never yourself).
     Grant {
         name: String,
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
     },
+    /// Take roles away; approvals given in a revoked role stop counting.
     Revoke {
         name: String,
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
     },
+    /// Everyone on record and their roles.
     List,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum BlackoutCmd {
+    /// A business-critical period no deployment window may fall in, for all services or one.
     Add {
         #[arg(long)]
         from: String,
@@ -129,6 +135,7 @@ pub enum BlackoutCmd {
         #[arg(long)]
         service: Option<String>,
     },
+    /// The blackout calendar.
     List,
 }
 
@@ -152,6 +159,8 @@ pub enum ReleaseCmd {
         service: String,
         #[arg(long)]
         version: String,
+        /// A release type of the profile in force (`tollgate profile show`), e.g. major, minor,
+        /// patch, security-patch, infrastructure.
         #[arg(long = "type", value_name = "TYPE")]
         release_type: String,
         #[arg(long)]
@@ -165,14 +174,14 @@ pub enum ReleaseCmd {
         #[arg(long = "touches", value_delimiter = ',')]
         touches: Vec<String>,
     },
+    /// Releases in progress.
     List {
         /// Include closed releases.
         #[arg(long)]
         all: bool,
     },
-    Show {
-        id: String,
-    },
+    /// Everything recorded for a release.
+    Show { id: String },
     /// Evaluate a gate: the current phase's by default, or any gate ahead of time.
     Gate {
         id: String,
@@ -180,9 +189,7 @@ pub enum ReleaseCmd {
         gate: Option<String>,
     },
     /// Sign off the current phase's gate and move to the next phase.
-    Advance {
-        id: String,
-    },
+    Advance { id: String },
     /// Move the deployment window.
     Reschedule {
         id: String,
@@ -232,6 +239,8 @@ pub enum ReleaseCmd {
     /// Record a named check of the procedure as done.
     Confirm {
         id: String,
+        /// A confirmation of the profile (listed by `tollgate profile show --json`), e.g.
+        /// monitoring-active, smoke-tests-passed.
         check: String,
         #[arg(long)]
         comment: Option<String>,
@@ -247,9 +256,8 @@ pub enum ReleaseCmd {
         comment: Option<String>,
     },
     /// Go decision (release manager); the decider can never start the deployment.
-    Go {
-        id: String,
-    },
+    Go { id: String },
+    /// No-go decision, with the reason.
     NoGo {
         id: String,
         #[arg(long)]
@@ -274,12 +282,14 @@ pub enum ReleaseCmd {
         reason: String,
     },
     /// Previous version confirmed stable: the rollback is complete.
-    RolledBack {
-        id: String,
-    },
+    RolledBack { id: String },
     /// Sign off the release record and close it.
-    Close {
+    Close { id: String },
+    /// Abandon a release before it reaches production (release manager).
+    Withdraw {
         id: String,
+        #[arg(long)]
+        reason: String,
     },
     /// Executive written risk acceptance for an overridable criterion.
     Override {
@@ -309,6 +319,7 @@ pub struct ScopeArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum EmergencyCmd {
+    /// Open an emergency release (4.6): its deployment window opens now.
     Create {
         #[arg(long)]
         service: String,
@@ -325,6 +336,7 @@ pub enum EmergencyCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum DefectCmd {
+    /// Record a defect found against a release; open Critical or untriaged High defects shut gates.
     Add {
         id: String,
         #[arg(long = "ref")]
@@ -334,6 +346,7 @@ pub enum DefectCmd {
         #[arg(long)]
         title: String,
     },
+    /// Fixed and re-tested.
     Resolve {
         id: String,
         reference: String,
@@ -358,10 +371,12 @@ pub enum DefectCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum NcCmd {
+    /// The register, with status (open, overdue, closed).
     List {
         #[arg(long)]
         open: bool,
     },
+    /// Close a non-conformance with its documented corrective action.
     Close {
         nc: String,
         #[arg(long)]
@@ -382,6 +397,7 @@ pub enum NcCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum RiskCmd {
+    /// Add a risk and its mitigation.
     Add {
         #[arg(long)]
         category: String,
@@ -392,6 +408,7 @@ pub enum RiskCmd {
         #[arg(long)]
         owner: String,
     },
+    /// The register, seeded from the procedure at init.
     List,
 }
 
@@ -402,9 +419,10 @@ pub enum AuditCmd {
         /// A checkpoint kept elsewhere; the log must be consistent with it.
         #[arg(long)]
         checkpoint: Option<PathBuf>,
-        /// The public key you trust (a note verifier key); default: the one beside the store.
+        /// The public key you trust (a note verifier key, or a file holding one); default: the
+        /// one beside the store. The private key is never needed to audit.
         #[arg(long)]
-        key: Option<PathBuf>,
+        key: Option<String>,
     },
     /// The facts in the log, in order.
     Log {

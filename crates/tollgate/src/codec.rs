@@ -101,6 +101,8 @@ enum Wire {
     RollbackStarted { release: String, reason: String },
     #[serde(rename = "release.rollback_completed")]
     RollbackCompleted { release: String, seconds: i64 },
+    #[serde(rename = "release.withdrawn")]
+    Withdrawn { release: String, reason: String },
     #[serde(rename = "nc.raised")]
     NcRaised {
         id: u32,
@@ -292,6 +294,7 @@ pub fn encode(fact: &Fact, profile_version: &str) -> Vec<u8> {
         Event::RollbackCompleted { release, seconds } => {
             Wire::RollbackCompleted { release: r(release), seconds: *seconds }
         }
+        Event::Withdrawn { release, reason } => Wire::Withdrawn { release: r(release), reason: reason.clone() },
         Event::NcRaised(nc) => Wire::NcRaised {
             id: nc.id,
             condition: nc.condition.clone(),
@@ -454,6 +457,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         Wire::RollbackCompleted { release, seconds } => {
             Event::RollbackCompleted { release: parse_release(&release)?, seconds }
         }
+        Wire::Withdrawn { release, reason } => Event::Withdrawn { release: parse_release(&release)?, reason },
         Wire::NcRaised { id, condition, release, service, subject, detail, occurred, due, repeat } => {
             Event::NcRaised(NcRaised {
                 id,
@@ -475,9 +479,13 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
 /// The event's type name as written in the log, for listings.
 pub fn type_name(bytes: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
-    struct Head {
+    struct Kind {
         #[serde(rename = "type")]
         kind: String,
     }
-    serde_json::from_slice::<Head>(bytes).ok().map(|h| h.kind)
+    #[derive(Deserialize)]
+    struct Head {
+        event: Kind,
+    }
+    serde_json::from_slice::<Head>(bytes).ok().map(|h| h.event.kind)
 }

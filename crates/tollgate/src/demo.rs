@@ -78,7 +78,7 @@ impl Runner for Demo {
             "criteria": before.criteria.len(), "open_after": after.open,
         }));
         if !self.json {
-            println!(
+            crate::outln!(
                 "  {:<15} {} ({unmet} of {} criteria unmet) -> {}{}",
                 before.gate,
                 if before.open { "OPEN" } else { "SHUT" },
@@ -87,10 +87,10 @@ impl Runner for Demo {
                 if overridden > 0 { format!(", {overridden} overridden") } else { String::new() }
             );
             for c in before.unmet().take(3) {
-                println!("      was missing {}: {}", c.id, c.reason);
+                crate::outln!("      was missing {}: {}", c.id, c.reason);
             }
             if unmet > 3 {
-                println!("      ... and {} more", unmet - 3);
+                crate::outln!("      ... and {} more", unmet - 3);
             }
         }
     }
@@ -104,7 +104,7 @@ pub fn run(json: bool) -> Result<(), String> {
     let mut demo = Demo { app, now: start, json, gates: Vec::new(), quiet: false };
     let say = |text: String| {
         if !json {
-            println!("{text}");
+            crate::outln!("{text}");
         }
     };
 
@@ -141,13 +141,13 @@ pub fn run(json: bool) -> Result<(), String> {
     let report = verify(demo.app.ledger(), None).map_err(|e| e.to_string())?;
     let root = hex::encode(report.root);
     if json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&json!({"gates": demo.gates, "audit": {"intact": report.intact, "events": report.events, "checkpoints_checked": report.checkpoints_checked, "root": root}}))
                 .expect("json")
         );
     } else {
-        println!(
+        crate::outln!(
             "\naudit verify: {} — {} events, {} signed checkpoints verified, root {root}",
             if report.intact { "intact" } else { "NOT INTACT" },
             report.events,

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod cli;
 pub mod codec;
 pub mod demo;
+pub mod out;
 pub mod profile_view;
 pub mod run;
 pub mod view;

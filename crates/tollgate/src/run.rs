@@ -89,7 +89,7 @@ fn report(failure: &Failure, json: bool) {
             }),
             Failure::Shown(_) => unreachable!("returned above"),
         };
-        println!("{doc}");
+        crate::outln!("{doc}");
         return;
     }
     match failure {
@@ -129,11 +129,11 @@ impl Ctx {
 
     fn print(&self, view: View) {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&view.json).expect("json"));
+            crate::outln!("{}", serde_json::to_string_pretty(&view.json).expect("json"));
         } else {
-            print!("{}", view.text);
+            crate::out::write(&view.text);
             if !view.text.ends_with('\n') && !view.text.is_empty() {
-                println!();
+                crate::outln!("");
             }
         }
     }
@@ -199,15 +199,44 @@ fn load_profile(spec: &str) -> Result<Profile, Failure> {
     tollgate_profile::load(&path.display().to_string(), &text).map_err(|e| error(e.to_string()))
 }
 
+/// Release documentation is text people read, not an artefact: refuse anything larger than
+/// this rather than read without limit.
+const MAX_DOCUMENT: u64 = 64 << 20;
+
+fn read_document(file: &Path) -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    let f = std::fs::File::open(file).map_err(|e| error(format!("{}: {e}", file.display())))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_DOCUMENT + 1).read_to_end(&mut bytes).map_err(|e| error(format!("{}: {e}", file.display())))?;
+    if bytes.len() as u64 > MAX_DOCUMENT {
+        return Err(error(format!(
+            "{}: larger than {} MiB; attach the document, not an artefact",
+            file.display(),
+            MAX_DOCUMENT >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
 fn set(roles: Vec<String>) -> std::collections::BTreeSet<String> {
     roles.into_iter().collect()
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    let clock = time_arg::system_now();
     let now = match &cli.now {
-        Some(text) => time_arg::parse(text, time_arg::system_now()).map_err(|e| error(format!("--now: {e}")))?,
-        None => time_arg::system_now(),
+        Some(text) => time_arg::parse(text, clock).map_err(|e| error(format!("--now: {e}")))?,
+        None => clock,
     };
+    // Facts may be recorded late, never early: a future time would also stop everyone else
+    // writing until the clock caught up, since the log never runs backwards.
+    if now > clock + chrono::Duration::minutes(1) {
+        return Err(error(format!(
+            "--now {}: that is in the future (the clock says {}); facts are recorded when they happen",
+            when(now),
+            when(clock)
+        )));
+    }
     let ctx = Ctx { db: cli.db, actor: cli.actor, json: cli.json, now };
     match cli.command {
         Cmd::Init { profile } => init(&ctx, &profile),
@@ -324,7 +353,8 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
     match command {
         Cmd::Person(cmd) => match cmd {
             PersonCmd::Add { name, roles } => {
-                let summary = format!("added {name} ({})", roles.join(", "));
+                let summary =
+                    format!("added {name} ({})", set(roles.clone()).into_iter().collect::<Vec<_>>().join(", "));
                 let r = ctx.execute(app, Command::AddPerson { name, roles: set(roles) })?;
                 ctx.done(&r, summary);
             }
@@ -408,8 +438,15 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
                     if overdue && o.status != tollgate_domain::obligation::ObligationStatus::Overdue {
                         continue;
                     }
-                    rows.push(json!({"release": r.id.to_string(), "service": r.service, "id": o.def.id, "says": o.def.says, "status": o.status.key(), "due_at": o.due.map(codec::time), "fulfilled_at": o.fulfilled.map(codec::time)}));
-                    text.push_str(&format!("{:<6} {:<22} {:<48} {}\n", r.id, o.def.id, o.status_text(), o.def.says));
+                    let how = fulfilment(r.id, &o.def.fulfilled_by);
+                    rows.push(json!({"release": r.id.to_string(), "service": r.service, "id": o.def.id, "says": o.def.says, "status": o.status.key(), "due_at": o.due.map(codec::time), "fulfilled_at": o.fulfilled.map(codec::time), "how": how}));
+                    text.push_str(&format!(
+                        "{:<6} {:<22} {:<48} {}\n       done by: {how}\n",
+                        r.id,
+                        o.def.id,
+                        o.status_text(),
+                        o.def.says
+                    ));
                 }
             }
             if text.is_empty() {
@@ -468,6 +505,25 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The command that fulfils a deferred step.
+fn fulfilment(id: ReleaseId, check: &tollgate_domain::policy::Check) -> String {
+    use tollgate_domain::policy::Check;
+    match check {
+        Check::Confirmed(c) => format!("tollgate release confirm {id} {c} --comment TEXT"),
+        Check::Plan(fields) => format!(
+            "tollgate release plan {id} {}",
+            fields.iter().map(|f| format!("--{} TEXT", f.key())).collect::<Vec<_>>().join(" ")
+        ),
+        Check::Documents(kinds) => kinds
+            .iter()
+            .map(|k| format!("tollgate release doc {id} --kind {k} --file FILE"))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Check::TestPhases { .. } => format!("tollgate release evidence {id} --phase PHASE --result pass"),
+        other => other.name().to_owned(),
+    }
 }
 
 fn triage(
@@ -616,7 +672,7 @@ fn release(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: ReleaseCmd) -> Result<()
         }
         ReleaseCmd::Doc { id, kind, file } => {
             let id = release_id(&id)?;
-            let bytes = std::fs::read(&file).map_err(|e| error(format!("{}: {e}", file.display())))?;
+            let bytes = read_document(&file)?;
             let sha256 = hex::encode(Sha256::digest(&bytes));
             let summary = format!("{id}: {kind} attached ({}, sha256 {})", file.display(), &sha256[..12]);
             let name = file.display().to_string();
@@ -672,6 +728,10 @@ fn release(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: ReleaseCmd) -> Result<()
             let id = release_id(&id)?;
             (Command::CompleteRollback { release: id }, format!("{id}: rollback complete"))
         }
+        ReleaseCmd::Withdraw { id, reason } => {
+            let id = release_id(&id)?;
+            (Command::Withdraw { release: id, reason }, format!("{id} withdrawn"))
+        }
         ReleaseCmd::Override { id, rule, justification } => {
             let id = release_id(&id)?;
             let summary = format!("{id}: {rule} overridden in writing");
@@ -686,7 +746,9 @@ fn release(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: ReleaseCmd) -> Result<()
             tollgate_domain::time::format_duration(chrono::Duration::seconds(*seconds))
         ));
     }
-    if let Some(tollgate_domain::Event::PhaseAdvanced { to, .. }) = r.facts.first().map(|f| &f.event) {
+    if let Some(tollgate_domain::Event::PhaseAdvanced { to, .. }) = r.facts.first().map(|f| &f.event)
+        && *to != Phase::Closed
+    {
         summary.push_str(&format!(" to {to}"));
     }
     ctx.done(&r, summary);

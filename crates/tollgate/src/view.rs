@@ -34,11 +34,11 @@ pub fn gate(release: &Release, verdict: &Verdict, name: &str) -> View {
         "criteria": criteria,
     });
     let mut text = format!(
-        "{} gate {} ({name}) for {} is {}\n",
+        "{} gate {} ({name}) is {} — release in {}\n",
         release.id,
         verdict.gate,
-        release.phase,
-        if verdict.open { "OPEN" } else { "SHUT" }
+        if verdict.open { "OPEN" } else { "SHUT" },
+        release.phase
     );
     for c in &verdict.criteria {
         let mark = if c.overridden {
@@ -114,6 +114,8 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
         "approval_routes": approval::routes(policy, r).into_iter().map(|(label, reqs)| json!({"label": label, "roles": reqs.iter().map(|q| q.role.clone()).collect::<Vec<_>>()})).collect::<Vec<_>>(),
         "overrides": r.overrides.iter().map(|(k, o)| json!({"criterion": k, "justification": o.value.justification, "unmet_when_given": o.value.unmet, "by": o.by, "at": time(o.at)})).collect::<Vec<_>>(),
         "go": r.go().map(|g| json!({"go": g.value.go, "reason": g.value.reason, "by": g.by, "at": time(g.at)})),
+        "decisions": r.decisions.iter().map(|g| json!({"go": g.value.go, "reason": g.value.reason, "by": g.by, "at": time(g.at)})).collect::<Vec<_>>(),
+        "withdrawn": r.withdrawn.as_ref().map(|w| json!({"reason": w.value, "by": w.by, "at": time(w.at)})),
         "deployments": r.deployments.iter().map(|d| json!({"environment": d.environment, "by": d.started.by, "started_at": time(d.started.at), "finished_at": opt_time(d.finished.map(|f| f.0)), "outcome": d.finished.map(|f| if f.1 {"success"} else {"failed"})})).collect::<Vec<_>>(),
         "rollbacks": r.rollbacks.iter().map(|b| json!({"reason": b.reason, "by": b.started.by, "decided_at": time(b.started.at), "completed_at": opt_time(b.completed), "seconds": b.completed.map(|c| (c - b.started.at).num_seconds())})).collect::<Vec<_>>(),
         "obligations": obligations,
@@ -147,6 +149,29 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
         let re = s.value.reassessment.as_deref().map(|x| format!(" [added after lock: {x}]")).unwrap_or_default();
         text.push_str(&format!("  scope      {}:{}{rb}{re}\n", s.value.kind, s.value.reference));
     }
+    for (kind, d) in &r.documents {
+        text.push_str(&format!(
+            "  document   {kind}: {} (sha256 {}…) by {}\n",
+            d.value.name,
+            &d.value.sha256[..12.min(d.value.sha256.len())],
+            d.by
+        ));
+    }
+    for (phase, t) in &r.tests {
+        let result = if t.value.passed { "passed" } else { "FAILED" };
+        let reference = t.value.reference.as_deref().map(|x| format!(" ({x})")).unwrap_or_default();
+        text.push_str(&format!("  test       {phase} {result}{reference} by {} at {}\n", t.by, when(t.at)));
+    }
+    for (phase, sk) in &r.skipped_tests {
+        text.push_str(&format!("  skipped    {phase} by {}: {}\n", sk.by, sk.value));
+    }
+    for (reference, d) in &r.defects {
+        let status = d.triage.as_ref().map_or("open".to_owned(), |t| format!("{} by {}", t.value.0.key(), t.by));
+        text.push_str(&format!("  defect     {reference} {} \"{}\": {status}\n", d.severity.key(), d.title));
+    }
+    for (criterion, o) in &r.overrides {
+        text.push_str(&format!("  override   {criterion} by {}: {}\n", o.by, o.value.justification));
+    }
     for (who, a) in &r.approvals {
         text.push_str(&format!(
             "  {}   {who} as {} at {}\n",
@@ -155,13 +180,12 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
             when(a.at)
         ));
     }
-    if let Some(g) = r.go() {
-        text.push_str(&format!(
-            "  decision   {} by {} at {}\n",
-            if g.value.go { "GO" } else { "NO-GO" },
-            g.by,
-            when(g.at)
-        ));
+    for g in &r.decisions {
+        let go = if g.value.go { "GO" } else { "NO-GO" };
+        text.push_str(&format!("  decision   {go} by {} at {}\n", g.by, when(g.at)));
+    }
+    if let Some(w) = &r.withdrawn {
+        text.push_str(&format!("  withdrawn  by {} at {}: {}\n", w.by, when(w.at), w.value));
     }
     for d in &r.deployments {
         let outcome = match d.finished {

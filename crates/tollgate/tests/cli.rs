@@ -448,3 +448,79 @@ fn the_demo_walks_every_type_and_verifies() {
     assert_eq!(releases.len(), 6);
     assert!(gates.iter().all(|g| g["open_after"] == true));
 }
+
+#[test]
+fn an_auditor_verifies_a_copy_of_the_store_without_the_private_key() {
+    let tg = Tg::new();
+    init_with_people(&tg, "qms-dev-pro-004");
+    let copy = Tg::new();
+    // The store and its latest checkpoint are what the auditor copies; no .key, no .pub: the
+    // auditor brings the key they trust.
+    std::fs::copy(&tg.db, &copy.db).unwrap();
+    std::fs::copy(tg.db.with_extension("db.checkpoint"), copy.db.with_extension("db.checkpoint")).unwrap();
+    let key = std::fs::read_to_string(tg.db.with_extension("db.pub")).unwrap();
+    let v = copy.json("auditor", &["audit", "verify", "--key", key.trim()]);
+    assert_eq!(v["intact"], true);
+    copy.expect(1, "auditor", &["audit", "verify"]);
+}
+
+#[test]
+fn facts_cannot_be_recorded_in_the_future() {
+    let tg = Tg::new();
+    init_with_people(&tg, "qms-dev-pro-004");
+    let out = tg.run_at("rita", Some("2099-01-01T00:00:00Z"), &["person", "add", "sue", "--role", "sre"]);
+    check(&out, 1, &["--now 2099"]);
+    assert!(stderr(&out).contains("in the future"), "{}", stderr(&out));
+    // Recording a little later than it happened is fine, once, in order.
+    let out = tg.run_at("rita", Some("2020-01-01T00:00:00Z"), &["person", "add", "sue", "--role", "sre"]);
+    check(&out, 1, &["--now in the past, before the latest record"]);
+    assert!(stderr(&out).contains("never runs backwards"));
+}
+
+#[test]
+fn a_mistaken_release_is_withdrawn_and_a_missing_rollback_mechanism_can_be_named_later() {
+    let tg = Tg::new();
+    init_with_people(&tg, "qms-dev-pro-004");
+    let id = release_create(
+        &tg,
+        &["--service", "payments", "--version", "1", "--type", "minor", "--title", "t", "--window-start", "+2 weeks"],
+    );
+    tg.ok("eli", &["release", "scope", &id, "--add", "ticket:PAY-1"]);
+    tg.expect(1, "eli", &["release", "scope", &id, "--add", "ticket:PAY-1"]);
+    tg.ok("eli", &["release", "scope", &id, "--add", "ticket:PAY-1", "--rollback", "feature flag off"]);
+    let show = tg.json("rita", &["release", "show", &id]);
+    assert_eq!(show["scope"].as_array().unwrap().len(), 1);
+    assert_eq!(show["scope"][0]["rollback"], "feature flag off");
+    tg.expect(3, "eli", &["release", "withdraw", &id, "--reason", "duplicate"]);
+    tg.ok("rita", &["release", "withdraw", &id, "--reason", "duplicate of R-2"]);
+    assert_eq!(tg.json("rita", &["release", "show", &id])["phase"], "closed");
+}
+
+#[test]
+fn the_profile_hash_is_the_documents_own() {
+    let tg = Tg::new();
+    let path = tg.path("qms.toml");
+    let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
+    std::fs::write(&path, text).unwrap();
+    let a = tg.json("rita", &["profile", "check", path.to_str().unwrap()]);
+    let b = tg.json("rita", &["profile", "check", "./qms.toml"]);
+    assert_eq!(a["hash"], b["hash"]);
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(text.as_bytes());
+    h.update([0]);
+    assert_eq!(a["hash"], hex::encode(h.finalize()));
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let tg = Tg::new();
+    init_with_people(&tg, "qms-dev-pro-004");
+    let bin = assert_cmd::cargo::cargo_bin("tollgate");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("'{}' --db '{}' profile show | head -1; exit ${{PIPESTATUS:-0}}", bin.display(), tg.db.display()))
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
+}
