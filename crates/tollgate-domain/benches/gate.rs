@@ -7,38 +7,14 @@ use chrono::{DateTime, Duration, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tollgate_domain::event::Triage;
 use tollgate_domain::lifecycle::{Phase, Track};
-use tollgate_domain::playbook::{self, Runner};
+use tollgate_domain::playbook::{self, Rehearsal, Runner};
 use tollgate_domain::policy::Severity;
 use tollgate_domain::release::ReleaseId;
-use tollgate_domain::{Command, Event, Fact, Rejection, State, Timestamp, decide, evolve, gate};
+use tollgate_domain::{Command, gate};
 
-struct Bench {
-    state: State,
-    now: Timestamp,
-}
-
-impl Runner for Bench {
-    fn state(&self) -> &State {
-        &self.state
-    }
-    fn now(&self) -> Timestamp {
-        self.now
-    }
-    fn wait_until(&mut self, t: Timestamp) {
-        self.now = self.now.max(t);
-    }
-    fn run(&mut self, actor: &str, command: Command) -> Result<Vec<Event>, Rejection> {
-        let events = decide(&self.state, actor, self.now, &command)?;
-        for event in &events {
-            evolve(&mut self.state, &Fact { at: self.now, actor: actor.into(), event: event.clone() }).unwrap();
-        }
-        Ok(events)
-    }
-}
-
-fn setup() -> (Bench, ReleaseId) {
+fn setup() -> (Rehearsal, ReleaseId) {
     let now: DateTime<Utc> = "2026-11-02T09:00:00Z".parse().unwrap();
-    let mut b = Bench { state: State::default(), now };
+    let mut b = Rehearsal::new(now);
     let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
     let profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
     b.run("rita", Command::AdoptProfile { profile: Arc::new(profile) }).unwrap();

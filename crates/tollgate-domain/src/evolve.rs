@@ -84,6 +84,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                     tests: BTreeMap::new(),
                     skipped_tests: BTreeMap::new(),
                     defects: BTreeMap::new(),
+                    defect_counts: Default::default(),
                     confirmations: BTreeMap::new(),
                     approvals: BTreeMap::new(),
                     overrides: BTreeMap::new(),
@@ -162,10 +163,15 @@ fn apply_to_release(r: &mut Release, event: &Event, s: Stamped<()>, production: 
         Event::DefectRecorded { reference, severity, title, .. } => {
             let defect = Defect { severity: *severity, title: title.clone(), recorded: s.clone(), triage: None };
             r.defects.insert(reference.clone(), defect);
+            r.defect_counts.recorded[*severity as usize] += 1;
+            r.defect_counts.open[*severity as usize] += 1;
         }
         Event::DefectTriaged { reference, outcome, comment, .. } => {
-            if let Some(defect) = r.defects.get_mut(reference) {
+            if let Some(defect) = r.defects.get_mut(reference)
+                && defect.triage.is_none()
+            {
                 defect.triage = Some(s.with((*outcome, comment.clone())));
+                r.defect_counts.open[defect.severity as usize] -= 1;
             }
         }
         Event::Confirmed { confirmation, comment, .. } => {

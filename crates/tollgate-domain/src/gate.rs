@@ -258,31 +258,21 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
         }
         Check::TestPhases { only, except } => test_phases(policy, r, only, except),
         Check::NoOpenDefects(severity) => {
-            let open = open_defects(r, *severity);
-            if open.is_empty() {
-                met(format!("no open {} defects", severity.key()))
-            } else {
-                unmet(format!(
-                    "open {} defect{}: {}",
-                    severity.key(),
-                    plural(open.len()),
-                    first_few(open.clone(), open.len())
-                ))
+            if r.defect_counts.open_at_least(*severity) == 0 {
+                return met(format!("no open {} defects", severity.key()));
             }
+            let open = open_defects(r, *severity);
+            let n = open.len();
+            unmet(format!("open {} defect{}: {}", severity.key(), plural(n), first_few(open, n)))
         }
         Check::DefectsTriaged(severity) => {
-            let open = open_defects(r, *severity);
-            if open.is_empty() {
-                let n = r.defects.values().filter(|d| d.severity >= *severity).count();
-                met(format!("{n} {} defect{} triaged", severity.key(), plural(n)))
-            } else {
-                unmet(format!(
-                    "{} defect{} awaiting triage: {}",
-                    severity.key(),
-                    plural(open.len()),
-                    first_few(open.clone(), open.len())
-                ))
+            if r.defect_counts.open_at_least(*severity) == 0 {
+                let n = r.defect_counts.recorded_at_least(*severity) as usize;
+                return met(format!("{n} {} defect{} triaged", severity.key(), plural(n)));
             }
+            let open = open_defects(r, *severity);
+            let n = open.len();
+            unmet(format!("{} defect{} awaiting triage: {}", severity.key(), plural(n), first_few(open, n)))
         }
         Check::GoDecision => go_decision(r),
         Check::Deployed => match r.production_deployment() {

@@ -28,6 +28,47 @@ pub trait Runner {
     fn on_gate(&mut self, _release: ReleaseId, _before: &Verdict, _after: &Verdict) {}
 }
 
+/// An in-memory runner: decides and applies commands with a clock that moves a second per
+/// accepted command (as people do; facts never share an instant by accident), keeping the facts
+/// for whoever wants to record them. For demos, benchmarks and rehearsing a procedure.
+#[derive(Debug)]
+pub struct Rehearsal {
+    pub state: State,
+    pub now: Timestamp,
+    pub facts: Vec<crate::event::Fact>,
+}
+
+impl Rehearsal {
+    pub fn new(now: Timestamp) -> Rehearsal {
+        Rehearsal { state: State::default(), now, facts: Vec::new() }
+    }
+}
+
+impl Runner for Rehearsal {
+    fn state(&self) -> &State {
+        &self.state
+    }
+
+    fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    fn wait_until(&mut self, t: Timestamp) {
+        self.now = self.now.max(t);
+    }
+
+    fn run(&mut self, actor: &str, command: Command) -> Result<Vec<Event>, Rejection> {
+        let events = crate::decide::decide(&self.state, actor, self.now, &command)?;
+        for event in &events {
+            let fact = crate::event::Fact { at: self.now, actor: actor.to_owned(), event: event.clone() };
+            crate::evolve::evolve(&mut self.state, &fact).map_err(|e| Rejection::invalid(e.0))?;
+            self.facts.push(fact);
+        }
+        self.now += Duration::seconds(1);
+        Ok(events)
+    }
+}
+
 /// A failure of the walk: the procedure refused a step the playbook expected to be accepted.
 #[derive(Debug)]
 pub struct Stuck(pub String);

@@ -97,6 +97,22 @@ pub struct Defect {
     pub triage: Option<Stamped<(Triage, String)>>,
 }
 
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DefectCounts {
+    pub recorded: [u32; 4],
+    pub open: [u32; 4],
+}
+
+impl DefectCounts {
+    pub fn recorded_at_least(&self, severity: Severity) -> u32 {
+        self.recorded[severity as usize..].iter().sum()
+    }
+
+    pub fn open_at_least(&self, severity: Severity) -> u32 {
+        self.open[severity as usize..].iter().sum()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Approval {
     pub role: RoleId,
@@ -161,6 +177,9 @@ pub struct Release {
     pub tests: BTreeMap<String, Stamped<TestResult>>,
     pub skipped_tests: BTreeMap<String, Stamped<String>>,
     pub defects: BTreeMap<String, Defect>,
+    /// Defects by severity (index `Severity as usize`): recorded, and still open. Kept by
+    /// `evolve` so gates need not walk every defect of a big release on each evaluation.
+    pub defect_counts: DefectCounts,
     pub confirmations: BTreeMap<String, Stamped<Option<String>>>,
     /// Latest decision per person.
     pub approvals: BTreeMap<String, Approval>,

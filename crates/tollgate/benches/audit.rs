@@ -12,44 +12,15 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use tollgate::codec;
-use tollgate_domain::playbook::{self, Runner};
-use tollgate_domain::{Command, Event, Fact, Rejection, State, Timestamp, decide, evolve};
+use tollgate_domain::Command;
+use tollgate_domain::playbook::{self, Rehearsal, Runner};
 use tollgate_ledger::{Expectation, Ledger, NewRecord, SqliteLedger};
-
-struct History {
-    state: State,
-    now: Timestamp,
-    records: Vec<NewRecord>,
-}
-
-impl Runner for History {
-    fn state(&self) -> &State {
-        &self.state
-    }
-    fn now(&self) -> Timestamp {
-        self.now
-    }
-    fn wait_until(&mut self, t: Timestamp) {
-        self.now = self.now.max(t);
-    }
-    fn run(&mut self, actor: &str, command: Command) -> Result<Vec<Event>, Rejection> {
-        let events = decide(&self.state, actor, self.now, &command)?;
-        for event in &events {
-            let fact = Fact { at: self.now, actor: actor.into(), event: event.clone() };
-            let version = self.state.policy().map(|p| p.version.clone()).unwrap_or_else(|| "1.0".into());
-            evolve(&mut self.state, &fact).unwrap();
-            self.records.push(NewRecord { stream: codec::stream(event), payload: codec::encode(&fact, &version) });
-        }
-        self.now += Duration::minutes(1);
-        Ok(events)
-    }
-}
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick") || std::env::var_os("TOLLGATE_BENCH_QUICK").is_some();
     let releases = if quick { 120 } else { 1_800 };
     let start: DateTime<Utc> = "2026-01-05T09:00:00Z".parse().unwrap();
-    let mut h = History { state: State::default(), now: start, records: Vec::new() };
+    let mut h = Rehearsal::new(start);
     let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
     let profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
     h.run("rita", Command::AdoptProfile { profile: Arc::new(profile) }).unwrap();
@@ -80,13 +51,25 @@ fn main() {
         playbook::walk_to_closed(&mut h, id).unwrap();
     }
     let generation = generated.elapsed();
+    // Encode as the shell would: the profile version in force for each fact.
+    let mut versions_in_force = String::new();
+    let records: Vec<NewRecord> = h
+        .facts
+        .iter()
+        .map(|fact| {
+            if let tollgate_domain::Event::ProfileAdopted(p) = &fact.event {
+                versions_in_force = p.policy.version.clone();
+            }
+            NewRecord { stream: codec::stream(&fact.event), payload: codec::encode(fact, &versions_in_force) }
+        })
+        .collect();
 
     let dir = tempfile::Builder::new().prefix("audit-bench").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let db = dir.path().join("bench.db");
     let mut ledger = SqliteLedger::create(&db, "tollgate/bench").unwrap();
     let mut versions: HashMap<String, u64> = HashMap::new();
     let appended = Instant::now();
-    for batch in h.records.chunks(1_000) {
+    for batch in records.chunks(1_000) {
         let mut streams: Vec<&str> = batch.iter().map(|r| r.stream.as_str()).collect();
         streams.sort();
         streams.dedup();
@@ -100,7 +83,7 @@ fn main() {
         }
     }
     let append = appended.elapsed();
-    let events = h.records.len();
+    let events = records.len();
 
     // The same leaf bytes, concatenated, for sha256sum.
     let leaves = dir.path().join("leaves.bin");
