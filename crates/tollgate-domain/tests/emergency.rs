@@ -146,7 +146,7 @@ fn a_third_emergency_for_one_service_within_30_days_is_a_nonconformance_and_a_fo
 #[test]
 fn deploying_on_overrides_raises_the_skipped_test_and_missing_documentation_nonconformances() {
     let mut w = World::qms();
-    let id = w.to_phase("minor", Phase::Preparation);
+    let id = w.release_in("minor", Phase::Preparation);
     w.open_gate_but(id, "documentation-complete");
     w.ok(
         "eli",

@@ -243,7 +243,7 @@ fn touching_auth_makes_the_security_engineer_an_approver() {
 #[test]
 fn the_go_decider_never_starts_the_deployment_whatever_roles_they_hold() {
     let mut w = World::qms();
-    let id = w.to_deployment("minor");
+    let id = w.release_ready_to_deploy("minor");
     // Nobody grants themself a role; another administrator does.
     let own = w.refused("rita", Command::GrantRoles { name: "rita".into(), roles: ["devops-engineer".into()].into() });
     assert_eq!(rules(&own), ["separation-of-duties".to_owned()].into());
@@ -259,7 +259,7 @@ fn the_go_decider_never_starts_the_deployment_whatever_roles_they_hold() {
 #[test]
 fn deployment_is_refused_while_the_pre_deployment_gate_is_shut_listing_every_reason() {
     let mut w = World::qms();
-    let id = w.to_deployment("major");
+    let id = w.release_ready_to_deploy("major");
     let refusals = w.refused("dev", Command::Deploy { release: id, environment: "production".into() });
     let got = rules(&refusals);
     for rule in
@@ -354,7 +354,7 @@ fn documentation_must_be_complete_before_preparation_closes() {
 #[test]
 fn required_test_phases_failing_or_missing_shut_the_testing_gate_and_a_skip_needs_the_release_manager() {
     let mut w = World::qms();
-    let id = w.to_phase("patch", Phase::Testing);
+    let id = w.release_in("patch", Phase::Testing);
     w.open_gate_but(id, "mandatory-test-phases");
     w.ok(
         "quinn",
@@ -506,7 +506,7 @@ fn critical_defects_block_and_high_defects_need_triage() {
 #[test]
 fn stabilisation_window_must_elapse_and_sign_offs_be_obtained() {
     let mut w = World::qms();
-    let id = w.to_phase("minor", Phase::Stabilisation);
+    let id = w.release_in("minor", Phase::Stabilisation);
     w.open_gate_but(id, "stabilisation-window-elapsed");
     let refusals = w.refused("rita", Command::Advance { release: id });
     assert_eq!(rules(&refusals), ["gate:stabilisation/stabilisation-window-elapsed".to_owned()].into());
@@ -518,7 +518,7 @@ fn stabilisation_window_must_elapse_and_sign_offs_be_obtained() {
 #[test]
 fn rollback_by_the_deploying_engineer_needs_no_approval_and_its_duration_is_recorded() {
     let mut w = World::qms();
-    let id = w.to_phase("minor", Phase::Stabilisation);
+    let id = w.release_in("minor", Phase::Stabilisation);
     let deployer = w.release(id).deploying_engineer().unwrap().to_owned();
     w.invalid(&deployer, Command::StartRollback { release: id, reason: " ".into() });
     w.ok(&deployer, Command::StartRollback { release: id, reason: "error rate +40% for 5 minutes".into() });
@@ -539,7 +539,7 @@ fn rollback_by_the_deploying_engineer_needs_no_approval_and_its_duration_is_reco
 #[test]
 fn a_rollback_over_the_target_is_a_nonconformance_with_a_corrective_action_deadline() {
     let mut w = World::qms();
-    let id = w.to_phase("minor", Phase::Stabilisation);
+    let id = w.release_in("minor", Phase::Stabilisation);
     w.ok("omar", Command::StartRollback { release: id, reason: "p95 latency over SLO".into() });
     w.pass(Duration::minutes(20));
     // A tick while it is still running already raises it; completing it does not raise it twice.

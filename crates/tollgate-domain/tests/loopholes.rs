@@ -18,7 +18,7 @@ fn unmet(w: &World, id: tollgate_domain::release::ReleaseId, gate: &str) -> Vec<
 fn rescheduling_after_planning_is_still_held_to_the_lead_time_and_voids_the_go() {
     let mut w = World::qms();
     // Planning passed with a window three weeks out; then the window is pulled in to tomorrow.
-    let id = w.to_phase("major", Phase::Deployment);
+    let id = w.release_in("major", Phase::Deployment);
     w.open_gate_but(id, "within-window");
     w.ok("rita", Command::Go { release: id });
     let start = w.now + Duration::days(1);
@@ -33,7 +33,7 @@ fn rescheduling_after_planning_is_still_held_to_the_lead_time_and_voids_the_go()
 #[test]
 fn a_window_without_an_end_does_not_let_a_deployment_land_in_a_blackout() {
     let mut w = World::qms();
-    let id = w.to_deployment("minor");
+    let id = w.release_ready_to_deploy("minor");
     w.open_gate_but(id, "go-decision");
     let from = w.now + Duration::hours(1);
     w.ok(
@@ -72,13 +72,13 @@ fn post_deployment_sign_offs_cannot_precede_the_deployment_and_a_redeployment_ne
 }
 
 fn playbook_walk(w: &mut World, id: tollgate_domain::release::ReleaseId, phase: Phase) {
-    tollgate_domain::playbook::walk_to(w, id, phase).unwrap();
+    tollgate_domain::playbook::walk_to(&mut w.0, id, phase).unwrap();
 }
 
 #[test]
 fn a_critical_defect_or_failed_test_found_after_the_testing_gate_blocks_the_deployment() {
     let mut w = World::qms();
-    let id = w.to_deployment("minor");
+    let id = w.release_ready_to_deploy("minor");
     w.open_gate_but(id, "go-decision");
     w.ok(
         "quinn",
@@ -107,7 +107,7 @@ fn a_critical_defect_or_failed_test_found_after_the_testing_gate_blocks_the_depl
 #[test]
 fn a_failed_deployment_needs_a_review_and_a_new_go_before_the_next_attempt() {
     let mut w = World::qms();
-    let id = w.to_deployment("minor");
+    let id = w.release_ready_to_deploy("minor");
     w.open_gate_but(id, "go-decision");
     w.ok("rita", Command::Go { release: id });
     w.ok("dev", Command::Deploy { release: id, environment: "production".into() });
@@ -123,7 +123,7 @@ fn a_failed_deployment_needs_a_review_and_a_new_go_before_the_next_attempt() {
 #[test]
 fn a_failed_test_phase_cannot_be_skipped_into_a_pass() {
     let mut w = World::qms();
-    let id = w.to_phase("minor", Phase::Testing);
+    let id = w.release_in("minor", Phase::Testing);
     w.ok(
         "dev",
         Command::RecordTestResult {
@@ -143,7 +143,7 @@ fn a_failed_test_phase_cannot_be_skipped_into_a_pass() {
 #[test]
 fn an_override_covers_only_the_shortfall_it_was_written_for() {
     let mut w = World::qms();
-    let id = w.to_phase("minor", Phase::Testing);
+    let id = w.release_in("minor", Phase::Testing);
     // Not in advance: a met criterion has no risk to accept.
     for (who, phase) in [
         ("dev", "unit"),
@@ -208,7 +208,7 @@ fn the_first_person_adds_themself_as_an_administrator_and_nobody_else_slips_in()
 #[test]
 fn every_go_no_go_decider_is_barred_from_deploying_and_from_reporting_the_outcome() {
     let mut w = World::qms();
-    let id = w.to_deployment("minor");
+    let id = w.release_ready_to_deploy("minor");
     w.ok("eve", Command::GrantRoles { name: "rita".into(), roles: ["devops-engineer".into()].into() });
     w.open_gate_but(id, "go-decision");
     w.ok("rita", Command::Go { release: id });
@@ -234,7 +234,7 @@ fn an_approval_stops_counting_when_its_giver_loses_the_role() {
 #[test]
 fn the_on_call_sre_can_roll_back_a_deployment_still_running() {
     let mut w = World::qms();
-    let id = w.to_deployment("minor");
+    let id = w.release_ready_to_deploy("minor");
     w.open_gate_but(id, "go-decision");
     w.ok("rita", Command::Go { release: id });
     w.ok("dev", Command::Deploy { release: id, environment: "production".into() });
@@ -291,7 +291,7 @@ fn low_and_medium_defects_may_be_accepted_as_risk_but_never_critical() {
 fn one_tick_with_several_overdue_steps_flags_no_repeat_and_dates_each_breach_at_its_deadline() {
     let mut w = World::qms();
     let id = w.create("emergency", Duration::zero());
-    tollgate_domain::playbook::walk_to(&mut w, id, Phase::Deployment).unwrap();
+    tollgate_domain::playbook::walk_to(&mut w.0, id, Phase::Deployment).unwrap();
     w.go_and_deploy(id);
     let deployed = w.release(id).first_production_deployment().unwrap();
     w.pass(Duration::hours(25));

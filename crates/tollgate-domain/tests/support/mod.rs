@@ -10,19 +10,30 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use tollgate_domain::gate::{self, Verdict};
 use tollgate_domain::lifecycle::{Phase, Track};
-use tollgate_domain::playbook::{self, Runner};
-use tollgate_domain::policy::{Check, Opens, PlanField, Policy};
+use tollgate_domain::playbook::{self, Rehearsal, Runner};
+use tollgate_domain::policy::{Check, Opens, Policy};
 use tollgate_domain::release::ReleaseId;
-use tollgate_domain::{Command, Event, Fact, NewRelease, Refusal, Rejection, State, Timestamp, decide, evolve};
+use tollgate_domain::{Command, Event, NewRelease, Refusal, Rejection, Timestamp};
 
 pub fn at(s: &str) -> Timestamp {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-pub struct World {
-    pub state: State,
-    pub now: Timestamp,
-    pub facts: Vec<Fact>,
+/// A rehearsal of the procedure with test helpers; `w.state`, `w.now` and `w.facts` are the
+/// rehearsal's.
+pub struct World(pub Rehearsal);
+
+impl std::ops::Deref for World {
+    type Target = Rehearsal;
+    fn deref(&self) -> &Rehearsal {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for World {
+    fn deref_mut(&mut self) -> &mut Rehearsal {
+        &mut self.0
+    }
 }
 
 /// Everyone holds exactly one role, so who may do what is unambiguous.
@@ -64,7 +75,7 @@ impl World {
     }
 
     pub fn with_profile(profile: tollgate_domain::Profile, people: &[(&str, &str)]) -> World {
-        let mut w = World { state: State::default(), now: at("2026-11-02T09:00:00Z"), facts: Vec::new() };
+        let mut w = World(Rehearsal::new(at("2026-11-02T09:00:00Z")));
         w.ok("admin", Command::AdoptProfile { profile: Arc::new(profile) });
         for (name, role) in people {
             // The first person adds themself; then an administrator adds the rest.
@@ -97,15 +108,7 @@ impl World {
     }
 
     pub fn run(&mut self, actor: &str, command: Command) -> Result<Vec<Event>, Rejection> {
-        let events = decide(&self.state, actor, self.now, &command)?;
-        for event in &events {
-            let fact = Fact { at: self.now, actor: actor.to_owned(), event: event.clone() };
-            evolve(&mut self.state, &fact).unwrap();
-            self.facts.push(fact);
-        }
-        // Each step takes a second, as people do: facts never share an instant by accident.
-        self.now += Duration::seconds(1);
-        Ok(events)
+        self.0.run(actor, command)
     }
 
     #[track_caller]
@@ -204,28 +207,28 @@ impl World {
     }
 
     pub fn satisfy(&mut self, release: ReleaseId, check: &Check) {
-        playbook::satisfy(self, release, check).unwrap();
+        playbook::satisfy(&mut self.0, release, check).unwrap();
     }
 
     /// Satisfies every unmet criterion of the gate and checks it is open afterwards; returns
     /// the verdict from before.
     pub fn open_gate(&mut self, release: ReleaseId, opens: Opens) -> Verdict {
-        let before = playbook::open_gate(self, release, opens, &[]).unwrap();
+        let before = playbook::open_gate(&mut self.0, release, opens, &[]).unwrap();
         let after = self.current_gate(release, opens);
         assert!(after.open, "gate {} still shut: {:#?}", after.gate, after.unmet().collect::<Vec<_>>());
         before
     }
 
     pub fn sign_off(&mut self, release: ReleaseId) {
-        playbook::sign_off(self, release).unwrap();
+        playbook::sign_off(&mut self.0, release).unwrap();
     }
 
     pub fn go_and_deploy(&mut self, release: ReleaseId) {
-        playbook::go_and_deploy(self, release).unwrap();
+        playbook::go_and_deploy(&mut self.0, release).unwrap();
     }
 
     pub fn walk_to_closed(&mut self, release: ReleaseId) -> Vec<Verdict> {
-        playbook::walk_to_closed(self, release).unwrap()
+        playbook::walk_to_closed(&mut self.0, release).unwrap()
     }
 
     /// Satisfies every unmet criterion of the gate guarding the current phase except `keep`
@@ -238,49 +241,27 @@ impl World {
             Some(g) if r.phase == Phase::Deployment && g.criteria.iter().any(|c| c.id == keep) => Opens::Deploy,
             _ => Opens::Advance,
         };
-        playbook::open_gate(self, release, opens, &[keep, "go-decision"]).unwrap();
+        playbook::open_gate(&mut self.0, release, opens, &[keep, "go-decision"]).unwrap();
         let verdict = self.current_gate(release, opens);
         let unmet: Vec<&str> = verdict.unmet().map(|c| c.id.as_str()).collect();
         assert!(unmet.iter().all(|id| *id == keep || *id == "go-decision"), "{unmet:?}");
     }
 
     /// A release of this type, created with a comfortable window, walked until it is in `phase`.
-    pub fn to_phase(&mut self, release_type: &str, phase: Phase) -> ReleaseId {
+    pub fn release_in(&mut self, release_type: &str, phase: Phase) -> ReleaseId {
         let id = self.create(release_type, Duration::weeks(3));
-        playbook::walk_to(self, id, phase).unwrap();
+        playbook::walk_to(&mut self.0, id, phase).unwrap();
         id
     }
 
-    pub fn to_deployment(&mut self, release_type: &str) -> ReleaseId {
-        let id = self.to_phase(release_type, Phase::Deployment);
+    pub fn release_ready_to_deploy(&mut self, release_type: &str) -> ReleaseId {
+        let id = self.release_in(release_type, Phase::Deployment);
         let start = self.release(id).window.start;
         self.wait_until(start);
         id
     }
 }
 
-impl Runner for World {
-    fn state(&self) -> &State {
-        &self.state
-    }
-
-    fn now(&self) -> Timestamp {
-        self.now
-    }
-
-    fn wait_until(&mut self, t: Timestamp) {
-        self.now = self.now.max(t);
-    }
-
-    fn run(&mut self, actor: &str, command: Command) -> Result<Vec<Event>, Rejection> {
-        World::run(self, actor, command)
-    }
-}
-
 pub fn rules(refusals: &[Refusal]) -> BTreeSet<String> {
     refusals.iter().map(|r| r.rule.clone()).collect()
-}
-
-pub fn plan_all() -> Vec<(PlanField, String)> {
-    PlanField::ALL.iter().map(|f| (*f, format!("{} written", f.label()))).collect()
 }
