@@ -445,9 +445,9 @@ impl<'a> OnRelease<'a, '_> {
     /// Before the production deployment starts: what must be settled before it.
     fn before_deployment(&self, what: &str) -> Result<(), Rejection> {
         let r = self.release;
-        let deployed = r.production_deployment().is_some()
-            && r.last_rollback_completed()
-                .is_none_or(|rb| r.production_deployment().is_some_and(|d| d.started.at > rb));
+        // Deploying or live; after a failed or rolled-back attempt the release is before its
+        // next deployment, and may be re-tested and re-approved.
+        let deployed = r.live_since().is_some() || r.running_deployment().is_some_and(|d| d.production);
         if deployed {
             Err(Rejection::refused(
                 "phase",

@@ -42,14 +42,6 @@ impl Track {
         phases.get(i + 1).copied()
     }
 
-    /// The phase that follows a production deployment: where the stabilisation window runs.
-    pub fn after_deployment(self) -> Phase {
-        match self {
-            Track::Standard => Phase::Stabilisation,
-            Track::Emergency => Phase::Validation,
-        }
-    }
-
     pub fn position(self, phase: Phase) -> Option<usize> {
         self.phases().iter().position(|p| *p == phase)
     }
