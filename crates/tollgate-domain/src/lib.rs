@@ -10,6 +10,7 @@ pub mod approval;
 pub mod command;
 pub mod decide;
 pub mod event;
+pub mod evidence;
 pub mod evolve;
 pub mod gate;
 pub mod lifecycle;
