@@ -8,7 +8,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cvss;
 pub mod error;
 pub mod json;
+pub mod junit;
+pub mod perf;
+pub mod provenance;
+pub mod sarif;
+pub mod sbom;
+pub mod tfplan;
+pub mod vulns;
 
 pub use error::{Location, ParseError};
