@@ -5,8 +5,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::event::{Profile, Triage};
+use crate::evidence::{Digest, EvidenceKind, Report, Verification};
 use crate::policy::{PlanField, RoleId, Severity};
-use crate::release::ReleaseId;
+use crate::release::{ReleaseId, TriageOutcome};
 use crate::time::Timestamp;
 
 #[derive(Clone, Debug)]
@@ -137,6 +138,38 @@ pub enum Command {
     Withdraw {
         release: ReleaseId,
         reason: String,
+    },
+    RecordSource {
+        release: ReleaseId,
+        repository: String,
+        tag: String,
+        commit: String,
+    },
+    /// The shell has already checked the signatures cryptographically; `decide` checks that
+    /// what was verified is trusted by the profile and matches the release.
+    AddArtefact {
+        release: ReleaseId,
+        name: String,
+        digest: Digest,
+        verifications: Vec<Verification>,
+    },
+    /// A parsed evidence file. `artefact: None` means the release's only artefact.
+    AddEvidence {
+        release: ReleaseId,
+        phase: String,
+        kind: EvidenceKind,
+        artefact: Option<Digest>,
+        file: String,
+        file_digest: Digest,
+        bytes: u64,
+        report: Box<Report>,
+    },
+    TriageFinding {
+        release: ReleaseId,
+        finding: String,
+        outcome: TriageOutcome,
+        until: Timestamp,
+        comment: String,
     },
     RaiseNc {
         condition: String,

@@ -4,14 +4,17 @@
 use std::collections::BTreeSet;
 
 use crate::approval;
+use crate::artefact;
 use crate::command::{Command, NewRelease};
 use crate::event::{CriterionSnapshot, Event, ReleaseCreated, Triage};
+use crate::evidence::{Digest, Rating, Report, Verification};
 use crate::gate::{self, when};
+use crate::judge;
 use crate::lifecycle::{Phase, Track};
 use crate::nonconformance::{self, Finding};
-use crate::policy::{Action, Anchor, Opens, Policy};
+use crate::policy::{Action, Anchor, Opens, Policy, Severity};
 use crate::rejection::{Reasons, Rejection};
-use crate::release::{Release, ReleaseId, ScopeItem, Window};
+use crate::release::{Acceptance, EvidenceRecord, FindingKind, Release, ReleaseId, ScopeItem, Source, Window};
 use crate::state::State;
 use crate::time::Timestamp;
 
@@ -416,7 +419,11 @@ fn release_of(command: &Command) -> ReleaseId {
         | DeploymentFinished { release, .. }
         | StartRollback { release, .. }
         | CompleteRollback { release }
-        | Withdraw { release, .. } => *release,
+        | Withdraw { release, .. }
+        | RecordSource { release, .. }
+        | AddArtefact { release, .. }
+        | AddEvidence { release, .. }
+        | TriageFinding { release, .. } => *release,
         _ => unreachable!("not a release command"),
     }
 }
@@ -455,6 +462,38 @@ impl<'a> OnRelease<'a, '_> {
             ))
         } else {
             Ok(())
+        }
+    }
+
+    /// The artefact evidence is bound to: the one named, which must be a current build, or
+    /// the release's only artefact.
+    fn evidence_artefact(&self, digest: Option<&Digest>) -> Result<Digest, Rejection> {
+        let r = self.release;
+        match digest {
+            Some(d) if r.is_current(d) => Ok(d.clone()),
+            Some(d) => match r.artefact_of(d) {
+                Some((name, a)) => Err(Rejection::refused(
+                    "artefact-rebuilt",
+                    format!(
+                        "{} is an earlier build of {name}, rebuilt as {}: evidence must be produced against the current build",
+                        d.short(),
+                        a.digest.short()
+                    ),
+                )),
+                None => Err(Rejection::invalid(format!("{d} is not an artefact of {}", r.id))),
+            },
+            None => match r.artefacts.len() {
+                1 => Ok(r.artefacts.values().next().map(|a| a.digest.clone()).expect("one artefact")),
+                0 => Err(Rejection::invalid(format!(
+                    "{} has no artefact yet: record it first (`tollgate artefact add`), evidence is bound to its digest",
+                    r.id
+                ))),
+                _ => Err(Rejection::invalid(format!(
+                    "{} has several artefacts ({}); say which with --digest",
+                    r.id,
+                    r.artefacts.keys().cloned().collect::<Vec<_>>().join(", ")
+                ))),
+            },
         }
     }
 
@@ -568,6 +607,13 @@ impl<'a> OnRelease<'a, '_> {
                         self.ctx.actor
                     )
                 });
+                reasons.refuse_if(!def.evidence.is_empty(), "evidence-required", || {
+                    format!(
+                        "{} is judged from its evidence ({}): record the files with `tollgate evidence add`",
+                        def.name,
+                        def.evidence.iter().map(|k| k.key()).collect::<Vec<_>>().join(", ")
+                    )
+                });
                 reasons.refuse_if(def.written && reference.as_deref().is_none_or(blank), "written-sign-off", || {
                     format!("{} needs a written record: give --ref naming the email or ticket comment (verbal only is not acceptable)", def.name)
                 });
@@ -587,14 +633,22 @@ impl<'a> OnRelease<'a, '_> {
                     format!("`{phase}` is not a required test phase of {} releases", rt.name)
                 });
                 reasons.invalid_if(blank(justification), || "document the justification (--justification)".into());
-                reasons.invalid_if(r.tests.get(phase).is_some_and(|t| t.value.passed), || {
-                    format!("{phase} has already passed")
-                });
+                let def = policy.test_phase(phase);
+                let passed = def.and_then(|d| judge::passed_at(policy, r, d, self.ctx.now));
+                reasons.invalid_if(passed.is_some(), || format!("{phase} has already passed"));
                 // A failure is fixed and re-run, or its risk accepted in writing by the override
                 // authority (5.1); skipping would turn a failure into an approved gap.
                 if let Some(failed) = r.tests.get(phase).filter(|t| !t.value.passed) {
                     reasons.refuse_if(true, "failed-test-phase", || {
                         format!("{phase} failed at {}: fix and re-run it, or have the override authority accept the risk in writing", when(failed.at))
+                    });
+                }
+                let failing = def
+                    .filter(|d| !r.current_evidence(&d.id).is_empty())
+                    .map(|d| judge::phase(policy, r, d, self.ctx.now));
+                if let Some(Err(problems)) = failing {
+                    reasons.refuse_if(true, "failed-test-phase", || {
+                        format!("{phase} has failing evidence ({}): fix and re-run it, or have the override authority accept the risk in writing", problems.join("; "))
                     });
                 }
                 vec![Event::TestPhaseSkipped { release, phase: phase.clone(), justification: justification.clone() }]
@@ -642,6 +696,144 @@ impl<'a> OnRelease<'a, '_> {
                     outcome: *outcome,
                     comment: comment.clone(),
                 }]
+            }
+            Command::RecordSource { repository, tag, commit, .. } => {
+                reasons.absorb(self.authorised(Action::RecordArtefact));
+                reasons.absorb(self.before_deployment("the release source"));
+                reasons.invalid_if(blank(repository), || "name the repository (--repo)".into());
+                let tag = artefact::tag_ref(tag.trim());
+                reasons.invalid_if(tag == "refs/tags/" || tag.contains(char::is_whitespace), || {
+                    format!("`{tag}` is not a tag; expected a tag name like v2.4.0 or refs/tags/v2.4.0")
+                });
+                let full_hex = matches!(commit.len(), 40 | 64) && commit.bytes().all(|b| b.is_ascii_hexdigit());
+                reasons.invalid_if(!full_hex, || {
+                    format!("`{commit}` is not a full commit id; expected 40 (SHA-1) or 64 (SHA-256) hex digits")
+                });
+                let source =
+                    Source { repository: repository.trim().to_owned(), tag, commit: commit.to_ascii_lowercase() };
+                vec![Event::SourceRecorded { release, source }]
+            }
+            Command::AddArtefact { name, digest, verifications, .. } => {
+                reasons.absorb(self.authorised(Action::RecordArtefact));
+                reasons.absorb(self.before_deployment("the release artefact"));
+                reasons.invalid_if(!valid_name(name), || {
+                    format!("`{name}` is not an artefact name; use letters, digits, `.`, `-`, `_` or `@`")
+                });
+                let known = r.artefacts.get(name).is_some_and(|a| a.digest == *digest);
+                reasons.invalid_if(known && verifications.is_empty(), || {
+                    format!(
+                        "{name} {} is already recorded; give a signature, bundle or provenance to add",
+                        digest.short()
+                    )
+                });
+                if let Some((other, _)) = r.artefact_of(digest).filter(|(other, _)| *other != name.as_str()) {
+                    reasons.invalid_if(true, || format!("{} is already recorded as artefact {other}", digest.short()));
+                }
+                for v in verifications {
+                    match v {
+                        Verification::Provenance { .. } => match &r.source {
+                            None => reasons.refuse_if(true, "provenance", || {
+                                "record the release's repository, tag and commit first (`tollgate release source`): provenance is checked against them".into()
+                            }),
+                            Some(source) => {
+                                if let Err(why) = artefact::trusted_provenance(policy, &source.value, v) {
+                                    reasons.refuse_if(true, "provenance", || why);
+                                }
+                            }
+                        },
+                        _ => {
+                            if let Err(why) = artefact::trusted_signature(policy, v) {
+                                reasons.refuse_if(true, "signature", || why);
+                            }
+                        }
+                    }
+                }
+                vec![Event::ArtefactRecorded {
+                    release,
+                    name: name.clone(),
+                    digest: digest.clone(),
+                    verifications: verifications.clone(),
+                }]
+            }
+            Command::AddEvidence { phase, kind, artefact, file, file_digest, bytes, report, .. } => {
+                let def = policy.test_phase(phase).ok_or_else(|| {
+                    Rejection::invalid(format!(
+                        "unknown test phase `{phase}`; expected one of {}",
+                        policy.test_phases.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", ")
+                    ))
+                })?;
+                reasons.absorb(self.before_deployment("test evidence"));
+                reasons.refuse_if(!self.ctx.holds_any(&def.recorded_by), "role", || {
+                    format!(
+                        "{} evidence is recorded by {}; {} holds none of these roles",
+                        def.name,
+                        def.recorded_by.join(" or "),
+                        self.ctx.actor
+                    )
+                });
+                reasons.invalid_if(!judge::kind_matches(*kind, report), || {
+                    format!("the file was not read as a {}", kind.label())
+                });
+                reasons.invalid_if(*bytes == 0, || format!("{file} is empty"));
+                let against = self.evidence_artefact(artefact.as_ref())?;
+                if let Report::Sbom(sbom) = report.as_ref()
+                    && !sbom.describes.contains(&against)
+                {
+                    reasons.refuse_if(true, "sbom-subject", || {
+                        let subject = sbom.subject.as_deref().unwrap_or("an unnamed component");
+                        let digests = if sbom.describes.is_empty() {
+                            "no SHA-256 digest".to_owned()
+                        } else {
+                            sbom.describes.iter().map(|d| d.short()).collect::<Vec<_>>().join(", ")
+                        };
+                        format!("the SBOM describes {subject} with {digests}, not the artefact {against}")
+                    });
+                }
+                let evidence = EvidenceRecord {
+                    phase: phase.clone(),
+                    kind: *kind,
+                    artefact: against,
+                    file: file.clone(),
+                    file_digest: file_digest.clone(),
+                    bytes: *bytes,
+                    report: report.as_ref().clone(),
+                };
+                vec![Event::EvidenceRecorded { release, evidence: Box::new(evidence) }]
+            }
+            Command::TriageFinding { finding, outcome, until, comment, .. } => {
+                let (kind, rating) = judge::find(policy, r, finding).ok_or_else(|| {
+                    Rejection::invalid(format!(
+                        "no current evidence of {} names `{finding}`; expected a vulnerability id, a drifted resource address or a performance metric",
+                        r.id
+                    ))
+                })?;
+                let action = match kind {
+                    FindingKind::Vulnerability => Action::TriageVulnerability,
+                    FindingKind::Drift => Action::AcceptDrift,
+                    FindingKind::Regression => Action::TriageRegression,
+                };
+                reasons.absorb(self.authorised(action));
+                // Unknown severity is triaged like a High: never assumed harmless, never blocking forever.
+                let severity = match rating {
+                    Some(Rating::Critical) => Some(Severity::Critical),
+                    Some(Rating::High | Rating::Unknown) => Some(Severity::High),
+                    _ => None,
+                };
+                if let Some(severity) = severity.filter(|s| *s > policy.max_accepted_risk) {
+                    reasons.refuse_if(true, "max-accepted-risk", || {
+                        format!(
+                            "`{finding}` is {}: the procedure accepts risk up to {} only; fix it, or record a VEX `not_affected` statement with its justification",
+                            severity.key(),
+                            policy.max_accepted_risk.key()
+                        )
+                    });
+                }
+                reasons.invalid_if(*until <= self.ctx.now, || {
+                    format!("--until {} is not in the future; a triage needs an expiry", when(*until))
+                });
+                reasons.invalid_if(blank(comment), || "say why in --comment".into());
+                let acceptance = Acceptance { kind, outcome: *outcome, until: *until, comment: comment.clone() };
+                vec![Event::FindingTriaged { release, finding: finding.clone(), acceptance }]
             }
             Command::Confirm { confirmation, comment, .. } => {
                 let def = policy.confirmations.get(confirmation).ok_or_else(|| {

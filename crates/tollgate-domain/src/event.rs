@@ -4,9 +4,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use crate::evidence::{Digest, Verification};
 use crate::lifecycle::Phase;
 use crate::policy::{PlanField, Policy, RoleId, Severity};
-use crate::release::{ReleaseId, ScopeItem, Window};
+use crate::release::{Acceptance, EvidenceRecord, ReleaseId, ScopeItem, Source, Window};
 use crate::time::Timestamp;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -160,6 +161,26 @@ pub enum Event {
         release: ReleaseId,
         reason: String,
     },
+    SourceRecorded {
+        release: ReleaseId,
+        source: Source,
+    },
+    /// A new name, a rebuild (a new digest for a known name) or more checks on the same digest.
+    ArtefactRecorded {
+        release: ReleaseId,
+        name: String,
+        digest: Digest,
+        verifications: Vec<Verification>,
+    },
+    EvidenceRecorded {
+        release: ReleaseId,
+        evidence: Box<EvidenceRecord>,
+    },
+    FindingTriaged {
+        release: ReleaseId,
+        finding: String,
+        acceptance: Acceptance,
+    },
     NcRaised(NcRaised),
     NcClosed {
         id: u32,
@@ -252,7 +273,11 @@ impl Event {
             | DeploymentFinished { release, .. }
             | RollbackStarted { release, .. }
             | RollbackCompleted { release, .. }
-            | Withdrawn { release, .. } => Some(*release),
+            | Withdrawn { release, .. }
+            | SourceRecorded { release, .. }
+            | ArtefactRecorded { release, .. }
+            | EvidenceRecorded { release, .. }
+            | FindingTriaged { release, .. } => Some(*release),
             NcRaised(nc) => nc.release,
             ProfileAdopted(_)
             | PersonAdded { .. }

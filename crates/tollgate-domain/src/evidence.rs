@@ -181,7 +181,8 @@ pub enum Rating {
 }
 
 impl Rating {
-    pub const ALL: [Rating; 6] = [Rating::Critical, Rating::High, Rating::Unknown, Rating::Medium, Rating::Low, Rating::None];
+    pub const ALL: [Rating; 6] =
+        [Rating::Critical, Rating::High, Rating::Unknown, Rating::Medium, Rating::Low, Rating::None];
 
     pub fn key(self) -> &'static str {
         match self {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::event::{Event, Fact};
 use crate::release::{
-    Approval, Defect, Deployment, Document, GoDecision, Override, Release, Rollback, Stamped, TestResult,
+    Approval, Artefact, Defect, Deployment, Document, GoDecision, Override, Release, Rollback, Stamped, TestResult,
 };
 use crate::state::{Adopted, Blackout, Nonconformance, Person, Risk, State};
 
@@ -93,6 +93,10 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                     rollbacks: Vec::new(),
                     advanced: Vec::new(),
                     withdrawn: None,
+                    source: None,
+                    artefacts: Default::default(),
+                    evidence: Vec::new(),
+                    acceptances: Default::default(),
                 },
             );
         }
@@ -211,6 +215,33 @@ fn apply_to_release(r: &mut Release, event: &Event, s: Stamped<()>, production: 
             // The lifecycle's rollback transition (4.7): back to deployment, where the next
             // attempt needs a review and a new go decision.
             r.phase = crate::lifecycle::Phase::Deployment;
+        }
+        Event::SourceRecorded { source, .. } => r.source = Some(s.with(source.clone())),
+        Event::ArtefactRecorded { name, digest, verifications, .. } => {
+            let checks = verifications.iter().map(|v| s.with(v.clone()));
+            match r.artefacts.get_mut(name) {
+                Some(a) if a.digest == *digest => a.verifications.extend(checks),
+                Some(a) => {
+                    // A rebuild: the old digest's checks and evidence no longer speak for it.
+                    let old = std::mem::replace(&mut a.digest, digest.clone());
+                    a.previous.push(old);
+                    a.since = s.at;
+                    a.verifications = checks.collect();
+                }
+                None => {
+                    let artefact = Artefact {
+                        digest: digest.clone(),
+                        since: s.at,
+                        previous: Vec::new(),
+                        verifications: checks.collect(),
+                    };
+                    r.artefacts.insert(name.clone(), artefact);
+                }
+            }
+        }
+        Event::EvidenceRecorded { evidence, .. } => r.evidence.push(s.with(evidence.as_ref().clone())),
+        Event::FindingTriaged { finding, acceptance, .. } => {
+            r.acceptances.insert(finding.clone(), s.with(acceptance.clone()));
         }
         _ => {}
     }

@@ -4,6 +4,8 @@
 //! profile allows it.
 
 use crate::approval;
+use crate::artefact;
+use crate::judge;
 use crate::obligation::{self, ObligationStatus};
 use crate::policy::{Check, CriterionDef, GateDef, Policy, Severity};
 use crate::release::Release;
@@ -256,7 +258,10 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
                 unmet(format!("missing: {}", missing.join(", ")))
             }
         }
-        Check::TestPhases { only, except } => test_phases(policy, r, only, except),
+        Check::TestPhases { only, except } => test_phases(policy, r, only, except, now),
+        Check::Tagged => tagged(r),
+        Check::ArtefactsSigned => artefacts_signed(policy, r),
+        Check::Provenance => provenance(policy, r),
         Check::NoOpenDefects(severity) => {
             if r.defect_counts.open_at_least(*severity) == 0 {
                 return met(format!("no open {} defects", severity.key()));
@@ -329,7 +334,7 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
     }
 }
 
-fn test_phases(policy: &Policy, r: &Release, only: &[String], except: &[String]) -> Outcome {
+fn test_phases(policy: &Policy, r: &Release, only: &[String], except: &[String], now: Timestamp) -> Outcome {
     let rt = &policy.release_types[&r.release_type];
     let phases: Vec<_> = policy
         .required_test_phases(rt, &r.touches)
@@ -341,25 +346,120 @@ fn test_phases(policy: &Policy, r: &Release, only: &[String], except: &[String])
         return met(format!("{what} not required for {} releases", rt.name));
     }
     let mut all_met = true;
+    let mut fail = |text: String| {
+        all_met = false;
+        text
+    };
     let parts: Vec<String> = phases
         .iter()
-        .map(|p| match (r.tests.get(&p.id), r.skipped_tests.get(&p.id)) {
-            (Some(t), _) if t.value.passed => {
-                let reference = t.value.reference.as_deref().map(|x| format!(", {x}")).unwrap_or_default();
-                format!("{} passed ({} at {}{reference})", p.id, t.by, when(t.at))
+        .map(|p| {
+            if let Some(s) = r.skipped_tests.get(&p.id) {
+                return format!("{} skipped with approval of {} (\"{}\")", p.id, s.by, s.value);
             }
-            (_, Some(s)) => format!("{} skipped with approval of {} (\"{}\")", p.id, s.by, s.value),
-            (Some(t), None) => {
-                all_met = false;
-                format!("{} FAILED at {} (exit criteria: {})", p.id, when(t.at), p.exit_criteria)
+            // Evidence recorded for a phase is judged even where the profile does not demand it.
+            let judged = !p.evidence.is_empty() || !r.current_evidence(&p.id).is_empty();
+            if judged {
+                let verdict = judge::phase(policy, r, p, now);
+                if p.evidence.is_empty() && !r.tests.get(&p.id).is_some_and(|t| t.value.passed) {
+                    // Optional evidence never stands in for the result the phase needs.
+                    return fail(format!("{} has no result (exit criteria: {})", p.id, p.exit_criteria));
+                }
+                return match verdict {
+                    Ok(summary) => format!("{} passed on evidence: {summary}", p.id),
+                    Err(problems) => fail(format!("{} not passed: {}", p.id, problems.join("; "))),
+                };
             }
-            (None, None) => {
-                all_met = false;
-                format!("{} has no result (exit criteria: {})", p.id, p.exit_criteria)
+            match r.tests.get(&p.id) {
+                Some(t) if t.value.passed => {
+                    let reference = t.value.reference.as_deref().map(|x| format!(", {x}")).unwrap_or_default();
+                    format!("{} passed ({} at {}{reference})", p.id, t.by, when(t.at))
+                }
+                Some(t) => fail(format!("{} FAILED at {} (exit criteria: {})", p.id, when(t.at), p.exit_criteria)),
+                None => fail(format!("{} has no result (exit criteria: {})", p.id, p.exit_criteria)),
             }
         })
         .collect();
     Outcome { met: all_met, reason: parts.join("; ") }
+}
+
+/// 4.4.2: "Tag the release in version control. The release tag is the authoritative reference
+/// for what is being deployed."
+fn tagged(r: &Release) -> Outcome {
+    match &r.source {
+        Some(s) => met(format!(
+            "{} at {} in {} (recorded by {} at {})",
+            s.value.tag,
+            &s.value.commit[..s.value.commit.len().min(12)],
+            s.value.repository,
+            s.by,
+            when(s.at)
+        )),
+        None => unmet("no release tag recorded (`tollgate release source`)"),
+    }
+}
+
+/// 4.4.2 "Sign the release artefact": every current artefact has a signature by a key or a
+/// Sigstore identity the profile trusts.
+fn artefacts_signed(policy: &Policy, r: &Release) -> Outcome {
+    if r.artefacts.is_empty() {
+        return unmet("no artefact recorded (`tollgate artefact add`)");
+    }
+    let mut ok = true;
+    let parts: Vec<String> = r
+        .artefacts
+        .iter()
+        .map(|(name, a)| {
+            let signed = a.verifications.iter().find(|v| artefact::trusted_signature(policy, &v.value).is_ok());
+            match signed {
+                Some(v) => format!(
+                    "{name} {} signed ({}, checked by {} at {})",
+                    a.digest.short(),
+                    artefact::describe(&v.value),
+                    v.by,
+                    when(v.at)
+                ),
+                None => {
+                    ok = false;
+                    let rebuilt = if a.previous.is_empty() { String::new() } else { " since its rebuild".to_owned() };
+                    format!("{name} {} has no trusted signature{rebuilt}", a.digest.short())
+                }
+            }
+        })
+        .collect();
+    Outcome { met: ok, reason: parts.join("; ") }
+}
+
+/// 4.1 "built from a tagged, reviewed, signed commit via the CI/CD pipeline": verified SLSA
+/// provenance for every current artefact, from a trusted builder, of the release's tag and commit.
+fn provenance(policy: &Policy, r: &Release) -> Outcome {
+    if r.artefacts.is_empty() {
+        return unmet("no artefact recorded (`tollgate artefact add`)");
+    }
+    let Some(source) = &r.source else {
+        return unmet("no release tag recorded to compare provenance with (`tollgate release source`)");
+    };
+    let mut ok = true;
+    let parts: Vec<String> = r
+        .artefacts
+        .iter()
+        .map(|(name, a)| {
+            let checks =
+                a.verifications.iter().filter(|v| matches!(v.value, crate::evidence::Verification::Provenance { .. }));
+            let mut why = None;
+            for v in checks {
+                match artefact::trusted_provenance(policy, &source.value, &v.value) {
+                    Ok(()) => return format!("{name} {} built by {}", a.digest.short(), artefact::describe(&v.value)),
+                    Err(e) => why = Some(e),
+                }
+            }
+            ok = false;
+            match why {
+                Some(e) => format!("{name} {}: {e}", a.digest.short()),
+                None => format!("{name} {} has no verified provenance", a.digest.short()),
+            }
+        })
+        .collect();
+    Outcome { met: ok, reason: parts.join("; ") }
 }
 
 fn open_defects(r: &Release, severity: Severity) -> Vec<String> {
@@ -387,6 +487,8 @@ fn go_decision(r: &Release) -> Outcome {
         (r.last_failed_attempt().filter(|t| *t >= go.at), "the last attempt was rolled back or failed"),
         (r.scope_changed_at().filter(|t| *t > go.at), "the scope changed"),
         (Some(r.window_set_at).filter(|t| *t > go.at), "the window was rescheduled"),
+        (r.artefacts.values().map(|a| a.since).max().filter(|t| *t > go.at), "an artefact was added or rebuilt"),
+        (r.source.as_ref().map(|s| s.at).filter(|t| *t > go.at), "the release source was changed"),
     ];
     if let Some((at, what)) = stale.into_iter().find_map(|(at, what)| at.map(|at| (at, what))) {
         return unmet(format!(

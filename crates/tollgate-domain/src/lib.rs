@@ -7,12 +7,14 @@
 #![forbid(unsafe_code)]
 
 pub mod approval;
+pub mod artefact;
 pub mod command;
 pub mod decide;
 pub mod event;
 pub mod evidence;
 pub mod evolve;
 pub mod gate;
+pub mod judge;
 pub mod lifecycle;
 pub mod nonconformance;
 pub mod obligation;

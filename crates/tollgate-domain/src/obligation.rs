@@ -81,7 +81,11 @@ pub fn fulfilled_at(policy: &Policy, release: &Release, check: &Check) -> Option
         Check::TestPhases { .. } => {
             let rt = &policy.release_types[&release.release_type];
             let phases = policy.required_test_phases(rt, &release.touches);
-            latest(phases.iter().map(|p| release.tests.get(&p.id).filter(|t| t.value.passed).map(|t| t.at)))
+            // Judged as things stood when the phase's record last changed.
+            latest(phases.iter().map(|p| {
+                let then = crate::judge::last_recorded(release, p).or(release.tests.get(&p.id).map(|t| t.at))?;
+                crate::judge::passed_at(policy, release, p, then)
+            }))
         }
         _ => None,
     }

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::evidence::{Digest, EvidenceKind};
 use crate::lifecycle::{Phase, Track};
 use crate::time::{Calendar, Span};
 
@@ -49,6 +50,59 @@ pub struct Policy {
     pub freezes_scope: Vec<ConfirmationId>,
     /// The most severe defect whose risk may be accepted instead of fixed (4.4.3: High).
     pub max_accepted_risk: Severity,
+    /// Whose signatures, identities and builders are trusted for release artefacts (4.1).
+    pub artefacts: ArtefactPolicy,
+    /// How evidence files are judged beyond the test phases' own rules.
+    pub evidence: EvidencePolicy,
+}
+
+/// Trust for release artefacts. Empty lists trust nothing: an organisation names its own
+/// signing keys, Sigstore identities and build platforms in a profile that extends a built-in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ArtefactPolicy {
+    /// SHA-256 fingerprints of public keys (DER SubjectPublicKeyInfo) whose signatures count,
+    /// for artefact signatures, key-signed bundles and provenance envelopes.
+    pub trusted_keys: BTreeSet<Digest>,
+    /// Sigstore keyless signers: the certificate's exact SAN and the OIDC issuer.
+    pub signers: Vec<Signer>,
+    /// SLSA `runDetails.builder.id` values of trusted build platforms.
+    pub trusted_builders: BTreeSet<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Signer {
+    pub identity: String,
+    pub issuer: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvidencePolicy {
+    /// Drift that shuts the gate until resolved or accepted (4.2 environment parity).
+    pub critical_drift: Vec<DriftRule>,
+    /// A regression above this fraction on an SLO metric needs triage (4.4.3: 10%).
+    pub performance_regression: f64,
+}
+
+impl Default for EvidencePolicy {
+    fn default() -> EvidencePolicy {
+        let any = |action: &str| DriftRule { resource_type: "*".into(), action: action.into() };
+        EvidencePolicy { critical_drift: vec![any("delete"), any("replace")], performance_regression: 0.10 }
+    }
+}
+
+/// `resource_type` is a Terraform type or `*`; `action` is `create`, `update`, `delete`,
+/// `replace`, `read` or `*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriftRule {
+    pub resource_type: String,
+    pub action: String,
+}
+
+impl DriftRule {
+    pub fn matches(&self, resource_type: &str, action: &str) -> bool {
+        (self.resource_type == "*" || self.resource_type == resource_type)
+            && (self.action == "*" || self.action == action)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,10 +145,14 @@ pub enum Action {
     RaiseNonconformance,
     CloseNonconformance,
     WithdrawRelease,
+    RecordArtefact,
+    TriageVulnerability,
+    AcceptDrift,
+    TriageRegression,
 }
 
 impl Action {
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 28] = [
         Action::AdministerPeople,
         Action::AdoptProfile,
         Action::CreateRelease,
@@ -119,6 +177,10 @@ impl Action {
         Action::RaiseNonconformance,
         Action::CloseNonconformance,
         Action::WithdrawRelease,
+        Action::RecordArtefact,
+        Action::TriageVulnerability,
+        Action::AcceptDrift,
+        Action::TriageRegression,
     ];
 
     /// The key used in the profile's `[authority]` table.
@@ -148,6 +210,10 @@ impl Action {
             Action::RaiseNonconformance => "raise-nonconformance",
             Action::CloseNonconformance => "close-nonconformance",
             Action::WithdrawRelease => "withdraw-release",
+            Action::RecordArtefact => "record-artefact",
+            Action::TriageVulnerability => "triage-vulnerability",
+            Action::AcceptDrift => "accept-drift",
+            Action::TriageRegression => "triage-regression",
         }
     }
 
@@ -217,6 +283,9 @@ pub struct TestPhaseDef {
     pub written: bool,
     /// Required for every release type when the release touches one of these.
     pub required_when_touches: BTreeSet<Touch>,
+    /// The evidence files that must be recorded for the phase against the current artefact;
+    /// when not empty, Tollgate judges the phase from them and a hand-typed result is refused.
+    pub evidence: Vec<EvidenceKind>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -326,6 +395,14 @@ pub enum Check {
     ObligationsDone,
     /// After a rollback, this confirmation must be recorded again before the next attempt.
     ReviewedSinceRollback(ConfirmationId),
+    /// The release's source is recorded: repository, tag and commit (4.4.2 "the release tag is
+    /// the authoritative reference for what is being deployed").
+    Tagged,
+    /// Every current artefact carries a verified signature by a trusted key or identity.
+    ArtefactsSigned,
+    /// Every current artefact has verified SLSA provenance from a trusted builder, built from
+    /// the release's tag and commit (4.1).
+    Provenance,
 }
 
 impl Check {
@@ -352,6 +429,9 @@ impl Check {
             Check::ElapsedSinceDeployment(_) => "elapsed-since-deployment",
             Check::ObligationsDone => "obligations-done",
             Check::ReviewedSinceRollback(_) => "reviewed-since-rollback",
+            Check::Tagged => "tagged",
+            Check::ArtefactsSigned => "artefacts-signed",
+            Check::Provenance => "provenance",
         }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::event::Triage;
+use crate::evidence::{Digest, EvidenceKind, Report, Verification};
 use crate::lifecycle::{Phase, Track};
 use crate::policy::{PlanField, RoleId, Severity};
 use crate::time::Timestamp;
@@ -191,9 +192,149 @@ pub struct Release {
     pub advanced: Vec<Stamped<(Phase, Phase)>>,
     /// Abandoned before production, with the reason.
     pub withdrawn: Option<Stamped<String>>,
+    /// What the release is built from.
+    pub source: Option<Stamped<Source>>,
+    /// By artefact name; a rebuild replaces the digest and keeps the old one in `previous`.
+    pub artefacts: BTreeMap<String, Artefact>,
+    /// Every evidence file recorded, oldest first; `E-n` is its index plus one.
+    pub evidence: Vec<Stamped<EvidenceRecord>>,
+    /// Triage of findings (a CVE, a drifted resource, a regressed metric), by finding id.
+    pub acceptances: BTreeMap<String, Stamped<Acceptance>>,
+}
+
+/// The repository, tag and commit the release is built from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub repository: String,
+    /// Always `refs/tags/...`.
+    pub tag: String,
+    pub commit: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Artefact {
+    pub digest: Digest,
+    /// When this digest was first recorded.
+    pub since: Timestamp,
+    /// Digests of earlier builds, oldest first: evidence against them no longer counts.
+    pub previous: Vec<Digest>,
+    /// Checks made on this digest (earlier builds' checks are dropped with them).
+    pub verifications: Vec<Stamped<Verification>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvidenceRecord {
+    pub phase: String,
+    pub kind: EvidenceKind,
+    /// The artefact the evidence was produced against.
+    pub artefact: Digest,
+    /// The file as given, and its own digest and size.
+    pub file: String,
+    pub file_digest: Digest,
+    pub bytes: u64,
+    pub report: Report,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TriageOutcome {
+    /// The risk is accepted until `until` (4.3 "High findings triaged with accepted risk").
+    AcceptRisk,
+    /// To be fixed by `until` under a remediation plan; the gate may proceed meanwhile.
+    Remediate,
+}
+
+impl TriageOutcome {
+    pub fn key(self) -> &'static str {
+        match self {
+            TriageOutcome::AcceptRisk => "accept-risk",
+            TriageOutcome::Remediate => "remediate",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<TriageOutcome> {
+        [TriageOutcome::AcceptRisk, TriageOutcome::Remediate].into_iter().find(|t| t.key() == key)
+    }
+}
+
+/// What kind of finding a triage is about: decides who may give it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FindingKind {
+    Vulnerability,
+    Drift,
+    Regression,
+}
+
+impl FindingKind {
+    pub fn key(self) -> &'static str {
+        match self {
+            FindingKind::Vulnerability => "vulnerability",
+            FindingKind::Drift => "drift",
+            FindingKind::Regression => "regression",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<FindingKind> {
+        [FindingKind::Vulnerability, FindingKind::Drift, FindingKind::Regression].into_iter().find(|t| t.key() == key)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acceptance {
+    pub kind: FindingKind,
+    pub outcome: TriageOutcome,
+    /// The acceptance lapses at this time and the gate shuts again.
+    pub until: Timestamp,
+    pub comment: String,
+}
+
+impl Stamped<EvidenceRecord> {
+    pub fn id(&self, index: usize) -> String {
+        format!("E-{}", index + 1)
+    }
 }
 
 impl Release {
+    /// The digest an artefact name currently has.
+    pub fn current_digests(&self) -> impl Iterator<Item = &Digest> {
+        self.artefacts.values().map(|a| &a.digest)
+    }
+
+    pub fn is_current(&self, digest: &Digest) -> bool {
+        self.artefacts.values().any(|a| &a.digest == digest)
+    }
+
+    /// The artefact whose current or earlier build has this digest.
+    pub fn artefact_of(&self, digest: &Digest) -> Option<(&str, &Artefact)> {
+        self.artefacts
+            .iter()
+            .find(|(_, a)| &a.digest == digest || a.previous.contains(digest))
+            .map(|(n, a)| (n.as_str(), a))
+    }
+
+    /// The evidence that counts for a phase: against a current artefact, and not replaced by
+    /// a newer file of the same name and kind. With its `E-n` number.
+    pub fn current_evidence(&self, phase: &str) -> Vec<(usize, &Stamped<EvidenceRecord>)> {
+        let mut out: Vec<(usize, &Stamped<EvidenceRecord>)> = Vec::new();
+        for (i, e) in self.evidence.iter().enumerate() {
+            if e.value.phase != phase || !self.is_current(&e.value.artefact) {
+                continue;
+            }
+            out.retain(|(_, o)| {
+                !(o.value.kind == e.value.kind && o.value.file == e.value.file && o.value.artefact == e.value.artefact)
+            });
+            out.push((i, e));
+        }
+        out
+    }
+
+    /// Evidence for a phase recorded against a digest that has since been rebuilt.
+    pub fn stale_evidence(&self, phase: &str) -> impl Iterator<Item = (usize, &Stamped<EvidenceRecord>)> {
+        self.evidence
+            .iter()
+            .enumerate()
+            .filter(move |(_, e)| e.value.phase == phase && !self.is_current(&e.value.artefact))
+    }
+
     /// Scope is frozen by an explicit lock or by a confirmation the profile says freezes it.
     pub fn scope_frozen(&self, freezes_scope: &[String]) -> bool {
         self.scope_locked.is_some() || freezes_scope.iter().any(|c| self.confirmations.contains_key(c))

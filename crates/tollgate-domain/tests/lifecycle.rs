@@ -356,34 +356,37 @@ fn required_test_phases_failing_or_missing_shut_the_testing_gate_and_a_skip_need
     let mut w = World::qms();
     let id = w.release_in("patch", Phase::Testing);
     w.open_gate_but(id, "mandatory-test-phases");
-    w.ok(
-        "quinn",
-        Command::RecordTestResult {
-            release: id,
-            phase: "system".into(),
-            passed: false,
-            reference: Some("run 88".into()),
-        },
-    );
+    w.artefact(id, "payments", 1);
+    w.ok("quinn", w.junit(id, "system", 40, 2));
     let refusals = w.refused("quinn", Command::Advance { release: id });
     assert_eq!(refusals[0].rule, "gate:testing/mandatory-test-phases");
-    assert!(refusals[0].reason.contains("system FAILED"), "{}", refusals[0].reason);
     assert!(
-        refusals[0].reason.contains("unit has no result (exit criteria: 100% pass rate; no new failures introduced)")
+        refusals[0].reason.contains("system not passed: E-1 system.xml: 2 of 40 tests did not pass"),
+        "{}",
+        refusals[0].reason
     );
+    assert!(refusals[0].reason.contains("unit not passed: no JUnit test report recorded against the current artefact"));
+    // Phases judged from evidence take no hand-typed result.
+    let typed = w
+        .refused("dev", Command::RecordTestResult { release: id, phase: "unit".into(), passed: true, reference: None });
+    assert_eq!(rules(&typed), ["evidence-required".to_owned()].into());
     // Only the security engineer records security scans.
-    let wrong = w.refused(
-        "quinn",
-        Command::RecordTestResult { release: id, phase: "security-scan".into(), passed: true, reference: None },
-    );
+    let wrong = w.refused("quinn", w.junit(id, "security-scan", 1, 0));
     assert_eq!(rules(&wrong), ["role".to_owned()].into());
-    // A skip needs the release manager and a justification.
+    // A skip needs the release manager and a justification, and never hides a failure.
     assert_eq!(
         rules(&w.refused(
             "quinn",
             Command::SkipTestPhase { release: id, phase: "integration".into(), justification: "x".into() }
         )),
         ["role".to_owned()].into()
+    );
+    assert_eq!(
+        rules(&w.refused(
+            "rita",
+            Command::SkipTestPhase { release: id, phase: "system".into(), justification: "flaky".into() }
+        )),
+        ["failed-test-phase".to_owned()].into()
     );
     w.invalid(
         "rita",
@@ -401,14 +404,15 @@ fn required_test_phases_failing_or_missing_shut_the_testing_gate_and_a_skip_need
             justification: "contract tests cover it".into(),
         },
     );
-    for (who, phase) in [("dev", "unit"), ("quinn", "system"), ("sam", "security-scan"), ("quinn", "regression")] {
-        w.ok(
-            who,
-            Command::RecordTestResult { release: id, phase: phase.into(), passed: true, reference: Some("ci".into()) },
-        );
+    w.ok("quinn", w.junit(id, "system", 40, 0));
+    for (who, phase) in [("dev", "unit"), ("quinn", "regression")] {
+        w.ok(who, w.junit(id, phase, 10, 0));
     }
+    w.ok("sam", w.clean_scan(id));
+    w.ok("sam", w.sbom(id));
     let c = w.gate(id, "testing").criteria.into_iter().find(|c| c.id == "mandatory-test-phases").unwrap();
     assert!(c.met && c.reason.contains("integration skipped with approval of rita"), "{}", c.reason);
+    assert!(c.reason.contains("system passed on evidence: E-2 40 tests: 40 passed"), "{}", c.reason);
 }
 
 #[test]

@@ -89,15 +89,7 @@ fn a_critical_defect_or_failed_test_found_after_the_testing_gate_blocks_the_depl
             title: "data loss".into(),
         },
     );
-    w.ok(
-        "quinn",
-        Command::RecordTestResult {
-            release: id,
-            phase: "regression".into(),
-            passed: false,
-            reference: Some("run 12".into()),
-        },
-    );
+    w.ok("quinn", w.junit(id, "regression", 300, 1));
     w.ok("rita", Command::Go { release: id });
     let refusals = rules(&w.refused("dev", Command::Deploy { release: id, environment: "production".into() }));
     assert!(refusals.contains("gate:pre-deployment/no-open-critical-defects"), "{refusals:?}");
@@ -124,15 +116,7 @@ fn a_failed_deployment_needs_a_review_and_a_new_go_before_the_next_attempt() {
 fn a_failed_test_phase_cannot_be_skipped_into_a_pass() {
     let mut w = World::qms();
     let id = w.release_in("minor", Phase::Testing);
-    w.ok(
-        "dev",
-        Command::RecordTestResult {
-            release: id,
-            phase: "integration".into(),
-            passed: false,
-            reference: Some("ci/7".into()),
-        },
-    );
+    w.ok("dev", w.junit(id, "integration", 30, 2));
     let refusals = w.refused(
         "rita",
         Command::SkipTestPhase { release: id, phase: "integration".into(), justification: "flaky".into() },
@@ -153,8 +137,9 @@ fn an_override_covers_only_the_shortfall_it_was_written_for() {
         ("sam", "security-scan"),
         ("quinn", "regression"),
     ] {
-        w.ok(who, Command::RecordTestResult { release: id, phase: phase.into(), passed: true, reference: None });
+        w.ok(who, w.passing(id, phase));
     }
+    w.ok("sam", w.sbom(id));
     let early = w.invalid(
         "eve",
         Command::Override {
@@ -165,10 +150,7 @@ fn an_override_covers_only_the_shortfall_it_was_written_for() {
     );
     assert!(early[0].contains("there is no risk to accept"), "{early:?}");
     // Overridden for a performance failure, the override lapses when something else fails too.
-    w.ok(
-        "omar",
-        Command::RecordTestResult { release: id, phase: "performance".into(), passed: false, reference: None },
-    );
+    w.ok("omar", w.regressed(id, 0.12));
     w.ok(
         "eve",
         Command::Override {
@@ -178,10 +160,7 @@ fn an_override_covers_only_the_shortfall_it_was_written_for() {
         },
     );
     assert!(w.gate(id, "testing").criteria.iter().any(|c| c.id == "mandatory-test-phases" && c.met && c.overridden));
-    w.ok(
-        "quinn",
-        Command::RecordTestResult { release: id, phase: "regression".into(), passed: false, reference: None },
-    );
+    w.ok("quinn", w.junit(id, "regression", 300, 1));
     let c = w.gate(id, "testing").criteria.into_iter().find(|c| c.id == "mandatory-test-phases").unwrap();
     assert!(!c.met && c.reason.contains("has lapsed"), "{}", c.reason);
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use indexmap::IndexMap;
+use tollgate_domain::evidence::{Digest, EvidenceKind};
 use tollgate_domain::lifecycle::{Phase, Track};
 use tollgate_domain::obligation;
 use tollgate_domain::policy::*;
@@ -100,6 +101,9 @@ impl Ctx<'_> {
             "deployed" => Check::Deployed,
             "stabilisation-elapsed" => Check::StabilisationElapsed,
             "obligations-done" => Check::ObligationsDone,
+            "tagged" => Check::Tagged,
+            "artefacts-signed" => Check::ArtefactsSigned,
+            "provenance" => Check::Provenance,
             "plan" => {
                 need(self, "fields", p.fields.is_some());
                 let fields = p.fields.unwrap_or(&[]);
@@ -207,7 +211,7 @@ impl Ctx<'_> {
     }
 }
 
-const CHECKS: [&str; 20] = [
+const CHECKS: [&str; 23] = [
     "classified",
     "scope-recorded",
     "scope-locked",
@@ -228,6 +232,9 @@ const CHECKS: [&str; 20] = [
     "elapsed-since-deployment",
     "obligations-done",
     "reviewed-since-rollback",
+    "tagged",
+    "artefacts-signed",
+    "provenance",
 ];
 
 /// The check parameters of a criterion or an obligation.
@@ -421,6 +428,24 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
                 recorded_by: cx.roles(&path.key("recorded-by"), &t.recorded_by),
                 written: t.written,
                 required_when_touches: cx.touches(&path.key("required-when-touches"), &t.required_when_touches),
+                evidence: t
+                    .evidence
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, k)| {
+                        let kind = EvidenceKind::from_key(k);
+                        if kind.is_none() {
+                            cx.problems.at(
+                                &path.key("evidence").index(i),
+                                format!(
+                                    "unknown evidence kind `{k}`; expected one of {}",
+                                    EvidenceKind::ALL.map(|k| k.key()).join(", ")
+                                ),
+                            );
+                        }
+                        kind
+                    })
+                    .collect(),
             }
         })
         .collect();
@@ -627,6 +652,9 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
         Severity::High
     });
 
+    let artefacts = artefact_policy(&mut cx, &root.key("artefacts"), &raw.artefacts);
+    let evidence = evidence_policy(&mut cx, &root.key("evidence"), &raw.evidence);
+
     let policy = Policy {
         id: raw.profile.id.clone(),
         version: raw.profile.version.clone(),
@@ -686,6 +714,61 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
             .collect(),
         freezes_scope: raw.scope.frozen_by.clone(),
         max_accepted_risk,
+        artefacts,
+        evidence,
     };
     if cx.problems.0.is_empty() { Ok(policy) } else { Err(cx.problems) }
+}
+
+fn artefact_policy(cx: &mut Ctx, path: &KeyPath, raw: &RawArtefacts) -> ArtefactPolicy {
+    let trusted_keys = raw
+        .trusted_keys
+        .iter()
+        .enumerate()
+        .filter_map(|(i, k)| match Digest::parse(k) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                cx.problems.at(&path.key("trusted-keys").index(i), format!("{e} (the SHA-256 of the key's DER SubjectPublicKeyInfo, as `tollgate artefact fingerprint` prints it)"));
+                None
+            }
+        })
+        .collect();
+    let mut signers = Vec::new();
+    for (i, s) in raw.signers.iter().enumerate() {
+        let at = path.key("signers").index(i);
+        if s.identity.trim().is_empty() || s.issuer.trim().is_empty() {
+            cx.problems.at(&at, "a signer needs both `identity` (the certificate SAN, exactly) and `issuer` (the OIDC issuer URL)");
+        }
+        signers.push(Signer { identity: s.identity.clone(), issuer: s.issuer.clone() });
+    }
+    ArtefactPolicy { trusted_keys, signers, trusted_builders: raw.trusted_builders.iter().cloned().collect() }
+}
+
+fn evidence_policy(cx: &mut Ctx, path: &KeyPath, raw: &RawEvidence) -> EvidencePolicy {
+    let default = EvidencePolicy::default();
+    let critical_drift = match &raw.critical_drift {
+        None => default.critical_drift,
+        Some(rules) => rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                const ACTIONS: [&str; 6] = ["create", "update", "delete", "replace", "read", "*"];
+                if !ACTIONS.contains(&r.action.as_str()) {
+                    cx.problems.at(&path.key("critical-drift").index(i).key("action"), format!("unknown action `{}`; expected one of {}", r.action, ACTIONS.join(", ")));
+                }
+                DriftRule { resource_type: r.resource_type.clone(), action: r.action.clone() }
+            })
+            .collect(),
+    };
+    let performance_regression = match &raw.performance_regression {
+        None => default.performance_regression,
+        Some(text) => match text.trim().strip_suffix('%').and_then(|n| n.trim().parse::<f64>().ok()) {
+            Some(n) if n.is_finite() && (0.0..=1000.0).contains(&n) => n / 100.0,
+            _ => {
+                cx.problems.at(&path.key("performance-regression"), format!("`{text}` is not a percentage; expected e.g. \"10%\""));
+                default.performance_regression
+            }
+        },
+    };
+    EvidencePolicy { critical_drift, performance_regression }
 }

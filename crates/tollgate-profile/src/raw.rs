@@ -37,6 +37,42 @@ pub struct RawProfile {
     pub risks: Vec<RawRisk>,
     pub scope: RawScope,
     pub defects: RawDefects,
+    #[serde(default)]
+    pub artefacts: RawArtefacts,
+    #[serde(default)]
+    pub evidence: RawEvidence,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawArtefacts {
+    #[serde(default)]
+    pub trusted_keys: Vec<String>,
+    #[serde(default)]
+    pub signers: Vec<RawSigner>,
+    #[serde(default)]
+    pub trusted_builders: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawSigner {
+    pub identity: String,
+    pub issuer: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawEvidence {
+    pub critical_drift: Option<Vec<RawDriftRule>>,
+    pub performance_regression: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawDriftRule {
+    pub resource_type: String,
+    pub action: String,
 }
 
 #[derive(Deserialize)]
@@ -143,6 +179,8 @@ pub struct RawTestPhase {
     pub written: bool,
     #[serde(default)]
     pub required_when_touches: Vec<String>,
+    #[serde(default)]
+    pub evidence: Vec<String>,
 }
 
 #[derive(Deserialize)]

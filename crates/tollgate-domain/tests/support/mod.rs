@@ -8,6 +8,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use tollgate_domain::evidence::{
+    Digest, EvidenceKind, FailedTest, Finding, Rating, Report, SbomReport, ScanReport, SuiteCounts, TestCounts,
+    TestReport,
+};
 use tollgate_domain::gate::{self, Verdict};
 use tollgate_domain::lifecycle::{Phase, Track};
 use tollgate_domain::playbook::{self, Rehearsal, Runner};
@@ -66,11 +70,25 @@ pub const GRS_PEOPLE: &[(&str, &str)] = &[
     ("cab2", "cab-member"),
 ];
 
+/// The built-ins trust no keys or builders; an organisation names its own. The rehearsal's
+/// are these.
+pub fn rehearsal_key() -> tollgate_domain::evidence::Digest {
+    tollgate_domain::evidence::Digest::from_sha256([7; 32])
+}
+
+pub const REHEARSAL_BUILDER: &str = "https://ci.example.com/rehearsal";
+
+pub fn trust_rehearsal_build(policy: &mut Policy) {
+    policy.artefacts.trusted_keys.insert(rehearsal_key());
+    policy.artefacts.trusted_builders.insert(REHEARSAL_BUILDER.into());
+}
+
 impl World {
     pub fn new(profile_id: &str, people: &[(&str, &str)]) -> World {
         let text = tollgate_profile::builtin(profile_id).unwrap();
         let mut profile = tollgate_profile::load(&tollgate_profile::builtin_source_name(profile_id), text).unwrap();
         profile.reason = "initial adoption".into();
+        trust_rehearsal_build(&mut profile.policy);
         World::with_profile(profile, people)
     }
 
@@ -264,4 +282,109 @@ impl World {
 
 pub fn rules(refusals: &[Refusal]) -> BTreeSet<String> {
     refusals.iter().map(|r| r.rule.clone()).collect()
+}
+
+/// Evidence as the shell would record it after parsing CI's files.
+impl World {
+    /// Records artefact `name` of build `build` (a digest made from the number) and returns it.
+    pub fn artefact(&mut self, id: ReleaseId, name: &str, build: u8) -> Digest {
+        let digest = Digest::from_sha256([build; 32]);
+        self.ok(
+            "dev",
+            Command::AddArtefact { release: id, name: name.into(), digest: digest.clone(), verifications: vec![] },
+        );
+        digest
+    }
+
+    pub fn evidence(&self, id: ReleaseId, phase: &str, kind: EvidenceKind, file: &str, report: Report) -> Command {
+        Command::AddEvidence {
+            release: id,
+            phase: phase.into(),
+            kind,
+            artefact: None,
+            file: file.into(),
+            file_digest: Digest::from_sha256([0xee; 32]),
+            bytes: 100,
+            report: Box::new(report),
+        }
+    }
+
+    pub fn junit(&self, id: ReleaseId, phase: &str, tests: u64, failures: u64) -> Command {
+        let counts = TestCounts { tests, failures, errors: 0, skipped: 0 };
+        let failed = (0..failures.min(3))
+            .map(|i| FailedTest {
+                suite: "checkout".into(),
+                name: format!("CheckoutTest.case{i}"),
+                error: false,
+                message: "expected 200, got 500".into(),
+            })
+            .collect();
+        let report =
+            TestReport { suites: vec![SuiteCounts { name: "checkout".into(), counts }], totals: counts, failed };
+        self.evidence(id, phase, EvidenceKind::Junit, &format!("{phase}.xml"), Report::Tests(report))
+    }
+
+    pub fn scan(&self, id: ReleaseId, findings: Vec<Finding>) -> Command {
+        let mut open = std::collections::BTreeMap::new();
+        for f in &findings {
+            *open.entry(f.rating).or_insert(0) += 1;
+        }
+        let report = ScanReport { tool: "grype".into(), open, excluded: Default::default(), findings };
+        self.evidence(id, "security-scan", EvidenceKind::Vulns, "grype.json", Report::Scan(report))
+    }
+
+    /// Passing evidence for a phase of the built-in profile.
+    pub fn passing(&self, id: ReleaseId, phase: &str) -> Command {
+        match phase {
+            "security-scan" => self.clean_scan(id),
+            "performance" => self.regressed(id, 0.01),
+            _ => self.junit(id, phase, 25, 0),
+        }
+    }
+
+    /// Performance results whose one SLO metric is `by` (0.12 = 12%) worse than its baseline.
+    pub fn regressed(&self, id: ReleaseId, by: f64) -> Command {
+        let metric = tollgate_domain::evidence::PerfMetric {
+            name: "checkout_p95_ms".into(),
+            unit: Some("ms".into()),
+            baseline: 100.0,
+            value: 100.0 * (1.0 + by),
+            higher_is_better: false,
+            slo: true,
+        };
+        let report = tollgate_domain::evidence::PerfReport { metrics: vec![metric] };
+        self.evidence(id, "performance", EvidenceKind::Perf, "k6.json", Report::Perf(report))
+    }
+
+    pub fn clean_scan(&self, id: ReleaseId) -> Command {
+        self.scan(id, Vec::new())
+    }
+
+    pub fn sbom(&self, id: ReleaseId) -> Command {
+        let digest = self.state.releases[&id].artefacts.values().next().unwrap().digest.clone();
+        self.sbom_describing(id, digest)
+    }
+
+    pub fn sbom_describing(&self, id: ReleaseId, digest: Digest) -> Command {
+        let report = SbomReport {
+            format: "CycloneDX 1.5 JSON".into(),
+            subject: Some("payments 2.4.0".into()),
+            describes: vec![digest],
+            components: 120,
+            with_purl: 118,
+            with_hashes: 90,
+        };
+        self.evidence(id, "security-scan", EvidenceKind::Sbom, "sbom.cdx.json", Report::Sbom(report))
+    }
+}
+
+pub fn cve(id: &str, rating: Rating) -> Finding {
+    Finding {
+        id: id.into(),
+        rating,
+        score: None,
+        component: Some("pkg:npm/lodash@4.17.20".into()),
+        location: None,
+        title: format!("{id} in lodash"),
+    }
 }

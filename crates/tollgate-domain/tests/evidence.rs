@@ -1,0 +1,273 @@
+//! Evidence and artefact integrity through the built-in profile: what the gates make of parsed
+//! evidence, signatures and provenance, and the attacks each rule stops.
+
+mod support;
+
+use chrono::Duration;
+use support::*;
+use tollgate_domain::Command;
+use tollgate_domain::evidence::{
+    Digest, EvidenceKind, PerfMetric, PerfReport, PlanItem, PlanReport, Rating, Report, Verification,
+};
+use tollgate_domain::lifecycle::Phase;
+use tollgate_domain::release::{ReleaseId, TriageOutcome};
+
+fn criterion(w: &World, id: ReleaseId, gate: &str, criterion: &str) -> (bool, String) {
+    let c = w.gate(id, gate).criteria.into_iter().find(|c| c.id == criterion).unwrap();
+    (c.met, c.reason)
+}
+
+fn signed(digest: &Digest) -> Command {
+    let _ = digest;
+    Command::AddArtefact {
+        release: ReleaseId(1),
+        name: "payments".into(),
+        digest: digest.clone(),
+        verifications: vec![Verification::KeySignature { algorithm: "ecdsa-p256-sha256".into(), key: rehearsal_key() }],
+    }
+}
+
+fn provenance(builder: &str, git_ref: &str, commit: &str) -> Verification {
+    Verification::Provenance {
+        builder: builder.into(),
+        build_type: "https://slsa-framework.github.io/github-actions-buildtypes/workflow/v1".into(),
+        repository: "git+https://github.com/acme/payments.git".into(),
+        git_ref: git_ref.into(),
+        commit: commit.into(),
+        key: rehearsal_key(),
+    }
+}
+
+const COMMIT: &str = "9f1c2e7a9f1c2e7a9f1c2e7a9f1c2e7a9f1c2e7a";
+
+fn tag(w: &mut World, id: ReleaseId) {
+    w.ok(
+        "eli",
+        Command::RecordSource {
+            release: id,
+            repository: "https://github.com/acme/payments".into(),
+            tag: "v2.4.0".into(),
+            commit: COMMIT.into(),
+        },
+    );
+}
+
+#[test]
+fn signatures_count_only_from_trusted_keys_and_provenance_only_from_the_release_tag() {
+    let mut w = World::qms();
+    let id = w.release_in("minor", Phase::Preparation);
+    let digest = Digest::from_sha256([1; 32]);
+    assert_eq!(
+        criterion(&w, id, "preparation", "artefact-signed"),
+        (false, "no artefact recorded (`tollgate artefact add`)".into())
+    );
+
+    // A signature by a key the profile does not trust is refused, naming the key.
+    let stranger = Digest::from_sha256([9; 32]);
+    let untrusted = Command::AddArtefact {
+        release: id,
+        name: "payments".into(),
+        digest: digest.clone(),
+        verifications: vec![Verification::KeySignature { algorithm: "ed25519".into(), key: stranger.clone() }],
+    };
+    let r = w.refused("dev", untrusted);
+    assert_eq!(rules(&r), ["signature".to_owned()].into());
+    assert!(r[0].reason.contains(stranger.as_str()), "{}", r[0].reason);
+
+    w.ok("dev", signed(&digest));
+    let (met, reason) = criterion(&w, id, "preparation", "artefact-signed");
+    assert!(met && reason.contains("ecdsa-p256-sha256 signature"), "{reason}");
+
+    // Provenance before the tag is recorded has nothing to be compared with.
+    let with = |v: Verification| Command::AddArtefact {
+        release: id,
+        name: "payments".into(),
+        digest: digest.clone(),
+        verifications: vec![v],
+    };
+    let builder = REHEARSAL_BUILDER;
+    let early = w.refused("dev", with(provenance(builder, "refs/tags/v2.4.0", COMMIT)));
+    assert!(early[0].reason.contains("record the release's repository, tag and commit first"), "{}", early[0].reason);
+    tag(&mut w, id);
+    for (v, says) in [
+        (provenance("https://evil.example/builder", "refs/tags/v2.4.0", COMMIT), "is not a trusted builder"),
+        (provenance(builder, "refs/heads/main", COMMIT), "built from refs/heads/main, not from a tag"),
+        (provenance(builder, "refs/tags/v2.3.9", COMMIT), "but the release is tagged refs/tags/v2.4.0"),
+        (provenance(builder, "refs/tags/v2.4.0", &"0".repeat(40)), "but the release tag points at"),
+    ] {
+        let r = w.refused("dev", with(v));
+        assert_eq!(rules(&r), ["provenance".to_owned()].into());
+        assert!(r[0].reason.contains(says), "{} ≠ {says}", r[0].reason);
+    }
+    w.ok("dev", with(provenance(builder, "refs/tags/v2.4.0", COMMIT)));
+    let (met, reason) = criterion(&w, id, "preparation", "artefact-built-from-tag");
+    assert!(met, "{reason}");
+    assert!(criterion(&w, id, "preparation", "release-tagged").0);
+}
+
+#[test]
+fn a_rebuild_makes_earlier_evidence_and_signatures_stop_counting() {
+    let mut w = World::qms();
+    let id = w.release_in("patch", Phase::Testing);
+    let first = Digest::from_sha256([1; 32]);
+    w.ok("dev", signed(&first));
+    w.ok("dev", w.junit(id, "unit", 10, 0));
+    assert!(criterion(&w, id, "testing", "mandatory-test-phases").1.contains("unit passed on evidence"));
+
+    let second = Digest::from_sha256([2; 32]);
+    w.ok(
+        "dev",
+        Command::AddArtefact { release: id, name: "payments".into(), digest: second.clone(), verifications: vec![] },
+    );
+    let (met, reason) = criterion(&w, id, "testing", "mandatory-test-phases");
+    assert!(!met);
+    assert!(
+        reason.contains(&format!("unit not passed: no JUnit test report recorded against the current artefact (E-1 was recorded against {}, since rebuilt)", first.short())),
+        "{reason}"
+    );
+    // Evidence cannot be bound to the old build any more.
+    let mut old = w.junit(id, "unit", 10, 0);
+    if let Command::AddEvidence { artefact, .. } = &mut old {
+        *artefact = Some(first.clone());
+    }
+    assert_eq!(rules(&w.refused("dev", old)), ["artefact-rebuilt".to_owned()].into());
+    let (met, reason) = criterion(&w, id, "pre-deployment", "artefact-signed");
+    assert!(!met && reason.contains("has no trusted signature since its rebuild"), "{reason}");
+}
+
+#[test]
+fn an_sbom_for_another_artefact_is_refused() {
+    let mut w = World::qms();
+    let id = w.release_in("patch", Phase::Testing);
+    w.artefact(id, "payments", 1);
+    let other = Digest::from_sha256([5; 32]);
+    let r = w.refused("sam", w.sbom_describing(id, other.clone()));
+    assert_eq!(rules(&r), ["sbom-subject".to_owned()].into());
+    assert!(r[0].reason.contains(other.short()), "{}", r[0].reason);
+    w.ok("sam", w.sbom(id));
+}
+
+#[test]
+fn a_critical_blocks_a_high_needs_a_security_triage_and_an_expired_acceptance_shuts_the_gate_again() {
+    let mut w = World::qms();
+    let id = w.release_in("patch", Phase::Testing);
+    w.artefact(id, "payments", 1);
+    w.ok("sam", w.sbom(id));
+    w.ok("sam", w.scan(id, vec![cve("CVE-2024-0001", Rating::Critical), cve("CVE-2024-0002", Rating::High)]));
+    let (met, reason) = criterion(&w, id, "testing", "mandatory-test-phases");
+    assert!(!met);
+    assert!(reason.contains("CVE-2024-0001 (critical) in pkg:npm/lodash@4.17.20 blocks the release"), "{reason}");
+    assert!(reason.contains("CVE-2024-0002 (high) in pkg:npm/lodash@4.17.20 needs triage"), "{reason}");
+
+    let until = w.0.now + Duration::days(30);
+    let triage = |finding: &str, until| Command::TriageFinding {
+        release: id,
+        finding: finding.into(),
+        outcome: TriageOutcome::AcceptRisk,
+        until,
+        comment: "not reachable from our code paths".into(),
+    };
+    assert_eq!(rules(&w.refused("quinn", triage("CVE-2024-0002", until))), ["role".to_owned()].into());
+    assert_eq!(rules(&w.refused("sam", triage("CVE-2024-0001", until))), ["max-accepted-risk".to_owned()].into());
+    w.invalid("sam", triage("CVE-2099-0000", until));
+    w.invalid("sam", triage("CVE-2024-0002", w.0.now - Duration::days(1)));
+
+    // The fixed build is rescanned: only the High remains, and is accepted for a day.
+    w.ok("sam", w.scan(id, vec![cve("CVE-2024-0002", Rating::High)]));
+    w.ok("sam", triage("CVE-2024-0002", w.0.now + Duration::days(1)));
+    let (met, reason) = criterion(&w, id, "testing", "mandatory-test-phases");
+    assert!(reason.contains("security-scan passed on evidence"), "{reason}");
+    let _ = met;
+    w.0.now += Duration::days(2);
+    let (met, reason) = criterion(&w, id, "testing", "mandatory-test-phases");
+    assert!(!met);
+    assert!(
+        reason.contains("CVE-2024-0002 (high) in pkg:npm/lodash@4.17.20: the triage by sam (accept-risk) expired at"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn critical_drift_and_slo_regressions_need_their_owners() {
+    let mut w = World::qms();
+    let id = w.release_in("infrastructure", Phase::Testing);
+    w.artefact(id, "payments", 1);
+    let plan = PlanReport {
+        terraform_version: "1.9.5".into(),
+        changes: [("update".to_owned(), 2)].into(),
+        drift: vec![
+            PlanItem {
+                address: "aws_security_group.web".into(),
+                resource_type: "aws_security_group".into(),
+                action: "update".into(),
+            },
+            PlanItem {
+                address: "aws_db_instance.main".into(),
+                resource_type: "aws_db_instance".into(),
+                action: "delete".into(),
+            },
+        ],
+        changed: vec![],
+    };
+    w.ok("dev", w.evidence(id, "infrastructure", EvidenceKind::Tfplan, "plan.json", Report::Plan(plan)));
+    let (met, reason) = criterion(&w, id, "testing", "mandatory-test-phases");
+    assert!(
+        !met && reason.contains("aws_db_instance.main was deleted outside Terraform (critical drift) needs triage"),
+        "{reason}"
+    );
+    assert!(!reason.contains("aws_security_group.web"), "an update is not critical by default: {reason}");
+    let until = w.0.now + Duration::days(3);
+    let accept = |finding: &str| Command::TriageFinding {
+        release: id,
+        finding: finding.into(),
+        outcome: TriageOutcome::Remediate,
+        until,
+        comment: "restored from snapshot in INFRA-12".into(),
+    };
+    assert_eq!(rules(&w.refused("sam", accept("aws_db_instance.main"))), ["role".to_owned()].into());
+    w.ok("pla", accept("aws_db_instance.main"));
+    assert!(!criterion(&w, id, "testing", "mandatory-test-phases").1.contains("aws_db_instance.main"));
+
+    let mut w = World::qms();
+    let id = w.release_in("minor", Phase::Testing);
+    w.artefact(id, "payments", 1);
+    let metric = |name: &str, baseline: f64, value: f64, higher: bool| PerfMetric {
+        name: name.into(),
+        unit: None,
+        baseline,
+        value,
+        higher_is_better: higher,
+        slo: true,
+    };
+    let perf = PerfReport {
+        metrics: vec![metric("checkout_p95_ms", 180.0, 205.0, false), metric("orders_per_s", 1000.0, 950.0, true)],
+    };
+    w.ok("omar", w.evidence(id, "performance", EvidenceKind::Perf, "k6.json", Report::Perf(perf)));
+    let (met, reason) = criterion(&w, id, "testing", "mandatory-test-phases");
+    assert!(
+        !met && reason
+            .contains("checkout_p95_ms regressed 13.9% from the baseline 180 to 205 (threshold 10%) needs triage"),
+        "{reason}"
+    );
+    assert!(!reason.contains("orders_per_s"), "5% is within the threshold: {reason}");
+}
+
+#[test]
+fn a_go_decision_goes_stale_when_the_artefact_is_rebuilt() {
+    let mut w = World::qms();
+    let id = w.release_ready_to_deploy("patch");
+    w.ok("rita", Command::Go { release: id });
+    let (met, reason) = criterion(&w, id, "pre-deployment", "go-decision");
+    assert!(met, "{reason}");
+    w.ok(
+        "dev",
+        Command::AddArtefact {
+            release: id,
+            name: "payments".into(),
+            digest: Digest::from_sha256([0xab; 32]),
+            verifications: vec![],
+        },
+    );
+    let (met, reason) = criterion(&w, id, "pre-deployment", "go-decision");
+    assert!(!met && reason.contains("an artefact was added or rebuilt"), "{reason}");
+}
