@@ -56,6 +56,12 @@ pub enum Cmd {
     /// Defects found against a release.
     #[command(subcommand)]
     Defect(DefectCmd),
+    /// Release artefacts by digest, with their signatures and provenance verified (4.1).
+    #[command(subcommand)]
+    Artefact(ArtefactCmd),
+    /// Evidence files from CI, parsed and judged against the phase's exit criteria (4.3).
+    #[command(subcommand)]
+    Evidence(EvidenceCmd),
     /// Deferred emergency steps and their deadlines.
     Obligations {
         /// Only those past their due time.
@@ -153,6 +159,17 @@ pub enum TestResult {
 
 #[derive(Subcommand, Debug)]
 pub enum ReleaseCmd {
+    /// Record the repository, tag and commit the release is built from (4.4.2); provenance is
+    /// checked against them.
+    Source {
+        id: String,
+        #[arg(long)]
+        repo: String,
+        #[arg(long)]
+        tag: String,
+        #[arg(long)]
+        commit: String,
+    },
     /// Classify and create a release; planning starts now.
     Create {
         #[arg(long)]
@@ -331,6 +348,95 @@ pub enum EmergencyCmd {
         incident: Option<String>,
         #[arg(long = "touches", value_delimiter = ',')]
         touches: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ArtefactCmd {
+    /// Record an artefact by its SHA-256 (computed from --file, or given with --digest), with
+    /// any signature, Sigstore bundle and SLSA provenance verified before anything is recorded.
+    /// Recording a new digest under a known name is a rebuild: earlier evidence stops counting.
+    Add {
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, conflicts_with = "digest", required_unless_present = "digest")]
+        file: Option<std::path::PathBuf>,
+        /// `sha256:HEX`, when the artefact itself is not at hand.
+        #[arg(long)]
+        digest: Option<String>,
+        /// A detached signature (base64 DER ECDSA P-256 over SHA-256, or Ed25519), as written by
+        /// `cosign sign-blob --key` or `openssl dgst -sha256 -sign`.
+        #[arg(long, requires = "key")]
+        signature: Option<std::path::PathBuf>,
+        /// The PEM public key for --signature (and for --bundle signed with a managed key).
+        #[arg(long)]
+        key: Option<std::path::PathBuf>,
+        /// A Sigstore bundle (v0.1-v0.3), verified offline against --trusted-root.
+        #[arg(long, requires = "trusted_root")]
+        bundle: Option<std::path::PathBuf>,
+        /// The Sigstore trusted root (`trusted_root.json`) to verify --bundle against.
+        #[arg(long)]
+        trusted_root: Option<std::path::PathBuf>,
+        /// SLSA v1 provenance: an in-toto statement in a DSSE envelope.
+        #[arg(long, requires = "provenance_key")]
+        provenance: Option<std::path::PathBuf>,
+        /// The PEM public key the provenance envelope is signed with.
+        #[arg(long)]
+        provenance_key: Option<std::path::PathBuf>,
+    },
+    /// Print a public key's fingerprint, the value profiles list under `[artefacts] trusted-keys`.
+    Fingerprint {
+        #[arg(long)]
+        key: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EvidenceCmd {
+    /// Parse an evidence file, judge it and record it against the artefact it was produced from.
+    #[command(group(clap::ArgGroup::new("file").required(true).args(["junit", "sarif", "sbom", "vulns", "tfplan", "perf"])))]
+    Add {
+        id: String,
+        #[arg(long)]
+        phase: String,
+        /// JUnit XML (surefire, pytest, jest, mocha, go-junit-report, nextest, catch2, ...).
+        #[arg(long)]
+        junit: Option<std::path::PathBuf>,
+        /// SARIF 2.1.0 from a SAST/DAST tool.
+        #[arg(long)]
+        sarif: Option<std::path::PathBuf>,
+        /// CycloneDX 1.4-1.6 (JSON or XML) or SPDX 2.3 JSON; must describe the artefact.
+        #[arg(long)]
+        sbom: Option<std::path::PathBuf>,
+        /// Grype, Trivy or OSV JSON, or a CycloneDX VEX.
+        #[arg(long)]
+        vulns: Option<std::path::PathBuf>,
+        /// `terraform show -json` of a plan.
+        #[arg(long)]
+        tfplan: Option<std::path::PathBuf>,
+        /// Performance results against their baseline (JSON or CSV, see docs/evidence-formats.md).
+        #[arg(long)]
+        perf: Option<std::path::PathBuf>,
+        /// The artefact the evidence was produced against; default: the release's only artefact.
+        #[arg(long)]
+        digest: Option<String>,
+    },
+    /// Triage a finding of the current evidence: a vulnerability (security engineer), a
+    /// critical drift (platform lead) or an SLO regression (SRE, QA lead), until a deadline.
+    Triage {
+        id: String,
+        /// The vulnerability id, resource address or metric name the evidence names.
+        finding: String,
+        #[arg(long, conflicts_with = "remediate", required_unless_present = "remediate")]
+        accept_risk: bool,
+        /// Fixed under a remediation plan by --until.
+        #[arg(long)]
+        remediate: bool,
+        #[arg(long)]
+        until: String,
+        #[arg(long)]
+        comment: String,
     },
 }
 

@@ -14,6 +14,8 @@ use tollgate_domain::policy::{PlanField, Severity};
 use tollgate_domain::release::{ReleaseId, ScopeItem, Window};
 use tollgate_domain::{Event, Fact, ProfileSource, Timestamp};
 
+use crate::codec_evidence as ev;
+
 /// The version every event type is written at today.
 const VERSION: u32 = 1;
 
@@ -103,6 +105,14 @@ enum Wire {
     RollbackCompleted { release: String, seconds: i64 },
     #[serde(rename = "release.withdrawn")]
     Withdrawn { release: String, reason: String },
+    #[serde(rename = "release.source_recorded")]
+    SourceRecorded { release: String, source: ev::WireSource },
+    #[serde(rename = "release.artefact_recorded")]
+    ArtefactRecorded { release: String, name: String, digest: String, verifications: Vec<ev::WireVerification> },
+    #[serde(rename = "release.evidence_recorded")]
+    EvidenceRecorded { release: String, evidence: ev::WireEvidence },
+    #[serde(rename = "release.finding_triaged")]
+    FindingTriaged { release: String, finding: String, acceptance: ev::WireAcceptance },
     #[serde(rename = "nc.raised")]
     NcRaised {
         id: u32,
@@ -156,7 +166,7 @@ pub fn time(t: Timestamp) -> String {
 #[error("{0}")]
 pub struct DecodeError(pub String);
 
-fn parse_time(field: &str, s: &str) -> Result<Timestamp, DecodeError> {
+pub(crate) fn parse_time(field: &str, s: &str) -> Result<Timestamp, DecodeError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| DecodeError(format!("{field}: `{s}` is not an RFC 3339 time ({e})")))
@@ -295,6 +305,23 @@ pub fn encode(fact: &Fact, profile_version: &str) -> Vec<u8> {
             Wire::RollbackCompleted { release: r(release), seconds: *seconds }
         }
         Event::Withdrawn { release, reason } => Wire::Withdrawn { release: r(release), reason: reason.clone() },
+        Event::SourceRecorded { release, source } => {
+            Wire::SourceRecorded { release: r(release), source: ev::source_to(source) }
+        }
+        Event::ArtefactRecorded { release, name, digest, verifications } => Wire::ArtefactRecorded {
+            release: r(release),
+            name: name.clone(),
+            digest: digest.to_string(),
+            verifications: verifications.iter().map(ev::verification_to).collect(),
+        },
+        Event::EvidenceRecorded { release, evidence } => {
+            Wire::EvidenceRecorded { release: r(release), evidence: ev::evidence_to(evidence) }
+        }
+        Event::FindingTriaged { release, finding, acceptance } => Wire::FindingTriaged {
+            release: r(release),
+            finding: finding.clone(),
+            acceptance: ev::acceptance_to(acceptance),
+        },
         Event::NcRaised(nc) => Wire::NcRaised {
             id: nc.id,
             condition: nc.condition.clone(),
@@ -458,6 +485,24 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
             Event::RollbackCompleted { release: parse_release(&release)?, seconds }
         }
         Wire::Withdrawn { release, reason } => Event::Withdrawn { release: parse_release(&release)?, reason },
+        Wire::SourceRecorded { release, source } => {
+            Event::SourceRecorded { release: parse_release(&release)?, source: ev::source_from(source) }
+        }
+        Wire::ArtefactRecorded { release, name, digest, verifications } => Event::ArtefactRecorded {
+            release: parse_release(&release)?,
+            name,
+            digest: ev::digest(&digest)?,
+            verifications: verifications.into_iter().map(ev::verification_from).collect::<Result<_, _>>()?,
+        },
+        Wire::EvidenceRecorded { release, evidence } => Event::EvidenceRecorded {
+            release: parse_release(&release)?,
+            evidence: Box::new(ev::evidence_from(evidence)?),
+        },
+        Wire::FindingTriaged { release, finding, acceptance } => Event::FindingTriaged {
+            release: parse_release(&release)?,
+            finding,
+            acceptance: ev::acceptance_from(acceptance)?,
+        },
         Wire::NcRaised { id, condition, release, service, subject, detail, occurred, due, repeat } => {
             Event::NcRaised(NcRaised {
                 id,

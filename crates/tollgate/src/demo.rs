@@ -96,6 +96,22 @@ impl Runner for Demo {
     }
 }
 
+/// The demo organisation's profile: the default procedure, plus the signing key and build
+/// platform it trusts (the built-ins trust none). The demo's CI is simulated: its evidence and
+/// signature checks are recorded as the shell would record them after verifying real files.
+const DEMO_PROFILE: &str = r#"
+[profile]
+id = "demo-org"
+version = "1.0"
+title = "Release Management Process Procedure (demo organisation)"
+document = "QMS-DEV-PRO-004"
+extends = "qms-dev-pro-004"
+
+[artefacts]
+trusted-keys = ["sha256:0707070707070707070707070707070707070707070707070707070707070707"]
+trusted-builders = ["https://ci.example.com/demo-runner"]
+"#;
+
 pub fn run(json: bool) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
     let db = dir.path().join("demo.db");
@@ -108,12 +124,10 @@ pub fn run(json: bool) -> Result<(), String> {
         }
     };
 
-    let text = tollgate_profile::builtin(tollgate_profile::DEFAULT).expect("default profile");
-    let mut profile = tollgate_profile::load(&tollgate_profile::builtin_source_name(tollgate_profile::DEFAULT), text)
-        .map_err(|e| e.to_string())?;
+    let mut profile = tollgate_profile::load("demo-org.toml", DEMO_PROFILE).map_err(|e| e.to_string())?;
     profile.reason = "demo".into();
     say(format!(
-        "Tollgate demo on {} under {} {} ({})",
+        "Tollgate demo on {} under {} {} ({}); CI evidence and signature checks are simulated",
         db.display(),
         profile.policy.id,
         profile.policy.version,

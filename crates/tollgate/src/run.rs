@@ -59,7 +59,7 @@ impl From<AppError> for Failure {
     }
 }
 
-fn error(message: impl Into<String>) -> Failure {
+pub(crate) fn error(message: impl Into<String>) -> Failure {
     Failure::Error(message.into())
 }
 
@@ -106,19 +106,19 @@ fn report(failure: &Failure, json: bool) {
 }
 
 /// The resolved environment of one invocation.
-struct Ctx {
-    db: std::path::PathBuf,
-    actor: Option<String>,
-    json: bool,
-    now: Timestamp,
+pub(crate) struct Ctx {
+    pub(crate) db: std::path::PathBuf,
+    pub(crate) actor: Option<String>,
+    pub(crate) json: bool,
+    pub(crate) now: Timestamp,
 }
 
 impl Ctx {
-    fn actor(&self) -> Result<&str, Failure> {
+    pub(crate) fn actor(&self) -> Result<&str, Failure> {
         self.actor.as_deref().ok_or_else(|| error("who is acting? set --as NAME or TOLLGATE_USER"))
     }
 
-    fn open(&self) -> Result<App<SqliteLedger>, Failure> {
+    pub(crate) fn open(&self) -> Result<App<SqliteLedger>, Failure> {
         App::open(&self.db).map_err(|e| match e {
             AppError::Ledger(tollgate_ledger::LedgerError::NotInitialised { .. }) => {
                 error(format!("{e}; run `tollgate init` (or point --db / TOLLGATE_DB at your store)"))
@@ -127,7 +127,7 @@ impl Ctx {
         })
     }
 
-    fn print(&self, view: View) {
+    pub(crate) fn print(&self, view: View) {
         if self.json {
             crate::outln!("{}", serde_json::to_string_pretty(&view.json).expect("json"));
         } else {
@@ -138,18 +138,18 @@ impl Ctx {
         }
     }
 
-    fn time(&self, text: &str, what: &str) -> Result<Timestamp, Failure> {
+    pub(crate) fn time(&self, text: &str, what: &str) -> Result<Timestamp, Failure> {
         time_arg::parse(text, self.now).map_err(|e| error(format!("{what}: {e}")))
     }
 
     /// Executes a command and prints what was recorded.
-    fn execute(&self, app: &mut App<SqliteLedger>, command: Command) -> Result<Recorded, Failure> {
+    pub(crate) fn execute(&self, app: &mut App<SqliteLedger>, command: Command) -> Result<Recorded, Failure> {
         let actor = self.actor()?.to_owned();
         let recorded = app.execute(&actor, self.now, &command)?;
         Ok(recorded)
     }
 
-    fn done(&self, recorded: &Recorded, summary: String) {
+    pub(crate) fn done(&self, recorded: &Recorded, summary: String) {
         let ncs: Vec<String> = recorded
             .facts
             .iter()
@@ -173,7 +173,7 @@ impl Ctx {
     }
 }
 
-fn release_id(text: &str) -> Result<ReleaseId, Failure> {
+pub(crate) fn release_id(text: &str) -> Result<ReleaseId, Failure> {
     text.parse().map_err(Failure::Error)
 }
 
@@ -243,6 +243,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Demo => crate::demo::run(ctx.json).map_err(Failure::Error),
         Cmd::Profile(cmd) => profile(&ctx, cmd),
         Cmd::Audit(cmd) => audit::run(&ctx.db, ctx.json, cmd),
+        // Needs no store: it only reads the key.
+        Cmd::Artefact(ArtefactCmd::Fingerprint { key }) => {
+            crate::evidence_cmd::fingerprint_only(&ctx, &key)
+        }
         command => {
             let mut app = ctx.open()?;
             dispatch(&ctx, &mut app, command)
@@ -409,6 +413,8 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
             let r = ctx.execute(app, Command::CreateRelease(new))?;
             created(ctx, &r);
         }
+        Cmd::Artefact(cmd) => crate::evidence_cmd::artefact(ctx, app, cmd)?,
+        Cmd::Evidence(cmd) => crate::evidence_cmd::evidence(ctx, app, cmd)?,
         Cmd::Defect(cmd) => {
             let (id, command, summary) = match cmd {
                 DefectCmd::Add { id, reference, severity, title } => {
@@ -669,6 +675,11 @@ fn release(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: ReleaseCmd) -> Result<()
             let summary =
                 format!("{id}: {} recorded", fields.iter().map(|(f, _)| f.label()).collect::<Vec<_>>().join(", "));
             (Command::RecordPlan { release: id, fields }, summary)
+        }
+        ReleaseCmd::Source { id, repo, tag, commit } => {
+            let id = release_id(&id)?;
+            let summary = format!("{id}: built from {repo} {tag} at {commit}");
+            (Command::RecordSource { release: id, repository: repo, tag, commit }, summary)
         }
         ReleaseCmd::Doc { id, kind, file } => {
             let id = release_id(&id)?;

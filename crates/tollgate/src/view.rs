@@ -3,6 +3,8 @@
 
 use serde_json::{Value, json};
 use tollgate_domain::gate::{Verdict, when};
+use tollgate_domain::evidence::Verification;
+use tollgate_domain::judge;
 use tollgate_domain::obligation;
 use tollgate_domain::release::Release;
 use tollgate_domain::state::{Nonconformance, State};
@@ -120,6 +122,10 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
         "rollbacks": r.rollbacks.iter().map(|b| json!({"reason": b.reason, "by": b.started.by, "decided_at": time(b.started.at), "completed_at": opt_time(b.completed), "seconds": b.completed.map(|c| (c - b.started.at).num_seconds())})).collect::<Vec<_>>(),
         "obligations": obligations,
         "nonconformances": ncs,
+        "source": r.source.as_ref().map(|s| json!({"repository": s.value.repository, "tag": s.value.tag, "commit": s.value.commit, "by": s.by, "at": time(s.at)})),
+        "artefacts": artefacts_json(policy, r),
+        "evidence": evidence_json(policy, r, now),
+        "triage": triage_json(r, now),
     });
     let mut text = format!(
         "{} {} {} — {}\n  type       {} ({}, {} track; min lead time {}, stabilisation {})\n  phase      {}\n  window     {}{}\n  governed   {} {} ({}…)\n  created    by {} at {}\n",
@@ -164,6 +170,54 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
     }
     for (phase, sk) in &r.skipped_tests {
         text.push_str(&format!("  skipped    {phase} by {}: {}\n", sk.by, sk.value));
+    }
+    if let Some(s) = &r.source {
+        text.push_str(&format!("  source     {} {} at {}\n", s.value.repository, s.value.tag, s.value.commit));
+    }
+    for (name, a) in &r.artefacts {
+        text.push_str(&format!("  artefact   {name} {}\n", a.digest));
+        for old in &a.previous {
+            text.push_str(&format!("             rebuilt from {old}: evidence against it no longer counts\n"));
+        }
+        for v in &a.verifications {
+            let trusted = match &v.value {
+                Verification::Provenance { .. } => match &r.source {
+                    Some(s) => tollgate_domain::artefact::trusted_provenance(policy, &s.value, &v.value),
+                    None => Err("no release source to compare with".into()),
+                },
+                other => tollgate_domain::artefact::trusted_signature(policy, other),
+            };
+            let verdict = trusted.err().map(|e| format!(" — NOT TRUSTED: {e}")).unwrap_or_default();
+            text.push_str(&format!("             {}{verdict}\n", tollgate_domain::artefact::describe(&v.value)));
+        }
+    }
+    for (i, e) in r.evidence.iter().enumerate() {
+        let problems = judge::problems(policy, r, &e.value, now);
+        let status = if !r.is_current(&e.value.artefact) {
+            format!("STALE: recorded against {}, since rebuilt", e.value.artefact.short())
+        } else if problems.is_empty() {
+            "passes".to_owned()
+        } else {
+            format!("DOES NOT PASS: {}", problems.join("; "))
+        };
+        text.push_str(&format!(
+            "  evidence   E-{} {} {} {}: {} — {status}\n",
+            i + 1,
+            e.value.phase,
+            e.value.kind.key(),
+            e.value.file,
+            judge::summary(&e.value.report)
+        ));
+    }
+    for (finding, a) in &r.acceptances {
+        let expired = if a.value.until <= now { " (EXPIRED)" } else { "" };
+        text.push_str(&format!(
+            "  triage     {finding} {} by {} until {}{expired}: {}\n",
+            a.value.outcome.key(),
+            a.by,
+            when(a.value.until),
+            a.value.comment
+        ));
     }
     for (reference, d) in &r.defects {
         let status = d.triage.as_ref().map_or("open".to_owned(), |t| format!("{} by {}", t.value.0.key(), t.by));
@@ -245,4 +299,60 @@ pub fn nc_text(n: &Nonconformance, now: Timestamp) -> String {
         if n.repeat { "  REPEAT: formal corrective action" } else { "" },
         n.detail
     )
+}
+
+fn artefacts_json(policy: &tollgate_domain::policy::Policy, r: &Release) -> Value {
+    r.artefacts
+        .iter()
+        .map(|(name, a)| {
+            let checks: Vec<Value> = a
+                .verifications
+                .iter()
+                .map(|v| {
+                    let trusted = match &v.value {
+                        Verification::Provenance { .. } => r.source.as_ref().map_or(Err("no release source".to_owned()), |s| {
+                            tollgate_domain::artefact::trusted_provenance(policy, &s.value, &v.value)
+                        }),
+                        other => tollgate_domain::artefact::trusted_signature(policy, other),
+                    };
+                    json!({"check": v.value.label(), "what": tollgate_domain::artefact::describe(&v.value), "trusted": trusted.is_ok(), "why_not": trusted.err(), "by": v.by, "at": time(v.at)})
+                })
+                .collect();
+            json!({"name": name, "digest": a.digest.to_string(), "since": time(a.since), "previous": a.previous.iter().map(|d| d.to_string()).collect::<Vec<_>>(), "verifications": checks})
+        })
+        .collect()
+}
+
+fn evidence_json(policy: &tollgate_domain::policy::Policy, r: &Release, now: Timestamp) -> Value {
+    r.evidence
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let problems = judge::problems(policy, r, &e.value, now);
+            json!({
+                "id": format!("E-{}", i + 1),
+                "phase": e.value.phase,
+                "kind": e.value.kind.key(),
+                "file": e.value.file,
+                "file_digest": e.value.file_digest.to_string(),
+                "bytes": e.value.bytes,
+                "artefact": e.value.artefact.to_string(),
+                "current": r.is_current(&e.value.artefact),
+                "summary": judge::summary(&e.value.report),
+                "passes": problems.is_empty(),
+                "problems": problems,
+                "by": e.by,
+                "at": time(e.at),
+            })
+        })
+        .collect()
+}
+
+fn triage_json(r: &Release, now: Timestamp) -> Value {
+    r.acceptances
+        .iter()
+        .map(|(f, a)| {
+            json!({"finding": f, "kind": a.value.kind.key(), "outcome": a.value.outcome.key(), "until": time(a.value.until), "expired": a.value.until <= now, "comment": a.value.comment, "by": a.by, "at": time(a.at)})
+        })
+        .collect()
 }

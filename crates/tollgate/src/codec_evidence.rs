@@ -1,0 +1,341 @@
+//! The wire form of evidence, artefact checks and triage: what `codec` writes for the
+//! `release.artefact_recorded`, `release.evidence_recorded` and `release.finding_triaged`
+//! facts. Converted by hand like the rest of the log's format.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tollgate_domain::evidence::{
+    Digest, EvidenceKind, FailedTest, Finding, PerfMetric, PerfReport, PlanItem, PlanReport, Rating, Report, SbomReport,
+    ScanReport, SuiteCounts, TestCounts, TestReport, Verification,
+};
+use tollgate_domain::release::{Acceptance, EvidenceRecord, FindingKind, Source, TriageOutcome};
+
+use crate::codec::{DecodeError, parse_time, time};
+
+#[derive(Serialize, Deserialize)]
+pub struct WireSource {
+    repository: String,
+    tag: String,
+    commit: String,
+}
+
+pub fn source_to(s: &Source) -> WireSource {
+    WireSource { repository: s.repository.clone(), tag: s.tag.clone(), commit: s.commit.clone() }
+}
+
+pub fn source_from(w: WireSource) -> Source {
+    Source { repository: w.repository, tag: w.tag, commit: w.commit }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WireVerification {
+    Signature {
+        algorithm: String,
+        key: String,
+    },
+    Bundle {
+        media_type: String,
+        identity: Option<String>,
+        issuer: Option<String>,
+        key: Option<String>,
+        trusted_root: String,
+        signed_at: Option<String>,
+    },
+    Provenance {
+        builder: String,
+        build_type: String,
+        repository: String,
+        git_ref: String,
+        commit: String,
+        key: String,
+    },
+}
+
+pub fn verification_to(v: &Verification) -> WireVerification {
+    match v {
+        Verification::KeySignature { algorithm, key } => {
+            WireVerification::Signature { algorithm: algorithm.clone(), key: key.to_string() }
+        }
+        Verification::Bundle { media_type, identity, issuer, key, trusted_root, signed_at } => WireVerification::Bundle {
+            media_type: media_type.clone(),
+            identity: identity.clone(),
+            issuer: issuer.clone(),
+            key: key.as_ref().map(Digest::to_string),
+            trusted_root: trusted_root.to_string(),
+            signed_at: signed_at.map(time),
+        },
+        Verification::Provenance { builder, build_type, repository, git_ref, commit, key } => {
+            WireVerification::Provenance {
+                builder: builder.clone(),
+                build_type: build_type.clone(),
+                repository: repository.clone(),
+                git_ref: git_ref.clone(),
+                commit: commit.clone(),
+                key: key.to_string(),
+            }
+        }
+    }
+}
+
+pub fn digest(s: &str) -> Result<Digest, DecodeError> {
+    Digest::parse(s).map_err(DecodeError)
+}
+
+pub fn verification_from(w: WireVerification) -> Result<Verification, DecodeError> {
+    Ok(match w {
+        WireVerification::Signature { algorithm, key } => Verification::KeySignature { algorithm, key: digest(&key)? },
+        WireVerification::Bundle { media_type, identity, issuer, key, trusted_root, signed_at } => Verification::Bundle {
+            media_type,
+            identity,
+            issuer,
+            key: key.as_deref().map(digest).transpose()?,
+            trusted_root: digest(&trusted_root)?,
+            signed_at: signed_at.as_deref().map(|t| parse_time("signed_at", t)).transpose()?,
+        },
+        WireVerification::Provenance { builder, build_type, repository, git_ref, commit, key } => {
+            Verification::Provenance { builder, build_type, repository, git_ref, commit, key: digest(&key)? }
+        }
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct WireEvidence {
+    phase: String,
+    kind: String,
+    artefact: String,
+    file: String,
+    file_digest: String,
+    bytes: u64,
+    report: WireReport,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "format", rename_all = "snake_case")]
+enum WireReport {
+    Tests { suites: Vec<WireSuite>, totals: [u64; 4], failed: Vec<WireFailed> },
+    Scan { tool: String, open: BTreeMap<String, u64>, excluded: BTreeMap<String, u64>, findings: Vec<WireFinding> },
+    Sbom { format_name: String, subject: Option<String>, describes: Vec<String>, components: u64, with_purl: u64, with_hashes: u64 },
+    Plan { terraform_version: String, changes: BTreeMap<String, u64>, drift: Vec<[String; 3]>, changed: Vec<[String; 3]> },
+    Perf { metrics: Vec<WireMetric> },
+}
+
+/// `[tests, failures, errors, skipped]`: suites can be many, so counts are compact.
+#[derive(Serialize, Deserialize)]
+struct WireSuite {
+    name: String,
+    counts: [u64; 4],
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireFailed {
+    suite: String,
+    name: String,
+    error: bool,
+    message: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireFinding {
+    id: String,
+    rating: String,
+    score: Option<f64>,
+    component: Option<String>,
+    location: Option<String>,
+    title: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireMetric {
+    name: String,
+    unit: Option<String>,
+    baseline: f64,
+    value: f64,
+    higher_is_better: bool,
+    slo: bool,
+}
+
+fn counts_to(c: &TestCounts) -> [u64; 4] {
+    [c.tests, c.failures, c.errors, c.skipped]
+}
+
+fn counts_from(c: [u64; 4]) -> TestCounts {
+    TestCounts { tests: c[0], failures: c[1], errors: c[2], skipped: c[3] }
+}
+
+fn item_to(i: &PlanItem) -> [String; 3] {
+    [i.address.clone(), i.resource_type.clone(), i.action.clone()]
+}
+
+fn item_from([address, resource_type, action]: [String; 3]) -> PlanItem {
+    PlanItem { address, resource_type, action }
+}
+
+pub fn evidence_to(e: &EvidenceRecord) -> WireEvidence {
+    let report = match &e.report {
+        Report::Tests(t) => WireReport::Tests {
+            suites: t.suites.iter().map(|s| WireSuite { name: s.name.clone(), counts: counts_to(&s.counts) }).collect(),
+            totals: counts_to(&t.totals),
+            failed: t
+                .failed
+                .iter()
+                .map(|f| WireFailed { suite: f.suite.clone(), name: f.name.clone(), error: f.error, message: f.message.clone() })
+                .collect(),
+        },
+        Report::Scan(s) => WireReport::Scan {
+            tool: s.tool.clone(),
+            open: s.open.iter().map(|(r, n)| (r.key().to_owned(), *n)).collect(),
+            excluded: s.excluded.clone(),
+            findings: s
+                .findings
+                .iter()
+                .map(|f| WireFinding {
+                    id: f.id.clone(),
+                    rating: f.rating.key().to_owned(),
+                    score: f.score,
+                    component: f.component.clone(),
+                    location: f.location.clone(),
+                    title: f.title.clone(),
+                })
+                .collect(),
+        },
+        Report::Sbom(b) => WireReport::Sbom {
+            format_name: b.format.clone(),
+            subject: b.subject.clone(),
+            describes: b.describes.iter().map(Digest::to_string).collect(),
+            components: b.components,
+            with_purl: b.with_purl,
+            with_hashes: b.with_hashes,
+        },
+        Report::Plan(p) => WireReport::Plan {
+            terraform_version: p.terraform_version.clone(),
+            changes: p.changes.clone(),
+            drift: p.drift.iter().map(item_to).collect(),
+            changed: p.changed.iter().map(item_to).collect(),
+        },
+        Report::Perf(p) => WireReport::Perf {
+            metrics: p
+                .metrics
+                .iter()
+                .map(|m| WireMetric {
+                    name: m.name.clone(),
+                    unit: m.unit.clone(),
+                    baseline: m.baseline,
+                    value: m.value,
+                    higher_is_better: m.higher_is_better,
+                    slo: m.slo,
+                })
+                .collect(),
+        },
+    };
+    WireEvidence {
+        phase: e.phase.clone(),
+        kind: e.kind.key().to_owned(),
+        artefact: e.artefact.to_string(),
+        file: e.file.clone(),
+        file_digest: e.file_digest.to_string(),
+        bytes: e.bytes,
+        report,
+    }
+}
+
+fn rating(s: &str) -> Result<Rating, DecodeError> {
+    Rating::from_key(s).ok_or_else(|| DecodeError(format!("unknown rating `{s}`")))
+}
+
+pub fn evidence_from(w: WireEvidence) -> Result<EvidenceRecord, DecodeError> {
+    let report = match w.report {
+        WireReport::Tests { suites, totals, failed } => Report::Tests(TestReport {
+            suites: suites.into_iter().map(|s| SuiteCounts { name: s.name, counts: counts_from(s.counts) }).collect(),
+            totals: counts_from(totals),
+            failed: failed
+                .into_iter()
+                .map(|f| FailedTest { suite: f.suite, name: f.name, error: f.error, message: f.message })
+                .collect(),
+        }),
+        WireReport::Scan { tool, open, excluded, findings } => Report::Scan(ScanReport {
+            tool,
+            open: open.iter().map(|(r, n)| Ok((rating(r)?, *n))).collect::<Result<_, DecodeError>>()?,
+            excluded,
+            findings: findings
+                .into_iter()
+                .map(|f| {
+                    Ok(Finding {
+                        rating: rating(&f.rating)?,
+                        id: f.id,
+                        score: f.score,
+                        component: f.component,
+                        location: f.location,
+                        title: f.title,
+                    })
+                })
+                .collect::<Result<_, DecodeError>>()?,
+        }),
+        WireReport::Sbom { format_name, subject, describes, components, with_purl, with_hashes } => {
+            Report::Sbom(SbomReport {
+                format: format_name,
+                subject,
+                describes: describes.iter().map(|d| digest(d)).collect::<Result<_, _>>()?,
+                components,
+                with_purl,
+                with_hashes,
+            })
+        }
+        WireReport::Plan { terraform_version, changes, drift, changed } => Report::Plan(PlanReport {
+            terraform_version,
+            changes,
+            drift: drift.into_iter().map(item_from).collect(),
+            changed: changed.into_iter().map(item_from).collect(),
+        }),
+        WireReport::Perf { metrics } => Report::Perf(PerfReport {
+            metrics: metrics
+                .into_iter()
+                .map(|m| PerfMetric {
+                    name: m.name,
+                    unit: m.unit,
+                    baseline: m.baseline,
+                    value: m.value,
+                    higher_is_better: m.higher_is_better,
+                    slo: m.slo,
+                })
+                .collect(),
+        }),
+    };
+    Ok(EvidenceRecord {
+        phase: w.phase,
+        kind: EvidenceKind::from_key(&w.kind).ok_or_else(|| DecodeError(format!("unknown evidence kind `{}`", w.kind)))?,
+        artefact: digest(&w.artefact)?,
+        file: w.file,
+        file_digest: digest(&w.file_digest)?,
+        bytes: w.bytes,
+        report,
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct WireAcceptance {
+    kind: String,
+    outcome: String,
+    until: String,
+    comment: String,
+}
+
+pub fn acceptance_to(a: &Acceptance) -> WireAcceptance {
+    WireAcceptance {
+        kind: a.kind.key().to_owned(),
+        outcome: a.outcome.key().to_owned(),
+        until: time(a.until),
+        comment: a.comment.clone(),
+    }
+}
+
+pub fn acceptance_from(w: WireAcceptance) -> Result<Acceptance, DecodeError> {
+    Ok(Acceptance {
+        kind: FindingKind::from_key(&w.kind).ok_or_else(|| DecodeError(format!("unknown finding kind `{}`", w.kind)))?,
+        outcome: TriageOutcome::from_key(&w.outcome)
+            .ok_or_else(|| DecodeError(format!("unknown triage outcome `{}`", w.outcome)))?,
+        until: parse_time("until", &w.until)?,
+        comment: w.comment,
+    })
+}
