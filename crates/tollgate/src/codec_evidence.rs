@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use tollgate_domain::evidence::{
-    Digest, EvidenceKind, FailedTest, Finding, PerfMetric, PerfReport, PlanItem, PlanReport, Rating, Report, SbomReport,
-    ScanReport, SuiteCounts, TestCounts, TestReport, Verification,
+    Digest, EvidenceKind, FailedTest, Finding, PerfMetric, PerfReport, PlanItem, PlanReport, Rating, Report,
+    SbomReport, ScanReport, SuiteCounts, TestCounts, TestReport, Verification,
 };
 use tollgate_domain::release::{Acceptance, EvidenceRecord, FindingKind, Source, TriageOutcome};
 
@@ -58,14 +58,16 @@ pub fn verification_to(v: &Verification) -> WireVerification {
         Verification::KeySignature { algorithm, key } => {
             WireVerification::Signature { algorithm: algorithm.clone(), key: key.to_string() }
         }
-        Verification::Bundle { media_type, identity, issuer, key, trusted_root, signed_at } => WireVerification::Bundle {
-            media_type: media_type.clone(),
-            identity: identity.clone(),
-            issuer: issuer.clone(),
-            key: key.as_ref().map(Digest::to_string),
-            trusted_root: trusted_root.to_string(),
-            signed_at: signed_at.map(time),
-        },
+        Verification::Bundle { media_type, identity, issuer, key, trusted_root, signed_at } => {
+            WireVerification::Bundle {
+                media_type: media_type.clone(),
+                identity: identity.clone(),
+                issuer: issuer.clone(),
+                key: key.as_ref().map(Digest::to_string),
+                trusted_root: trusted_root.to_string(),
+                signed_at: signed_at.map(time),
+            }
+        }
         Verification::Provenance { builder, build_type, repository, git_ref, commit, key } => {
             WireVerification::Provenance {
                 builder: builder.clone(),
@@ -86,14 +88,16 @@ pub fn digest(s: &str) -> Result<Digest, DecodeError> {
 pub fn verification_from(w: WireVerification) -> Result<Verification, DecodeError> {
     Ok(match w {
         WireVerification::Signature { algorithm, key } => Verification::KeySignature { algorithm, key: digest(&key)? },
-        WireVerification::Bundle { media_type, identity, issuer, key, trusted_root, signed_at } => Verification::Bundle {
-            media_type,
-            identity,
-            issuer,
-            key: key.as_deref().map(digest).transpose()?,
-            trusted_root: digest(&trusted_root)?,
-            signed_at: signed_at.as_deref().map(|t| parse_time("signed_at", t)).transpose()?,
-        },
+        WireVerification::Bundle { media_type, identity, issuer, key, trusted_root, signed_at } => {
+            Verification::Bundle {
+                media_type,
+                identity,
+                issuer,
+                key: key.as_deref().map(digest).transpose()?,
+                trusted_root: digest(&trusted_root)?,
+                signed_at: signed_at.as_deref().map(|t| parse_time("signed_at", t)).transpose()?,
+            }
+        }
         WireVerification::Provenance { builder, build_type, repository, git_ref, commit, key } => {
             Verification::Provenance { builder, build_type, repository, git_ref, commit, key: digest(&key)? }
         }
@@ -114,11 +118,34 @@ pub struct WireEvidence {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "format", rename_all = "snake_case")]
 enum WireReport {
-    Tests { suites: Vec<WireSuite>, totals: [u64; 4], failed: Vec<WireFailed> },
-    Scan { tool: String, open: BTreeMap<String, u64>, excluded: BTreeMap<String, u64>, findings: Vec<WireFinding> },
-    Sbom { format_name: String, subject: Option<String>, describes: Vec<String>, components: u64, with_purl: u64, with_hashes: u64 },
-    Plan { terraform_version: String, changes: BTreeMap<String, u64>, drift: Vec<[String; 3]>, changed: Vec<[String; 3]> },
-    Perf { metrics: Vec<WireMetric> },
+    Tests {
+        suites: Vec<WireSuite>,
+        totals: [u64; 4],
+        failed: Vec<WireFailed>,
+    },
+    Scan {
+        tool: String,
+        open: BTreeMap<String, u64>,
+        excluded: BTreeMap<String, u64>,
+        findings: Vec<WireFinding>,
+    },
+    Sbom {
+        format_name: String,
+        subject: Option<String>,
+        describes: Vec<String>,
+        components: u64,
+        with_purl: u64,
+        with_hashes: u64,
+    },
+    Plan {
+        terraform_version: String,
+        changes: BTreeMap<String, u64>,
+        drift: Vec<[String; 3]>,
+        changed: Vec<[String; 3]>,
+    },
+    Perf {
+        metrics: Vec<WireMetric>,
+    },
 }
 
 /// `[tests, failures, errors, skipped]`: suites can be many, so counts are compact.
@@ -180,7 +207,12 @@ pub fn evidence_to(e: &EvidenceRecord) -> WireEvidence {
             failed: t
                 .failed
                 .iter()
-                .map(|f| WireFailed { suite: f.suite.clone(), name: f.name.clone(), error: f.error, message: f.message.clone() })
+                .map(|f| WireFailed {
+                    suite: f.suite.clone(),
+                    name: f.name.clone(),
+                    error: f.error,
+                    message: f.message.clone(),
+                })
                 .collect(),
         },
         Report::Scan(s) => WireReport::Scan {
@@ -304,7 +336,8 @@ pub fn evidence_from(w: WireEvidence) -> Result<EvidenceRecord, DecodeError> {
     };
     Ok(EvidenceRecord {
         phase: w.phase,
-        kind: EvidenceKind::from_key(&w.kind).ok_or_else(|| DecodeError(format!("unknown evidence kind `{}`", w.kind)))?,
+        kind: EvidenceKind::from_key(&w.kind)
+            .ok_or_else(|| DecodeError(format!("unknown evidence kind `{}`", w.kind)))?,
         artefact: digest(&w.artefact)?,
         file: w.file,
         file_digest: digest(&w.file_digest)?,
@@ -332,7 +365,8 @@ pub fn acceptance_to(a: &Acceptance) -> WireAcceptance {
 
 pub fn acceptance_from(w: WireAcceptance) -> Result<Acceptance, DecodeError> {
     Ok(Acceptance {
-        kind: FindingKind::from_key(&w.kind).ok_or_else(|| DecodeError(format!("unknown finding kind `{}`", w.kind)))?,
+        kind: FindingKind::from_key(&w.kind)
+            .ok_or_else(|| DecodeError(format!("unknown finding kind `{}`", w.kind)))?,
         outcome: TriageOutcome::from_key(&w.outcome)
             .ok_or_else(|| DecodeError(format!("unknown triage outcome `{}`", w.outcome)))?,
         until: parse_time("until", &w.until)?,

@@ -30,7 +30,11 @@ fn read(file: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
     let mut bytes = Vec::new();
     f.take(limit + 1).read_to_end(&mut bytes).map_err(|e| error(format!("{}: {e}", file.display())))?;
     if bytes.len() as u64 > limit {
-        return Err(error(format!("{}: larger than {} MiB, which is more than this kind of file holds", file.display(), limit >> 20)));
+        return Err(error(format!(
+            "{}: larger than {} MiB, which is more than this kind of file holds",
+            file.display(),
+            limit >> 20
+        )));
     }
     Ok(bytes)
 }
@@ -71,7 +75,18 @@ pub(crate) fn fingerprint_only(ctx: &Ctx, key: &Path) -> Result<(), Failure> {
 pub(crate) fn artefact(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: ArtefactCmd) -> Result<(), Failure> {
     match cmd {
         ArtefactCmd::Fingerprint { key } => fingerprint_only(ctx, &key),
-        ArtefactCmd::Add { id, name, file, digest, signature, key, bundle, trusted_root, provenance, provenance_key } => {
+        ArtefactCmd::Add {
+            id,
+            name,
+            file,
+            digest,
+            signature,
+            key,
+            bundle,
+            trusted_root,
+            provenance,
+            provenance_key,
+        } => {
             let id = release_id(&id)?;
             let (digest, bytes) = match (file, digest) {
                 (Some(file), _) => {
@@ -151,7 +166,9 @@ fn key_signature(digest: &Digest, bytes: Option<&[u8]>, sig: &Path, key: &Path) 
             tollgate_sigstore::verify_key_signature_digest(&raw, &signature, &pem)
         }
     }
-    .map_err(|e| error(format!("{}: the signature does not verify for {digest} with {}: {e}", sig.display(), key.display())))?;
+    .map_err(|e| {
+        error(format!("{}: the signature does not verify for {digest} with {}: {e}", sig.display(), key.display()))
+    })?;
     Ok(Verification::KeySignature {
         algorithm: checked.algorithm.as_str().to_owned(),
         key: Digest::from_sha256(checked.key_fingerprint),
@@ -162,8 +179,9 @@ fn slsa_provenance(digest: &Digest, envelope: &Path, key: &Path) -> Result<Verif
     let bytes = read(envelope, MAX_SMALL)?;
     let pem = text(key)?;
     // The envelope's signature is checked before a byte of its payload is interpreted.
-    let dsse = tollgate_sigstore::verify_dsse(&bytes, &pem)
-        .map_err(|e| error(format!("{}: the provenance envelope does not verify with {}: {e}", envelope.display(), key.display())))?;
+    let dsse = tollgate_sigstore::verify_dsse(&bytes, &pem).map_err(|e| {
+        error(format!("{}: the provenance envelope does not verify with {}: {e}", envelope.display(), key.display()))
+    })?;
     if dsse.payload_type != tollgate_evidence::provenance::PAYLOAD_TYPE {
         return Err(error(format!(
             "{}: payload type `{}`; expected an in-toto statement ({})",
@@ -207,7 +225,8 @@ pub(crate) fn evidence(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: EvidenceCmd)
             .into_iter()
             .find_map(|(k, f)| f.map(|f| (k, f)))
             .ok_or_else(|| error("give one evidence file"))?;
-            let artefact = digest.as_deref().map(Digest::parse).transpose().map_err(|e| error(format!("--digest: {e}")))?;
+            let artefact =
+                digest.as_deref().map(Digest::parse).transpose().map_err(|e| error(format!("--digest: {e}")))?;
             let (report, file_digest, bytes) = parse_file(kind, &file)?;
             let summary = format!("{id}: {phase} {} {}: {}", kind.label(), file.display(), judge::summary(&report));
             let command = Command::AddEvidence {
@@ -228,7 +247,9 @@ pub(crate) fn evidence(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: EvidenceCmd)
                 Some(judge::problems(state.policy_of(r), r, &e.value, ctx.now))
             });
             let verdict = match verdict {
-                Some(problems) if !problems.is_empty() => format!("\n  does not pass: {}", problems.join("\n  does not pass: ")),
+                Some(problems) if !problems.is_empty() => {
+                    format!("\n  does not pass: {}", problems.join("\n  does not pass: "))
+                }
                 _ => String::new(),
             };
             ctx.done(&recorded, format!("{summary}{verdict}"));
@@ -240,7 +261,8 @@ pub(crate) fn evidence(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: EvidenceCmd)
             let outcome = if accept_risk { TriageOutcome::AcceptRisk } else { TriageOutcome::Remediate };
             let summary =
                 format!("{id}: {finding} triaged ({}) until {}", outcome.key(), tollgate_domain::gate::when(until));
-            let recorded = ctx.execute(app, Command::TriageFinding { release: id, finding, outcome, until, comment })?;
+            let recorded =
+                ctx.execute(app, Command::TriageFinding { release: id, finding, outcome, until, comment })?;
             ctx.done(&recorded, summary);
             Ok(())
         }

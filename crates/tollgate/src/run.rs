@@ -244,9 +244,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Profile(cmd) => profile(&ctx, cmd),
         Cmd::Audit(cmd) => audit::run(&ctx.db, ctx.json, cmd),
         // Needs no store: it only reads the key.
-        Cmd::Artefact(ArtefactCmd::Fingerprint { key }) => {
-            crate::evidence_cmd::fingerprint_only(&ctx, &key)
-        }
+        Cmd::Artefact(ArtefactCmd::Fingerprint { key }) => crate::evidence_cmd::fingerprint_only(&ctx, &key),
         command => {
             let mut app = ctx.open()?;
             dispatch(&ctx, &mut app, command)

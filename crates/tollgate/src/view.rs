@@ -2,8 +2,8 @@
 //! These are the edge's wire types, built by hand from domain values.
 
 use serde_json::{Value, json};
-use tollgate_domain::gate::{Verdict, when};
 use tollgate_domain::evidence::Verification;
+use tollgate_domain::gate::{Verdict, when};
 use tollgate_domain::judge;
 use tollgate_domain::obligation;
 use tollgate_domain::release::Release;

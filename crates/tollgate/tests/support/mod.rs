@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod ci;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -89,7 +91,15 @@ pub fn stderr(out: &Output) -> String {
 /// The default profile with its clocks shortened to seconds, as a standalone profile (shorter
 /// windows loosen the procedure, so they cannot be an overlay).
 pub fn fast_profile(dir: &Path) -> PathBuf {
+    fast_profile_trusting(dir, &[], &[])
+}
+
+/// The fast profile, trusting these key fingerprints and builders for artefacts.
+pub fn fast_profile_trusting(dir: &Path, keys: &[String], builders: &[&str]) -> PathBuf {
     let mut text = tollgate_profile::builtin("qms-dev-pro-004").unwrap().to_owned();
+    let quoted = |items: Vec<String>| items.iter().map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(", ");
+    let trusted_keys = format!("trusted-keys = [{}]", quoted(keys.to_vec()));
+    let trusted_builders = format!("trusted-builders = [{}]", quoted(builders.iter().map(|b| b.to_string()).collect()));
     for (from, to) in [
         ("id = \"qms-dev-pro-004\"", "id = \"qms-fast\""),
         ("min-lead-time = \"1 week\"", "min-lead-time = \"2s\""),
@@ -100,6 +110,8 @@ pub fn fast_profile(dir: &Path) -> PathBuf {
         ("stabilisation = \"30m\"", "stabilisation = \"1s\""),
         ("duration = \"24h\"", "duration = \"1s\""),
         ("target = \"15m\"", "target = \"1s\""),
+        ("trusted-keys = []", trusted_keys.as_str()),
+        ("trusted-builders = []", trusted_builders.as_str()),
     ] {
         assert!(text.contains(from), "fixture drift: {from}");
         text = text.replace(from, to);
