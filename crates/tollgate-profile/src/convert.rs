@@ -737,7 +737,10 @@ fn artefact_policy(cx: &mut Ctx, path: &KeyPath, raw: &RawArtefacts) -> Artefact
     for (i, s) in raw.signers.iter().enumerate() {
         let at = path.key("signers").index(i);
         if s.identity.trim().is_empty() || s.issuer.trim().is_empty() {
-            cx.problems.at(&at, "a signer needs both `identity` (the certificate SAN, exactly) and `issuer` (the OIDC issuer URL)");
+            cx.problems.at(
+                &at,
+                "a signer needs both `identity` (the certificate SAN, exactly) and `issuer` (the OIDC issuer URL)",
+            );
         }
         signers.push(Signer { identity: s.identity.clone(), issuer: s.issuer.clone() });
     }
@@ -754,7 +757,10 @@ fn evidence_policy(cx: &mut Ctx, path: &KeyPath, raw: &RawEvidence) -> EvidenceP
             .map(|(i, r)| {
                 const ACTIONS: [&str; 6] = ["create", "update", "delete", "replace", "read", "*"];
                 if !ACTIONS.contains(&r.action.as_str()) {
-                    cx.problems.at(&path.key("critical-drift").index(i).key("action"), format!("unknown action `{}`; expected one of {}", r.action, ACTIONS.join(", ")));
+                    cx.problems.at(
+                        &path.key("critical-drift").index(i).key("action"),
+                        format!("unknown action `{}`; expected one of {}", r.action, ACTIONS.join(", ")),
+                    );
                 }
                 DriftRule { resource_type: r.resource_type.clone(), action: r.action.clone() }
             })
@@ -765,7 +771,10 @@ fn evidence_policy(cx: &mut Ctx, path: &KeyPath, raw: &RawEvidence) -> EvidenceP
         Some(text) => match text.trim().strip_suffix('%').and_then(|n| n.trim().parse::<f64>().ok()) {
             Some(n) if n.is_finite() && (0.0..=1000.0).contains(&n) => n / 100.0,
             _ => {
-                cx.problems.at(&path.key("performance-regression"), format!("`{text}` is not a percentage; expected e.g. \"10%\""));
+                cx.problems.at(
+                    &path.key("performance-regression"),
+                    format!("`{text}` is not a percentage; expected e.g. \"10%\""),
+                );
                 default.performance_regression
             }
         },

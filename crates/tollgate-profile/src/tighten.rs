@@ -158,6 +158,41 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
                 was(format!("required when touching {}", join(&b.required_when_touches))),
             );
         }
+        let dropped: Vec<&str> = b.evidence.iter().filter(|k| !t.evidence.contains(k)).map(|k| k.key()).collect();
+        if !dropped.is_empty() {
+            p.at(
+                &path.key("evidence"),
+                format!(
+                    "no longer judges the phase from {}; {}",
+                    dropped.join(", "),
+                    was("it must be recorded".into())
+                ),
+            );
+        }
+    }
+    // Trusted keys, signers and builders are the organisation's own configuration, which the
+    // built-ins leave empty: adding them is not loosening. Judging rules are procedure.
+    if team.evidence.performance_regression > base.evidence.performance_regression {
+        p.at(
+            &root.key("evidence").key("performance-regression"),
+            format!(
+                "lets SLO regressions up to {:.0}% pass untriaged; {}",
+                team.evidence.performance_regression * 100.0,
+                was(format!("{:.0}%", base.evidence.performance_regression * 100.0))
+            ),
+        );
+    }
+    for rule in &base.evidence.critical_drift {
+        let kept = team.evidence.critical_drift.iter().any(|t| {
+            (t.resource_type == "*" || t.resource_type == rule.resource_type)
+                && (t.action == "*" || t.action == rule.action)
+        });
+        if !kept {
+            p.at(
+                &root.key("evidence").key("critical-drift"),
+                was(format!("{} of {} is critical drift", rule.action, rule.resource_type)),
+            );
+        }
     }
 
     for (id, b) in &base.confirmations {

@@ -166,6 +166,51 @@ criteria = [{ id = "lead-time", check = "lead-time", overridable = true, types =
 }
 
 #[test]
+fn an_overlay_may_name_its_trusted_keys_but_not_weaken_evidence_rules() {
+    let text = r#"[profile]
+id = "payments"
+version = "2026.1"
+title = "Payments"
+document = "PAY-REL-001"
+extends = "qms-dev-pro-004"
+
+[artefacts]
+trusted-keys = ["sha256:0707070707070707070707070707070707070707070707070707070707070707"]
+signers = [{ identity = "https://github.com/acme/payments/.github/workflows/release.yml@refs/tags/v1", issuer = "https://token.actions.githubusercontent.com" }]
+trusted-builders = ["https://github.com/actions/runner/github-hosted"]
+
+[test-phases.unit]
+evidence = []
+
+[evidence]
+critical-drift = [{ resource-type = "aws_db_instance", action = "delete" }]
+performance-regression = "25%"
+"#;
+    let x = " in qms-dev-pro-004 1.0 (a profile that extends another may only tighten it)";
+    check(
+        text,
+        &[
+            &format!(
+                "team.toml:14:1: test-phases.unit.evidence: no longer judges the phase from junit; it must be recorded{x}"
+            ),
+            &format!("team.toml:17:1: evidence.critical-drift: delete of * is critical drift{x}"),
+            &format!("team.toml:17:1: evidence.critical-drift: replace of * is critical drift{x}"),
+            &format!(
+                "team.toml:18:1: evidence.performance-regression: lets SLO regressions up to 25% pass untriaged; 10%{x}"
+            ),
+        ],
+    );
+    let bad = "[profile]\nid = \"x\"\nversion = \"1\"\ntitle = \"x\"\ndocument = \"x\"\nextends = \"qms-dev-pro-004\"\n[artefacts]\ntrusted-keys = [\"abc\"]\n[test-phases.unit]\nevidence = [\"junit\", \"pdf\"]\n";
+    check(
+        bad,
+        &[
+            "team.toml:8:17: artefacts.trusted-keys[0]: `abc` is not a SHA-256 digest; expected sha256: followed by 64 hex digits (the SHA-256 of the key's DER SubjectPublicKeyInfo, as `tollgate artefact fingerprint` prints it)",
+            "team.toml:10:22: test-phases.unit.evidence[1]: unknown evidence kind `pdf`; expected one of junit, sarif, sbom, vulns, tfplan, perf",
+        ],
+    );
+}
+
+#[test]
 fn unknown_base_profile() {
     check(
         "[profile]\nid = \"x\"\nversion = \"1\"\ntitle = \"x\"\ndocument = \"x\"\nextends = \"iso-9001\"\n",
