@@ -44,7 +44,7 @@ pub fn trusted_provenance(policy: &Policy, source: &Source, v: &Verification) ->
     if !trust.trusted_builders.contains(builder) {
         return Err(format!("builder {builder} is not a trusted builder (artefacts.trusted-builders)"));
     }
-    if same_repository(repository, &source.repository).is_err() {
+    if !same_repository(repository, &source.repository) {
         return Err(format!("built from repository {repository}, but the release is tagged in {}", source.repository));
     }
     if !git_ref.starts_with("refs/tags/") {
@@ -60,14 +60,14 @@ pub fn trusted_provenance(policy: &Policy, source: &Source, v: &Verification) ->
 }
 
 /// `git+https://github.com/org/app.git` and `https://github.com/org/app` name one repository.
-pub fn same_repository(a: &str, b: &str) -> Result<(), ()> {
+pub fn same_repository(a: &str, b: &str) -> bool {
     fn norm(s: &str) -> String {
         let s = s.trim().strip_prefix("git+").unwrap_or(s.trim());
         let s = s.trim_end_matches('/');
         let s = s.strip_suffix(".git").unwrap_or(s);
         s.to_ascii_lowercase()
     }
-    if norm(a) == norm(b) { Ok(()) } else { Err(()) }
+    norm(a) == norm(b)
 }
 
 /// A tag as recorded: always the full ref.

@@ -8,6 +8,7 @@
 //!   SLO require triage".
 //! - Infrastructure: "Zero configuration drift" — critical drift (profile rules; by default any
 //!   delete or replace) shuts the gate until resolved by a new plan or accepted.
+//!
 //! Evidence only counts against the release's current artefact digests; judgements are made at
 //! `now`, so an acceptance that expires shuts the gate again without anyone recording anything.
 

@@ -250,6 +250,9 @@ mod tests {
         let results = run.required("results").unwrap();
         let result = results.items().unwrap().next().unwrap();
         let level = result.required("level").unwrap();
-        assert_eq!(level.as_str().unwrap_err().to_string(), "at `runs[0].results[0].level`: expected a string, found a number");
+        assert_eq!(
+            level.as_str().unwrap_err().to_string(),
+            "at `runs[0].results[0].level`: expected a string, found a number"
+        );
     }
 }

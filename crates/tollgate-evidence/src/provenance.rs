@@ -112,7 +112,7 @@ pub fn parse(bytes: &[u8]) -> Result<Provenance, ParseError> {
         ));
     };
     if let Some((wf_repository, wf_ref)) = from_workflow
-        && (wf_ref != git_ref || tollgate_domain::artefact::same_repository(&wf_repository, &repository).is_err())
+        && (wf_ref != git_ref || !tollgate_domain::artefact::same_repository(&wf_repository, &repository))
     {
         return Err(definition.error(format!(
             "the workflow parameters name {wf_repository}@{wf_ref} but the resolved source is {repository}@{git_ref}"
@@ -168,7 +168,11 @@ mod tests {
             1,
         );
         assert!(parse(text.as_bytes()).unwrap_err().to_string().contains("duplicate key"));
-        let text = statement(&"ab".repeat(32), "refs/tags/v1").replacen("\"ref\":\"refs/tags/v1\"", "\"ref\":\"refs/heads/main\"", 1);
+        let text = statement(&"ab".repeat(32), "refs/tags/v1").replacen(
+            "\"ref\":\"refs/tags/v1\"",
+            "\"ref\":\"refs/heads/main\"",
+            1,
+        );
         let e = parse(text.as_bytes()).unwrap_err();
         assert!(e.to_string().contains("the workflow parameters name"), "{e}");
     }

@@ -97,6 +97,8 @@ pub(crate) fn artefact(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: ArtefactCmd)
                 (None, None) => return Err(error("give --file or --digest")),
             };
             let mut verifications = Vec::new();
+            // A bundle is key-signed when --key comes without a detached signature to go with it.
+            let bundle_key = if signature.is_none() { key.clone() } else { None };
             if let Some(sig) = signature {
                 let key = key.as_deref().ok_or_else(|| error("--signature needs --key"))?;
                 verifications.push(key_signature(&digest, bytes.as_deref(), &sig, key)?);
@@ -105,7 +107,14 @@ pub(crate) fn artefact(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: ArtefactCmd)
                 let root = trusted_root.as_deref().ok_or_else(|| error("--bundle needs --trusted-root"))?;
                 let policy = app.state().releases.get(&id).map(|r| app.state().policy_of(r).clone());
                 let policy = policy.ok_or_else(|| error(format!("unknown release {id}")))?;
-                verifications.push(sigstore_bundle(&digest, &bundle, root, key.as_deref(), &policy)?);
+                verifications.push(sigstore_bundle(
+                    &digest,
+                    bytes.as_deref(),
+                    &bundle,
+                    root,
+                    bundle_key.as_deref(),
+                    &policy,
+                )?);
             }
             if let Some(envelope) = provenance {
                 let key = provenance_key.as_deref().ok_or_else(|| error("--provenance needs --provenance-key"))?;
@@ -144,15 +153,65 @@ fn fingerprint(key: &Path) -> Result<View, Failure> {
     })
 }
 
+/// A Sigstore bundle verified offline against the trusted root: with `--key` as a key-signed
+/// bundle, otherwise against each keyless signer the profile names (the first that verifies).
 fn sigstore_bundle(
     digest: &Digest,
+    bytes: Option<&[u8]>,
     bundle: &Path,
     root: &Path,
     key: Option<&Path>,
     policy: &tollgate_domain::policy::Policy,
 ) -> Result<Verification, Failure> {
-    let _ = (digest, root, key, policy);
-    Err(error(format!("{}: Sigstore bundle verification is not wired in yet", bundle.display())))
+    let bundle_bytes = read(bundle, MAX_SMALL)?;
+    let root_bytes = read(root, MAX_SMALL)?;
+    let trusted_root = sha256(&root_bytes);
+    let mut raw = [0u8; 32];
+    hex::decode_to_slice(digest.hex(), &mut raw).map_err(|e| error(e.to_string()))?;
+    let artifact = match bytes {
+        Some(b) => tollgate_sigstore::Artifact::Bytes(b),
+        None => tollgate_sigstore::Artifact::Digest(raw),
+    };
+    let policies: Vec<(String, tollgate_sigstore::Policy)> = match key {
+        Some(k) => vec![(k.display().to_string(), tollgate_sigstore::Policy::Key(text(k)?))],
+        None => policy
+            .artefacts
+            .signers
+            .iter()
+            .map(|s| {
+                let p = tollgate_sigstore::Policy::Identity { san: s.identity.clone(), issuer: s.issuer.clone() };
+                (format!("signer {} ({})", s.identity, s.issuer), p)
+            })
+            .collect(),
+    };
+    if policies.is_empty() {
+        return Err(error(format!(
+            "{}: the profile names no Sigstore signers ([artefacts] signers); give --key for a bundle signed with a key",
+            bundle.display()
+        )));
+    }
+    let mut failures = Vec::new();
+    for (who, p) in &policies {
+        match tollgate_sigstore::verify_bundle(&bundle_bytes, artifact, &root_bytes, p) {
+            Ok(v) => {
+                return Ok(Verification::Bundle {
+                    media_type: v.media_type,
+                    identity: v.identity,
+                    issuer: v.issuer,
+                    key: v.key_fingerprint.map(Digest::from_sha256),
+                    trusted_root,
+                    signed_at: v.signed_at.and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
+                });
+            }
+            Err(e) => failures.push(format!("{who}: {e}")),
+        }
+    }
+    Err(error(format!(
+        "{}: the Sigstore bundle does not verify for {digest} against {}: {}",
+        bundle.display(),
+        root.display(),
+        failures.join("; ")
+    )))
 }
 
 fn key_signature(digest: &Digest, bytes: Option<&[u8]>, sig: &Path, key: &Path) -> Result<Verification, Failure> {

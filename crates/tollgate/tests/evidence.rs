@@ -328,3 +328,76 @@ fn malformed_evidence_is_refused_naming_the_file_and_place_and_records_nothing()
     let err = rejected(&tg, 1, "dev", &["evidence", "add", "R-1", "--phase", "nightly", "--junit", &junit]);
     assert!(err.contains("unknown test phase `nightly`"), "{err}");
 }
+
+/// The sigstore-conformance data, read in place.
+fn conformance() -> Option<std::path::PathBuf> {
+    let root = match std::env::var_os("TOLLGATE_TESTDATA") {
+        Some(root) => std::path::PathBuf::from(root),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"),
+    };
+    let dir = root.join("sigstore-conformance");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        assert!(std::env::var_os("TOLLGATE_TESTDATA").is_none(), "TOLLGATE_TESTDATA has no sigstore-conformance");
+        eprintln!("skipped: {} not found", dir.display());
+        None
+    }
+}
+
+#[test]
+fn a_sigstore_bundle_counts_only_for_a_signer_the_profile_names() {
+    let Some(data) = conformance() else { return };
+    const IDENTITY: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+    const ISSUER: &str = "https://token.actions.githubusercontent.com";
+    let (tg, _ci) = setup();
+    let artefact = data.join("a.txt").display().to_string();
+    let root = data.join("trusted_root.public-good.json").display().to_string();
+    let good = data.join("bundle-verify/happy-path-v0.3/bundle.sigstore.json").display().to_string();
+    let add = |bundle: &str| {
+        vec!["artefact", "add", "R-1", "--name", "a", "--file", &artefact, "--bundle", bundle, "--trusted-root", &root]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let args = add(&good);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // The fast profile names no signers: nothing to verify the certificate's identity against.
+    let err = rejected(&tg, 1, "dev", &args);
+    assert!(err.contains("the profile names no Sigstore signers"), "{err}");
+
+    // An organisation profile naming the conformance beacon as its signer.
+    let tg = Tg::new();
+    let profile = fast_profile(tg.dir.path());
+    let text = std::fs::read_to_string(&profile).unwrap();
+    let text =
+        text.replace("signers = []", &format!("signers = [{{ identity = \"{IDENTITY}\", issuer = \"{ISSUER}\" }}]"));
+    std::fs::write(&profile, text).unwrap();
+    init_with_people(&tg, profile.to_str().unwrap());
+    tg.ok(
+        "eli",
+        &[
+            "release",
+            "create",
+            "--service",
+            "a",
+            "--version",
+            "1",
+            "--type",
+            "minor",
+            "--title",
+            "a",
+            "--window-start",
+            "+1h",
+        ],
+    );
+    let bad = data.join("bundle-verify/signature-mismatch_fail/bundle.sigstore.json").display().to_string();
+    let bad_args = add(&bad);
+    let bad_args: Vec<&str> = bad_args.iter().map(String::as_str).collect();
+    let err = rejected(&tg, 1, "dev", &bad_args);
+    assert!(err.contains("the Sigstore bundle does not verify for sha256:"), "{err}");
+    let out = tg.ok("dev", &args);
+    assert!(out.contains(&format!("Sigstore bundle, signer {IDENTITY}")), "{out}");
+    let show = tg.json("rita", &["release", "show", "R-1"]);
+    assert_eq!(show["artefacts"][0]["verifications"][0]["trusted"], true);
+}

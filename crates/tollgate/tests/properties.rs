@@ -143,8 +143,20 @@ fn step() -> impl Strategy<Value = Step> {
 fn shell() -> Shell {
     let app = App::from_ledger(SqliteLedger::in_memory("tollgate/proptest").unwrap()).unwrap();
     let mut shell = Shell { app, now: "2026-11-02T09:00:00Z".parse().unwrap() };
-    let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
-    let mut profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
+    // The built-in, plus a signing key and build platform to trust (the built-ins trust none).
+    let text = r#"
+[profile]
+id = "proptest"
+version = "1"
+title = "QMS-DEV-PRO-004 with a trusted build"
+document = "QMS-DEV-PRO-004"
+extends = "qms-dev-pro-004"
+
+[artefacts]
+trusted-keys = ["sha256:0707070707070707070707070707070707070707070707070707070707070707"]
+trusted-builders = ["https://ci.example.com/proptest"]
+"#;
+    let mut profile = tollgate_profile::load("proptest.toml", text).unwrap();
     profile.reason = "test".into();
     shell.run("rita", Command::AdoptProfile { profile: Arc::new(profile) }).unwrap();
     for (name, roles) in PEOPLE {

@@ -1,0 +1,8 @@
+//! JUnit XML: any bytes must give a report or an error, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = tollgate_evidence::junit::parse(data);
+});

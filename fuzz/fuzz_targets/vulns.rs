@@ -1,0 +1,8 @@
+//! `tollgate_evidence::vulns::parse`: any bytes must give a result or an error, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = tollgate_evidence::vulns::parse(data);
+});
