@@ -38,6 +38,12 @@ pub fn decide(state: &State, actor: &str, now: Timestamp, command: &Command) -> 
         Command::CloseNc { id, corrective_action } => ctx.close_nc(*id, corrective_action),
         Command::RaiseNc { condition, release, service, detail } => ctx.raise_nc(condition, *release, service, detail),
         Command::Tick => ctx.tick(),
+        Command::RecordImport(record) => {
+            let policy = ctx.policy()?;
+            ctx.known_actor()?;
+            ctx.authorised(policy, Action::ImportEvents)?;
+            Ok(vec![Event::EventsImported(record.clone())])
+        }
         release_command => ctx.on_release(release_command),
     }
 }

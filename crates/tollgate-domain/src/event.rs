@@ -186,6 +186,24 @@ pub enum Event {
         id: u32,
         corrective_action: String,
     },
+    EventsImported(ImportRecord),
+}
+
+/// An import of external events: the exact input by digest, and what became of its lines. The
+/// KPI facts derived from it live in the KPI store; this is their tamper-evident anchor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportRecord {
+    /// `cdevents`.
+    pub format: String,
+    /// The file name, or `-` for standard input.
+    pub source: String,
+    /// SHA-256 of every byte read.
+    pub digest: crate::evidence::Digest,
+    pub lines: u64,
+    pub imported: u64,
+    pub duplicates: u64,
+    pub skipped: u64,
+    pub rejected: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -285,7 +303,8 @@ impl Event {
             | RolesRevoked { .. }
             | BlackoutAdded { .. }
             | RiskAdded { .. }
-            | NcClosed { .. } => None,
+            | NcClosed { .. }
+            | EventsImported(_) => None,
         }
     }
 }

@@ -114,6 +114,8 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
             repeat: nc.repeat,
             closed: None,
         }),
+        // Imported facts live in the KPI store; the log keeps the anchor only.
+        Event::EventsImported(_) => {}
         Event::NcClosed { id, corrective_action } => {
             let nc = state
                 .ncs

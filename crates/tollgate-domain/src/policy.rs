@@ -149,10 +149,11 @@ pub enum Action {
     TriageVulnerability,
     AcceptDrift,
     TriageRegression,
+    ImportEvents,
 }
 
 impl Action {
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 29] = [
         Action::AdministerPeople,
         Action::AdoptProfile,
         Action::CreateRelease,
@@ -181,6 +182,7 @@ impl Action {
         Action::TriageVulnerability,
         Action::AcceptDrift,
         Action::TriageRegression,
+        Action::ImportEvents,
     ];
 
     /// The key used in the profile's `[authority]` table.
@@ -214,6 +216,7 @@ impl Action {
             Action::TriageVulnerability => "triage-vulnerability",
             Action::AcceptDrift => "accept-drift",
             Action::TriageRegression => "triage-regression",
+            Action::ImportEvents => "import-events",
         }
     }
 

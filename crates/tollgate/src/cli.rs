@@ -78,6 +78,28 @@ pub enum Cmd {
     Risk(RiskCmd),
     /// Evaluate the time-driven rules now: overdue deferred steps, late rollbacks.
     Tick,
+    /// Import deployments, rollbacks, changes and incidents from CDEvents (JSON lines) into the
+    /// KPI store; idempotent by `context.id`. The log records the input's digest and counts.
+    Import {
+        /// The file, or `-` for standard input.
+        #[arg(long)]
+        cdevents: std::path::PathBuf,
+    },
+    /// The KPIs of 4.2 and DORA for deployments finishing in a window (default: production,
+    /// the last 90 days), from Tollgate's own records and imported events.
+    Metrics {
+        #[arg(long)]
+        service: Option<String>,
+        /// Default: the profile's production environment.
+        #[arg(long)]
+        env: Option<String>,
+        /// Default: 90 days before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// Default: now.
+        #[arg(long)]
+        to: Option<String>,
+    },
     /// Verify the log, list it, and print proofs and checkpoints.
     #[command(subcommand)]
     Audit(AuditCmd),

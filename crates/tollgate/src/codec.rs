@@ -127,6 +127,17 @@ enum Wire {
     },
     #[serde(rename = "nc.closed")]
     NcClosed { id: u32, corrective_action: String },
+    #[serde(rename = "import.recorded")]
+    EventsImported {
+        format: String,
+        source: String,
+        digest: String,
+        lines: u64,
+        imported: u64,
+        duplicates: u64,
+        skipped: u64,
+        rejected: u64,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -153,6 +164,7 @@ pub fn stream(event: &Event) -> String {
         Event::RiskAdded { id, .. } => format!("risk/RISK-{id}"),
         Event::NcRaised(nc) => format!("nc/NC-{}", nc.id),
         Event::NcClosed { id, .. } => format!("nc/NC-{id}"),
+        Event::EventsImported(_) => "import".to_owned(),
         other => format!("release/{}", other.release().expect("every other event belongs to a release")),
     }
 }
@@ -332,6 +344,16 @@ pub fn encode(fact: &Fact, profile_version: &str) -> Vec<u8> {
             occurred: time(nc.occurred),
             due: time(nc.due),
             repeat: nc.repeat,
+        },
+        Event::EventsImported(i) => Wire::EventsImported {
+            format: i.format.clone(),
+            source: i.source.clone(),
+            digest: i.digest.to_string(),
+            lines: i.lines,
+            imported: i.imported,
+            duplicates: i.duplicates,
+            skipped: i.skipped,
+            rejected: i.rejected,
         },
         Event::NcClosed { id, corrective_action } => {
             Wire::NcClosed { id: *id, corrective_action: corrective_action.clone() }
@@ -517,6 +539,18 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
             })
         }
         Wire::NcClosed { id, corrective_action } => Event::NcClosed { id, corrective_action },
+        Wire::EventsImported { format, source, digest, lines, imported, duplicates, skipped, rejected } => {
+            Event::EventsImported(tollgate_domain::event::ImportRecord {
+                format,
+                source,
+                digest: ev::digest(&digest)?,
+                lines,
+                imported,
+                duplicates,
+                skipped,
+                rejected,
+            })
+        }
     };
     Ok(Decoded { fact: Fact { at, actor: envelope.actor, event }, profile_version: envelope.profile })
 }

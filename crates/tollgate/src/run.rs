@@ -492,6 +492,15 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
                 });
             }
         },
+        Cmd::Import { cdevents } => crate::metrics_cmd::import(ctx, app, &cdevents)?,
+        Cmd::Metrics { service, env, from, to } => {
+            let to = to.map(|t| ctx.time(&t, "--to")).transpose()?.unwrap_or(ctx.now);
+            let from = from.map(|t| ctx.time(&t, "--from")).transpose()?.unwrap_or(to - chrono::Duration::days(90));
+            if from >= to {
+                return Err(error(format!("--from {} is not before --to {}", when(from), when(to))));
+            }
+            ctx.print(crate::metrics_cmd::metrics(ctx, app, service.as_deref(), env.as_deref(), from, to)?);
+        }
         Cmd::Tick => {
             let r = ctx.execute(app, Command::Tick)?;
             let n = r.facts.len();

@@ -1,0 +1,211 @@
+//! Reading CDEvents 0.5 JSON lines: only the fields the KPI mapping uses (docs/metrics.md).
+//! Strings are borrowed from the line where JSON allows it; everything else in an event is
+//! skipped unread.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use crate::history::Time;
+
+/// What the importer acts on. `kind` is the event type without its prefix and version:
+/// `service.deployed`, `pipelinerun.finished`, ...
+#[derive(Debug)]
+pub struct Event<'a> {
+    pub id: Cow<'a, str>,
+    pub chain: Option<Cow<'a, str>>,
+    pub kind: Kind,
+    pub at: Time,
+    pub subject: Cow<'a, str>,
+    pub environment: Option<Cow<'a, str>>,
+    pub artefact: Option<Cow<'a, str>>,
+    pub change: Option<Cow<'a, str>>,
+    pub outcome: Option<Cow<'a, str>>,
+    /// `subject.content.service.id` (incidents).
+    pub service: Option<Cow<'a, str>>,
+    pub custom: Custom<'a>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    ServiceDeployed,
+    PipelineQueued,
+    PipelineStarted,
+    PipelineFinished,
+    ServiceRolledBack,
+    ChangeMerged,
+    ArtifactPackaged,
+    IncidentDetected,
+    IncidentResolved,
+    /// A valid CDEvent the KPIs do not use (`build.started`, `repository.created`, ...).
+    Other,
+}
+
+impl Kind {
+    fn of(subject_predicate: &str) -> Kind {
+        match subject_predicate {
+            "service.deployed" | "service.upgraded" => Kind::ServiceDeployed,
+            "pipelinerun.queued" => Kind::PipelineQueued,
+            "pipelinerun.started" => Kind::PipelineStarted,
+            "pipelinerun.finished" => Kind::PipelineFinished,
+            "service.rolledback" => Kind::ServiceRolledBack,
+            "change.merged" => Kind::ChangeMerged,
+            "artifact.packaged" => Kind::ArtifactPackaged,
+            "incident.detected" => Kind::IncidentDetected,
+            "incident.resolved" => Kind::IncidentResolved,
+            _ => Kind::Other,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Custom<'a> {
+    #[serde(borrow, default)]
+    pub environment: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub service: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "committedAt")]
+    pub committed_at: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub severity: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub emergency: Option<bool>,
+    #[serde(borrow, default)]
+    pub incident: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(borrow)]
+    context: Context<'a>,
+    #[serde(borrow)]
+    subject: Subject<'a>,
+    #[serde(borrow, default, rename = "customData")]
+    custom: Option<CustomData<'a>>,
+}
+
+/// `customData` may be any JSON value; only an object is read.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CustomData<'a> {
+    #[serde(borrow)]
+    Object(Custom<'a>),
+    Other(serde::de::IgnoredAny),
+}
+
+#[derive(Deserialize)]
+struct Context<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow, default, rename = "chainId")]
+    chain: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "type")]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    timestamp: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct Subject<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    content: Option<Content<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct Content<'a> {
+    #[serde(borrow, default)]
+    environment: Option<Reference<'a>>,
+    #[serde(borrow, default, rename = "artifactId")]
+    artefact: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    change: Option<Reference<'a>>,
+    #[serde(borrow, default)]
+    outcome: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    service: Option<Reference<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Reference<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+}
+
+/// One line: `Ok(event)`, or what is wrong with it.
+pub fn parse(line: &[u8]) -> Result<Event<'_>, String> {
+    let l: Line<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    let kind = event_kind(&l.context.kind)?;
+    let at = time(&l.context.timestamp).map_err(|e| format!("context.timestamp: {e}"))?;
+    if l.context.id.is_empty() {
+        return Err("context.id is empty".into());
+    }
+    let content = l.subject.content.unwrap_or_default();
+    let custom = match l.custom {
+        Some(CustomData::Object(c)) => c,
+        _ => Custom::default(),
+    };
+    Ok(Event {
+        id: l.context.id,
+        chain: l.context.chain.filter(|c| !c.is_empty()),
+        kind,
+        at,
+        subject: l.subject.id,
+        environment: content.environment.map(|e| e.id),
+        artefact: content.artefact.filter(|a| !a.is_empty()),
+        change: content.change.map(|c| c.id),
+        outcome: content.outcome,
+        service: content.service.map(|s| s.id),
+        custom,
+    })
+}
+
+/// `dev.cdevents.service.deployed.0.3.0` → the subject and predicate; other types are refused.
+fn event_kind(t: &str) -> Result<Kind, String> {
+    let rest = t.strip_prefix("dev.cdevents.").ok_or_else(|| format!("context.type `{t}` is not a CDEvents type"))?;
+    let mut parts = rest.splitn(3, '.');
+    let (Some(subject), Some(predicate), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!("context.type `{t}`: expected dev.cdevents.<subject>.<predicate>.<version>"));
+    };
+    if !version.split('.').all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(format!("context.type `{t}`: `{version}` is not a version"));
+    }
+    Ok(Kind::of(&format!("{subject}.{predicate}")))
+}
+
+/// RFC 3339 to Unix seconds (fractions truncated).
+pub fn time(s: &str) -> Result<Time, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp())
+        .map_err(|e| format!("`{s}` is not an RFC 3339 time ({e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_deployment() {
+        let line = br#"{"context":{"specversion":"0.5.0","id":"e1","chainId":"c1","source":"/ci","type":"dev.cdevents.service.deployed.0.3.0","timestamp":"2026-01-05T10:00:00Z"},"subject":{"id":"payments","source":"/ci","content":{"environment":{"id":"production"},"artifactId":"pkg:oci/payments@sha256%3Aab"}},"customData":{"emergency":true,"incident":"INC-1"}}"#;
+        let e = parse(line).unwrap();
+        assert_eq!(e.kind, Kind::ServiceDeployed);
+        assert_eq!(e.subject, "payments");
+        assert_eq!(e.environment.as_deref(), Some("production"));
+        assert_eq!(e.artefact.as_deref(), Some("pkg:oci/payments@sha256%3Aab"));
+        assert_eq!(e.custom.emergency, Some(true));
+        assert_eq!(e.at, 1_767_607_200);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_cdevent() {
+        assert!(parse(b"{}").unwrap_err().contains("missing field `context`"));
+        let bad_type =
+            br#"{"context":{"id":"e","type":"com.example.x","timestamp":"2026-01-05T10:00:00Z"},"subject":{"id":"s"}}"#;
+        assert!(parse(bad_type).unwrap_err().contains("is not a CDEvents type"));
+        let bad_time = br#"{"context":{"id":"e","type":"dev.cdevents.build.started.0.2.0","timestamp":"yesterday"},"subject":{"id":"s"}}"#;
+        assert!(parse(bad_time).unwrap_err().contains("context.timestamp"));
+        let other = br#"{"context":{"id":"e","type":"dev.cdevents.build.started.0.2.0","timestamp":"2026-01-05T10:00:00Z"},"subject":{"id":"s"},"customData":"text"}"#;
+        assert_eq!(parse(other).unwrap().kind, Kind::Other);
+    }
+}

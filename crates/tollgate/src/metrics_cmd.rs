@@ -1,0 +1,250 @@
+//! `tollgate import` and `tollgate metrics`: external events into the KPI store beside the log,
+//! and the KPIs of 4.2 computed from it and from Tollgate's own records.
+
+use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::path::Path;
+
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+use tollgate_domain::Command;
+use tollgate_domain::event::ImportRecord;
+use tollgate_domain::evidence::Digest;
+use tollgate_ledger::SqliteLedger;
+use tollgate_metrics::history::History;
+use tollgate_metrics::import::{Importer, Summary};
+use tollgate_metrics::kpi::{self, Query};
+use tollgate_metrics::store::{self, Store};
+
+use crate::app::App;
+use crate::run::{Ctx, Failure, error};
+use crate::view::View;
+
+/// Lines longer than this are rejected unread (a CDEvent is a few kilobytes).
+const MAX_LINE: usize = 1 << 20;
+
+pub(crate) fn import(ctx: &Ctx, app: &mut App<SqliteLedger>, file: &Path) -> Result<(), Failure> {
+    let actor = ctx.actor()?.to_owned();
+    let policy = app.state().policy().ok_or_else(|| error("no profile adopted"))?.clone();
+    let production = policy.production().unwrap_or("production").to_owned();
+    // Authority first: a refused import must not touch the KPI store either.
+    let probe = Command::RecordImport(record(file, Digest::from_sha256([0; 32]), &Summary::default()));
+    tollgate_domain::decide(app.state(), &actor, ctx.now, &probe).map_err(|e| match e {
+        tollgate_domain::Rejection::Refused(r) => Failure::Refused(r),
+        tollgate_domain::Rejection::Invalid(r) => error(r.join("\n")),
+    })?;
+
+    let input: Box<dyn Read> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(file).map_err(|e| error(format!("{}: {e}", file.display())))?)
+    };
+    let size = std::fs::metadata(file).ok().map(|m| m.len());
+    let mut reader = BufReader::with_capacity(1 << 20, input);
+    let kpi_path = store::path_beside(&ctx.db);
+    let mut kpi = Store::open(&kpi_path).map_err(|e| error(e.to_string()))?;
+    let mut importer =
+        Importer::new(&mut kpi, &production).map_err(|e| error(format!("{}: {e}", kpi_path.display())))?;
+    let progress = Progress::new(size);
+    let mut hasher = Sha256::new();
+    let mut line = Vec::with_capacity(4096);
+    let mut read = 0u64;
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| error(format!("{}: {e}", file.display())))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&line);
+        read += n as u64;
+        if line.len() > MAX_LINE && line.last() != Some(&b'\n') {
+            return Err(error(format!(
+                "{}: line {} is longer than {} bytes; nothing was imported",
+                file.display(),
+                importer.summary.lines + 1,
+                MAX_LINE
+            )));
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        importer.line(text).map_err(|e| error(format!("{}: {e}", kpi_path.display())))?;
+        if importer.summary.lines % 65_536 == 0 {
+            progress.update(read, importer.summary.lines);
+        }
+    }
+    progress.finish();
+    let summary = importer.finish().map_err(|e| error(format!("{}: {e}", kpi_path.display())))?;
+    let digest = Digest::from_sha256(hasher.finalize().into());
+    let recorded = ctx.execute(app, Command::RecordImport(record(file, digest.clone(), &summary)))?;
+    let rejections: Vec<_> =
+        summary.rejections.iter().map(|(line, why)| json!({"line": line, "reason": why})).collect();
+    let mut text = format!(
+        "imported {} of {} lines from {} (sha256 {}): {} deployments, {} failed, {} rollbacks, {} incidents ({} unattributed), {} changes reached production; {} duplicates, {} skipped, {} rejected",
+        summary.imported,
+        summary.lines,
+        file.display(),
+        &digest.hex()[..12],
+        summary.deployments,
+        summary.failed_deployments,
+        summary.rollbacks,
+        summary.incidents,
+        summary.unattributed_incidents,
+        summary.changes_shipped,
+        summary.duplicates,
+        summary.skipped,
+        summary.rejected
+    );
+    let mut reasons: Vec<_> = summary.skip_reasons.iter().collect();
+    reasons.sort();
+    for (why, n) in &reasons {
+        text.push_str(&format!("\n  skipped {n}: {why}"));
+    }
+    for (line, why) in &summary.rejections {
+        text.push_str(&format!("\n  rejected line {line}: {why}"));
+    }
+    if summary.rejected > summary.rejections.len() as u64 {
+        text.push_str(&format!(
+            "\n  ... and {} more rejected lines",
+            summary.rejected - summary.rejections.len() as u64
+        ));
+    }
+    if !ctx.json {
+        ctx.done(&recorded, text);
+    } else {
+        ctx.print(View {
+            json: json!({
+                "source": file.display().to_string(), "sha256": digest.to_string(), "lines": summary.lines,
+                "imported": summary.imported, "duplicates": summary.duplicates, "skipped": summary.skipped,
+                "rejected": summary.rejected, "rejections": rejections, "deployments": summary.deployments,
+                "failed_deployments": summary.failed_deployments, "rollbacks": summary.rollbacks,
+                "incidents": summary.incidents, "unattributed_incidents": summary.unattributed_incidents,
+                "changes_shipped": summary.changes_shipped, "log_seq": recorded.first_seq,
+            }),
+            text,
+        });
+    }
+    Ok(())
+}
+
+fn record(file: &Path, digest: Digest, s: &Summary) -> ImportRecord {
+    ImportRecord {
+        format: "cdevents".into(),
+        source: file.display().to_string(),
+        digest,
+        lines: s.lines,
+        imported: s.imported,
+        duplicates: s.duplicates,
+        skipped: s.skipped,
+        rejected: s.rejected,
+    }
+}
+
+/// A progress line on a terminal; nothing when stderr is not one.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(size: Option<u64>) -> Progress {
+        if !std::io::stderr().is_terminal() {
+            return Progress { bar: None };
+        }
+        let bar = match size {
+            Some(n) if n > 0 => indicatif::ProgressBar::new(n),
+            _ => indicatif::ProgressBar::new_spinner(),
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {bytes}/{total_bytes} {bar:30} {msg} ({elapsed}, eta {eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Progress { bar: Some(bar) }
+    }
+
+    fn update(&self, bytes: u64, lines: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(bytes);
+            bar.set_message(format!("{lines} lines"));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Imported facts (if anything was imported) and Tollgate's own, for one query.
+pub fn history(
+    db: &Path,
+    state: &tollgate_domain::State,
+    service: Option<&str>,
+    environment: &str,
+    from: i64,
+    to: i64,
+) -> Result<History, Failure> {
+    // Rolling 30-day emergency counts look back before the window.
+    const LOOKBACK: i64 = 30 * 86_400;
+    let kpi_path = store::path_beside(db);
+    let mut h = if kpi_path.exists() {
+        let kpi = Store::open(&kpi_path).map_err(|e| error(e.to_string()))?;
+        kpi.history(service, environment, from, to, LOOKBACK)
+            .map_err(|e| error(format!("{}: {e}", kpi_path.display())))?
+    } else {
+        History::default()
+    };
+    let own = crate::own_history::history(state, environment, service);
+    h.deployments.extend(own.deployments);
+    h.deployments.sort_by_key(|d| d.finished);
+    h.approvals.extend(own.approvals);
+    h.releases.extend(own.releases);
+    Ok(h)
+}
+
+pub(crate) fn metrics(
+    ctx: &Ctx,
+    app: &App<SqliteLedger>,
+    service: Option<&str>,
+    env: Option<&str>,
+    from: tollgate_domain::Timestamp,
+    to: tollgate_domain::Timestamp,
+) -> Result<View, Failure> {
+    let policy = app.state().policy().ok_or_else(|| error("no profile adopted"))?;
+    let environment = env.or(policy.production()).unwrap_or("production").to_owned();
+    let h = history(&ctx.db, app.state(), service, &environment, from.timestamp(), to.timestamp())?;
+    let query = Query {
+        service: service.map(str::to_owned),
+        environment: environment.clone(),
+        from: from.timestamp(),
+        to: to.timestamp(),
+    };
+    let kpis = kpi::compute(&h, &query);
+    let mut json = kpi::to_json(&kpis);
+    if let Some(o) = json.as_object_mut() {
+        o.insert("query".into(), json!({"service": service, "environment": environment, "from": crate::codec::time(from), "to": crate::codec::time(to)}));
+    }
+    let mut table = String::new();
+    for k in &kpis {
+        let value = match &k.value {
+            Some(v) => v.to_string(),
+            None => format!("no data: {}", k.null_reason.as_deref().unwrap_or("")),
+        };
+        let band = k
+            .band
+            .as_ref()
+            .map_or("-".to_owned(), |b| format!("{}{}", b.label, if b.met { "" } else { " (target missed)" }));
+        table.push_str(&format!("  {:<42} {band}\n    {value}\n    target: {}\n", k.name, k.target));
+    }
+    let text = format!(
+        "KPIs for {} in {}, deployments finishing {} to {}\n{table}\n",
+        service.unwrap_or("every service"),
+        environment,
+        tollgate_domain::gate::when(from),
+        tollgate_domain::gate::when(to)
+    );
+    Ok(View { json, text })
+}
