@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::event::{ImportRecord, Profile, Triage};
+use crate::event::{ExternalDeployment, ImportRecord, Profile, Triage};
 use crate::evidence::{Digest, EvidenceKind, Report, Verification};
 use crate::policy::{PlanField, RoleId, Severity};
 use crate::release::{ReleaseId, TriageOutcome};
@@ -184,7 +184,11 @@ pub enum Command {
     /// Evaluates the time-driven rules at `now`.
     Tick,
     /// Events imported from CI/CD and incident tools (CDEvents): what was read, by its digest.
-    RecordImport(ImportRecord),
+    RecordImport {
+        record: ImportRecord,
+        /// Production deployments since the procedure was enforced, to check against releases.
+        deployments: Vec<ExternalDeployment>,
+    },
 }
 
 #[derive(Clone, Debug)]

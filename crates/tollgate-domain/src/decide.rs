@@ -38,11 +38,14 @@ pub fn decide(state: &State, actor: &str, now: Timestamp, command: &Command) -> 
         Command::CloseNc { id, corrective_action } => ctx.close_nc(*id, corrective_action),
         Command::RaiseNc { condition, release, service, detail } => ctx.raise_nc(condition, *release, service, detail),
         Command::Tick => ctx.tick(),
-        Command::RecordImport(record) => {
+        Command::RecordImport { record, deployments } => {
             let policy = ctx.policy()?;
             ctx.known_actor()?;
             ctx.authorised(policy, Action::ImportEvents)?;
-            Ok(vec![Event::EventsImported(record.clone())])
+            let findings = nonconformance::unapproved_deployments(state, policy, deployments);
+            let mut events = vec![Event::EventsImported(record.clone())];
+            events.extend(nonconformance::raise(state, policy, findings, now));
+            Ok(events)
         }
         release_command => ctx.on_release(release_command),
     }

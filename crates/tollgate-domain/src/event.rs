@@ -189,6 +189,15 @@ pub enum Event {
     EventsImported(ImportRecord),
 }
 
+/// A successful production deployment found in imported events, for the 6.2 check that every
+/// production deployment has an approved release record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalDeployment {
+    pub service: String,
+    pub artefact: Option<String>,
+    pub at: Timestamp,
+}
+
 /// An import of external events: the exact input by digest, and what became of its lines. The
 /// KPI facts derived from it live in the KPI store; this is their tamper-evident anchor.
 #[derive(Clone, Debug, PartialEq, Eq)]

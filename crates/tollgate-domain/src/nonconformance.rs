@@ -4,7 +4,7 @@
 //! entries with a corrective-action due date, once per subject, flagging repeats.
 
 use crate::approval;
-use crate::event::{Event, NcRaised};
+use crate::event::{Event, ExternalDeployment, NcRaised};
 use crate::gate::when;
 use crate::obligation::{self, ObligationStatus};
 use crate::policy::{Check, Detect, Policy};
@@ -228,4 +228,58 @@ pub fn raise(state: &State, policy: &Policy, findings: Vec<Finding>, now: Timest
         next += 1;
     }
     events
+}
+
+/// 6.2 "A production deployment executed without a corresponding approved release record", for
+/// deployments Tollgate learned of from outside (imported events): from the enforcement date on,
+/// a deployment counts as approved only when its artefact's digest is an artefact of a release
+/// whose go decision stands. A deployment naming no digest cannot show its record.
+pub fn unapproved_deployments(state: &State, policy: &Policy, deployments: &[ExternalDeployment]) -> Vec<Finding> {
+    let Some((id, _)) = condition(policy, "deployment-without-approval") else { return Vec::new() };
+    let Some(enforced) = enforcement_start(state, policy) else { return Vec::new() };
+    let approved: std::collections::BTreeSet<&str> = state
+        .releases
+        .values()
+        .filter(|r| r.go().is_some_and(|g| g.value.go))
+        .flat_map(|r| r.artefacts.values())
+        .map(|a| a.digest.hex())
+        .collect();
+    deployments
+        .iter()
+        .filter(|d| d.at >= enforced)
+        .filter(|d| d.artefact.as_deref().and_then(sha256_in).is_none_or(|hex| !approved.contains(hex.as_str())))
+        .map(|d| {
+            let artefact = d.artefact.as_deref().unwrap_or("an artefact it does not name");
+            Finding {
+                condition: id.to_owned(),
+                release: None,
+                service: Some(d.service.clone()),
+                subject: format!("deployment/{}/{}/{}", d.service, artefact, d.at.timestamp()),
+                detail: format!(
+                    "{} deployed {artefact} to production at {} with no approved release record (no release with a go decision has that artefact)",
+                    d.service,
+                    when(d.at)
+                ),
+                occurred: d.at,
+            }
+        })
+        .collect()
+}
+
+/// When imported deployments start to be held to the procedure.
+pub fn enforcement_start(state: &State, policy: &Policy) -> Option<Timestamp> {
+    match policy.nonconformance.enforced_from {
+        Some(day) => Some(day.and_hms_opt(0, 0, 0)?.and_utc()),
+        None => state.profiles.first().map(|a| a.at),
+    }
+}
+
+/// The SHA-256 digest an artefact reference carries (`pkg:oci/app@sha256%3Aab…`, `app@sha256:ab…`).
+pub fn sha256_in(reference: &str) -> Option<String> {
+    let lower = reference.to_ascii_lowercase();
+    ["sha256:", "sha256%3a"].iter().find_map(|marker| {
+        let start = lower.find(marker)? + marker.len();
+        let hex = lower.get(start..start + 64)?;
+        hex.bytes().all(|b| b.is_ascii_hexdigit()).then(|| hex.to_owned())
+    })
 }

@@ -525,6 +525,9 @@ pub struct NcPolicy {
     pub corrective_action_within: Span,
     pub says: String,
     pub conditions: BTreeMap<String, NcCondition>,
+    /// Deployments from outside Tollgate (imported events) are held to the procedure from this
+    /// day (UTC); `None`: from the first adoption of a profile.
+    pub enforced_from: Option<chrono::NaiveDate>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -53,7 +53,16 @@ pub struct Summary {
     pub incidents: u64,
     pub unattributed_incidents: u64,
     pub changes_shipped: u64,
+    /// Production deployments at or after the enforcement time, for the approved-release check:
+    /// (service, artefact, finished), the first `MAX_CHECKED` of them.
+    pub to_check: Vec<(String, Option<String>, Time)>,
+    /// How many more there were beyond `to_check`.
+    pub to_check_overflow: u64,
 }
+
+/// At most this many deployments of one import are checked against approved releases; the rest
+/// are counted, so a first import of a long history after enforcement cannot flood the register.
+pub const MAX_CHECKED: usize = 10_000;
 
 #[derive(Clone, Copy)]
 struct Chain {
@@ -78,6 +87,7 @@ pub struct Importer<'s> {
     deployed_artefacts: HashMap<u128, i64>,
     pub summary: Summary,
     in_transaction: u64,
+    enforced_from: Option<Time>,
 }
 
 const MAX_REJECTIONS_LISTED: usize = 100;
@@ -85,7 +95,8 @@ const BATCH: u64 = 200_000;
 
 impl<'s> Importer<'s> {
     /// `production` is the profile's production environment id.
-    pub fn new(store: &'s mut Store, production: &str) -> rusqlite::Result<Importer<'s>> {
+    /// Production deployments from `enforced_from` on are listed for the approved-release check.
+    pub fn new(store: &'s mut Store, production: &str, enforced_from: Option<Time>) -> rusqlite::Result<Importer<'s>> {
         let mut names = HashMap::new();
         {
             let mut stmt = store.conn.prepare("SELECT id, name FROM kpi_names")?;
@@ -132,6 +143,7 @@ impl<'s> Importer<'s> {
             deployed_artefacts: HashMap::new(),
             summary: Summary::default(),
             in_transaction: 0,
+            enforced_from,
         })
     }
 
@@ -326,6 +338,13 @@ impl<'s> Importer<'s> {
         self.latest.insert((service, environment), id);
         if production && let Some(artefact) = e.artefact.as_deref() {
             self.deployed_artefacts.insert(id_hash(artefact), id);
+        }
+        if production && self.enforced_from.is_some_and(|from| e.at >= from) {
+            if self.summary.to_check.len() < MAX_CHECKED {
+                self.summary.to_check.push((e.subject.to_string(), e.artefact.as_deref().map(str::to_owned), e.at));
+            } else {
+                self.summary.to_check_overflow += 1;
+            }
         }
         self.summary.deployments += 1;
         Ok(Ok(()))

@@ -106,7 +106,7 @@ fn lines() -> Vec<String> {
 }
 
 fn import(store: &mut Store, lines: &[String]) -> tollgate_metrics::import::Summary {
-    let mut importer = Importer::new(store, "production").unwrap();
+    let mut importer = Importer::new(store, "production", None).unwrap();
     for l in lines {
         importer.line(l.as_bytes()).unwrap();
     }

@@ -272,6 +272,8 @@ pub struct RawNonconformance {
     pub corrective_action_within: String,
     pub says: String,
     pub conditions: IndexMap<String, RawCondition>,
+    #[serde(default)]
+    pub enforced_from: Option<String>,
 }
 
 #[derive(Deserialize)]

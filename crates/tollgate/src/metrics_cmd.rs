@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use tollgate_domain::Command;
-use tollgate_domain::event::ImportRecord;
+use tollgate_domain::event::{ExternalDeployment, ImportRecord};
 use tollgate_domain::evidence::Digest;
 use tollgate_ledger::SqliteLedger;
 use tollgate_metrics::history::History;
@@ -27,7 +27,10 @@ pub(crate) fn import(ctx: &Ctx, app: &mut App<SqliteLedger>, file: &Path) -> Res
     let policy = app.state().policy().ok_or_else(|| error("no profile adopted"))?.clone();
     let production = policy.production().unwrap_or("production").to_owned();
     // Authority first: a refused import must not touch the KPI store either.
-    let probe = Command::RecordImport(record(file, Digest::from_sha256([0; 32]), &Summary::default()));
+    let probe = Command::RecordImport {
+        record: record(file, Digest::from_sha256([0; 32]), &Summary::default()),
+        deployments: Vec::new(),
+    };
     tollgate_domain::decide(app.state(), &actor, ctx.now, &probe).map_err(|e| match e {
         tollgate_domain::Rejection::Refused(r) => Failure::Refused(r),
         tollgate_domain::Rejection::Invalid(r) => error(r.join("\n")),
@@ -42,8 +45,9 @@ pub(crate) fn import(ctx: &Ctx, app: &mut App<SqliteLedger>, file: &Path) -> Res
     let mut reader = BufReader::with_capacity(1 << 20, input);
     let kpi_path = store::path_beside(&ctx.db);
     let mut kpi = Store::open(&kpi_path).map_err(|e| error(e.to_string()))?;
+    let enforced = tollgate_domain::nonconformance::enforcement_start(app.state(), &policy).map(|t| t.timestamp());
     let mut importer =
-        Importer::new(&mut kpi, &production).map_err(|e| error(format!("{}: {e}", kpi_path.display())))?;
+        Importer::new(&mut kpi, &production, enforced).map_err(|e| error(format!("{}: {e}", kpi_path.display())))?;
     let progress = Progress::new(size);
     let mut hasher = Sha256::new();
     let mut line = Vec::with_capacity(4096);
@@ -77,7 +81,16 @@ pub(crate) fn import(ctx: &Ctx, app: &mut App<SqliteLedger>, file: &Path) -> Res
     progress.finish();
     let summary = importer.finish().map_err(|e| error(format!("{}: {e}", kpi_path.display())))?;
     let digest = Digest::from_sha256(hasher.finalize().into());
-    let recorded = ctx.execute(app, Command::RecordImport(record(file, digest.clone(), &summary)))?;
+    let deployments = summary
+        .to_check
+        .iter()
+        .filter_map(|(service, artefact, at)| {
+            let at = chrono::DateTime::from_timestamp(*at, 0)?;
+            Some(ExternalDeployment { service: service.clone(), artefact: artefact.clone(), at })
+        })
+        .collect();
+    let recorded = ctx.execute(app, Command::RecordImport { record: record(file, digest.clone(), &summary), deployments })?;
+    let raised = recorded.facts.iter().filter(|f| matches!(f.event, tollgate_domain::Event::NcRaised(_))).count();
     let rejections: Vec<_> =
         summary.rejections.iter().map(|(line, why)| json!({"line": line, "reason": why})).collect();
     let mut text = format!(
@@ -100,6 +113,20 @@ pub(crate) fn import(ctx: &Ctx, app: &mut App<SqliteLedger>, file: &Path) -> Res
     reasons.sort();
     for (why, n) in &reasons {
         text.push_str(&format!("\n  skipped {n}: {why}"));
+    }
+    if raised > 0 || summary.to_check_overflow > 0 {
+        text.push_str(&format!(
+            "\n  {raised} production deployments without an approved release record raised as non-conformances{}",
+            if summary.to_check_overflow > 0 {
+                format!(
+                    "; {} more were not checked (at most {} per import)",
+                    summary.to_check_overflow,
+                    tollgate_metrics::import::MAX_CHECKED
+                )
+            } else {
+                String::new()
+            }
+        ));
     }
     for (line, why) in &summary.rejections {
         text.push_str(&format!("\n  rejected line {line}: {why}"));
