@@ -53,7 +53,7 @@ fn main() -> Result<()> {
             let run = run_rust(&path)?;
             check(&run, &expected, "tollgate")?;
             best = Some(match best {
-                Some(b) if b.secs <= run.secs => Run { peak_kib: b.peak_kib.max(run.peak_kib), ..b },
+                Some(b) if b.cpu_secs <= run.cpu_secs => Run { peak_kib: b.peak_kib.max(run.peak_kib), ..b },
                 Some(b) => Run { peak_kib: b.peak_kib.max(run.peak_kib), ..run },
                 None => run,
             });
@@ -91,16 +91,25 @@ fn main() -> Result<()> {
 /// The child mode: parse one file and report counts, seconds and peak RSS as JSON.
 fn child(path: &Path) -> Result<()> {
     let start = Instant::now();
+    let cpu_start = cpu_secs()?;
     let report = junit::parse(BufReader::new(File::open(path)?))?;
     let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_secs()? - cpu_start;
     let t = report.totals;
     let out = json!({
         "tests": t.tests, "failures": t.failures, "errors": t.errors, "skipped": t.skipped,
-        "secs": secs, "peak_rss_kib": vm_hwm_kib()?,
+        "secs": secs, "cpu_secs": cpu, "peak_rss_kib": vm_hwm_kib()?,
         "suites": report.suites.len(), "listed": report.failed.len(),
     });
     println!("{out}");
     Ok(())
+}
+
+/// CPU time of this (single-threaded) process: `/proc/self/schedstat` counts nanoseconds on a CPU.
+fn cpu_secs() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/schedstat")?;
+    let ns: u64 = stat.split_whitespace().next().ok_or("empty /proc/self/schedstat")?.parse()?;
+    Ok(ns as f64 / 1e9)
 }
 
 fn vm_hwm_kib() -> Result<u64> {
@@ -129,6 +138,7 @@ struct Counts {
 struct Run {
     counts: Counts,
     secs: f64,
+    cpu_secs: f64,
     peak_kib: u64,
     version: String,
 }
@@ -147,6 +157,7 @@ fn run_from_json(stdout: &[u8]) -> Result<Run> {
     Ok(Run {
         counts: Counts { tests: n("tests")?, failures: n("failures")?, errors: n("errors")?, skipped: n("skipped")? },
         secs: v.get("secs").and_then(Value::as_f64).ok_or(format!("no `secs` in {line}"))?,
+        cpu_secs: v.get("cpu_secs").and_then(Value::as_f64).ok_or(format!("no `cpu_secs` in {line}"))?,
         peak_kib: n("peak_rss_kib")?,
         version: v.get("version").and_then(Value::as_str).unwrap_or_default().to_owned(),
     })
@@ -204,32 +215,39 @@ fn check(run: &Run, expected: &Counts, parser: &str) -> Result<()> {
 
 fn print_table(rows: &[Row], size_mb: u64) {
     let mut out = String::new();
-    let _ = writeln!(out, "\nJUnit ingest: parse and count a generated report (best of {RUST_RUNS} for tollgate)\n");
-    let _ =
-        writeln!(out, "{:<20} {:>9} {:>10} {:>9} {:>11} {:>10}", "parser", "size", "time", "MB/s", "peak RSS", "tests");
+    let _ = writeln!(
+        out,
+        "\nJUnit ingest: parse and count a generated report (tollgate: best of {RUST_RUNS} runs)\n\
+         MB/s is on CPU time, which other work on the machine does not inflate; wall-clock is shown too.\n"
+    );
+    let _ = writeln!(
+        out,
+        "{:<20} {:>9} {:>9} {:>9} {:>9} {:>11} {:>10}",
+        "parser", "size", "CPU", "wall", "MB/s", "peak RSS", "tests"
+    );
     for row in rows {
         let _ = writeln!(
             out,
-            "{:<20} {:>6.0} MB {:>8.2} s {:>9.1} {:>8.1} MB {:>10}",
+            "{:<20} {:>6.0} MB {:>7.2} s {:>7.2} s {:>9.1} {:>8.1} MB {:>10}",
             row.parser,
             row.bytes as f64 / MB,
+            row.run.cpu_secs,
             row.run.secs,
-            row.bytes as f64 / MB / row.run.secs,
+            row.bytes as f64 / MB / row.run.cpu_secs,
             row.run.peak_kib as f64 * 1024.0 / MB,
             row.run.counts.tests
         );
     }
-    let speed = |prefix: &str| {
-        rows.iter()
-            .filter(|r| r.parser.starts_with(prefix) && r.bytes >= size_mb * 1_000_000)
-            .map(|r| r.bytes as f64 / r.run.secs)
-            .next()
-    };
-    match (speed("tollgate"), speed("junitparser")) {
+    let at_size = |prefix: &str| rows.iter().find(|r| r.parser.starts_with(prefix) && r.bytes >= size_mb * 1_000_000);
+    match (at_size("tollgate"), at_size("junitparser")) {
         (Some(rust), Some(py)) => {
-            let ratio = rust / py;
+            let ratio = py.run.cpu_secs / rust.run.cpu_secs;
+            let wall = py.run.secs / rust.run.secs;
             let verdict = if ratio >= 30.0 { "meets" } else { "MISSES" };
-            let _ = writeln!(out, "\nspeed ratio at {size_mb} MB: {ratio:.1}× ({verdict} the 30× target)");
+            let _ = writeln!(
+                out,
+                "\nspeed ratio at {size_mb} MB: {ratio:.1}× on CPU time ({verdict} the 30× target), {wall:.1}× wall-clock"
+            );
         }
         _ => {
             let _ = writeln!(out, "\nspeed ratio: not measured (no junitparser figures)");
@@ -301,9 +319,9 @@ fn generate(path: &Path, target_bytes: u64) -> Result<Counts> {
             test_case(&mut body, &mut rng, &class, i, &mut c);
         }
         suite.clear();
-        let _ = write!(
+        let _ = writeln!(
             suite,
-            "  <testsuite name=\"{class}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}.{:03}\" timestamp=\"2024-05-01T12:{:02}:{:02}\" hostname=\"ci-runner-{}\">\n",
+            "  <testsuite name=\"{class}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}.{:03}\" timestamp=\"2024-05-01T12:{:02}:{:02}\" hostname=\"ci-runner-{}\">",
             c.tests,
             c.failures,
             c.errors,
@@ -314,7 +332,7 @@ fn generate(path: &Path, target_bytes: u64) -> Result<Counts> {
             rng.below(60),
             rng.below(16)
         );
-        if s % 10 == 0 {
+        if s.is_multiple_of(10) {
             suite.push_str("    <properties>\n");
             for (k, v) in
                 [("java.version", "21.0.3"), ("os.name", "Linux"), ("user.timezone", "UTC"), ("file.encoding", "UTF-8")]
@@ -324,7 +342,7 @@ fn generate(path: &Path, target_bytes: u64) -> Result<Counts> {
             suite.push_str("    </properties>\n");
         }
         suite.push_str(&body);
-        if s % 7 == 0 {
+        if s.is_multiple_of(7) {
             suite.push_str(
                 "    <system-out><![CDATA[Starting suite\nSpring context loaded in 812 ms\n]]></system-out>\n",
             );

@@ -22,6 +22,15 @@
 //!   most [`MAX_DEPTH`] deep and suites [`MAX_SUITE_DEPTH`] deep, at most [`MAX_SUITES`] suites
 //!   are listed by name (the rest are counted together in a last `(N more suites)` entry), and
 //!   names are cut to a display length.
+//! - Tags, text, CDATA and comments are scanned here, in place in the input buffer (quick-xml
+//!   would copy each tag and hold each whole text node in memory), by quick-xml's rules: a tag
+//!   ends at the first `>` outside quotes and must be UTF-8, end tags must match their start
+//!   tags, and errors read as quick-xml's. quick-xml itself reads the rare XML declaration,
+//!   DOCTYPE and processing instructions.
+//! - Every attribute of every element is checked (syntax, duplicates, entities), not only those
+//!   counted. For speed, plain tags (printable ASCII, double or single quotes, spaces) are read a
+//!   word at a time in one pass; anything else, and anything wrong, goes to the general reader,
+//!   so both give the same result and the same error.
 //! - Only UTF-8. Entities are XML's five predefined ones and character references; a DTD is
 //!   skipped and never expanded, so any other entity is refused. Malformed XML, a second root,
 //!   or a root other than `<testsuites>`/`<testsuite>` is an error with its line and column
@@ -30,8 +39,9 @@
 use std::borrow::Cow;
 use std::io::{self, BufRead, Read};
 
-use quick_xml::events::{BytesDecl, BytesStart, Event};
 use quick_xml::Reader;
+use quick_xml::errors::{IllFormedError, SyntaxError};
+use quick_xml::events::{BytesDecl, Event};
 use tollgate_domain::evidence::{FailedTest, SuiteCounts, TestCounts, TestReport};
 
 use crate::error::{Location, ParseError};
@@ -57,46 +67,601 @@ const CHUNK_BYTES: usize = 64 * 1024;
 
 /// Reads a JUnit XML report. The reader is consumed to its end (or to the first error).
 pub fn parse<R: BufRead>(reader: R) -> Result<TestReport, ParseError> {
-    let mut source = Source::new(reader);
-    source.skip_bom()?;
-    let mut xml = Reader::from_reader(source);
-    // End tags must match their start tags, or the nesting counted below would be wrong.
-    xml.config_mut().check_end_names = true;
-    let mut buf = Vec::new();
+    let mut src = Source::new(reader);
+    src.skip_bom()?;
     let mut state = State::new();
+    let mut tags = Tags::default();
     loop {
-        state.skip_text(xml.get_mut())?;
-        let src = xml.get_mut();
-        src.start_markup();
-        let at_start = src.at_body_start();
-        buf.clear();
-        let event = xml.read_event_into(&mut buf);
-        let src = xml.get_mut();
-        src.end_markup();
-        let event = match event {
-            Ok(event) => event,
-            Err(e) => return Err(xml_error(&e, src)),
-        };
-        match event {
-            Event::Start(e) => state.start_element(&e).map_err(|m| src.mark_position().error(m))?,
-            Event::Empty(e) => {
-                state.start_element(&e).map_err(|m| src.mark_position().error(m))?;
-                state.end_element();
+        // Between tags there is mostly indentation alone: go straight to the next tag.
+        if state.in_plain_content() {
+            let head = src.buffered();
+            let indent = indentation(head);
+            if let Some([b'<', next]) = head.get(indent..indent + 2)
+                && !matches!(next, b'!' | b'?')
+            {
+                src.advance(indent);
+                tags.read(&mut src, &mut state)?;
+                continue;
             }
-            Event::End(_) => state.end_element(),
-            Event::Decl(decl) => check_declaration(&decl, src, at_start)?,
-            Event::DocType(_) if state.root != Root::Before => {
-                return Err(src.mark_position().error("a DOCTYPE may only come before the root element"));
-            }
-            // Text, CDATA and comments never reach quick-xml: `skip_text` consumed them.
-            Event::DocType(_)
-            | Event::PI(_)
-            | Event::Comment(_)
-            | Event::CData(_)
-            | Event::Text(_)
-            | Event::GeneralRef(_) => {}
-            Event::Eof => return state.finish(src),
         }
+        state.skip_text(&mut src)?;
+        // `skip_text` stops at a `<` with a few bytes of look-ahead, or at the end.
+        match src.buffered() {
+            [] => return state.finish(&mut src),
+            [_, b'!' | b'?', ..] => read_declaration(&mut src, &mut state)?,
+            _ => tags.read(&mut src, &mut state)?,
+        }
+    }
+}
+
+/// Reads the XML declaration, a DOCTYPE or a processing instruction with quick-xml: they are
+/// rare, and quick-xml knows their grammar (the DTD's internal subset in particular).
+fn read_declaration<R: BufRead>(src: &mut Source<R>, state: &mut State) -> Result<(), ParseError> {
+    let at_start = src.at_body_start();
+    src.start_markup();
+    let mut buf = Vec::new();
+    let event = Reader::from_reader(&mut *src).read_event_into(&mut buf);
+    src.end_markup();
+    match event {
+        Err(e) => Err(xml_error(&e, src)),
+        Ok(Event::Decl(decl)) => check_declaration(&decl, src, at_start),
+        Ok(Event::DocType(_)) if state.root != Root::Before => {
+            Err(src.mark_position().error("a DOCTYPE may only come before the root element"))
+        }
+        // The markup starts with `<!` or `<?`, so it is none of the others.
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Start and end tags, read here rather than by quick-xml: in place in the input buffer when
+/// the tag lies in it whole (almost always), else gathered in `scratch`. Reads what quick-xml
+/// read, the same way: a tag ends at the first `>` outside quotes, must be UTF-8, and its name
+/// runs to the first whitespace.
+#[derive(Debug, Default)]
+struct Tags {
+    /// The names of the open elements, end to end, and where each starts, so that end tags
+    /// can be checked against them.
+    names: Vec<u8>,
+    starts: Vec<usize>,
+    scratch: Vec<u8>,
+    gaps: Gaps,
+}
+
+impl Tags {
+    /// Reads the tag at `<`.
+    fn read<R: BufRead>(&mut self, src: &mut Source<R>, state: &mut State) -> Result<(), ParseError> {
+        src.set_mark();
+        src.advance(1);
+        let offset = src.offset;
+        let available = src.available().map_err(|e| io_error(&e, offset))?;
+        if available.is_empty() {
+            return Err(malformed(src, &quick_xml::Error::Syntax(SyntaxError::UnclosedTag)));
+        }
+        match self.quick(available, state) {
+            Some(Ok(n)) => {
+                src.advance(n);
+                return Ok(());
+            }
+            Some(Err(message)) => return Err(src.mark_position().error(message)),
+            None => {}
+        }
+        let mut quote = None;
+        if let Some(i) = tag_end(&mut quote, available) {
+            let result = self.tag(available.get(..=i).unwrap_or_default(), state);
+            src.advance(i + 1);
+            return result.map_err(|message| src.mark_position().error(message));
+        }
+        // The tag runs past the buffer: gather it, a buffer at a time, up to the limit.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(available);
+        let mut n = available.len();
+        loop {
+            src.advance(n);
+            if src.offset > src.mark + MAX_TAG_BYTES {
+                return Err(src.mark_position().error(too_long()));
+            }
+            let offset = src.offset;
+            let available = src.available().map_err(|e| io_error(&e, offset))?;
+            if available.is_empty() {
+                let error = match quote {
+                    None => SyntaxError::UnclosedTag,
+                    Some(b'\'') => SyntaxError::UnclosedSingleQuotedAttributeValue,
+                    Some(_) => SyntaxError::UnclosedDoubleQuotedAttributeValue,
+                };
+                return Err(malformed(src, &quick_xml::Error::Syntax(error)));
+            }
+            match tag_end(&mut quote, available) {
+                Some(i) => {
+                    scratch.extend_from_slice(available.get(..=i).unwrap_or_default());
+                    src.advance(i + 1);
+                    break;
+                }
+                None => {
+                    scratch.extend_from_slice(available);
+                    n = available.len();
+                }
+            }
+        }
+        let result = self.tag(&scratch, state);
+        self.scratch = scratch;
+        result.map_err(|message| src.mark_position().error(message))
+    }
+
+    /// The common tags, read in one pass from after the `<`: a start tag whose name and
+    /// attributes are plain, or `</name>` closing the innermost element. `None` leaves the tag
+    /// to `tag`, which reads any tag (and reports what is wrong with it): whatever this accepts,
+    /// `tag` would accept and read the same way. Returns the length read.
+    fn quick(&mut self, bytes: &[u8], state: &mut State) -> Option<Result<usize, String>> {
+        if let Some(rest) = bytes.strip_prefix(b"/") {
+            let start = *self.starts.last()?;
+            let expected = self.names.get(start..)?;
+            let n = expected.len();
+            // A quote in the name would make `>` end the tag elsewhere.
+            let quoted = || expected.iter().any(|&b| b == b'"' || b == b'\'');
+            if rest.get(..n)? != expected || rest.get(n) != Some(&b'>') || quoted() {
+                return None;
+            }
+            self.starts.pop();
+            self.names.truncate(start);
+            state.end_element();
+            return Some(Ok(n + 2));
+        }
+        let mut attrs = Attrs::default();
+        let tag = StartTag::read(bytes, &mut self.gaps, &mut attrs)?;
+        if let Err(message) = state.check_depth() {
+            return Some(Err(message));
+        }
+        if !tag.empty {
+            self.starts.push(self.names.len());
+            self.names.extend_from_slice(tag.name);
+        }
+        if let Err(message) = state.open_element(tag.name, &attrs) {
+            return Some(Err(message));
+        }
+        if tag.empty {
+            state.end_element();
+        }
+        Some(Ok(tag.len))
+    }
+
+    /// Handles one tag, given from after its `<` to its `>`; an error is about the tag as a whole.
+    fn tag(&mut self, tag: &[u8], state: &mut State) -> Result<(), String> {
+        let tag = match std::str::from_utf8(tag) {
+            Ok(tag) => tag,
+            Err(_) => return Err(utf8_error(tag)),
+        };
+        let inner = tag.strip_suffix('>').unwrap_or(tag);
+        if let Some(content) = inner.strip_prefix('/') {
+            // XML allows whitespace after the name in an end tag.
+            let name = match content.bytes().rposition(|b| !is_xml_space(b)) {
+                Some(last) => content.get(..=last).unwrap_or_default(),
+                None => content,
+            };
+            let Some(start) = self.starts.pop() else {
+                let error = IllFormedError::UnmatchedEndTag(name.to_owned());
+                return Err(malformed_message(&quick_xml::Error::IllFormed(error)));
+            };
+            let expected = self.names.get(start..).unwrap_or_default();
+            if name.as_bytes() != expected {
+                let expected = String::from_utf8_lossy(expected).into_owned();
+                let error = IllFormedError::MismatchedEndTag { expected, found: name.to_owned() };
+                return Err(malformed_message(&quick_xml::Error::IllFormed(error)));
+            }
+            self.names.truncate(start);
+            state.end_element();
+            return Ok(());
+        }
+        let (content, empty) = match tag.strip_suffix("/>") {
+            Some(content) => (content, true),
+            None => (inner, false),
+        };
+        let name_len = content.bytes().position(is_xml_space).unwrap_or(content.len());
+        let (name, attributes) = content.split_at_checked(name_len).unwrap_or((content, ""));
+        if !empty {
+            self.starts.push(self.names.len());
+            self.names.extend_from_slice(name.as_bytes());
+        }
+        state.start_element(name, attributes)?;
+        if empty {
+            state.end_element();
+        }
+        Ok(())
+    }
+}
+
+/// A start tag read by `Tags::quick`.
+struct StartTag<'a> {
+    /// From after the `<` to the `>`.
+    len: usize,
+    name: &'a [u8],
+    empty: bool,
+}
+
+impl<'a> StartTag<'a> {
+    /// Reads a start tag from after its `<`, when it lies whole in `b` and is plain: an ASCII
+    /// name; attributes that `Attrs::read` accepts, with ASCII names; nothing unusual. A quote,
+    /// `&` or non-ASCII byte outside a value, or anything `Attrs::read` would refuse, gives
+    /// `None`. So the tag ends where quick-xml's rule ends it (quotes only open and close values,
+    /// `>` outside them ends the tag), it is UTF-8 when its values are, and the attributes read
+    /// the same.
+    fn read(b: &'a [u8], gaps: &mut Gaps, attrs: &mut Attrs<'a>) -> Option<StartTag<'a>> {
+        // Most tags hold nothing but printable ASCII without `&` up to their first `>`.
+        let first_gt = memchr::memchr(b'>', b)?;
+        let head = b.get(..first_gt)?;
+        let printable = !head.iter().fold(false, |odd, &c| odd | (c <= b'\r') | (c == b'&') | (c >= 0x80));
+        if printable && let Some(tag) = StartTag::read_printable(b, first_gt, gaps, attrs) {
+            return Some(tag);
+        }
+        *attrs = Attrs::default();
+        StartTag::read_any(b, attrs)
+    }
+
+    /// `read` for any tag, byte by byte.
+    fn read_any(b: &'a [u8], attrs: &mut Attrs<'a>) -> Option<StartTag<'a>> {
+        let mut i = b.iter().position(|&c| class(c) & (NAME_END | NOT_PLAIN) != 0)?;
+        if class(*b.get(i)?) & NOT_PLAIN != 0 {
+            return None;
+        }
+        let name = b.get(..i)?;
+        let mut seen = Seen::default();
+        loop {
+            i += whitespace(b.get(i..)?);
+            match b.get(i..)? {
+                [b'>', ..] => return Some(StartTag { len: i + 1, name, empty: false }),
+                [b'/', b'>', ..] => return Some(StartTag { len: i + 2, name, empty: true }),
+                _ => {}
+            }
+            let key_start = i;
+            i += b.get(i..)?.iter().position(|&c| class(c) & (KEY_END | NOT_KEY) != 0)?;
+            if i == key_start || class(*b.get(i)?) & NOT_KEY != 0 {
+                return None;
+            }
+            let key = b.get(key_start..i)?;
+            i += whitespace(b.get(i..)?);
+            if b.get(i) != Some(&b'=') {
+                return None;
+            }
+            i += 1;
+            i += whitespace(b.get(i..)?);
+            let quote = *b.get(i)?;
+            if quote != b'"' && quote != b'\'' {
+                return None;
+            }
+            let value_start = i + 1;
+            let rest = b.get(value_start..)?;
+            // Most values hold nothing but plain ASCII up to their closing quote.
+            let mut len = rest.iter().position(|&c| c == quote || class(c) & VALUE_STOP != 0)?;
+            let mut special = false;
+            if rest.get(len) != Some(&quote) {
+                len = memchr::memchr(quote, rest)?;
+                let value = rest.get(..len)?;
+                if !value.is_ascii() && std::str::from_utf8(value).is_err() {
+                    return None;
+                }
+                special = value.iter().any(|&c| matches!(c, b'&' | b'\t' | b'\n' | b'\r'));
+            }
+            let value = rest.get(..len)?;
+            i = value_start + len + 1;
+            // After a value: whitespace, or the end of the tag (checked above next time round).
+            if !matches!(b.get(i)?, b'>' | b'/') && !b.get(i)?.is_ascii_whitespace() {
+                return None;
+            }
+            if !seen.insert(key) {
+                return None;
+            }
+            let slot = match kept(key) {
+                KEPT_NONE => {
+                    if special {
+                        check_references(value).ok()?;
+                    }
+                    continue;
+                }
+                kept => attrs.0.get_mut(kept)?,
+            };
+            *slot = Some(if special {
+                let value = std::str::from_utf8(value).ok()?;
+                Cow::Owned(attribute_value(value).ok()?.into_bytes())
+            } else {
+                Cow::Borrowed(value)
+            });
+        }
+    }
+
+    /// `read` for a tag whose bytes up to the first `>` (at `first_gt`) are printable ASCII
+    /// other than `&`, a word (8 bytes) at a time: whitespace there is spaces, values need no
+    /// decoding, and a gap before a value read before (` name="`) is taken from `gaps`. Anything
+    /// else gives `None`, for `read_any`: a value holding `>`, a name or attribute name holding
+    /// a quote, `<`, `/` or `>`, a tag near the end of the buffer.
+    fn read_printable(b: &'a [u8], first_gt: usize, gaps: &mut Gaps, attrs: &mut Attrs<'a>) -> Option<StartTag<'a>> {
+        let n = stop(b, |w| eq(w, b' ') | eq(w, b'/') | eq(w, b'>') | eq(w, b'"') | eq(w, b'\''))?;
+        let (name, mut rest) = b.split_at_checked(n)?;
+        // The attribute names so far, as a bit of a hash in each of two sets; a name whose bits
+        // are set already (rarely, one not seen) is left to `read_any`.
+        let mut seen = (0, 0);
+        loop {
+            // After the name or a value: the end of the tag, or spaces and an attribute.
+            match rest {
+                [b'>', ..] => return Some(StartTag { len: b.len() - rest.len() + 1, name, empty: false }),
+                [b'/', b'>', ..] => return Some(StartTag { len: b.len() - rest.len() + 2, name, empty: true }),
+                _ => {}
+            }
+            let (gap, tail) = match gaps.find(rest) {
+                Some(gap) => (gap, rest.get(gap.len..)?),
+                None => {
+                    let gap_start = rest;
+                    rest = match rest {
+                        [b' ', tail @ ..] => spaces(tail),
+                        _ => return None,
+                    };
+                    match rest {
+                        [b'>', ..] => return Some(StartTag { len: b.len() - rest.len() + 1, name, empty: false }),
+                        [b'/', b'>', ..] => {
+                            return Some(StartTag { len: b.len() - rest.len() + 2, name, empty: true });
+                        }
+                        _ => {}
+                    }
+                    let word: [u8; 8] = rest.get(..8)?.try_into().ok()?;
+                    let n = stop(rest, |w| {
+                        eq(w, b'=') | eq(w, b' ') | eq(w, b'"') | eq(w, b'\'') | eq(w, b'<') | eq(w, b'>') | eq(w, b'/')
+                    })?;
+                    let (key, tail) = rest.split_at_checked(n)?;
+                    rest = spaces(tail);
+                    rest = match rest {
+                        [b'=', tail @ ..] if !key.is_empty() => spaces(tail),
+                        _ => return None,
+                    };
+                    let tail = match rest {
+                        [b'"' | b'\'', tail @ ..] => tail,
+                        _ => return None,
+                    };
+                    let gap = gap_start.get(..gap_start.len() - tail.len())?;
+                    (gaps.insert(gap, key, u64::from_le_bytes(word)), tail)
+                }
+            };
+            let n = find_byte(tail, gap.quote)?;
+            let (value, tail) = tail.split_at_checked(n)?;
+            // A value holding `>` reaches past what was checked to be printable.
+            if b.len() - tail.len() > first_gt {
+                return None;
+            }
+            rest = tail.get(1..)?;
+            if seen.0 & gap.bits.0 != 0 && seen.1 & gap.bits.1 != 0 {
+                return None;
+            }
+            seen = (seen.0 | gap.bits.0, seen.1 | gap.bits.1);
+            // Stored without a branch on which attribute it is: the predictor would not learn it.
+            if let Some(slot) = attrs.0.get_mut(gap.kept) {
+                *slot = Some(Cow::Borrowed(value));
+            }
+        }
+    }
+}
+
+/// The gaps before attribute values in plain tags (` name="`: from after the element name or
+/// the previous value to the opening quote), remembered once read: a report repeats the same
+/// few, and a gap read before needs no second look. Indexed by a hash of their first 4 bytes
+/// (no gap is shorter); each slot holds the last gap read there.
+#[derive(Debug)]
+struct Gaps(Vec<Gap>);
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Gap {
+    /// The gap's bytes, little-endian, how many (4 to 16, or 0 for an empty slot), and a mask
+    /// of that many bytes.
+    bytes: u128,
+    len: usize,
+    mask: u128,
+    quote: u8,
+    /// Which of `Attrs` the attribute fills (`KEPT_*`), and its bits in `read_printable`'s set
+    /// of names.
+    kept: usize,
+    bits: (u64, u64),
+}
+
+impl Default for Gaps {
+    fn default() -> Gaps {
+        Gaps(vec![Gap::default(); 64])
+    }
+}
+
+impl Gaps {
+    fn slot(first4: u128) -> usize {
+        ((first4 as u32).wrapping_mul(0x9E37_79B1) >> 26) as usize
+    }
+
+    /// The gap `rest` starts with, if read before.
+    fn find(&self, rest: &[u8]) -> Option<Gap> {
+        let bytes = u128::from_le_bytes(rest.get(..16)?.try_into().ok()?);
+        let gap = *self.0.get(Gaps::slot(bytes))?;
+        (gap.len != 0 && bytes & gap.mask == gap.bytes).then_some(gap)
+    }
+
+    /// Describes a gap just read (ending with the quote that opens the value, `key` the
+    /// attribute name and `word` the 8 bytes from its start), remembering it if short enough.
+    fn insert(&mut self, gap: &[u8], key: &[u8], word: u64) -> Gap {
+        // The name's first 8 bytes as a word tell most names apart.
+        let word = word & (u64::MAX >> (8 * 8usize.saturating_sub(key.len())));
+        let hash = (word ^ key.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut bytes = [0; 16];
+        for (to, from) in bytes.iter_mut().zip(gap) {
+            *to = *from;
+        }
+        let bytes = u128::from_le_bytes(bytes);
+        let quote = gap.last().copied().unwrap_or_default();
+        let mask = u128::MAX >> (128 - 8 * gap.len().clamp(1, 16));
+        let bits = (1 << (hash >> 58), 1 << ((hash >> 52) & 63));
+        let read = Gap { bytes, len: gap.len(), mask, quote, kept: kept(key), bits };
+        if (4..=16).contains(&gap.len())
+            && let Some(slot) = self.0.get_mut(Gaps::slot(bytes))
+        {
+            *slot = read;
+        }
+        read
+    }
+}
+
+/// Skips spaces: rarely more than one.
+fn spaces(rest: &[u8]) -> &[u8] {
+    match rest {
+        [b' ', b' ', ..] => {
+            let n = rest.iter().take_while(|&&c| c == b' ').count();
+            rest.get(n..).unwrap_or_default()
+        }
+        [b' ', tail @ ..] => tail,
+        _ => rest,
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// In a little-endian word, the top bit of each byte equal to `b`: exact up to the first such
+/// byte, which is all `stop` looks at.
+fn eq(w: u64, b: u8) -> u64 {
+    let x = w ^ (ONES * u64::from(b));
+    x.wrapping_sub(ONES) & !x & (ONES << 7)
+}
+
+/// How many bytes of XML whitespace `b` starts with: a word at a time for the usual few.
+#[inline]
+fn indentation(b: &[u8]) -> usize {
+    if let Some(word) = b.get(..8).and_then(|word| <[u8; 8]>::try_from(word).ok()) {
+        let w = u64::from_le_bytes(word);
+        let space = exactly(w, b' ') | exactly(w, b'\n') | exactly(w, b'\t') | exactly(w, b'\r');
+        let other = !space & (ONES << 7);
+        if other != 0 {
+            return (other.trailing_zeros() / 8) as usize;
+        }
+    }
+    b.iter().take_while(|&&c| matches!(c, b' ' | b'\t' | b'\r' | b'\n')).count()
+}
+
+/// In a little-endian word, the top bit of each byte equal to `b`, for every byte.
+fn exactly(w: u64, b: u8) -> u64 {
+    let x = w ^ (ONES * u64::from(b));
+    let low = ONES * 0x7F;
+    !(((x & low) + low) | x) & (ONES << 7)
+}
+
+/// The index of the first `byte`, reading 32 bytes at a time without a branch per word (values
+/// are mostly shorter), then a word at a time near the end of `b`.
+fn find_byte(b: &[u8], byte: u8) -> Option<usize> {
+    let mut blocks = b.chunks_exact(32);
+    let mut at = 0;
+    for block in blocks.by_ref() {
+        let word = |k: usize| Some(eq(u64::from_le_bytes(block.get(k * 8..k * 8 + 8)?.try_into().ok()?), byte));
+        let marks = [word(0)?, word(1)?, word(2)?, word(3)?];
+        // Words do not borrow from each other: the first marked word holds the first `byte`.
+        let found = u32::from(marks[0] != 0)
+            | u32::from(marks[1] != 0) << 1
+            | u32::from(marks[2] != 0) << 2
+            | u32::from(marks[3] != 0) << 3;
+        if found != 0 {
+            let k = found.trailing_zeros() as usize;
+            let mark = marks[k & 3];
+            return Some(at + k * 8 + (mark.trailing_zeros() / 8) as usize);
+        }
+        at += 32;
+    }
+    Some(at + stop(blocks.remainder(), |w| eq(w, byte))?)
+}
+
+/// The index of the first byte that `found` marks, reading a word at a time; `None` when the
+/// bytes end first (or within a word of it).
+fn stop(b: &[u8], found: impl Fn(u64) -> u64) -> Option<usize> {
+    for (k, word) in b.chunks_exact(8).enumerate() {
+        let marks = found(u64::from_le_bytes(word.try_into().ok()?));
+        if marks != 0 {
+            return Some(k * 8 + (marks.trailing_zeros() / 8) as usize);
+        }
+    }
+    None
+}
+
+/// Byte classes for `StartTag::read`: the end of an element name (XML whitespace, `>`, `/`)...
+const NAME_END: u8 = 1;
+/// ...and what a plain name may not hold (quotes, non-ASCII);
+const NOT_PLAIN: u8 = 2;
+/// the end of an attribute name (ASCII whitespace, `=`)...
+const KEY_END: u8 = 4;
+/// ...and what it may not hold, or holds only outside the quick path;
+const NOT_KEY: u8 = 8;
+/// what stops the quick scan of a value: `&`, control bytes up to `\r`, non-ASCII.
+const VALUE_STOP: u8 = 16;
+
+static CLASSES: [u8; 256] = classes();
+
+const fn classes() -> [u8; 256] {
+    let mut table = [0; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut class = 0;
+        if matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/') {
+            class |= NAME_END;
+        }
+        if matches!(b, b'"' | b'\'') || !b.is_ascii() {
+            class |= NOT_PLAIN;
+        }
+        if b.is_ascii_whitespace() || b == b'=' {
+            class |= KEY_END;
+        }
+        if matches!(b, b'"' | b'\'' | b'<' | b'>' | b'&' | b'/') || !b.is_ascii() {
+            class |= NOT_KEY;
+        }
+        if b == b'&' || b <= b'\r' || !b.is_ascii() {
+            class |= VALUE_STOP;
+        }
+        table[i] = class;
+        i += 1;
+    }
+    table
+}
+
+fn class(b: u8) -> u8 {
+    CLASSES[usize::from(b)]
+}
+
+/// XML's whitespace.
+fn is_xml_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// The index of the `>` that ends a tag, not counting any inside a quoted value; `quote` holds
+/// the open quote from one piece of a tag to the next.
+fn tag_end(quote: &mut Option<u8>, bytes: &[u8]) -> Option<usize> {
+    for i in memchr::memchr3_iter(b'>', b'\'', b'"', bytes) {
+        let b = bytes.get(i).copied();
+        match (*quote, b) {
+            (None, Some(b'>')) => return Some(i),
+            (None, b) => *quote = b,
+            (Some(q), Some(b)) if q == b => *quote = None,
+            _ => {}
+        }
+    }
+    None
+}
+
+fn too_long() -> String {
+    format!("a tag longer than {MAX_TAG_BYTES} bytes; JUnit tags are far shorter")
+}
+
+fn malformed_message(error: &quick_xml::Error) -> String {
+    format!("malformed XML: {error}")
+}
+
+fn malformed<R: BufRead>(src: &mut Source<R>, error: &quick_xml::Error) -> ParseError {
+    src.mark_position().error(malformed_message(error))
+}
+
+/// The error quick-xml gave for a tag that is not UTF-8 (its offsets count the `<`).
+fn utf8_error(tag: &[u8]) -> String {
+    let mut whole = Vec::with_capacity(tag.len() + 1);
+    whole.push(b'<');
+    whole.extend_from_slice(tag);
+    match std::str::from_utf8(&whole) {
+        Err(e) => malformed_message(&quick_xml::Error::from(e)),
+        Ok(_) => "malformed XML: the tag is not UTF-8".to_owned(),
     }
 }
 
@@ -116,11 +681,11 @@ impl Pos {
 fn xml_error<R: BufRead>(error: &quick_xml::Error, source: &mut Source<R>) -> ParseError {
     let at = source.mark_position();
     if source.over_limit {
-        return at.error(format!("a tag longer than {MAX_TAG_BYTES} bytes; JUnit tags are far shorter"));
+        return at.error(too_long());
     }
     match error {
         quick_xml::Error::Io(e) => io_error(e, source.offset),
-        other => at.error(format!("malformed XML: {other}")),
+        other => at.error(malformed_message(other)),
     }
 }
 
@@ -162,10 +727,11 @@ struct Source<R> {
     counted: usize,
     line: u64,
     line_start: u64,
-    /// Where the tag quick-xml is reading starts, and its position once known.
+    /// Where the tag, comment or CDATA section being read starts, and its position once known
+    /// (worked out before the bytes leave the buffer).
     mark: u64,
     mark_pos: Option<Pos>,
-    /// While quick-xml reads a tag: the offset past which reading fails.
+    /// While quick-xml reads markup: the offset past which reading fails.
     limit: Option<u64>,
     over_limit: bool,
 }
@@ -230,6 +796,11 @@ impl<R: BufRead> Source<R> {
         }
     }
 
+    /// What the buffer holds, without reading.
+    fn buffered(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or_default()
+    }
+
     fn at_body_start(&self) -> bool {
         self.offset == self.body_start
     }
@@ -255,7 +826,7 @@ impl<R: BufRead> Source<R> {
         self.mark_pos = None;
     }
 
-    /// quick-xml is about to read a tag here: remember where, and cap its length.
+    /// quick-xml is about to read markup here: remember where, and cap its length.
     fn start_markup(&mut self) {
         self.set_mark();
         self.limit = Some(self.offset + MAX_TAG_BYTES);
@@ -286,12 +857,17 @@ impl<R: BufRead> Source<R> {
         }
         loop {
             match self.inner.read(space) {
-                Ok(0) => self.eof = true,
-                Ok(n) => self.end += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
-            return Ok(());
         }
     }
 
@@ -302,10 +878,15 @@ impl<R: BufRead> Source<R> {
         Ok(self.buf.get(self.start..self.end).unwrap_or_default())
     }
 
-    /// At least `n` bytes (`n` ≤ the buffer), unless the input ends first.
+    /// At least `n` bytes (`n` is a few bytes of look-ahead), unless the input ends first.
     fn ensure(&mut self, n: usize) -> io::Result<&[u8]> {
         while self.end - self.start < n && !self.eof {
+            let had = self.end - self.start;
             self.read_more()?;
+            // A full buffer cannot grow: stop rather than spin.
+            if self.end - self.start == had && !self.eof {
+                break;
+            }
         }
         Ok(self.buf.get(self.start..self.end).unwrap_or_default())
     }
@@ -476,22 +1057,43 @@ impl State {
         loop {
             let offset = src.offset;
             let available = src.available().map_err(|e| io_error(&e, offset))?;
+            // Text before `from` has been fed; references that lie whole in the buffer are
+            // read in place.
+            let mut from = 0;
             let stop = if outside {
-                available.iter().position(|b| !b.is_ascii_whitespace())
+                available.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
             } else {
-                memchr::memchr2(b'<', b'&', available)
+                loop {
+                    let rest = available.get(from..).unwrap_or_default();
+                    let Some(i) = memchr::memchr2(b'<', b'&', rest) else { break None };
+                    let tail = rest.get(i..).unwrap_or_default();
+                    match tail {
+                        [b'&', ..] => match decode_reference(tail) {
+                            Ok((c, len)) => {
+                                if self.capture_depth.is_some() {
+                                    self.capture.feed(rest.get(..i).unwrap_or_default());
+                                    self.capture.feed_char(c);
+                                }
+                                from += i + len;
+                            }
+                            // Perhaps cut short by the end of the buffer: read below.
+                            Err(_) => break Some(from + i),
+                        },
+                        _ => break Some(from + i),
+                    }
+                }
             };
             let Some(stop) = stop else {
-                if available.is_empty() {
+                let n = available.len();
+                if n == 0 {
                     return Ok(());
                 }
-                let n = available.len();
-                self.feed(available);
+                self.feed(available.get(from..).unwrap_or_default());
                 src.advance(n);
                 continue;
             };
             let byte = available.get(stop).copied();
-            self.feed(available.get(..stop).unwrap_or_default());
+            self.feed(available.get(from..stop).unwrap_or_default());
             src.advance(stop);
             match byte {
                 Some(b'<') => {
@@ -512,7 +1114,8 @@ impl State {
         }
     }
 
-    /// Skips a comment or CDATA section at `<`; false when the `<` starts a tag for quick-xml.
+    /// Skips a comment or CDATA section at `<`; false when the `<` starts other markup (with
+    /// nine bytes of look-ahead when the input has them).
     fn skip_bang<R: BufRead>(&mut self, src: &mut Source<R>, outside: bool) -> Result<bool, ParseError> {
         let offset = src.offset;
         let head = src.ensure(9).map_err(|e| io_error(&e, offset))?;
@@ -538,6 +1141,11 @@ impl State {
         }
     }
 
+    /// Inside the root element, with no text to capture: whitespace can go unread.
+    fn in_plain_content(&self) -> bool {
+        !self.stack.is_empty() && self.capture_depth.is_none()
+    }
+
     fn feed(&mut self, text: &[u8]) {
         if self.capture_depth.is_some() {
             self.capture.feed(text);
@@ -550,53 +1158,69 @@ impl State {
         }
     }
 
-    fn start_element(&mut self, e: &BytesStart) -> Result<(), String> {
-        let name = e.name();
-        let name = name.as_ref();
+    fn start_element(&mut self, name: &str, attributes: &str) -> Result<(), String> {
+        self.check_depth()?;
+        let attrs = Attrs::read(name, attributes)?;
+        self.open_element(name.as_bytes(), &attrs)
+    }
+
+    fn check_depth(&self) -> Result<(), String> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(format!("elements nest more than {MAX_DEPTH} deep"));
         }
-        let attrs = Attrs::read(e)?;
+        Ok(())
+    }
+
+    /// Opens an element whose depth and attributes have been checked.
+    fn open_element(&mut self, name: &[u8], attrs: &Attrs) -> Result<(), String> {
         let parent = self.stack.last().copied();
         let mut capture = false;
         let kind = match (parent, name) {
             (None, _) if self.root == Root::After => {
-                return Err(format!("<{name}> after the root element ended; a report has a single root element"));
+                return Err(format!(
+                    "<{}> after the root element ended; a report has a single root element",
+                    display(name)
+                ));
             }
-            (None, "testsuites") => {
+            (None, b"testsuites") => {
                 self.frames.push(Frame { path_len: 0, index: None });
                 Kind::Suites
             }
-            (None | Some(Kind::Suites | Kind::Suite), "testsuite") => {
-                self.open_suite(&attrs)?;
+            (None | Some(Kind::Suites | Kind::Suite), b"testsuite") => {
+                self.open_suite(attrs)?;
                 Kind::Suite
             }
             (None, _) => {
                 return Err(format!(
-                    "expected the root element to be <testsuites> or <testsuite>, found <{name}>; this is not a JUnit XML report"
+                    "expected the root element to be <testsuites> or <testsuite>, found <{}>; this is not a JUnit XML report",
+                    display(name)
                 ));
             }
-            (Some(Kind::Suites | Kind::Suite), "testcase") => {
-                self.open_case(&attrs);
+            (Some(Kind::Suites | Kind::Suite), b"testcase") => {
+                self.open_case(attrs);
                 Kind::Case
             }
-            (Some(Kind::Case), "failure" | "error" | "rerunFailure" | "rerunError") => {
-                capture = self.case_failed(name, &attrs);
+            (Some(Kind::Case), b"failure" | b"error" | b"rerunFailure" | b"rerunError") => {
+                capture = self.case_failed(name, attrs);
                 Kind::Outcome
             }
-            (Some(Kind::Case), "skipped") => {
+            (Some(Kind::Case), b"skipped") => {
                 self.case.skipped = true;
                 Kind::Outcome
             }
-            (Some(Kind::Suites | Kind::Suite), "failure" | "error") => {
-                return Err(format!("<{name}> outside a <testcase> cannot be counted; expected it inside a <testcase>"));
+            (Some(Kind::Suites | Kind::Suite), b"failure" | b"error") => {
+                return Err(format!(
+                    "<{}> outside a <testcase> cannot be counted; expected it inside a <testcase>",
+                    display(name)
+                ));
             }
-            (Some(_), "testsuites") => {
+            (Some(_), b"testsuites") => {
                 return Err("<testsuites> may only be the root element".to_owned());
             }
-            (Some(parent), "testsuite" | "testcase") => {
+            (Some(parent), b"testsuite" | b"testcase") => {
                 return Err(format!(
-                    "<{name}> inside {}; expected it inside <testsuites> or <testsuite>",
+                    "<{}> inside {}; expected it inside <testsuites> or <testsuite>",
+                    display(name),
                     parent.describe()
                 ));
             }
@@ -641,7 +1265,7 @@ impl State {
         }
         self.suite_depth += 1;
         let path_len = self.path.len();
-        let name = attrs.name.as_deref().unwrap_or_default();
+        let name = attrs.text(KEPT_NAME).unwrap_or_default();
         if !name.is_empty() {
             if !self.path.is_empty() {
                 self.path.push_str(" > ");
@@ -659,7 +1283,10 @@ impl State {
             Some(index) => index,
             None => {
                 if suites.len() < MAX_SUITES {
-                    suites.push(SuiteCounts { name: truncated(&self.path, MAX_PATH_CHARS), counts: TestCounts::default() });
+                    suites.push(SuiteCounts {
+                        name: truncated(&self.path, MAX_PATH_CHARS),
+                        counts: TestCounts::default(),
+                    });
                 } else if self.more_suites == 0 {
                     // Named at the end, when the number is known.
                     suites.push(SuiteCounts { name: String::new(), counts: TestCounts::default() });
@@ -673,12 +1300,12 @@ impl State {
         };
         self.case.suite = suite;
         self.case.outcome = None;
-        self.case.skipped = not_run(attrs.status.as_deref(), attrs.result.as_deref());
+        self.case.skipped = not_run(attrs.text(KEPT_STATUS), attrs.text(KEPT_RESULT));
         self.case.name.clear();
         self.case.message.clear();
         if self.report.failed.len() < TestReport::MAX_LISTED {
-            let name = attrs.name.as_deref().unwrap_or_default();
-            match attrs.classname.as_deref().filter(|c| !c.is_empty()) {
+            let name = attrs.text(KEPT_NAME).unwrap_or_default();
+            match attrs.text(KEPT_CLASSNAME).filter(|c| !c.is_empty()) {
                 Some(class) => self.case.name.push_str(&truncated(&format!("{class}.{name}"), 2 * MAX_NAME_CHARS)),
                 None => self.case.name.push_str(&truncated(name, 2 * MAX_NAME_CHARS)),
             }
@@ -687,8 +1314,8 @@ impl State {
 
     /// Records a `<failure>`, `<error>` or rerun element; true when its text must supply the
     /// message.
-    fn case_failed(&mut self, element: &str, attrs: &Attrs) -> bool {
-        let rerun = element.starts_with("rerun");
+    fn case_failed(&mut self, element: &[u8], attrs: &Attrs) -> bool {
+        let rerun = element.starts_with(b"rerun");
         let decides = match self.case.outcome {
             None => true,
             Some(outcome) => outcome.rerun && !rerun,
@@ -696,12 +1323,12 @@ impl State {
         if !decides {
             return false;
         }
-        self.case.outcome = Some(Outcome { error: matches!(element, "error" | "rerunError"), rerun });
+        self.case.outcome = Some(Outcome { error: matches!(element, b"error" | b"rerunError"), rerun });
         self.case.message.clear();
         if self.report.failed.len() >= TestReport::MAX_LISTED {
             return false;
         }
-        match attrs.message.as_deref().and_then(first_line) {
+        match attrs.text(KEPT_MESSAGE).and_then(first_line) {
             Some(line) => {
                 self.case.message = truncated(line, MAX_MESSAGE_CHARS);
                 false
@@ -754,22 +1381,44 @@ impl State {
     }
 }
 
-/// The attributes the counting needs; every attribute of every element is checked (syntax,
-/// duplicates, entities) so that no reader of the file could see something different.
+/// The attributes the counting needs, indexed by `KEPT_*` (`KEPT_NONE` holds any other, unused);
+/// every attribute of every element is checked (syntax, duplicates, entities) so that no reader
+/// of the file could see something different.
+///
+/// The values are UTF-8 (the tag was checked), kept as bytes so that only those used are
+/// turned into text.
 #[derive(Debug, Default)]
-struct Attrs<'a> {
-    name: Option<Cow<'a, str>>,
-    classname: Option<Cow<'a, str>>,
-    message: Option<Cow<'a, str>>,
-    status: Option<Cow<'a, str>>,
-    result: Option<Cow<'a, str>>,
+struct Attrs<'a>([Option<Cow<'a, [u8]>>; 6]);
+
+const KEPT_NONE: usize = 0;
+const KEPT_NAME: usize = 1;
+const KEPT_CLASSNAME: usize = 2;
+const KEPT_MESSAGE: usize = 3;
+const KEPT_STATUS: usize = 4;
+const KEPT_RESULT: usize = 5;
+
+/// Which of `Attrs` an attribute fills.
+fn kept(key: &[u8]) -> usize {
+    match key {
+        b"name" => KEPT_NAME,
+        b"classname" => KEPT_CLASSNAME,
+        b"message" => KEPT_MESSAGE,
+        b"status" => KEPT_STATUS,
+        b"result" => KEPT_RESULT,
+        _ => KEPT_NONE,
+    }
 }
 
 impl<'a> Attrs<'a> {
-    fn read(e: &'a BytesStart<'_>) -> Result<Attrs<'a>, String> {
-        let raw = e.attributes_raw();
+    /// An attribute value as text.
+    fn text(&self, kept: usize) -> Option<&str> {
+        let value = self.0.get(kept)?.as_deref()?;
+        Some(std::str::from_utf8(value).unwrap_or_default())
+    }
+
+    fn read(name: &str, raw: &'a str) -> Result<Attrs<'a>, String> {
         let bytes = raw.as_bytes();
-        let tag = || e.name().as_ref().to_owned();
+        let tag = || name;
         let mut attrs = Attrs::default();
         let mut seen = Seen::default();
         let mut i = 0;
@@ -779,7 +1428,12 @@ impl<'a> Attrs<'a> {
                 return Ok(attrs);
             }
             let key_start = i;
-            i += bytes.get(i..).unwrap_or_default().iter().take_while(|b| !b.is_ascii_whitespace() && **b != b'=').count();
+            i += bytes
+                .get(i..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|b| !b.is_ascii_whitespace() && **b != b'=')
+                .count();
             let key = raw.get(key_start..i).unwrap_or_default();
             if key.bytes().any(|b| matches!(b, b'"' | b'\'' | b'<' | b'>' | b'&' | b'/')) {
                 return Err(format!("malformed attributes in <{}>: `{key}` is not an attribute name", tag()));
@@ -804,25 +1458,24 @@ impl<'a> Attrs<'a> {
             if bytes.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
                 return Err(format!("attributes of <{}> must be separated by whitespace after `{key}`", tag()));
             }
-            if !seen.insert(key) {
+            if !seen.insert(key.as_bytes()) {
                 return Err(format!("attribute `{key}` appears twice in <{}>", tag()));
             }
-            let slot = match key {
-                "name" => &mut attrs.name,
-                "classname" => &mut attrs.classname,
-                "message" => &mut attrs.message,
-                "status" => &mut attrs.status,
-                "result" => &mut attrs.result,
+            let kept = kept(key.as_bytes());
+            let slot = match attrs.0.get_mut(kept) {
+                Some(slot) if kept != KEPT_NONE => slot,
                 _ if plain => continue,
                 _ => {
-                    check_references(value).map_err(|p| format!("{p} in attribute `{key}` of <{}>", tag()))?;
+                    check_references(value.as_bytes())
+                        .map_err(|p| format!("{p} in attribute `{key}` of <{}>", tag()))?;
                     continue;
                 }
             };
             *slot = Some(if plain {
-                Cow::Borrowed(value)
+                Cow::Borrowed(value.as_bytes())
             } else {
-                Cow::Owned(attribute_value(value).map_err(|p| format!("{p} in attribute `{key}` of <{}>", tag()))?)
+                let value = attribute_value(value).map_err(|p| format!("{p} in attribute `{key}` of <{}>", tag()))?;
+                Cow::Owned(value.into_bytes())
             });
         }
     }
@@ -831,19 +1484,26 @@ impl<'a> Attrs<'a> {
 /// The attribute names of one tag, to refuse duplicates without allocating for short tags.
 #[derive(Default)]
 struct Seen<'a> {
-    first: [&'a str; 16],
+    /// A bit per hash of the names so far: names are compared only when their bits collide.
+    hashes: u64,
+    first: [&'a [u8]; 8],
     len: usize,
-    more: Vec<&'a str>,
+    more: Vec<&'a [u8]>,
 }
 
 impl<'a> Seen<'a> {
-    fn insert(&mut self, key: &'a str) -> bool {
-        // Most names differ in length or last byte; compare those before the bytes.
-        let same = |k: &&str| k.len() == key.len() && k.as_bytes().last() == key.as_bytes().last() && *k == key;
-        let first = self.first.get(..self.len).unwrap_or_default();
-        if first.iter().any(same) || self.more.iter().any(same) {
-            return false;
+    fn insert(&mut self, key: &'a [u8]) -> bool {
+        let first_byte = usize::from(key.first().copied().unwrap_or_default());
+        let last_byte = usize::from(key.last().copied().unwrap_or_default());
+        let bit = 1 << ((key.len() + 7 * first_byte + 3 * last_byte) % 64);
+        if self.hashes & bit != 0 {
+            let same = |k: &&[u8]| *k == key;
+            let first = self.first.get(..self.len).unwrap_or_default();
+            if first.iter().any(same) || self.more.iter().any(same) {
+                return false;
+            }
         }
+        self.hashes |= bit;
         match self.first.get_mut(self.len) {
             Some(slot) => {
                 *slot = key;
@@ -860,8 +1520,7 @@ fn whitespace(bytes: &[u8]) -> usize {
 }
 
 /// Refuses unknown entities and bare `&` in a value that is not otherwise read.
-fn check_references(raw: &str) -> Result<(), String> {
-    let bytes = raw.as_bytes();
+fn check_references(bytes: &[u8]) -> Result<(), String> {
     let mut from = 0;
     while let Some(amp) = memchr::memchr(b'&', bytes.get(from..).unwrap_or_default()) {
         let (_, len) = decode_reference(bytes.get(from + amp..).unwrap_or_default())?;
@@ -944,7 +1603,19 @@ fn reference<R: BufRead>(src: &mut Source<R>) -> Result<char, ParseError> {
 
 /// Decodes the reference at the start of `text` (which starts with `&`): the character and the
 /// reference's length.
+#[inline]
 fn decode_reference(text: &[u8]) -> Result<(char, usize), String> {
+    // The common ones first: logs and stack traces are full of them.
+    match text {
+        [_, b'a', b'm', b'p', b';', ..] => Ok(('&', 5)),
+        [_, b'l', b't', b';', ..] => Ok(('<', 4)),
+        [_, b'g', b't', b';', ..] => Ok(('>', 4)),
+        _ => decode_other_reference(text),
+    }
+}
+
+#[inline(never)]
+fn decode_other_reference(text: &[u8]) -> Result<(char, usize), String> {
     let window = text.get(..MAX_REFERENCE_BYTES.min(text.len())).unwrap_or_default();
     let Some(semicolon) = memchr::memchr(b';', window) else {
         return Err("a bare `&` (write a literal & as `&amp;`)".to_owned());

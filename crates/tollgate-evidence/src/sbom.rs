@@ -99,7 +99,7 @@ fn parse_json(bytes: &[u8]) -> Result<SbomReport, ParseError> {
     }
 }
 
-fn cyclonedx_version<'v>(version: &'v str) -> Result<&'v str, String> {
+fn cyclonedx_version(version: &str) -> Result<&str, String> {
     if CYCLONEDX_VERSIONS.contains(&version) {
         Ok(version)
     } else {

@@ -5,7 +5,7 @@ mod common;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use tollgate_domain::evidence::{TestCounts, TestReport};
@@ -47,9 +47,9 @@ fn at(line: u64, column: u64) -> Location {
     Location::LineColumn { line, column }
 }
 
-fn xml_files(dir: &PathBuf) -> Vec<PathBuf> {
+fn xml_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    let mut dirs = vec![dir.clone()];
+    let mut dirs = vec![dir.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).expect("readable test data folder") {
             let path = entry.expect("readable folder entry").path();

@@ -154,6 +154,14 @@ fn cyclonedx_json_refusals_name_the_path() {
         "line 1, at `components[0].components[0]`: invalid type: string \"x\", expected a component object"
     );
 
+    // Past the first few keys of an object duplicates are found in a set; a wide object stays fast.
+    let wide: Vec<String> = (0..100_000).map(|i| format!("\"k{i}\": {i}")).collect();
+    let doc = format!(r#"{{"bomFormat": "CycloneDX", "specVersion": "1.5", "properties": {{{}}}}}"#, wide.join(","));
+    assert_eq!(ok(&doc).components, 0);
+    let e = err(&doc.replace("\"k99999\"", "\"k17\""));
+    assert_eq!(e.to_string(), "line 1, at `properties.k17`: duplicate key `k17`");
+    let e = err(&doc.replace("\"k99999\"", "\"k3\""));
+    assert_eq!(e.to_string(), "line 1, at `properties.k3`: duplicate key `k3`");
     let e = err("{\"bomFormat\": \"CycloneDX\",\n \"specVersion\": \"1.5\",\n \"specVersion\": \"1.6\"}");
     assert_eq!(e.to_string(), "line 3, at `specVersion`: duplicate key `specVersion`");
     // Also in the parts that are not otherwise read.
@@ -275,6 +283,11 @@ fn cyclonedx_xml_refusals_name_the_line() {
 
     let e = sbom::parse(b"<bom xmlns=\"http://cyclonedx.org/schema/bom/1.5\">\n<x>\xff</x></bom>").unwrap_err();
     assert_eq!(e.to_string(), "line 2, column 4: the XML is not UTF-8; expected a UTF-8 CycloneDX document");
+
+    let e = err(&cyclonedx_xml("http://cyclonedx.org/schema/bom/1.5")
+        .replace(r#"<hash alg="SHA-1">"#, r#"<hash alg="SHA-1" alg="SHA-256">"#));
+    assert_eq!(e.location, Location::LineColumn { line: 9, column: 9 }, "{e}");
+    assert!(e.message.contains("malformed attribute"), "{e}");
 
     let e = err("<bom xmlns=\"http://cyclonedx.org/schema/bom/1.5\"><p:x/></bom>");
     assert!(e.message.contains("prefix `p` is not declared"), "{e}");

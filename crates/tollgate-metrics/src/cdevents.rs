@@ -80,17 +80,46 @@ struct Line<'a> {
     context: Context<'a>,
     #[serde(borrow)]
     subject: Subject<'a>,
-    #[serde(borrow, default, rename = "customData")]
-    custom: Option<CustomData<'a>>,
+    #[serde(borrow, default, rename = "customData", deserialize_with = "custom_data")]
+    custom: Custom<'a>,
 }
 
-/// `customData` may be any JSON value; only an object is read.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum CustomData<'a> {
-    #[serde(borrow)]
-    Object(Custom<'a>),
-    Other(serde::de::IgnoredAny),
+/// `customData` may be any JSON value; only an object is read, anything else is skipped
+/// (without buffering it, as an untagged enum would).
+fn custom_data<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> Result<Custom<'a>, D::Error> {
+    struct V<'a>(std::marker::PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+        type Value = Custom<'a>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<Custom<'a>, M::Error> {
+            Custom::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+        fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Custom<'a>, S::Error> {
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(Custom::default())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Custom<'a>, E> {
+            Ok(Custom::default())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Custom<'a>, E> {
+            Ok(Custom::default())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Custom<'a>, E> {
+            Ok(Custom::default())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Custom<'a>, E> {
+            Ok(Custom::default())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Custom<'a>, E> {
+            Ok(Custom::default())
+        }
+        fn visit_unit<E>(self) -> Result<Custom<'a>, E> {
+            Ok(Custom::default())
+        }
+    }
+    d.deserialize_any(V(std::marker::PhantomData))
 }
 
 #[derive(Deserialize)]
@@ -142,10 +171,7 @@ pub fn parse(line: &[u8]) -> Result<Event<'_>, String> {
         return Err("context.id is empty".into());
     }
     let content = l.subject.content.unwrap_or_default();
-    let custom = match l.custom {
-        Some(CustomData::Object(c)) => c,
-        _ => Custom::default(),
-    };
+    let custom = l.custom;
     Ok(Event {
         id: l.context.id,
         chain: l.context.chain.filter(|c| !c.is_empty()),

@@ -12,7 +12,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use serde_json::json;
 
-use crate::history::{Deployment, History, Incident, Time};
+use crate::history::{Deployment, History, Incident, ReleaseAtGate, Time};
 
 /// What to compute: deployments finishing in `[from, to)` to `environment`, of `service` if given.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -445,9 +445,55 @@ impl Fx {
     }
 }
 
-/// Per window deployment, facts found by walking the incidents.
-const MAJOR_CAUSED: u8 = 1;
-const INCIDENT_IN_STABILISATION: u8 = 2;
+/// `Row::flags` bits.
+const SUCCESS: u16 = 1;
+const REWORK: u16 = 1 << 2;
+const ROLLBACK: u16 = 1 << 3;
+const ROLLBACK_DONE: u16 = 1 << 4;
+const PIPELINE: u16 = 1 << 5;
+const STABILISATION_UNKNOWN: u16 = 1 << 6;
+const INFRASTRUCTURE: u16 = 1 << 7;
+/// Found by walking the incidents.
+const MAJOR_CAUSED: u16 = 1 << 8;
+const INCIDENT_IN_STABILISATION: u16 = 1 << 9;
+/// Successful, and shipped a change committed a day or more before.
+const LEAD_OVER: u16 = 1 << 10;
+
+/// What the KPIs read of one window deployment, 48 bytes instead of a `Deployment`'s ~280
+/// plus its heap strings: the KPI passes stream over these, and over the `Deployment`s only
+/// once, so an organisation's window stays a few tens of megabytes of sequential reads.
+#[derive(Clone, Copy)]
+struct Row {
+    finished: Time,
+    /// Valid with `PIPELINE`.
+    pipeline_started: Time,
+    /// Valid with `ROLLBACK`.
+    rollback_decided: Time,
+    /// Valid with `ROLLBACK_DONE`.
+    rollback_completed: Time,
+    /// Seconds; [`target::UNKNOWN_STABILISATION`] with `STABILISATION_UNKNOWN`.
+    stabilisation: i64,
+    service: u32,
+    flags: u16,
+}
+
+impl Row {
+    fn has(&self, flag: u16) -> bool {
+        self.flags & flag != 0
+    }
+
+    fn success(&self) -> bool {
+        self.has(SUCCESS)
+    }
+
+    fn rollback_decided(&self) -> Option<Time> {
+        self.has(ROLLBACK).then_some(self.rollback_decided)
+    }
+
+    fn stabilisation_end(&self) -> Time {
+        self.finished.saturating_add(self.stabilisation)
+    }
+}
 
 struct EmergencyDeployment {
     service: u32,
@@ -460,13 +506,11 @@ struct EmergencyDeployment {
 struct Window<'a> {
     history: &'a History,
     query: &'a Query,
-    /// Deployments finishing in the window, ordered by `finished`.
+    /// Deployments finishing in the window, ordered by `finished`; read only for breaches.
     deps: Vec<&'a Deployment>,
-    /// Interned service of each of `deps`.
-    svc: Vec<u32>,
+    /// The same deployments, compactly.
+    rows: Vec<Row>,
     services: Vec<&'a str>,
-    /// Per `deps`: `MAJOR_CAUSED | INCIDENT_IN_STABILISATION`.
-    flags: Vec<u8>,
     /// Emergency deployments of the query's environment (and service) at any time, by
     /// (service, finished), indexing `history.deployments`; `emergency_start[s]..[s+1]` is
     /// service s's run.
@@ -476,6 +520,11 @@ struct Window<'a> {
     major: Vec<(&'a Incident, u32)>,
     /// P1/P2 incidents detected in the window, of the query's scope, naming no deployment.
     unattributed: Vec<&'a Incident>,
+    /// Statistics of the change lead times of the successful window deployments, how many
+    /// were a day or more, and the negative ones (left out).
+    lead_times: Option<Stats>,
+    lead_times_over: u64,
+    negative_lead_times: u64,
     attempts: u64,
     successes: u64,
 }
@@ -484,47 +533,78 @@ impl<'a> Window<'a> {
     fn build(history: &'a History, query: &'a Query) -> Window<'a> {
         let mut ids: HashMap<&'a str, u32, BuildHasherDefault<Fx>> = HashMap::default();
         let mut services: Vec<&'a str> = Vec::new();
-        let mut deps = Vec::new();
-        let mut svc = Vec::new();
+        // The history is ordered by `finished`, so two binary searches bound the window's size
+        // and the vectors grow once (an estimate only if it is not ordered).
+        let all = &history.deployments;
+        let expected = all
+            .partition_point(|d| d.finished < query.to)
+            .saturating_sub(all.partition_point(|d| d.finished < query.from));
+        let mut deps = Vec::with_capacity(expected);
+        let mut rows = Vec::with_capacity(expected);
         let mut emergencies = Vec::new();
+        // (deployment id, index in `deps`), to link incidents.
+        let mut by_id: Vec<(u64, u32)> = Vec::with_capacity(expected);
+        let mut lead_times = Vec::with_capacity(expected * 2);
+        let mut negative_lead_times = 0u64;
         let mut intern = |s: &'a str| -> u32 {
             *ids.entry(s).or_insert_with(|| {
                 services.push(s);
                 (services.len() - 1) as u32
             })
         };
-        let scoped = |d: &Deployment| {
-            d.environment == query.environment && query.service.as_ref().is_none_or(|s| *s == d.service)
-        };
         for (index, d) in history.deployments.iter().enumerate() {
-            if !scoped(d) {
-                continue;
-            }
             let in_window = query.from <= d.finished && d.finished < query.to;
+            // Cheapest test first: most of a long history is outside the window.
             if !in_window && !d.emergency {
                 continue;
             }
-            let s = intern(&d.service);
-            if in_window {
-                deps.push(d);
-                svc.push(s);
+            // The service first: when one is asked for, it rejects nearly everything.
+            if query.service.as_ref().is_some_and(|s| *s != d.service) || d.environment != query.environment {
+                continue;
             }
+            let service = intern(&d.service);
             if d.emergency {
                 emergencies.push(EmergencyDeployment {
-                    service: s,
+                    service,
                     finished: d.finished,
                     success: d.success,
                     index: index as u32,
                 });
             }
+            if !in_window {
+                continue;
+            }
+            let mut row = Row::of(d, service);
+            if d.success {
+                for &t in &d.change_lead_times {
+                    if t < 0 {
+                        negative_lead_times += 1;
+                    } else {
+                        lead_times.push(t);
+                        if t >= target::HIGH_TIME {
+                            row.flags |= LEAD_OVER;
+                        }
+                    }
+                }
+            }
+            by_id.push((d.id, deps.len() as u32));
+            deps.push(d);
+            rows.push(row);
         }
         // The history promises time order; an unordered one is sorted rather than miscounted.
-        if !deps.is_sorted_by_key(|d| d.finished) {
-            let mut pairs: Vec<(&Deployment, u32)> = deps.iter().copied().zip(svc.iter().copied()).collect();
-            pairs.sort_by_key(|(d, _)| d.finished);
-            deps = pairs.iter().map(|(d, _)| *d).collect();
-            svc = pairs.iter().map(|(_, s)| *s).collect();
+        if !rows.is_sorted_by_key(|r| r.finished) {
+            let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+            order.sort_by_key(|&i| rows[i as usize].finished);
+            deps = order.iter().map(|&i| deps[i as usize]).collect();
+            rows = order.iter().map(|&i| rows[i as usize]).collect();
+            by_id = deps.iter().enumerate().map(|(i, d)| (d.id, i as u32)).collect();
         }
+        // Ids usually grow with time, so this is normally already sorted and costs one scan.
+        if !by_id.is_sorted() {
+            by_id.sort_unstable();
+        }
+        let lead_times_over = lead_times.iter().filter(|&&t| t >= target::HIGH_TIME).count() as u64;
+        let lead_times = stats(&mut lead_times);
         emergencies.sort_unstable_by_key(|e| (e.service, e.finished, e.index));
         let mut emergency_start = vec![0u32; services.len() + 1];
         for e in &emergencies {
@@ -533,48 +613,59 @@ impl<'a> Window<'a> {
         for i in 1..emergency_start.len() {
             emergency_start[i] += emergency_start[i - 1];
         }
-
-        let attempts = deps.len() as u64;
-        let successes = deps.iter().filter(|d| d.success).count() as u64;
+        let attempts = rows.len() as u64;
+        let successes = rows.iter().filter(|r| r.success()).count() as u64;
         let mut w = Window {
             history,
             query,
             deps,
-            svc,
+            rows,
             services,
-            flags: Vec::new(),
             emergencies,
             emergency_start,
             major: Vec::new(),
             unattributed: Vec::new(),
+            lead_times,
+            lead_times_over,
+            negative_lead_times,
             attempts,
             successes,
         };
-        w.walk_incidents();
+        w.walk_incidents(&by_id);
         w
     }
 
     /// Links incidents to window deployments by their explicit `caused_by` id.
-    fn walk_incidents(&mut self) {
-        let mut by_id: Vec<(u64, u32)> = self.deps.iter().enumerate().map(|(i, d)| (d.id, i as u32)).collect();
-        // Ids usually grow with time, so this is normally already sorted and costs one scan.
-        if !by_id.is_sorted() {
-            by_id.sort_unstable();
-        }
-        self.flags = vec![0u8; self.deps.len()];
+    fn walk_incidents(&mut self, by_id: &[(u64, u32)]) {
         let q = self.query;
+        // Store ids are dense: a direct table costs one memory access per incident where a
+        // binary search over ~10^6 ids costs twenty.
+        let (low, high) = (by_id.first().map_or(0, |p| p.0), by_id.last().map_or(0, |p| p.0));
+        let span = high - low;
+        let table: Option<Vec<u32>> = (span <= 4 * by_id.len() as u64 + 1024).then(|| {
+            let mut t = vec![u32::MAX; span as usize + 1];
+            for &(id, index) in by_id {
+                t[(id - low) as usize] = index;
+            }
+            t
+        });
+        let find = |id: u64| -> Option<u32> {
+            match &table {
+                Some(t) => id.checked_sub(low).and_then(|o| t.get(o as usize)).copied().filter(|&i| i != u32::MAX),
+                None => by_id.binary_search_by_key(&id, |&(i, _)| i).ok().map(|p| by_id[p].1),
+            }
+        };
         for inc in &self.history.incidents {
             match inc.caused_by {
                 Some(id) => {
-                    let Ok(pos) = by_id.binary_search_by_key(&id, |&(i, _)| i) else { continue };
-                    let index = by_id[pos].1;
-                    let d = self.deps[index as usize];
+                    let Some(index) = find(id) else { continue };
+                    let row = &mut self.rows[index as usize];
                     if inc.severity.major() {
-                        self.flags[index as usize] |= MAJOR_CAUSED;
+                        row.flags |= MAJOR_CAUSED;
                         self.major.push((inc, index));
                     }
-                    if inc.detected <= d.finished.saturating_add(stabilisation(d)) {
-                        self.flags[index as usize] |= INCIDENT_IN_STABILISATION;
+                    if inc.detected <= row.stabilisation_end() {
+                        row.flags |= INCIDENT_IN_STABILISATION;
                     }
                 }
                 None => {
@@ -619,15 +710,25 @@ impl<'a> Window<'a> {
         }
     }
 
-    /// The next emergency deployment of `d`'s service (any outcome) finishing after `d`,
-    /// within the success rate's hour; how long after.
-    fn emergency_after(&self, i: usize) -> Option<i64> {
-        let s = self.svc[i] as usize;
-        let run = &self.emergencies[self.emergency_start[s] as usize..self.emergency_start[s + 1] as usize];
-        let d = self.deps[i];
-        let next = run.partition_point(|e| e.finished <= d.finished);
-        let gap = run.get(next)?.finished.saturating_sub(d.finished);
+    /// How long after `row` the next emergency deployment (any outcome) of its service
+    /// finished, when within the success rate's hour. `next[s]` is service s's cursor into its
+    /// run of emergencies: rows come in time order, so each cursor only moves forward.
+    fn emergency_after(&self, row: &Row, next: &mut [u32]) -> Option<i64> {
+        let s = row.service as usize;
+        let (cursor, end) = (&mut next[s], self.emergency_start[s + 1]);
+        while *cursor < end && self.emergencies[*cursor as usize].finished <= row.finished {
+            *cursor += 1;
+        }
+        let gap =
+            self.emergencies.get(*cursor as usize).filter(|_| *cursor < end)?.finished.saturating_sub(row.finished);
         (gap <= target::SUCCESS_HORIZON).then_some(gap)
+    }
+
+    fn unknown_stabilisation(&self, kpi: &mut Builder, which: impl Fn(&Row) -> bool) {
+        let unknown = self.rows.iter().filter(|r| r.has(STABILISATION_UNKNOWN) && which(r)).count();
+        if unknown > 0 {
+            kpi.notes.push(format!("{unknown} deployments of unknown stabilisation window: 24 h assumed"));
+        }
     }
 
     fn deployment_frequency(&self) -> Kpi {
@@ -646,18 +747,18 @@ impl<'a> Window<'a> {
         // Monday 1970-01-05 00:00 UTC is day 4; whole weeks are [first, first + k·WEEK).
         let first = i128::from(from) + (i128::from(4 * DAY) - i128::from(from)).rem_euclid(i128::from(WEEK));
         let whole_weeks = ((i128::from(to) - first).max(0) / i128::from(WEEK)) as u64;
-        // Sparse (week, deploy-days): a long window costs nothing for its empty weeks.
+        // Deploy-days of the weeks that had any, in order: a long window costs nothing for
+        // its empty weeks.
         let mut week_days: Vec<u8> = Vec::new();
         let (mut cur_week, mut cur_day) = (-1i128, i128::MIN);
-        let mut svc_last = vec![-1i128; self.services.len()];
-        let mut svc_weeks = vec![0u64; self.services.len()];
-        let mut svc_gap: Vec<Option<i128>> = vec![None; self.services.len()];
-        let mut svc_seen = vec![false; self.services.len()];
-        for (i, d) in self.deps.iter().enumerate() {
-            let s = self.svc[i] as usize;
+        let n = self.services.len();
+        let (mut svc_last, mut svc_weeks, mut svc_gap) = (vec![-1i128; n], vec![0u64; n], vec![None::<i128>; n]);
+        let mut svc_seen = vec![false; n];
+        for r in &self.rows {
+            let s = r.service as usize;
             svc_seen[s] = true;
-            let t = i128::from(d.finished);
-            if !d.success || t < first {
+            let t = i128::from(r.finished);
+            if !r.success() || t < first {
                 continue;
             }
             let week = (t - first) / i128::from(WEEK);
@@ -743,22 +844,23 @@ impl<'a> Window<'a> {
             return kpi.null(self.no_deployments());
         }
         let mut ok = 0u64;
-        for (i, &d) in self.deps.iter().enumerate() {
-            let rolled = d.rollback.filter(|r| r.decided <= d.finished.saturating_add(target::SUCCESS_HORIZON));
-            let fixed = if d.success && rolled.is_none() { self.emergency_after(i) } else { None };
-            if d.success && rolled.is_none() && fixed.is_none() {
+        let mut next = self.emergency_start.clone();
+        for (i, r) in self.rows.iter().enumerate() {
+            let rolled = r.rollback_decided().filter(|&at| at <= r.finished.saturating_add(target::SUCCESS_HORIZON));
+            let fixed = if r.success() && rolled.is_none() { self.emergency_after(r, &mut next) } else { None };
+            if r.success() && rolled.is_none() && fixed.is_none() {
                 ok += 1;
                 continue;
             }
             kpi.breaches.push(|| {
-                let what = if !d.success {
+                let what = if !r.success() {
                     "failed".to_owned()
-                } else if let Some(r) = rolled {
-                    format!("rollback decided {} after finishing", human(r.decided.saturating_sub(d.finished)))
+                } else if let Some(at) = rolled {
+                    format!("rollback decided {} after finishing", human(at.saturating_sub(r.finished)))
                 } else {
                     format!("emergency deployment {} later", human(fixed.unwrap_or(0)))
                 };
-                Breaches::of(d, what, d.finished)
+                Breaches::of(self.deps[i], what, r.finished)
             });
         }
         kpi.band = Some(Band::target(!below(ok, self.attempts, target::SUCCESS_RATE_PERCENT)));
@@ -777,19 +879,18 @@ impl<'a> Window<'a> {
             return kpi.null(self.no_successes());
         }
         let mut failed = 0u64;
-        for (i, &d) in self.deps.iter().enumerate() {
-            let caused = self.flags[i] & MAJOR_CAUSED != 0;
-            if !d.success || (d.rollback.is_none() && !caused) {
+        for (i, r) in self.rows.iter().enumerate() {
+            if !r.success() || !r.has(ROLLBACK | MAJOR_CAUSED) {
                 continue;
             }
             failed += 1;
             kpi.breaches.push(|| {
-                let what = match (d.rollback.is_some(), caused) {
+                let what = match (r.has(ROLLBACK), r.has(MAJOR_CAUSED)) {
                     (true, true) => "rolled back and caused a P1/P2 incident",
                     (true, false) => "rolled back",
                     _ => "caused a P1/P2 incident",
                 };
-                Breaches::of(d, what.to_owned(), d.finished)
+                Breaches::of(self.deps[i], what.to_owned(), r.finished)
             });
         }
         kpi.band = Some(cfr_band(failed, self.successes));
@@ -806,10 +907,8 @@ impl<'a> Window<'a> {
             "< 1 hour (elite); < 1 day (high performing)",
         );
         let mut times = Vec::with_capacity(self.major.len());
-        let mut unmeasured = 0u64;
-        let mut over = 0u64;
+        let (mut unmeasured, mut over) = (0u64, 0u64);
         for &(inc, index) in &self.major {
-            let d = self.deps[index as usize];
             let took = inc.resolved.map(|r| r.saturating_sub(inc.detected)).filter(|t| *t >= 0);
             match took {
                 Some(t) => times.push(t),
@@ -823,7 +922,7 @@ impl<'a> Window<'a> {
                         (None, None) => format!("{:?} incident {} unresolved", inc.severity, inc.id),
                         (None, Some(_)) => format!("{:?} incident {} resolved before detection", inc.severity, inc.id),
                     };
-                    Breaches::of(d, what, inc.detected)
+                    Breaches::of(self.deps[index as usize], what, inc.detected)
                 });
             }
         }
@@ -853,36 +952,25 @@ impl<'a> Window<'a> {
              the window (once per change): median and p90.",
             "< 1 hour (elite); < 1 day (high performing)",
         );
-        let total: usize = self.deps.iter().filter(|d| d.success).map(|d| d.change_lead_times.len()).sum();
-        let mut times = Vec::with_capacity(total);
-        let mut negative = 0u64;
-        let mut over = 0u64;
-        for &d in self.deps.iter().filter(|d| d.success) {
-            let mut worst = None::<i64>;
-            for &t in &d.change_lead_times {
-                if t < 0 {
-                    negative += 1;
-                } else {
-                    times.push(t);
-                    worst = worst.max(Some(t));
-                    over += u64::from(t >= target::HIGH_TIME);
-                }
-            }
-            if let Some(t) = worst.filter(|t| *t >= target::HIGH_TIME) {
-                kpi.breaches
-                    .push(|| Breaches::of(d, format!("shipped a change {} after its commit", human(t)), d.finished));
-            }
-        }
+        let negative = self.negative_lead_times;
         if negative > 0 {
             kpi.notes.push(format!("{negative} changes committed after their deployment (clock skew) left out"));
         }
-        let Some(st) = stats(&mut times) else {
+        let over = self.lead_times_over;
+        let Some(st) = self.lead_times else {
             return kpi.null(if self.successes == 0 {
                 self.no_successes()
             } else {
                 "no change with a known commit time reached production in the window".into()
             });
         };
+        for (i, r) in self.rows.iter().enumerate().filter(|(_, r)| r.has(LEAD_OVER)) {
+            kpi.breaches.push(|| {
+                let d = self.deps[i];
+                let t = d.change_lead_times.iter().copied().max().unwrap_or(0);
+                Breaches::of(d, format!("shipped a change {} after its commit", human(t)), r.finished)
+            });
+        }
         kpi.band = Some(time_band(st.median as f64));
         kpi.value = Some(Value::Durations { stats: st, over_target: over, unmeasured: negative });
         kpi.finish()
@@ -900,16 +988,17 @@ impl<'a> Window<'a> {
             return kpi.null(self.no_deployments());
         }
         let mut rolled = 0u64;
-        for &d in &self.deps {
-            let Some(r) = d.rollback else { continue };
-            let after = r.decided.saturating_sub(d.finished);
-            if after <= stabilisation(d) {
+        for (i, r) in self.rows.iter().enumerate() {
+            let Some(decided) = r.rollback_decided() else { continue };
+            if decided <= r.stabilisation_end() {
                 rolled += 1;
-                kpi.breaches
-                    .push(|| Breaches::of(d, format!("rolled back {} after finishing", human(after)), r.decided));
+                let after = decided.saturating_sub(r.finished);
+                kpi.breaches.push(|| {
+                    Breaches::of(self.deps[i], format!("rolled back {} after finishing", human(after)), decided)
+                });
             }
         }
-        kpi.unknown_stabilisation(self.deps.iter().filter(|d| d.rollback.is_some()));
+        self.unknown_stabilisation(&mut kpi, |r| r.has(ROLLBACK));
         kpi.band = Some(cfr_band(rolled, self.attempts));
         kpi.value = Some(Value::Ratio { numerator: rolled, denominator: self.attempts });
         kpi.finish()
@@ -926,21 +1015,25 @@ impl<'a> Window<'a> {
         if self.successes == 0 {
             return kpi.null(self.no_successes());
         }
-        let mut times = Vec::with_capacity(self.deps.len());
+        let mut times = Vec::with_capacity(self.rows.len());
         let (mut unmeasured, mut over) = (0u64, 0u64);
         let mut all_infrastructure = true;
-        for &d in self.deps.iter().filter(|d| d.success) {
-            let Some(t) = d.pipeline_started.map(|s| d.finished.saturating_sub(s)).filter(|t| *t >= 0) else {
+        for (i, r) in self.rows.iter().enumerate() {
+            if !r.success() {
+                continue;
+            }
+            let t = r.finished.saturating_sub(r.pipeline_started);
+            if !r.has(PIPELINE) || t < 0 {
                 unmeasured += 1;
                 continue;
-            };
+            }
             times.push(t);
-            let infrastructure = d.release_type.as_deref() == Some("infrastructure");
+            let infrastructure = r.has(INFRASTRUCTURE);
             all_infrastructure &= infrastructure;
             let limit = if infrastructure { target::DEPLOY_INFRASTRUCTURE } else { target::DEPLOY_APPLICATION };
             if t >= limit {
                 over += 1;
-                kpi.breaches.push(|| Breaches::of(d, format!("pipeline took {}", human(t)), d.finished));
+                kpi.breaches.push(|| Breaches::of(self.deps[i], format!("pipeline took {}", human(t)), r.finished));
             }
         }
         if unmeasured > 0 {
@@ -965,17 +1058,21 @@ impl<'a> Window<'a> {
         );
         let mut times = Vec::new();
         let (mut unmeasured, mut over, mut rollbacks) = (0u64, 0u64, 0u64);
-        for &d in &self.deps {
-            let Some(r) = d.rollback else { continue };
+        for (i, r) in self.rows.iter().enumerate() {
+            if !r.has(ROLLBACK) {
+                continue;
+            }
             rollbacks += 1;
-            let Some(t) = r.completed.map(|c| c.saturating_sub(r.decided)).filter(|t| *t >= 0) else {
+            let t = r.rollback_completed.saturating_sub(r.rollback_decided);
+            if !r.has(ROLLBACK_DONE) || t < 0 {
                 unmeasured += 1;
                 continue;
-            };
+            }
             times.push(t);
             if t > target::ROLLBACK_EXECUTION {
                 over += 1;
-                kpi.breaches.push(|| Breaches::of(d, format!("rollback took {}", human(t)), r.decided));
+                kpi.breaches
+                    .push(|| Breaches::of(self.deps[i], format!("rollback took {}", human(t)), r.rollback_decided));
             }
         }
         if unmeasured > 0 {
@@ -994,7 +1091,7 @@ impl<'a> Window<'a> {
     }
 
     /// Releases at their pre-deployment gate in the window, of the query's service.
-    fn gated(&self) -> impl Iterator<Item = &'a crate::history::ReleaseAtGate> + use<'a> {
+    fn gated(&self) -> impl Iterator<Item = &'a ReleaseAtGate> + use<'a> {
         let q = self.query;
         self.history.releases.iter().filter(move |r| {
             q.from <= r.gate_at && r.gate_at < q.to && q.service.as_ref().is_none_or(|s| *s == r.service)
@@ -1091,9 +1188,13 @@ impl<'a> Window<'a> {
             return kpi.null(self.no_deployments());
         }
         for &(inc, index) in &self.major {
-            let d = self.deps[index as usize];
-            kpi.breaches
-                .push(|| Breaches::of(d, format!("caused {:?} incident {}", inc.severity, inc.id), inc.detected));
+            kpi.breaches.push(|| {
+                Breaches::of(
+                    self.deps[index as usize],
+                    format!("caused {:?} incident {}", inc.severity, inc.id),
+                    inc.detected,
+                )
+            });
         }
         let count = self.major.len() as u64;
         kpi.band = Some(Band::target(below(count, self.attempts, target::INCIDENTS_PER_HUNDRED)));
@@ -1113,13 +1214,12 @@ impl<'a> Window<'a> {
             return kpi.null(self.no_successes());
         }
         let mut breached = 0u64;
-        for (i, &d) in self.deps.iter().enumerate() {
-            if !d.success {
+        for (i, r) in self.rows.iter().enumerate() {
+            if !r.success() {
                 continue;
             }
-            let end = d.finished.saturating_add(stabilisation(d));
-            let rolled = d.rollback.is_some_and(|r| r.decided <= end);
-            let incident = self.flags[i] & INCIDENT_IN_STABILISATION != 0;
+            let rolled = r.rollback_decided().is_some_and(|at| at <= r.stabilisation_end());
+            let incident = r.has(INCIDENT_IN_STABILISATION);
             if rolled || incident {
                 breached += 1;
                 kpi.breaches.push(|| {
@@ -1128,11 +1228,11 @@ impl<'a> Window<'a> {
                         (true, false) => "incident within the stabilisation window",
                         _ => "rollback within the stabilisation window",
                     };
-                    Breaches::of(d, what.to_owned(), d.finished)
+                    Breaches::of(self.deps[i], what.to_owned(), r.finished)
                 });
             }
         }
-        kpi.unknown_stabilisation(self.deps.iter().filter(|d| d.success));
+        self.unknown_stabilisation(&mut kpi, Row::success);
         kpi.band = Some(Band::target(below(breached, self.successes, target::STABILISATION_BREACH_PERCENT)));
         kpi.value = Some(Value::Ratio { numerator: breached, denominator: self.successes });
         kpi.finish()
@@ -1208,21 +1308,26 @@ impl<'a> Window<'a> {
         let (from, to) = (self.query.from, self.query.to);
         let mut worst = (0u64, None::<usize>);
         let mut in_window = 0u64;
-        // (count, end of the worst period, emergency index) per flagged service.
+        // (count, emergency deployment ending the worst period) per flagged service.
         let mut flagged: Vec<(u64, usize)> = Vec::new();
+        let mut run: Vec<Time> = Vec::new();
+        let mut run_index: Vec<u32> = Vec::new();
         for s in 0..self.services.len() {
-            let run: Vec<&EmergencyDeployment> = self.emergencies
-                [self.emergency_start[s] as usize..self.emergency_start[s + 1] as usize]
-                .iter()
-                .filter(|e| e.success)
-                .collect();
+            run.clear();
+            run_index.clear();
+            for e in &self.emergencies[self.emergency_start[s] as usize..self.emergency_start[s + 1] as usize] {
+                if e.success {
+                    run.push(e.finished);
+                    run_index.push(e.index);
+                }
+            }
             let (mut start, mut best) = (0usize, (0u64, 0usize));
-            for (j, e) in run.iter().enumerate() {
+            for (j, &t) in run.iter().enumerate() {
                 // A period is (t − 30 days, t]: two emergencies exactly 30 days apart are not in one.
-                while start < j && run[start].finished <= e.finished.saturating_sub(target::EMERGENCY_PERIOD) {
+                while start < j && run[start] <= t.saturating_sub(target::EMERGENCY_PERIOD) {
                     start += 1;
                 }
-                if e.finished < from || e.finished >= to {
+                if t < from || t >= to {
                     continue;
                 }
                 in_window += 1;
@@ -1235,7 +1340,7 @@ impl<'a> Window<'a> {
                 worst = (best.0, Some(s));
             }
             if best.0 > target::EMERGENCY_LIMIT {
-                flagged.push((best.0, run[best.1].index as usize));
+                flagged.push((best.0, run_index[best.1] as usize));
             }
         }
         flagged.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -1269,7 +1374,7 @@ impl<'a> Window<'a> {
         if self.attempts == 0 {
             return kpi.null(self.no_deployments());
         }
-        let rework = self.deps.iter().filter(|d| d.fixes_incident.is_some()).count() as u64;
+        let rework = self.rows.iter().filter(|r| r.has(REWORK)).count() as u64;
         kpi.value = Some(Value::Ratio { numerator: rework, denominator: self.attempts });
         kpi.finish()
     }
@@ -1299,8 +1404,32 @@ impl<'a> Window<'a> {
     }
 }
 
-fn stabilisation(d: &Deployment) -> i64 {
-    d.stabilisation.filter(|s| *s >= 0).unwrap_or(target::UNKNOWN_STABILISATION)
+impl Row {
+    fn of(d: &Deployment, service: u32) -> Row {
+        let mut flags = 0;
+        let mut set = |on: bool, flag: u16| {
+            if on {
+                flags |= flag;
+            }
+        };
+        set(d.success, SUCCESS);
+        set(d.fixes_incident.is_some(), REWORK);
+        set(d.rollback.is_some(), ROLLBACK);
+        set(d.rollback.is_some_and(|r| r.completed.is_some()), ROLLBACK_DONE);
+        set(d.pipeline_started.is_some(), PIPELINE);
+        let stabilisation = d.stabilisation.filter(|s| *s >= 0);
+        set(stabilisation.is_none(), STABILISATION_UNKNOWN);
+        set(d.release_type.as_deref() == Some("infrastructure"), INFRASTRUCTURE);
+        Row {
+            finished: d.finished,
+            pipeline_started: d.pipeline_started.unwrap_or(0),
+            rollback_decided: d.rollback.map_or(0, |r| r.decided),
+            rollback_completed: d.rollback.and_then(|r| r.completed).unwrap_or(0),
+            stabilisation: stabilisation.unwrap_or(target::UNKNOWN_STABILISATION),
+            service,
+            flags,
+        }
+    }
 }
 
 fn cfr_band(n: u64, d: u64) -> Band {
@@ -1376,13 +1505,6 @@ impl Builder {
         self.kpi.breaches_total = self.breaches.total;
         self.kpi.notes = self.notes;
         self.kpi
-    }
-
-    fn unknown_stabilisation<'d>(&mut self, deps: impl Iterator<Item = &'d &'d Deployment>) {
-        let unknown = deps.filter(|d| d.stabilisation.is_none_or(|s| s < 0)).count();
-        if unknown > 0 {
-            self.notes.push(format!("{unknown} deployments of unknown stabilisation window: 24 h assumed"));
-        }
     }
 }
 

@@ -640,11 +640,13 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
             .span(&nc_path.key("corrective-action-within"), &raw.nonconformance.corrective_action_within),
         says: raw.nonconformance.says.clone(),
         conditions,
-        enforced_from: raw.nonconformance.enforced_from.as_ref().and_then(|d| match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
-            Ok(d) => Some(d),
-            Err(_) => {
-                cx.problems.at(&nc_path.key("enforced-from"), format!("`{d}` is not a date; expected YYYY-MM-DD"));
-                None
+        enforced_from: raw.nonconformance.enforced_from.as_ref().and_then(|d| {
+            match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    cx.problems.at(&nc_path.key("enforced-from"), format!("`{d}` is not a date; expected YYYY-MM-DD"));
+                    None
+                }
             }
         }),
     };

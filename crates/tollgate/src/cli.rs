@@ -373,6 +373,8 @@ pub enum EmergencyCmd {
     },
 }
 
+// Parsed once per process: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum ArtefactCmd {
     /// Record an artefact by its SHA-256 (computed from --file, or given with --digest), with

@@ -89,7 +89,8 @@ pub(crate) fn import(ctx: &Ctx, app: &mut App<SqliteLedger>, file: &Path) -> Res
             Some(ExternalDeployment { service: service.clone(), artefact: artefact.clone(), at })
         })
         .collect();
-    let recorded = ctx.execute(app, Command::RecordImport { record: record(file, digest.clone(), &summary), deployments })?;
+    let recorded =
+        ctx.execute(app, Command::RecordImport { record: record(file, digest.clone(), &summary), deployments })?;
     let raised = recorded.facts.iter().filter(|f| matches!(f.event, tollgate_domain::Event::NcRaised(_))).count();
     let rejections: Vec<_> =
         summary.rejections.iter().map(|(line, why)| json!({"line": line, "reason": why})).collect();

@@ -17,8 +17,24 @@ fn an_import_is_idempotent_anchored_in_the_log_and_reports_its_rejections() {
     let file = tg.path("events.jsonl");
     let events = [
         line("e1", "k1", "pipelinerun.started.0.2.0", "2026-10-01T10:00:00Z", "run", "", ""),
-        line("e2", "k1", "service.deployed.0.3.0", "2026-10-01T10:20:00Z", "payments", r#""environment":{"id":"production"},"artifactId":"a1""#, ""),
-        line("e3", "i1", "incident.detected.0.3.0", "2026-10-01T11:00:00Z", "INC-1", r#""artifactId":"a1""#, r#","customData":{"severity":"P1"}"#),
+        line(
+            "e2",
+            "k1",
+            "service.deployed.0.3.0",
+            "2026-10-01T10:20:00Z",
+            "payments",
+            r#""environment":{"id":"production"},"artifactId":"a1""#,
+            "",
+        ),
+        line(
+            "e3",
+            "i1",
+            "incident.detected.0.3.0",
+            "2026-10-01T11:00:00Z",
+            "INC-1",
+            r#""artifactId":"a1""#,
+            r#","customData":{"severity":"P1"}"#,
+        ),
         line("e4", "i1", "incident.resolved.0.3.0", "2026-10-01T11:30:00Z", "INC-1", "", ""),
         "not json".to_owned(),
     ]
@@ -56,9 +72,33 @@ fn a_production_deployment_without_an_approved_release_after_enforcement_is_a_no
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     let soon = chrono::DateTime::from_timestamp(now, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let events = [
-        line("d1", "k1", "service.deployed.0.3.0", "2026-10-01T10:20:00Z", "payments", r#""environment":{"id":"production"},"artifactId":"pkg:oci/payments@sha256%3Aaaaa""#, ""),
-        line("d2", "k2", "service.deployed.0.3.0", &soon, "payments", r#""environment":{"id":"production"},"artifactId":"pkg:oci/payments@sha256%3Abbbb""#, ""),
-        line("d3", "k3", "service.deployed.0.3.0", &soon, "payments", r#""environment":{"id":"staging"},"artifactId":"x""#, ""),
+        line(
+            "d1",
+            "k1",
+            "service.deployed.0.3.0",
+            "2026-10-01T10:20:00Z",
+            "payments",
+            r#""environment":{"id":"production"},"artifactId":"pkg:oci/payments@sha256%3Aaaaa""#,
+            "",
+        ),
+        line(
+            "d2",
+            "k2",
+            "service.deployed.0.3.0",
+            &soon,
+            "payments",
+            r#""environment":{"id":"production"},"artifactId":"pkg:oci/payments@sha256%3Abbbb""#,
+            "",
+        ),
+        line(
+            "d3",
+            "k3",
+            "service.deployed.0.3.0",
+            &soon,
+            "payments",
+            r#""environment":{"id":"staging"},"artifactId":"x""#,
+            "",
+        ),
     ]
     .join("\n");
     std::fs::write(&file, events).unwrap();

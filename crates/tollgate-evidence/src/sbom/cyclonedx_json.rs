@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
@@ -120,25 +121,38 @@ impl Walk {
     }
 }
 
-/// The keys of one object, to refuse duplicates; most objects have a handful.
+/// The keys of one object, to refuse duplicates. Most objects have a handful, searched in a
+/// list; an object with more moves them to a hash set, so that a huge one stays linear.
 struct Keys<'w, 'de> {
     walk: &'w Walk,
-    seen: Vec<Cow<'de, str>>,
+    few: Vec<Cow<'de, str>>,
+    many: HashSet<Cow<'de, str>>,
 }
 
 impl<'w, 'de> Keys<'w, 'de> {
+    const FEW: usize = 16;
+
     fn new(walk: &'w Walk) -> Self {
-        Keys { walk, seen: Vec::new() }
+        Keys { walk, few: Vec::new(), many: HashSet::new() }
     }
 
     /// The next key, or an error at it when it was already given.
     fn next<A: MapAccess<'de>>(&mut self, map: &mut A) -> Result<Option<Cow<'de, str>>, A::Error> {
         let Some(key) = map.next_key_seed(Str)? else { return Ok(None) };
-        if self.seen.contains(&key) {
+        let repeated = if self.few.len() < Self::FEW {
+            let repeated = self.few.contains(&key);
+            self.few.push(key.clone());
+            repeated
+        } else {
+            if self.many.is_empty() {
+                self.many.extend(self.few.iter().cloned());
+            }
+            !self.many.insert(key.clone())
+        };
+        if repeated {
             let duplicate = Err(A::Error::custom(format_args!("duplicate key `{key}`")));
             return self.walk.key(&key, duplicate);
         }
-        self.seen.push(key.clone());
         Ok(Some(key))
     }
 }
@@ -359,9 +373,9 @@ impl<'de> Visitor<'de> for Component<'_> {
         while let Some(key) = keys.next(&mut map)? {
             let value = match key.as_ref() {
                 "purl" => map.next_value_seed(OptStr).map(|v| purl = v.is_some_and(|p| !p.trim().is_empty())),
-                "hashes" => {
-                    map.next_value_seed(Hashes { walk, subject: false }).map(|h| hashed = h.iter().any(Hash::has_content))
-                }
+                "hashes" => map
+                    .next_value_seed(Hashes { walk, subject: false })
+                    .map(|h| hashed = h.iter().any(Hash::has_content)),
                 "components" => map.next_value_seed(Components(walk)),
                 _ => map.next_value_seed(Skip(walk)),
             };
