@@ -100,6 +100,26 @@ pub enum Cmd {
         #[arg(long)]
         to: Option<String>,
     },
+    /// The review reports of 6.1: KPIs against targets, their trend, the items behind missed
+    /// targets, emergency releases, rollbacks and open non-conformances, as one self-contained
+    /// HTML (or Markdown) file. A period is the 7, 30 or 90 days ending at --to.
+    Report {
+        #[arg(value_enum)]
+        cadence: crate::report::Cadence,
+        #[arg(long)]
+        service: Option<String>,
+        /// Default: the profile's production environment.
+        #[arg(long)]
+        env: Option<String>,
+        /// The end of the period. Default: now.
+        #[arg(long)]
+        to: Option<String>,
+        /// The file to write, or `-` for standard output.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "html")]
+        format: crate::report::Format,
+    },
     /// Verify the log, list it, and print proofs and checkpoints.
     #[command(subcommand)]
     Audit(AuditCmd),

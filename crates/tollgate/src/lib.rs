@@ -16,6 +16,7 @@ pub mod metrics_cmd;
 pub mod out;
 pub mod own_history;
 pub mod profile_view;
+pub mod report;
 pub mod run;
 pub mod view;
 pub mod when;

@@ -501,6 +501,10 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
             }
             ctx.print(crate::metrics_cmd::metrics(ctx, app, service.as_deref(), env.as_deref(), from, to)?);
         }
+        Cmd::Report { cadence, service, env, to, out, format } => {
+            let to = to.map(|t| ctx.time(&t, "--to")).transpose()?.unwrap_or(ctx.now);
+            crate::report::run(ctx, app, cadence, service.as_deref(), env.as_deref(), to, &out, format)?;
+        }
         Cmd::Tick => {
             let r = ctx.execute(app, Command::Tick)?;
             let n = r.facts.len();
