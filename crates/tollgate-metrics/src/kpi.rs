@@ -336,7 +336,11 @@ impl fmt::Display for Value {
                 if let Some(s) = worst_service {
                     write!(f, " ({s})")?;
                 }
-                write!(f, ", {services_over_limit} services over two")
+                write!(
+                    f,
+                    ", {services_over_limit} service{} over two",
+                    if *services_over_limit == 1 { "" } else { "s" }
+                )
             }
             Value::Count { count } => write!(f, "{count}"),
         }
