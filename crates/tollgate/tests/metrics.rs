@@ -67,10 +67,12 @@ fn a_production_deployment_without_an_approved_release_after_enforcement_is_a_no
     let tg = Tg::new();
     init_with_people(&tg, "qms-dev-pro-004");
     let file = tg.path("events.jsonl");
-    // The profile is enforced from its adoption (now): last month's deployment is history, the
-    // one just now is held to the procedure.
+    // The profile is enforced from its adoption (moments ago, to the nanosecond): last month's
+    // deployment is history, one a minute from now is held to the procedure. "Now" truncated to
+    // the second could fall before the adoption within the same second.
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let soon = chrono::DateTime::from_timestamp(now, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let soon =
+        chrono::DateTime::from_timestamp(now + 60, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let events = [
         line(
             "d1",
