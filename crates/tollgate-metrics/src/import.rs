@@ -3,37 +3,26 @@
 //! counted as a duplicate and changes nothing. Lines are expected in time order, as an event
 //! stream delivers them; a bad line is rejected with its number and the rest is imported.
 //!
-//! State kept in memory during one import: the seen ids (128-bit hashes, ~25 bytes each), the
-//! pipeline chains in flight, merged changes not yet in production, and the changes of each
-//! artefact not yet deployed. The seen ids, pending changes and artefact contents persist in the
-//! store between imports; a pipeline chain split across two import files loses its start time.
+//! One import is one transaction: it lands whole or not at all. Deployments collect in memory
+//! per chunk (environment, two-week period, service) and are written when the stream moves to
+//! the next period, so the store sees one write per chunk, not one per deployment.
+//!
+//! State kept in memory during one import: the seen ids (128-bit hashes, about 35 bytes each
+//! with the table's slack), the pipeline chains in flight, merged changes not yet in production,
+//! the changes of each artefact not yet deployed, and the chunks of the current period. The seen
+//! ids, pending changes, artefact contents and the latest deployment of each service persist in
+//! the store between imports; a pipeline chain split across two import files loses its start.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, params};
 
 use crate::cdevents::{self, Event, Kind};
+use crate::chunk::{self, NewDeployment};
 use crate::history::Time;
-use crate::store::{Store, encode_i64s};
-
-/// A stable 128-bit hash of an identifier (two FNV-1a variants, each finalised by splitmix64).
-/// Not cryptographic: it keys identifiers a CI system assigned, not an adversary's input, and a
-/// collision between two of 10^8 ids has a probability near 10^-22.
-pub fn id_hash(s: &str) -> u128 {
-    fn fnv(bytes: &[u8], basis: u64) -> u64 {
-        let mut h = basis;
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    let b = s.as_bytes();
-    (u128::from(fnv(b, 0xcbf2_9ce4_8422_2325)) << 64) | u128::from(fnv(b, 0x6c62_272e_07bb_0142) ^ b.len() as u64)
-}
+pub use crate::ids::id_hash;
+use crate::ids::{FastMap, FastSet};
+use crate::store::Store;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
@@ -71,33 +60,55 @@ struct Chain {
     deployed: bool,
 }
 
+/// The latest successful deployment of a service to an environment: what a rollback rolls back.
+#[derive(Clone, Copy)]
+struct Latest {
+    id: u64,
+    period: i64,
+    rolled_back: bool,
+}
+
 pub struct Importer<'s> {
     store: &'s mut Store,
     production: String,
-    names: HashMap<String, i64>,
-    seen: HashSet<u128>,
+    names: FastMap<String, i64>,
+    seen: FastSet<u128>,
     new_seen: Vec<u128>,
-    chains: HashMap<u128, Chain>,
+    chains: FastMap<u128, Chain>,
     /// Merged, not yet in production: commit time.
-    changes: HashMap<u128, Time>,
-    artefact_changes: HashMap<u128, Vec<u128>>,
-    /// The latest deployment per (service, environment): what a rollback rolls back.
-    latest: HashMap<(i64, i64), i64>,
-    /// The latest production deployment per artefact this run: what an incident is caused by.
-    deployed_artefacts: HashMap<u128, i64>,
+    changes: FastMap<u128, Time>,
+    artefact_changes: FastMap<u128, Vec<u128>>,
+    latest: FastMap<(i64, i64), Latest>,
+    /// Records not yet written, by chunk: (environment, period, service).
+    chunks: FastMap<(i64, i64, i64), Vec<u8>>,
+    chunk_bytes: usize,
+    /// Production deployments not yet written to `kpi_artefacts`, by artefact: (id, finished).
+    deployed_artefacts: FastMap<u128, (u64, Time)>,
+    /// The latest period an event fell in; moving past it writes the chunks.
+    period: i64,
+    next_id: u64,
     pub summary: Summary,
-    in_transaction: u64,
     enforced_from: Option<Time>,
 }
 
 const MAX_REJECTIONS_LISTED: usize = 100;
-const BATCH: u64 = 200_000;
+/// Chunks are written early when the stream is out of order and this much is buffered.
+const MAX_BUFFERED: usize = 256 << 20;
+/// Seen ids are written in blobs of at most this many.
+const SEEN_PER_BLOB: usize = 1 << 20;
 
 impl<'s> Importer<'s> {
     /// `production` is the profile's production environment id.
     /// Production deployments from `enforced_from` on are listed for the approved-release check.
-    pub fn new(store: &'s mut Store, production: &str, enforced_from: Option<Time>) -> rusqlite::Result<Importer<'s>> {
-        let mut names = HashMap::new();
+    /// `expected_lines` sizes the table of seen ids (an estimate is fine).
+    pub fn new(
+        store: &'s mut Store,
+        production: &str,
+        enforced_from: Option<Time>,
+        expected_lines: usize,
+    ) -> rusqlite::Result<Importer<'s>> {
+        store.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let mut names = FastMap::default();
         {
             let mut stmt = store.conn.prepare("SELECT id, name FROM kpi_names")?;
             let mut rows = stmt.query([])?;
@@ -105,55 +116,81 @@ impl<'s> Importer<'s> {
                 names.insert(r.get::<_, String>(1)?, r.get::<_, i64>(0)?);
             }
         }
-        let mut seen = HashSet::new();
+        let seen_before: i64 =
+            store.conn.query_row("SELECT coalesce(sum(length(hashes)), 0) / 16 FROM kpi_seen", [], |r| r.get(0))?;
+        let mut seen = FastSet::with_capacity_and_hasher(seen_before as usize + expected_lines, Default::default());
         {
             let mut stmt = store.conn.prepare("SELECT hashes FROM kpi_seen ORDER BY chunk")?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
-                let blob: Vec<u8> = r.get(0)?;
+                let blob = r.get_ref(0)?.as_blob()?;
                 seen.extend(blob.chunks_exact(16).map(|c| u128::from_le_bytes(c.try_into().unwrap_or([0; 16]))));
             }
         }
-        let changes = load_pairs(store, "changes")?.into_iter().map(|(k, v)| (k, v as Time)).collect();
-        let mut artefact_changes: HashMap<u128, Vec<u128>> = HashMap::new();
-        for (artefact, change) in load_pairs(store, "artefact_changes")? {
+        let state = |key: &str| -> rusqlite::Result<Vec<u8>> {
+            Ok(store
+                .conn
+                .query_row("SELECT value FROM kpi_state WHERE key = ?1", [key], |r| r.get(0))
+                .optional()?
+                .unwrap_or_default())
+        };
+        let changes = pairs(&state("changes")?).map(|(k, v)| (k, v as Time)).collect();
+        let mut artefact_changes: FastMap<u128, Vec<u128>> = FastMap::default();
+        for (artefact, change) in pairs(&state("artefact_changes")?) {
             artefact_changes.entry(artefact).or_default().push(change);
         }
-        let mut latest = HashMap::new();
-        {
-            let mut stmt = store
-                .conn
-                .prepare("SELECT service, environment, max(id) FROM kpi_deployments GROUP BY service, environment")?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                latest.insert((r.get(0)?, r.get(1)?), r.get(2)?);
-            }
-        }
-        store.conn.execute_batch("BEGIN")?;
+        let latest = state("latest")?
+            .chunks_exact(33)
+            .map(|c| {
+                let int = |at: usize| i64::from_le_bytes(c[at..at + 8].try_into().unwrap_or([0; 8]));
+                ((int(0), int(8)), Latest { id: int(16) as u64, period: int(24), rolled_back: c[32] != 0 })
+            })
+            .collect();
+        let next_id = state("next_id")?.try_into().map(u64::from_le_bytes).unwrap_or(1);
         Ok(Importer {
             store,
             production: production.to_owned(),
             names,
             seen,
             new_seen: Vec::new(),
-            chains: HashMap::new(),
+            chains: FastMap::default(),
             changes,
             artefact_changes,
             latest,
-            deployed_artefacts: HashMap::new(),
+            chunks: FastMap::default(),
+            chunk_bytes: 0,
+            deployed_artefacts: FastMap::default(),
+            period: i64::MIN,
+            next_id,
             summary: Summary::default(),
-            in_transaction: 0,
             enforced_from,
         })
     }
 
     /// One line of input (without its newline). Blank lines are ignored.
     pub fn line(&mut self, line: &[u8]) -> rusqlite::Result<()> {
-        self.summary.lines += 1;
         if line.iter().all(u8::is_ascii_whitespace) {
+            self.summary.lines += 1;
             return Ok(());
         }
-        let event = match cdevents::parse(line) {
+        self.take(cdevents::parse(line))
+    }
+
+    /// The lines of a batch parsed ahead (on another thread), in order.
+    pub fn parsed(&mut self, batch: &cdevents::Parsed) -> rusqlite::Result<()> {
+        for line in batch.lines() {
+            match line {
+                Ok(None) => self.summary.lines += 1,
+                Ok(Some(e)) => self.take(Ok(e))?,
+                Err(why) => self.take(Err(why.to_owned()))?,
+            }
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, parsed: Result<Event<'_>, String>) -> rusqlite::Result<()> {
+        self.summary.lines += 1;
+        let event = match parsed {
             Ok(e) => e,
             Err(why) => {
                 self.reject(why);
@@ -164,6 +201,11 @@ impl<'s> Importer<'s> {
         if self.seen.contains(&h) {
             self.summary.duplicates += 1;
             return Ok(());
+        }
+        let period = chunk::period(event.at);
+        if period > self.period || self.chunk_bytes > MAX_BUFFERED {
+            self.write()?;
+            self.period = self.period.max(period);
         }
         match self.apply(&event)? {
             Ok(()) => {
@@ -179,12 +221,6 @@ impl<'s> Importer<'s> {
             }
             Err(Outcome::Rejected(why)) => self.reject(why),
         }
-        self.in_transaction += 1;
-        if self.in_transaction >= BATCH {
-            self.flush()?;
-            self.store.conn.execute_batch("COMMIT; BEGIN")?;
-            self.in_transaction = 0;
-        }
         Ok(())
     }
 
@@ -197,25 +233,77 @@ impl<'s> Importer<'s> {
 
     /// Commits everything, with the state the next import continues from.
     pub fn finish(mut self) -> rusqlite::Result<Summary> {
-        self.flush()?;
-        save_pairs(self.store, "changes", self.changes.iter().map(|(k, v)| (*k, *v as u128)))?;
-        save_pairs(
-            self.store,
-            "artefact_changes",
-            self.artefact_changes.iter().flat_map(|(a, cs)| cs.iter().map(move |c| (*a, *c))),
-        )?;
+        self.write()?;
+        let changes: Vec<u8> = self.changes.iter().flat_map(|(k, v)| pair(*k, *v as u128)).collect();
+        let artefact_changes: Vec<u8> =
+            self.artefact_changes.iter().flat_map(|(a, cs)| cs.iter().flat_map(move |c| pair(*a, *c))).collect();
+        let mut latest = Vec::with_capacity(self.latest.len() * 33);
+        for ((service, environment), l) in &self.latest {
+            for int in [*service, *environment, l.id as i64, l.period] {
+                latest.extend_from_slice(&int.to_le_bytes());
+            }
+            latest.push(u8::from(l.rolled_back));
+        }
+        let next_id = self.next_id.to_le_bytes().to_vec();
+        for (key, value) in
+            [("changes", changes), ("artefact_changes", artefact_changes), ("latest", latest), ("next_id", next_id)]
+        {
+            self.store
+                .conn
+                .execute("INSERT OR REPLACE INTO kpi_state (key, value) VALUES (?1, ?2)", params![key, value])?;
+        }
         self.store.conn.execute_batch("COMMIT")?;
         Ok(self.summary)
     }
 
-    fn flush(&mut self) -> rusqlite::Result<()> {
-        if self.new_seen.is_empty() {
-            return Ok(());
+    /// Writes the buffered chunks (appending to any already written), the artefacts deployed
+    /// since the last write, and the ids seen.
+    fn write(&mut self) -> rusqlite::Result<()> {
+        let conn = &self.store.conn;
+        let mut chunks: Vec<_> = self.chunks.drain().collect();
+        chunks.sort_unstable_by_key(|(key, _)| *key);
+        // SQLite's `||` makes text of blobs: a chunk written before is extended here.
+        let mut written = conn.prepare_cached(
+            "SELECT records FROM kpi_deployments WHERE environment = ?1 AND period = ?2 AND service = ?3",
+        )?;
+        let mut insert = conn.prepare_cached(
+            "INSERT OR REPLACE INTO kpi_deployments (environment, period, service, records) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for ((environment, period, service), mut records) in chunks {
+            let key = params![environment, period, service];
+            if let Some(mut before) = written.query_row(key, |r| r.get::<_, Vec<u8>>(0)).optional()? {
+                before.append(&mut records);
+                records = before;
+            }
+            insert.execute(params![environment, period, service, records])?;
         }
-        let blob: Vec<u8> = self.new_seen.iter().flat_map(|h| h.to_le_bytes()).collect();
-        self.store.conn.execute("INSERT INTO kpi_seen (hashes) VALUES (?1)", [blob])?;
+        self.chunk_bytes = 0;
+        let mut artefacts: Vec<_> = self.deployed_artefacts.drain().collect();
+        artefacts.sort_unstable_by_key(|(hash, _)| (*hash >> 64) as i64);
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO kpi_artefacts (hash, hash_low, deployment, finished) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (hash) DO UPDATE SET hash_low = excluded.hash_low, deployment = excluded.deployment,
+                 finished = excluded.finished
+             WHERE excluded.finished >= kpi_artefacts.finished",
+        )?;
+        for (hash, (id, finished)) in artefacts {
+            insert.execute(params![(hash >> 64) as i64, hash as i64, id as i64, finished])?;
+        }
+        let mut insert = conn.prepare_cached("INSERT INTO kpi_seen (hashes) VALUES (?1)")?;
+        for hashes in self.new_seen.chunks(SEEN_PER_BLOB) {
+            let blob: Vec<u8> = hashes.iter().flat_map(|h| h.to_le_bytes()).collect();
+            insert.execute([blob])?;
+        }
         self.new_seen.clear();
         Ok(())
+    }
+
+    /// Appends a record to its chunk's buffer.
+    fn record(&mut self, environment: i64, period: i64, service: i64, write: impl FnOnce(&mut Vec<u8>)) {
+        let buf = self.chunks.entry((environment, period, service)).or_default();
+        let before = buf.len();
+        write(buf);
+        self.chunk_bytes += buf.len() - before;
     }
 
     fn name(&mut self, name: &str) -> rusqlite::Result<i64> {
@@ -301,10 +389,11 @@ impl<'s> Importer<'s> {
         let service = self.name(&e.subject)?;
         let environment = self.name(env)?;
         let production = env == self.production;
+        let artefact = e.artefact.as_deref().map(|a| (a, id_hash(a)));
         let mut lead_times = Vec::new();
         if production
-            && let Some(artefact) = e.artefact.as_deref()
-            && let Some(changes) = self.artefact_changes.remove(&id_hash(artefact))
+            && let Some((_, hash)) = artefact
+            && let Some(changes) = self.artefact_changes.remove(&hash)
         {
             for change in changes {
                 // The first production deployment of a change ships it; later artefacts that
@@ -320,24 +409,23 @@ impl<'s> Importer<'s> {
         {
             c.deployed = true;
         }
-        self.store.conn.prepare_cached(
-            "INSERT INTO kpi_deployments (service, environment, artefact, pipeline_started, finished, success, emergency, fixes_incident, lead_times)
-             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8)",
-        )?
-        .execute(params![
-            service,
-            environment,
-            e.artefact.as_deref(),
-            chain.and_then(|c| c.pipeline_started),
-            e.at,
-            e.custom.emergency.unwrap_or(false),
-            e.custom.incident.as_deref(),
-            (!lead_times.is_empty()).then(|| encode_i64s(&lead_times)),
-        ])?;
-        let id = self.store.conn.last_insert_rowid();
-        self.latest.insert((service, environment), id);
-        if production && let Some(artefact) = e.artefact.as_deref() {
-            self.deployed_artefacts.insert(id_hash(artefact), id);
+        let id = self.next_id;
+        self.next_id += 1;
+        let period = chunk::period(e.at);
+        let deployment = NewDeployment {
+            id,
+            finished: e.at,
+            success: true,
+            emergency: e.custom.emergency.unwrap_or(false),
+            pipeline_started: chain.and_then(|c| c.pipeline_started),
+            artefact: e.artefact.as_deref(),
+            fixes_incident: e.custom.incident.as_deref(),
+            lead_times: &lead_times,
+        };
+        self.record(environment, period, service, |buf| chunk::push_deployment(buf, &deployment));
+        self.latest.insert((service, environment), Latest { id, period, rolled_back: false });
+        if production && let Some((_, hash)) = artefact {
+            self.deployed_artefacts.insert(hash, (id, e.at));
         }
         if production && self.enforced_from.is_some_and(|from| e.at >= from) {
             if self.summary.to_check.len() < MAX_CHECKED {
@@ -356,19 +444,19 @@ impl<'s> Importer<'s> {
         };
         let service = self.name(service)?;
         let environment = self.name(env)?;
-        self.store
-            .conn
-            .prepare_cached(
-                "INSERT INTO kpi_deployments (service, environment, pipeline_started, finished, success, emergency)
-             VALUES (?1, ?2, ?3, ?4, 0, ?5)",
-            )?
-            .execute(params![
-                service,
-                environment,
-                chain.and_then(|c| c.pipeline_started),
-                e.at,
-                e.custom.emergency.unwrap_or(false)
-            ])?;
+        let id = self.next_id;
+        self.next_id += 1;
+        let deployment = NewDeployment {
+            id,
+            finished: e.at,
+            success: false,
+            emergency: e.custom.emergency.unwrap_or(false),
+            pipeline_started: chain.and_then(|c| c.pipeline_started),
+            artefact: None,
+            fixes_incident: None,
+            lead_times: &[],
+        };
+        self.record(environment, chunk::period(e.at), service, |buf| chunk::push_deployment(buf, &deployment));
         self.summary.failed_deployments += 1;
         Ok(Ok(()))
     }
@@ -380,16 +468,17 @@ impl<'s> Importer<'s> {
         let (Some(service), Some(environment)) = (self.names.get(e.subject.as_ref()), self.names.get(env)) else {
             return Ok(Err(Outcome::Skipped("rollback of a service never deployed there")));
         };
-        let Some(deployment) = self.latest.get(&(*service, *environment)).copied() else {
+        let (service, environment) = (*service, *environment);
+        let Some(latest) = self.latest.get_mut(&(service, environment)) else {
             return Ok(Err(Outcome::Skipped("rollback of a service never deployed there")));
         };
-        let decided = chain.map_or(e.at, |c| c.first.min(e.at));
-        self.store
-            .conn
-            .prepare_cached(
-                "UPDATE kpi_deployments SET rb_decided = ?1, rb_completed = ?2 WHERE id = ?3 AND rb_decided IS NULL",
-            )?
-            .execute(params![decided, e.at, deployment])?;
+        // A deployment is rolled back once; a second rollback event for it changes nothing.
+        if !latest.rolled_back {
+            latest.rolled_back = true;
+            let Latest { id, period, .. } = *latest;
+            let decided = chain.map_or(e.at, |c| c.first.min(e.at));
+            self.record(environment, period, service, |buf| chunk::push_rollback(buf, id, decided, e.at));
+        }
         self.summary.rollbacks += 1;
         Ok(Ok(()))
     }
@@ -405,21 +494,22 @@ impl<'s> Importer<'s> {
                 return Ok(Err(Outcome::Rejected(format!("customData.severity `{other}`: expected P1, P2, P3 or P4"))));
             }
         };
-        let caused_by = match e.artefact.as_deref() {
+        // The latest production deployment of the artefact at or before detection: one not yet
+        // written, else the one on record (an artefact deployed again after the detection, in
+        // input out of time order, leaves the incident unattributed rather than guessed).
+        let caused_by = match e.artefact.as_deref().map(id_hash) {
             None => None,
-            Some(artefact) => match self.deployed_artefacts.get(&id_hash(artefact)) {
-                Some(id) => Some(*id),
-                None => {
-                    let production = self.names.get(&self.production).copied();
-                    self.store
-                        .conn
-                        .prepare_cached(
-                            "SELECT id FROM kpi_deployments WHERE artefact = ?1 AND environment = ?2 AND finished <= ?3 AND success = 1
-                             ORDER BY finished DESC LIMIT 1",
-                        )?
-                        .query_row(params![artefact, production, e.at], |r| r.get(0))
-                        .optional()?
-                }
+            Some(hash) => match self.deployed_artefacts.get(&hash) {
+                Some((id, finished)) if *finished <= e.at => Some(*id as i64),
+                Some(_) => None,
+                None => self
+                    .store
+                    .conn
+                    .prepare_cached(
+                        "SELECT deployment FROM kpi_artefacts WHERE hash = ?1 AND hash_low = ?2 AND finished <= ?3",
+                    )?
+                    .query_row(params![(hash >> 64) as i64, hash as i64, e.at], |r| r.get(0))
+                    .optional()?,
             },
         };
         let service = match e.service.as_deref().or(e.custom.service.as_deref()) {
@@ -451,21 +541,14 @@ enum Outcome {
     Rejected(String),
 }
 
-fn load_pairs(store: &Store, key: &str) -> rusqlite::Result<Vec<(u128, u128)>> {
-    let blob: Option<Vec<u8>> =
-        store.conn.query_row("SELECT value FROM kpi_state WHERE key = ?1", [key], |r| r.get(0)).optional()?;
-    Ok(blob
-        .unwrap_or_default()
-        .chunks_exact(32)
-        .map(|c| {
-            let (a, b) = c.split_at(16);
-            (u128::from_le_bytes(a.try_into().unwrap_or([0; 16])), u128::from_le_bytes(b.try_into().unwrap_or([0; 16])))
-        })
-        .collect())
+/// Pairs of 128-bit hashes, as `kpi_state` holds them.
+fn pairs(blob: &[u8]) -> impl Iterator<Item = (u128, u128)> + '_ {
+    blob.chunks_exact(32).map(|c| {
+        let (a, b) = c.split_at(16);
+        (u128::from_le_bytes(a.try_into().unwrap_or([0; 16])), u128::from_le_bytes(b.try_into().unwrap_or([0; 16])))
+    })
 }
 
-fn save_pairs(store: &Store, key: &str, pairs: impl Iterator<Item = (u128, u128)>) -> rusqlite::Result<()> {
-    let blob: Vec<u8> = pairs.flat_map(|(a, b)| a.to_le_bytes().into_iter().chain(b.to_le_bytes())).collect();
-    store.conn.execute("INSERT OR REPLACE INTO kpi_state (key, value) VALUES (?1, ?2)", params![key, blob])?;
-    Ok(())
+fn pair(a: u128, b: u128) -> impl Iterator<Item = u8> {
+    a.to_le_bytes().into_iter().chain(b.to_le_bytes())
 }

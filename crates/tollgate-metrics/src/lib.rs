@@ -8,7 +8,9 @@
 #![forbid(unsafe_code)]
 
 pub mod cdevents;
+pub mod chunk;
 pub mod history;
+pub mod ids;
 pub mod import;
 pub mod kpi;
 pub mod store;

@@ -1,14 +1,18 @@
 //! The KPI facts on disk: an SQLite database beside the ledger (`tollgate.db` → `tollgate.kpi.db`).
-//! Rows are derived facts with their links already resolved at import (a deployment carries its
-//! rollback and the lead times of the changes it first shipped; an incident names the deployment
-//! that caused it), so a KPI query reads one index range and never rescans raw events. The
-//! tamper-evident record of an import is the ledger fact holding the digest of the lines read.
+//! Facts carry their links already resolved at import (a deployment carries the lead times of
+//! the changes it first shipped and its rollback; an incident names the deployment that caused
+//! it), so a KPI query never rescans raw events. Deployments are kept in chunks, one blob per
+//! (environment, two-week period, service) (see [`crate::chunk`]): a query reads a few blobs per
+//! service, not a row per deployment. The tamper-evident record of an import is the ledger fact
+//! holding the digest of the lines read.
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::chunk::{self, Record};
 use crate::history::{Deployment, History, Incident, Rollback, Severity, Time};
+use crate::ids::FastMap;
 
 pub struct Store {
     pub(crate) conn: Connection,
@@ -18,6 +22,10 @@ pub struct Store {
 pub enum StoreError {
     #[error("{path}: {source}")]
     Sqlite { path: String, source: rusqlite::Error },
+    #[error(
+        "{path}: a KPI store in an earlier layout (format {found}, this Tollgate reads {FORMAT}); move it aside and import the events again"
+    )]
+    Format { path: String, found: i64 },
 }
 
 /// `payments.db` → `payments.kpi.db`.
@@ -25,26 +33,25 @@ pub fn path_beside(ledger: &Path) -> PathBuf {
     ledger.with_extension("kpi.db")
 }
 
+/// `PRAGMA user_version` of the current layout. Format 1 kept a row per deployment.
+const FORMAT: i64 = 2;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kpi_names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS kpi_deployments (
-    id INTEGER PRIMARY KEY,
-    service INTEGER NOT NULL,
     environment INTEGER NOT NULL,
-    artefact TEXT,
-    pipeline_started INTEGER,
-    finished INTEGER NOT NULL,
-    success INTEGER NOT NULL,
-    emergency INTEGER NOT NULL,
-    fixes_incident TEXT,
-    lead_times BLOB,
-    rb_decided INTEGER,
-    rb_completed INTEGER
+    period INTEGER NOT NULL,
+    service INTEGER NOT NULL,
+    records BLOB NOT NULL,
+    PRIMARY KEY (environment, period, service)
 );
-CREATE INDEX IF NOT EXISTS kpi_deployments_env ON kpi_deployments (environment, finished);
-CREATE INDEX IF NOT EXISTS kpi_deployments_service ON kpi_deployments (service, environment, finished);
-CREATE INDEX IF NOT EXISTS kpi_deployments_artefact ON kpi_deployments (artefact, environment, finished)
-    WHERE artefact IS NOT NULL;
+CREATE INDEX IF NOT EXISTS kpi_deployments_service ON kpi_deployments (service, environment, period);
+CREATE TABLE IF NOT EXISTS kpi_artefacts (
+    hash INTEGER PRIMARY KEY,
+    hash_low INTEGER NOT NULL,
+    deployment INTEGER NOT NULL,
+    finished INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS kpi_incidents (
     id INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE,
@@ -69,14 +76,25 @@ impl Store {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;",
         )
         .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+        let tables: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0)).map_err(err)?;
+        if found != FORMAT && (found != 0 || tables > 0) {
+            return Err(StoreError::Format { path: path.display().to_string(), found });
+        }
+        Self::create(&conn).map_err(err)?;
         Ok(Store { conn })
     }
 
     pub fn in_memory() -> Store {
         let conn = Connection::open_in_memory().expect("in-memory SQLite");
-        conn.execute_batch(SCHEMA).expect("schema");
+        Self::create(&conn).expect("schema");
         Store { conn }
+    }
+
+    fn create(conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "user_version", FORMAT)
     }
 
     pub fn name_id(&self, name: &str) -> rusqlite::Result<Option<i64>> {
@@ -106,46 +124,8 @@ impl Store {
         let names = self.names()?;
         let name = |id: i64| names.get(id as usize).cloned().flatten().unwrap_or_default();
         let start = from - lookback;
-        let sql = "SELECT id, service, artefact, pipeline_started, finished, success, emergency, fixes_incident, lead_times, rb_decided, rb_completed
-                   FROM kpi_deployments";
-        let mut stmt;
-        let mut rows = match service_id {
-            Some(s) => {
-                stmt = self.conn.prepare_cached(&format!(
-                    "{sql} WHERE service = ?1 AND environment = ?2 AND finished >= ?3 AND finished < ?4 ORDER BY finished"
-                ))?;
-                stmt.query(params![s, env, start, to])?
-            }
-            None => {
-                stmt = self.conn.prepare_cached(&format!(
-                    "{sql} WHERE environment = ?1 AND finished >= ?2 AND finished < ?3 ORDER BY finished"
-                ))?;
-                stmt.query(params![env, start, to])?
-            }
-        };
-        let environment = environment.to_owned();
-        while let Some(r) = rows.next()? {
-            let lead: Option<Vec<u8>> = r.get(8)?;
-            let decided: Option<i64> = r.get(9)?;
-            history.deployments.push(Deployment {
-                id: r.get::<_, i64>(0)? as u64,
-                service: name(r.get(1)?),
-                environment: environment.clone(),
-                artefact: r.get(2)?,
-                pipeline_started: r.get(3)?,
-                finished: r.get(4)?,
-                success: r.get(5)?,
-                release: None,
-                release_type: None,
-                emergency: r.get(6)?,
-                fixes_incident: r.get(7)?,
-                change_lead_times: lead.map(|b| decode_i64s(&b)).unwrap_or_default(),
-                rollback: decided.map(|decided| Rollback { decided, completed: r.get(10).ok().flatten() }),
-                stabilisation: None,
-            });
-        }
-        drop(rows);
-        let first = history.deployments.first().map_or(i64::MAX, |d| d.id as i64);
+        history.deployments = self.deployments(service_id, env, environment, start, to, &name)?;
+        let first = history.deployments.iter().map(|d| d.id).min().map_or(i64::MAX, |id| id as i64);
         let mut stmt = self.conn.prepare_cached(
             "SELECT key, service, environment, severity, detected, resolved, caused_by FROM kpi_incidents
              WHERE (detected >= ?1 AND detected < ?2) OR caused_by >= ?3 ORDER BY detected",
@@ -184,6 +164,92 @@ impl Store {
         Ok(history)
     }
 
+    /// The deployments finishing in `[start, to)`, in finishing order, from the chunks of the
+    /// periods the range touches. Each chunk's rollback records are applied to its deployments
+    /// (the first rollback of a deployment counts).
+    fn deployments(
+        &self,
+        service: Option<i64>,
+        env: i64,
+        environment: &str,
+        start: Time,
+        to: Time,
+        name: &dyn Fn(i64) -> String,
+    ) -> rusqlite::Result<Vec<Deployment>> {
+        if start >= to {
+            return Ok(Vec::new());
+        }
+        let (first, last) = (chunk::period(start), chunk::period(to - 1));
+        let mut stmt;
+        let mut rows = match service {
+            Some(s) => {
+                stmt = self.conn.prepare_cached(
+                    "SELECT service, records FROM kpi_deployments
+                     WHERE service = ?1 AND environment = ?2 AND period BETWEEN ?3 AND ?4",
+                )?;
+                stmt.query(params![s, env, first, last])?
+            }
+            None => {
+                stmt = self.conn.prepare_cached(
+                    "SELECT service, records FROM kpi_deployments WHERE environment = ?1 AND period BETWEEN ?2 AND ?3",
+                )?;
+                stmt.query(params![env, first, last])?
+            }
+        };
+        let damaged =
+            |e: chunk::Damaged| rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Blob, Box::new(e));
+        // First pass: which records fall in the range, and every rollback.
+        let mut chunks: Vec<(i64, Vec<u8>)> = Vec::new();
+        let mut wanted: Vec<(Time, u64, u32, u32)> = Vec::new();
+        let mut rollbacks: FastMap<u64, Rollback> = FastMap::default();
+        while let Some(r) = rows.next()? {
+            let blob: Vec<u8> = r.get(1)?;
+            let index = chunks.len() as u32;
+            let mut records = chunk::records(&blob);
+            loop {
+                let offset = records.offset() as u32;
+                let Some(record) = records.next() else { break };
+                match record.map_err(damaged)? {
+                    Record::Deployment(d) if start <= d.finished && d.finished < to => {
+                        wanted.push((d.finished, d.id, index, offset));
+                    }
+                    Record::Deployment(_) => {}
+                    Record::Rollback { deployment, decided, completed } => {
+                        rollbacks.entry(deployment).or_insert(Rollback { decided, completed: Some(completed) });
+                    }
+                }
+            }
+            chunks.push((r.get(0)?, blob));
+        }
+        wanted.sort_unstable();
+        let mut services: FastMap<i64, String> = FastMap::default();
+        let mut out = Vec::with_capacity(wanted.len());
+        for (_, _, index, offset) in wanted {
+            let (service, blob) = &chunks[index as usize];
+            let Some(Ok(Record::Deployment(d))) = chunk::records(&blob[offset as usize..]).next() else {
+                return Err(damaged(chunk::Damaged(offset as usize)));
+            };
+            let service = services.entry(*service).or_insert_with(|| name(*service)).clone();
+            out.push(Deployment {
+                id: d.id,
+                service,
+                environment: environment.to_owned(),
+                artefact: d.artefact.map(str::to_owned),
+                pipeline_started: d.pipeline_started,
+                finished: d.finished,
+                success: d.success,
+                release: None,
+                release_type: None,
+                emergency: d.emergency,
+                fixes_incident: d.fixes_incident.map(str::to_owned),
+                change_lead_times: d.lead_times(),
+                rollback: rollbacks.get(&d.id).copied(),
+                stabilisation: None,
+            });
+        }
+        Ok(out)
+    }
+
     fn names(&self) -> rusqlite::Result<Vec<Option<String>>> {
         let mut out = Vec::new();
         let mut stmt = self.conn.prepare_cached("SELECT id, name FROM kpi_names")?;
@@ -198,12 +264,4 @@ impl Store {
         }
         Ok(out)
     }
-}
-
-pub fn encode_i64s(values: &[i64]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-pub fn decode_i64s(bytes: &[u8]) -> Vec<i64> {
-    bytes.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect()
 }

@@ -106,7 +106,7 @@ fn lines() -> Vec<String> {
 }
 
 fn import(store: &mut Store, lines: &[String]) -> tollgate_metrics::import::Summary {
-    let mut importer = Importer::new(store, "production", None).unwrap();
+    let mut importer = Importer::new(store, "production", None, 0).unwrap();
     for l in lines {
         importer.line(l.as_bytes()).unwrap();
     }
@@ -203,4 +203,99 @@ fn a_rollback_of_the_first_deployment_and_one_service_only() {
     assert_eq!(h.deployments[0].rollback.map(|r| r.decided), Some(T0 + 300));
     assert!(store.history(Some("payments"), "production", T0, T0 + 3_600, 0).unwrap().deployments.is_empty());
     assert_eq!(store.history(Some("payments"), "staging", T0, T0 + 3_600, 0).unwrap().deployments.len(), 1);
+}
+
+#[test]
+fn links_hold_across_imports_and_two_week_chunks() {
+    const WEEK: i64 = 7 * 86_400;
+    let mut store = Store::in_memory();
+    let deployed = |id: &str, at: i64, artefact: &str| {
+        event(
+            id,
+            id,
+            "service.deployed.0.3.0",
+            at,
+            "payments",
+            &format!(r#""environment":{{"id":"production"}},"artifactId":"{artefact}""#),
+            "",
+        )
+    };
+    import(&mut store, &[deployed("d1", 0, "a1")]);
+    // Three weeks later, in another import: an incident naming a1, then a rollback of d1, its
+    // chunk long written.
+    let s = import(
+        &mut store,
+        &[
+            event(
+                "i1",
+                "i1",
+                "incident.detected.0.3.0",
+                3 * WEEK,
+                "INC-9",
+                r#""artifactId":"a1""#,
+                r#","customData":{"severity":"P1"}"#,
+            ),
+            event(
+                "r1",
+                "r1",
+                "service.rolledback.0.3.0",
+                3 * WEEK + 60,
+                "payments",
+                r#""environment":{"id":"production"}"#,
+                "",
+            ),
+            // A second rollback of the same deployment changes nothing.
+            event(
+                "r2",
+                "r2",
+                "service.rolledback.0.3.0",
+                3 * WEEK + 90,
+                "payments",
+                r#""environment":{"id":"production"}"#,
+                "",
+            ),
+            // A deployment arriving late, into the chunk of the first one.
+            deployed("d0", -60, "a0"),
+            // An incident naming an artefact deployed only after its detection: unattributed.
+            event("i2", "i2", "incident.detected.0.3.0", 3 * WEEK + 120, "INC-10", r#""artifactId":"a5""#, ""),
+            deployed("d5", 3 * WEEK + 180, "a5"),
+        ],
+    );
+    assert_eq!((s.incidents, s.unattributed_incidents, s.rollbacks, s.deployments), (2, 1, 2, 2));
+    let h = store.history(None, "production", T0 - 3_600, T0 + 4 * WEEK, 0).unwrap();
+    let ids: Vec<_> = h.deployments.iter().map(|d| (d.finished - T0, d.artefact.clone().unwrap())).collect();
+    assert_eq!(ids, vec![(-60, "a0".into()), (0, "a1".into()), (3 * WEEK + 180, "a5".into())], "in finishing order");
+    let d1 = &h.deployments[1];
+    let rb = d1.rollback.unwrap();
+    assert_eq!((rb.decided, rb.completed), (T0 + 3 * WEEK + 60, Some(T0 + 3 * WEEK + 60)));
+    assert!(h.deployments[0].rollback.is_none());
+    let inc = h.incidents.iter().find(|i| i.id == "INC-9").unwrap();
+    assert_eq!(inc.caused_by, Some(d1.id));
+    assert_eq!(h.incidents.iter().find(|i| i.id == "INC-10").unwrap().caused_by, None);
+    // The window's own edges: only what finished inside it.
+    let h = store.history(None, "production", T0, T0 + 1, 0).unwrap();
+    assert_eq!(h.deployments.len(), 1);
+}
+
+#[test]
+fn a_store_of_an_earlier_layout_or_with_a_damaged_chunk_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.kpi.db");
+    rusqlite::Connection::open(&old)
+        .unwrap()
+        .execute_batch("CREATE TABLE kpi_deployments (id INTEGER PRIMARY KEY, finished INTEGER)")
+        .unwrap();
+    let err = Store::open(&old).err().expect("refused").to_string();
+    assert!(
+        err.contains("old.kpi.db") && err.contains("earlier layout") && err.contains("import the events again"),
+        "{err}"
+    );
+
+    let path = dir.path().join("new.kpi.db");
+    let mut store = Store::open(&path).unwrap();
+    import(&mut store, &lines());
+    drop(store);
+    rusqlite::Connection::open(&path).unwrap().execute_batch("UPDATE kpi_deployments SET records = x'0102'").unwrap();
+    let err = Store::open(&path).unwrap().history(None, "production", T0, T0 + 86_400, 0).unwrap_err().to_string();
+    assert!(err.contains("damaged deployment chunk at byte 0"), "{err}");
 }

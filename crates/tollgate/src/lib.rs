@@ -11,6 +11,7 @@ pub mod cli;
 pub mod codec;
 pub mod codec_evidence;
 pub mod demo;
+mod event_stream;
 pub mod evidence_cmd;
 pub mod metrics_cmd;
 pub mod out;

@@ -1,11 +1,10 @@
 //! `tollgate import` and `tollgate metrics`: external events into the KPI store beside the log,
 //! and the KPIs of 4.2 computed from it and from Tollgate's own records.
 
-use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::io::{IsTerminal, Read};
 use std::path::Path;
 
 use serde_json::json;
-use sha2::{Digest as _, Sha256};
 use tollgate_domain::Command;
 use tollgate_domain::event::{ExternalDeployment, ImportRecord};
 use tollgate_domain::evidence::Digest;
@@ -16,11 +15,9 @@ use tollgate_metrics::kpi::{self, Query};
 use tollgate_metrics::store::{self, Store};
 
 use crate::app::App;
+use crate::event_stream::{self, MAX_LINE, ReadError};
 use crate::run::{Ctx, Failure, error};
 use crate::view::View;
-
-/// Lines longer than this are rejected unread (a CDEvent is a few kilobytes).
-const MAX_LINE: usize = 1 << 20;
 
 pub(crate) fn import(ctx: &Ctx, app: &mut App<SqliteLedger>, file: &Path) -> Result<(), Failure> {
     let actor = ctx.actor()?.to_owned();
@@ -36,51 +33,37 @@ pub(crate) fn import(ctx: &Ctx, app: &mut App<SqliteLedger>, file: &Path) -> Res
         tollgate_domain::Rejection::Invalid(r) => error(r.join("\n")),
     })?;
 
-    let input: Box<dyn Read> = if file.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
+    let input: Box<dyn Read + Send> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin())
     } else {
         Box::new(std::fs::File::open(file).map_err(|e| error(format!("{}: {e}", file.display())))?)
     };
     let size = std::fs::metadata(file).ok().map(|m| m.len());
-    let mut reader = BufReader::with_capacity(1 << 20, input);
     let kpi_path = store::path_beside(&ctx.db);
     let mut kpi = Store::open(&kpi_path).map_err(|e| error(e.to_string()))?;
     let enforced = tollgate_domain::nonconformance::enforcement_start(app.state(), &policy).map(|t| t.timestamp());
-    let mut importer =
-        Importer::new(&mut kpi, &production, enforced).map_err(|e| error(format!("{}: {e}", kpi_path.display())))?;
+    // CDEvents lines run to hundreds of bytes: a low estimate of the count, grown as needed.
+    let expected_lines = size.map_or(0, |s| (s / 1_000).min(100_000_000) as usize);
+    let mut importer = Importer::new(&mut kpi, &production, enforced, expected_lines)
+        .map_err(|e| error(format!("{}: {e}", kpi_path.display())))?;
     let progress = Progress::new(size);
-    let mut hasher = Sha256::new();
-    let mut line = Vec::with_capacity(4096);
-    let mut read = 0u64;
-    loop {
-        line.clear();
-        let n = (&mut reader)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| error(format!("{}: {e}", file.display())))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&line);
-        read += n as u64;
-        if line.len() > MAX_LINE && line.last() != Some(&b'\n') {
-            return Err(error(format!(
-                "{}: line {} is longer than {} bytes; nothing was imported",
-                file.display(),
-                importer.summary.lines + 1,
-                MAX_LINE
-            )));
-        }
-        let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
-        importer.line(text).map_err(|e| error(format!("{}: {e}", kpi_path.display())))?;
-        if importer.summary.lines % 65_536 == 0 {
-            progress.update(read, importer.summary.lines);
-        }
-    }
+    let store_error = |e: &dyn std::fmt::Display| error(format!("{}: {e}", kpi_path.display()));
+    let read = event_stream::read(input, |batch| {
+        importer.parsed(&batch.lines).map_err(|e| store_error(&e))?;
+        progress.update(batch.bytes_read, importer.summary.lines);
+        Ok::<_, Failure>(())
+    })?;
     progress.finish();
-    let summary = importer.finish().map_err(|e| error(format!("{}: {e}", kpi_path.display())))?;
-    let digest = Digest::from_sha256(hasher.finalize().into());
+    // Nothing is committed unless the whole input was read: the importer's transaction is
+    // dropped (rolled back) with it.
+    let digest = read.map_err(|e| match e {
+        ReadError::Io(e) => error(format!("{}: {e}; nothing was imported", file.display())),
+        ReadError::LineTooLong(n) => {
+            error(format!("{}: line {n} is longer than {MAX_LINE} bytes; nothing was imported", file.display()))
+        }
+    })?;
+    let summary = importer.finish().map_err(|e| store_error(&e))?;
+    let digest = Digest::from_sha256(digest);
     let deployments = summary
         .to_check
         .iter()
@@ -226,8 +209,10 @@ pub fn history(
         History::default()
     };
     let own = crate::own_history::history(state, environment, service);
-    h.deployments.extend(own.deployments);
-    h.deployments.sort_by_key(|d| d.finished);
+    if !own.deployments.is_empty() {
+        h.deployments.extend(own.deployments);
+        h.deployments.sort_by_key(|d| d.finished);
+    }
     h.approvals.extend(own.approvals);
     h.releases.extend(own.releases);
     Ok(h)
