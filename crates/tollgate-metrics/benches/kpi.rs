@@ -64,7 +64,7 @@ fn generate() -> History {
         let changes = rng.below(4) as usize;
         deployments.push(Deployment {
             id,
-            service: names[service].clone(),
+            service: names[service].as_str().into(),
             environment: "production".into(),
             artefact: Some(format!("{}@sha256:{id:016x}", names[service])),
             pipeline_started: rng.chance(90).then(|| finished - rng.between(5 * 60, 45 * 60)),
@@ -99,7 +99,7 @@ fn generate() -> History {
             let detected = cause.finished + rng.between(60, DAY);
             Incident {
                 id: format!("INC-{n}"),
-                service: Some(cause.service.clone()),
+                service: Some(cause.service.to_string()),
                 environment: Some("production".into()),
                 severity,
                 detected,
@@ -116,14 +116,14 @@ fn generate() -> History {
         let requested = d.finished - rng.between(DAY, 3 * DAY);
         approvals.push(ApprovalCycle {
             release: release.clone(),
-            service: d.service.clone(),
+            service: d.service.to_string(),
             emergency: d.emergency,
             requested,
             granted: rng.chance(97).then(|| requested + rng.between(10 * 60, 8 * 3600)),
         });
         releases.push(ReleaseAtGate {
             release,
-            service: d.service.clone(),
+            service: d.service.to_string(),
             gate_at: d.finished - rng.between(3600, DAY),
             documentation_complete: rng.chance(96),
             critical_drift: rng.chance(60).then(|| u32::from(rng.chance(3))),
@@ -199,7 +199,7 @@ fn main() {
 
     let service = "svc-0123";
     let one = History {
-        deployments: org.deployments.iter().filter(|d| d.service == service).cloned().collect(),
+        deployments: org.deployments.iter().filter(|d| &*d.service == service).cloned().collect(),
         incidents: org.incidents.iter().filter(|i| i.service.as_deref() == Some(service)).cloned().collect(),
         approvals: org.approvals.iter().filter(|a| a.service == service).cloned().collect(),
         releases: org.releases.iter().filter(|r| r.service == service).cloned().collect(),

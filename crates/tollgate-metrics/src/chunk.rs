@@ -98,7 +98,7 @@ pub struct DeploymentRecord<'a> {
 }
 
 impl DeploymentRecord<'_> {
-    pub fn lead_times(&self) -> Vec<i64> {
+    pub fn lead_times(&self) -> crate::history::LeadTimes {
         self.lead_times.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect()
     }
 }
@@ -248,9 +248,9 @@ mod tests {
         assert_eq!(first.pipeline_started, Some(900));
         assert_eq!(first.artefact, Some("pkg:oci/a@sha256%3Aab"));
         assert_eq!(first.fixes_incident, Some("INC-1"));
-        assert_eq!(first.lead_times(), vec![60, 120]);
+        assert_eq!(first.lead_times().to_vec(), vec![60, 120]);
         let Record::Deployment(second) = &all[1] else { panic!("{all:?}") };
-        assert_eq!((second.success, second.artefact, second.lead_times()), (false, None, vec![]));
+        assert_eq!((second.success, second.artefact, second.lead_times().to_vec()), (false, None, vec![]));
         assert_eq!(all[2], Record::Rollback { deployment: 7, decided: 1_100, completed: 1_500 });
 
         let cut = &buf[..buf.len() - 3];

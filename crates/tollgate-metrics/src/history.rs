@@ -1,6 +1,12 @@
 //! The facts KPIs are computed from, as plain values. Times are Unix seconds (UTC); durations
 //! are seconds. Services and environments are strings as the records name them.
 
+use std::sync::Arc;
+
+/// Commit-to-deploy seconds of the changes a deployment shipped; most ship one or two, held
+/// inline (a query holds a million deployments).
+pub type LeadTimes = smallvec::SmallVec<[i64; 2]>;
+
 /// Unix seconds, UTC.
 pub type Time = i64;
 
@@ -9,8 +15,9 @@ pub type Time = i64;
 pub struct Deployment {
     /// Unique within a history; incidents and rollbacks refer to it.
     pub id: u64,
-    pub service: String,
-    pub environment: String,
+    /// Shared: a query loads a million deployments of a thousand services.
+    pub service: Arc<str>,
+    pub environment: Arc<str>,
     pub artefact: Option<String>,
     /// The earliest pipeline event of the deployment's chain (queued or started), when known.
     pub pipeline_started: Option<Time>,
@@ -26,7 +33,7 @@ pub struct Deployment {
     pub fixes_incident: Option<String>,
     /// Commit-to-deploy seconds of every change that reached production first with this
     /// deployment (a change shipped in several artefacts counts once, at its first).
-    pub change_lead_times: Vec<i64>,
+    pub change_lead_times: LeadTimes,
     /// The rollback of this deployment, if any.
     pub rollback: Option<Rollback>,
     /// Seconds of stabilisation the release type requires (4.4.5), when known.
@@ -92,10 +99,11 @@ pub struct ReleaseAtGate {
     pub critical_drift: Option<u32>,
 }
 
-/// Everything KPIs need for one query, each list ordered by its time.
+/// Everything KPIs need for one query, each list ordered by its time except the deployments.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
-    /// By `finished`.
+    /// In no particular order: a store hands them over service by service, and ordering a
+    /// million large structs costs more than `kpi::compute` ordering its compact rows.
     pub deployments: Vec<Deployment>,
     /// By `detected`.
     pub incidents: Vec<Incident>,

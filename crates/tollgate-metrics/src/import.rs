@@ -60,6 +60,14 @@ struct Chain {
     deployed: bool,
 }
 
+/// A production deployment of an artefact: what an incident naming the artefact is caused by.
+#[derive(Clone, Copy)]
+struct Deployed {
+    id: u64,
+    finished: Time,
+    service: i64,
+}
+
 /// The latest successful deployment of a service to an environment: what a rollback rolls back.
 #[derive(Clone, Copy)]
 struct Latest {
@@ -82,8 +90,8 @@ pub struct Importer<'s> {
     /// Records not yet written, by chunk: (environment, period, service).
     chunks: FastMap<(i64, i64, i64), Vec<u8>>,
     chunk_bytes: usize,
-    /// Production deployments not yet written to `kpi_artefacts`, by artefact: (id, finished).
-    deployed_artefacts: FastMap<u128, (u64, Time)>,
+    /// Production deployments not yet written to `kpi_artefacts`, by artefact.
+    deployed_artefacts: FastMap<u128, Deployed>,
     /// The latest period an event fell in; moving past it writes the chunks.
     period: i64,
     next_id: u64,
@@ -107,7 +115,8 @@ impl<'s> Importer<'s> {
         enforced_from: Option<Time>,
         expected_lines: usize,
     ) -> rusqlite::Result<Importer<'s>> {
-        store.conn.execute_batch("BEGIN IMMEDIATE")?;
+        // A large page cache for the import's writes (queries keep SQLite's small default).
+        store.conn.execute_batch("PRAGMA cache_size = -262144; BEGIN IMMEDIATE")?;
         let mut names = FastMap::default();
         {
             let mut stmt = store.conn.prepare("SELECT id, name FROM kpi_names")?;
@@ -281,13 +290,13 @@ impl<'s> Importer<'s> {
         let mut artefacts: Vec<_> = self.deployed_artefacts.drain().collect();
         artefacts.sort_unstable_by_key(|(hash, _)| (*hash >> 64) as i64);
         let mut insert = conn.prepare_cached(
-            "INSERT INTO kpi_artefacts (hash, hash_low, deployment, finished) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO kpi_artefacts (hash, hash_low, deployment, finished, service) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (hash) DO UPDATE SET hash_low = excluded.hash_low, deployment = excluded.deployment,
-                 finished = excluded.finished
+                 finished = excluded.finished, service = excluded.service
              WHERE excluded.finished >= kpi_artefacts.finished",
         )?;
-        for (hash, (id, finished)) in artefacts {
-            insert.execute(params![(hash >> 64) as i64, hash as i64, id as i64, finished])?;
+        for (hash, d) in artefacts {
+            insert.execute(params![(hash >> 64) as i64, hash as i64, d.id as i64, d.finished, d.service])?;
         }
         let mut insert = conn.prepare_cached("INSERT INTO kpi_seen (hashes) VALUES (?1)")?;
         for hashes in self.new_seen.chunks(SEEN_PER_BLOB) {
@@ -425,7 +434,7 @@ impl<'s> Importer<'s> {
         self.record(environment, period, service, |buf| chunk::push_deployment(buf, &deployment));
         self.latest.insert((service, environment), Latest { id, period, rolled_back: false });
         if production && let Some((_, hash)) = artefact {
-            self.deployed_artefacts.insert(hash, (id, e.at));
+            self.deployed_artefacts.insert(hash, Deployed { id, finished: e.at, service });
         }
         if production && self.enforced_from.is_some_and(|from| e.at >= from) {
             if self.summary.to_check.len() < MAX_CHECKED {
@@ -497,21 +506,22 @@ impl<'s> Importer<'s> {
         // The latest production deployment of the artefact at or before detection: one not yet
         // written, else the one on record (an artefact deployed again after the detection, in
         // input out of time order, leaves the incident unattributed rather than guessed).
-        let caused_by = match e.artefact.as_deref().map(id_hash) {
+        let cause = match e.artefact.as_deref().map(id_hash) {
             None => None,
             Some(hash) => match self.deployed_artefacts.get(&hash) {
-                Some((id, finished)) if *finished <= e.at => Some(*id as i64),
+                Some(d) if d.finished <= e.at => Some((d.id as i64, d.service)),
                 Some(_) => None,
                 None => self
                     .store
                     .conn
                     .prepare_cached(
-                        "SELECT deployment FROM kpi_artefacts WHERE hash = ?1 AND hash_low = ?2 AND finished <= ?3",
+                        "SELECT deployment, service FROM kpi_artefacts WHERE hash = ?1 AND hash_low = ?2 AND finished <= ?3",
                     )?
-                    .query_row(params![(hash >> 64) as i64, hash as i64, e.at], |r| r.get(0))
+                    .query_row(params![(hash >> 64) as i64, hash as i64, e.at], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?,
             },
         };
+        let (caused_by, caused_service) = (cause.map(|c| c.0), cause.map(|c| c.1));
         let service = match e.service.as_deref().or(e.custom.service.as_deref()) {
             Some(s) => Some(self.name(s)?),
             None => None,
@@ -520,11 +530,14 @@ impl<'s> Importer<'s> {
             Some(env) => Some(self.name(env)?),
             None => None,
         };
-        let n = self.store.conn.prepare_cached(
-            "INSERT INTO kpi_incidents (key, service, environment, severity, detected, caused_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (key) DO NOTHING",
-        )?
-        .execute(params![e.subject.as_ref(), service, environment, severity, e.at, caused_by])?;
+        let n = self
+            .store
+            .conn
+            .prepare_cached(
+                "INSERT INTO kpi_incidents (key, service, environment, severity, detected, caused_by, caused_service)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (key) DO NOTHING",
+            )?
+            .execute(params![e.subject.as_ref(), service, environment, severity, e.at, caused_by, caused_service])?;
         if n == 0 {
             return Ok(Err(Outcome::Skipped("incident already detected")));
         }

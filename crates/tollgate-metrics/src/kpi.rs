@@ -418,7 +418,7 @@ impl Breaches {
     }
 
     fn of(d: &Deployment, what: String, at: Time) -> Breach {
-        Breach { what, release: d.release.clone(), service: d.service.clone(), deployment: Some(d.id), at }
+        Breach { what, release: d.release.clone(), service: d.service.to_string(), deployment: Some(d.id), at }
     }
 }
 
@@ -537,12 +537,8 @@ impl<'a> Window<'a> {
     fn build(history: &'a History, query: &'a Query) -> Window<'a> {
         let mut ids: HashMap<&'a str, u32, BuildHasherDefault<Fx>> = HashMap::default();
         let mut services: Vec<&'a str> = Vec::new();
-        // The history is ordered by `finished`, so two binary searches bound the window's size
-        // and the vectors grow once (an estimate only if it is not ordered).
-        let all = &history.deployments;
-        let expected = all
-            .partition_point(|d| d.finished < query.to)
-            .saturating_sub(all.partition_point(|d| d.finished < query.from));
+        // At most every deployment is in the window: the vectors grow once.
+        let expected = history.deployments.len();
         let mut deps = Vec::with_capacity(expected);
         let mut rows = Vec::with_capacity(expected);
         let mut emergencies = Vec::new();
@@ -563,7 +559,7 @@ impl<'a> Window<'a> {
                 continue;
             }
             // The service first: when one is asked for, it rejects nearly everything.
-            if query.service.as_ref().is_some_and(|s| *s != d.service) || d.environment != query.environment {
+            if query.service.as_deref().is_some_and(|s| s != &*d.service) || *d.environment != *query.environment {
                 continue;
             }
             let service = intern(&d.service);
@@ -595,12 +591,14 @@ impl<'a> Window<'a> {
             deps.push(d);
             rows.push(row);
         }
-        // The history promises time order; an unordered one is sorted rather than miscounted.
+        // Deployments come in no particular order (a store gives them service by service); the
+        // window's are put in finishing order (ties by id) here, on compact keys.
         if !rows.is_sorted_by_key(|r| r.finished) {
-            let mut order: Vec<u32> = (0..rows.len() as u32).collect();
-            order.sort_by_key(|&i| rows[i as usize].finished);
-            deps = order.iter().map(|&i| deps[i as usize]).collect();
-            rows = order.iter().map(|&i| rows[i as usize]).collect();
+            let mut keys: Vec<(Time, u64, u32)> =
+                deps.iter().zip(&rows).enumerate().map(|(i, (d, r))| (r.finished, d.id, i as u32)).collect();
+            keys.sort_unstable();
+            deps = keys.iter().map(|&(_, _, i)| deps[i as usize]).collect();
+            rows = keys.iter().map(|&(_, _, i)| rows[i as usize]).collect();
             by_id = deps.iter().enumerate().map(|(i, d)| (d.id, i as u32)).collect();
         }
         // Ids usually grow with time, so this is normally already sorted and costs one scan.

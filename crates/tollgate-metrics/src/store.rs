@@ -7,12 +7,13 @@
 //! holding the digest of the lines read.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::chunk::{self, Record};
 use crate::history::{Deployment, History, Incident, Rollback, Severity, Time};
-use crate::ids::FastMap;
+use crate::ids::{FastMap, FastSet};
 
 pub struct Store {
     pub(crate) conn: Connection,
@@ -50,7 +51,8 @@ CREATE TABLE IF NOT EXISTS kpi_artefacts (
     hash INTEGER PRIMARY KEY,
     hash_low INTEGER NOT NULL,
     deployment INTEGER NOT NULL,
-    finished INTEGER NOT NULL
+    finished INTEGER NOT NULL,
+    service INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS kpi_incidents (
     id INTEGER PRIMARY KEY,
@@ -60,10 +62,14 @@ CREATE TABLE IF NOT EXISTS kpi_incidents (
     severity INTEGER NOT NULL,
     detected INTEGER NOT NULL,
     resolved INTEGER,
-    caused_by INTEGER
+    caused_by INTEGER,
+    caused_service INTEGER
 );
 CREATE INDEX IF NOT EXISTS kpi_incidents_detected ON kpi_incidents (detected);
+CREATE INDEX IF NOT EXISTS kpi_incidents_service ON kpi_incidents (service, detected);
 CREATE INDEX IF NOT EXISTS kpi_incidents_cause ON kpi_incidents (caused_by) WHERE caused_by IS NOT NULL;
+CREATE INDEX IF NOT EXISTS kpi_incidents_caused_service ON kpi_incidents (caused_service, caused_by)
+    WHERE caused_by IS NOT NULL;
 CREATE TABLE IF NOT EXISTS kpi_seen (chunk INTEGER PRIMARY KEY, hashes BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS kpi_state (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 ";
@@ -72,17 +78,17 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let err = |source| StoreError::Sqlite { path: path.display().to_string(), source };
         let conn = Connection::open(path).map_err(err)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;",
-        )
-        .map_err(err)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;")
+            .map_err(err)?;
         let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
         let tables: i64 =
             conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0)).map_err(err)?;
         if found != FORMAT && (found != 0 || tables > 0) {
             return Err(StoreError::Format { path: path.display().to_string(), found });
         }
-        Self::create(&conn).map_err(err)?;
+        if found == 0 {
+            Self::create(&conn).map_err(err)?;
+        }
         Ok(Store { conn })
     }
 
@@ -123,50 +129,68 @@ impl Store {
         };
         let names = self.names()?;
         let name = |id: i64| names.get(id as usize).cloned().flatten().unwrap_or_default();
+        let name = &name;
         let start = from - lookback;
         history.deployments = self.deployments(service_id, env, environment, start, to, &name)?;
         let first = history.deployments.iter().map(|d| d.id).min().map_or(i64::MAX, |id| id as i64);
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT key, service, environment, severity, detected, resolved, caused_by FROM kpi_incidents
-             WHERE (detected >= ?1 AND detected < ?2) OR caused_by >= ?3 ORDER BY detected",
-        )?;
-        let mut rows = stmt.query(params![from, to, first])?;
-        while let Some(r) = rows.next()? {
-            let service: Option<i64> = r.get(1)?;
-            let env_id: Option<i64> = r.get(2)?;
-            if service_id.is_some() && service != service_id {
-                continue;
+        // Two index ranges: incidents detected in the window, and incidents caused by the
+        // deployments loaded (whenever detected); for one service, those reported against it
+        // or caused by its deployments.
+        let columns =
+            "SELECT id, key, service, environment, severity, detected, resolved, caused_by FROM kpi_incidents";
+        let queries: [(String, Vec<i64>); 2] = match service_id {
+            Some(s) => [
+                (format!("{columns} WHERE service = ?1 AND detected >= ?2 AND detected < ?3"), vec![s, from, to]),
+                (format!("{columns} WHERE caused_service = ?1 AND caused_by >= ?2"), vec![s, first]),
+            ],
+            None => [
+                (format!("{columns} WHERE detected >= ?1 AND detected < ?2"), vec![from, to]),
+                (format!("{columns} WHERE caused_by >= ?1"), vec![first]),
+            ],
+        };
+        let mut loaded: FastSet<i64> = FastSet::default();
+        for (sql, values) in queries {
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
+            while let Some(r) = rows.next()? {
+                if !loaded.insert(r.get(0)?) {
+                    continue;
+                }
+                let env_id: Option<i64> = r.get(3)?;
+                let caused_by: Option<i64> = r.get(7)?;
+                // Incidents of other environments matter only through a deployment of this one.
+                if caused_by.is_none() && env_id.is_some_and(|e| e != env) {
+                    continue;
+                }
+                let severity = match r.get::<_, i64>(4)? {
+                    1 => Severity::P1,
+                    2 => Severity::P2,
+                    3 => Severity::P3,
+                    _ => Severity::P4,
+                };
+                history.incidents.push(Incident {
+                    id: r.get(1)?,
+                    service: r.get::<_, Option<i64>>(2)?.map(name),
+                    environment: env_id.map(name),
+                    severity,
+                    detected: r.get(5)?,
+                    resolved: r.get(6)?,
+                    caused_by: caused_by.map(|c| c as u64),
+                });
             }
-            let caused_by: Option<i64> = r.get(6)?;
-            // Incidents of other environments matter only through a deployment of this one.
-            if caused_by.is_none() && env_id.is_some_and(|e| e != env) {
-                continue;
-            }
-            let severity = match r.get::<_, i64>(3)? {
-                1 => Severity::P1,
-                2 => Severity::P2,
-                3 => Severity::P3,
-                _ => Severity::P4,
-            };
-            history.incidents.push(Incident {
-                id: r.get(0)?,
-                service: service.map(name),
-                environment: env_id.map(name),
-                severity,
-                detected: r.get(4)?,
-                resolved: r.get(5)?,
-                caused_by: caused_by.map(|c| c as u64),
-            });
         }
+        history.incidents.sort_by_key(|i| i.detected);
         // An incident caused by a deployment of another environment or service is not this query's.
-        let ids: std::collections::HashSet<u64> = history.deployments.iter().map(|d| d.id).collect();
+        let mut ids: FastSet<u64> = FastSet::with_capacity_and_hasher(history.deployments.len(), Default::default());
+        ids.extend(history.deployments.iter().map(|d| d.id));
         history.incidents.retain(|i| i.caused_by.is_none_or(|c| ids.contains(&c)));
         Ok(history)
     }
 
-    /// The deployments finishing in `[start, to)`, in finishing order, from the chunks of the
-    /// periods the range touches. Each chunk's rollback records are applied to its deployments
-    /// (the first rollback of a deployment counts).
+    /// The deployments finishing in `[start, to)`, from the chunks of the periods the range
+    /// touches, chunk by chunk: ordered within each service, not across services. Putting a
+    /// million 250-byte structs in global order costs more than `kpi::compute` sorting its
+    /// compact rows.
     fn deployments(
         &self,
         service: Option<i64>,
@@ -179,74 +203,12 @@ impl Store {
         if start >= to {
             return Ok(Vec::new());
         }
-        let (first, last) = (chunk::period(start), chunk::period(to - 1));
-        let mut stmt;
-        let mut rows = match service {
-            Some(s) => {
-                stmt = self.conn.prepare_cached(
-                    "SELECT service, records FROM kpi_deployments
-                     WHERE service = ?1 AND environment = ?2 AND period BETWEEN ?3 AND ?4",
-                )?;
-                stmt.query(params![s, env, first, last])?
-            }
-            None => {
-                stmt = self.conn.prepare_cached(
-                    "SELECT service, records FROM kpi_deployments WHERE environment = ?1 AND period BETWEEN ?2 AND ?3",
-                )?;
-                stmt.query(params![env, first, last])?
-            }
+        let environment: Arc<str> = environment.into();
+        let range = Range { env, environment: &environment, start, to, name };
+        let out = match service {
+            Some(s) => range.read(&self.conn, "service = ?4", s)?,
+            None => range.read(&self.conn, "service >= ?4", i64::MIN)?,
         };
-        let damaged =
-            |e: chunk::Damaged| rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Blob, Box::new(e));
-        // First pass: which records fall in the range, and every rollback.
-        let mut chunks: Vec<(i64, Vec<u8>)> = Vec::new();
-        let mut wanted: Vec<(Time, u64, u32, u32)> = Vec::new();
-        let mut rollbacks: FastMap<u64, Rollback> = FastMap::default();
-        while let Some(r) = rows.next()? {
-            let blob: Vec<u8> = r.get(1)?;
-            let index = chunks.len() as u32;
-            let mut records = chunk::records(&blob);
-            loop {
-                let offset = records.offset() as u32;
-                let Some(record) = records.next() else { break };
-                match record.map_err(damaged)? {
-                    Record::Deployment(d) if start <= d.finished && d.finished < to => {
-                        wanted.push((d.finished, d.id, index, offset));
-                    }
-                    Record::Deployment(_) => {}
-                    Record::Rollback { deployment, decided, completed } => {
-                        rollbacks.entry(deployment).or_insert(Rollback { decided, completed: Some(completed) });
-                    }
-                }
-            }
-            chunks.push((r.get(0)?, blob));
-        }
-        wanted.sort_unstable();
-        let mut services: FastMap<i64, String> = FastMap::default();
-        let mut out = Vec::with_capacity(wanted.len());
-        for (_, _, index, offset) in wanted {
-            let (service, blob) = &chunks[index as usize];
-            let Some(Ok(Record::Deployment(d))) = chunk::records(&blob[offset as usize..]).next() else {
-                return Err(damaged(chunk::Damaged(offset as usize)));
-            };
-            let service = services.entry(*service).or_insert_with(|| name(*service)).clone();
-            out.push(Deployment {
-                id: d.id,
-                service,
-                environment: environment.to_owned(),
-                artefact: d.artefact.map(str::to_owned),
-                pipeline_started: d.pipeline_started,
-                finished: d.finished,
-                success: d.success,
-                release: None,
-                release_type: None,
-                emergency: d.emergency,
-                fixes_incident: d.fixes_incident.map(str::to_owned),
-                change_lead_times: d.lead_times(),
-                rollback: rollbacks.get(&d.id).copied(),
-                stabilisation: None,
-            });
-        }
         Ok(out)
     }
 
@@ -261,6 +223,67 @@ impl Store {
                 out.resize(idx + 1, None);
             }
             out[idx] = Some(r.get(1)?);
+        }
+        Ok(out)
+    }
+}
+
+/// One query's range of deployments.
+struct Range<'a> {
+    env: i64,
+    environment: &'a Arc<str>,
+    start: Time,
+    to: Time,
+    name: &'a dyn Fn(i64) -> String,
+}
+
+impl Range<'_> {
+    /// The deployments of the chunks matching `services` (an SQL condition on `service` with
+    /// `?4` bound to `value`), each with its rollback (the first one recorded), unordered.
+    fn read(&self, conn: &Connection, services: &str, value: i64) -> rusqlite::Result<Vec<Deployment>> {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT service, records FROM kpi_deployments
+             WHERE environment = ?1 AND period BETWEEN ?2 AND ?3 AND {services}"
+        ))?;
+        let (first, last) = (chunk::period(self.start), chunk::period(self.to - 1));
+        let mut rows = stmt.query(params![self.env, first, last, value])?;
+        let damaged =
+            |e: chunk::Damaged| rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Blob, Box::new(e));
+        let mut services: FastMap<i64, Arc<str>> = FastMap::default();
+        let mut out = Vec::new();
+        let mut rollbacks: FastMap<u64, Rollback> = FastMap::default();
+        // Blobs are decoded where SQLite holds them, never copied: a whole-organisation query
+        // reads some 150 MB of them.
+        while let Some(r) = rows.next()? {
+            let service_id: i64 = r.get(0)?;
+            let service = services.entry(service_id).or_insert_with(|| (self.name)(service_id).into()).clone();
+            for record in chunk::records(r.get_ref(1)?.as_blob()?) {
+                match record.map_err(damaged)? {
+                    Record::Deployment(d) if self.start <= d.finished && d.finished < self.to => out.push(Deployment {
+                        id: d.id,
+                        service: service.clone(),
+                        environment: self.environment.clone(),
+                        artefact: d.artefact.map(str::to_owned),
+                        pipeline_started: d.pipeline_started,
+                        finished: d.finished,
+                        success: d.success,
+                        release: None,
+                        release_type: None,
+                        emergency: d.emergency,
+                        fixes_incident: d.fixes_incident.map(str::to_owned),
+                        change_lead_times: d.lead_times(),
+                        rollback: None,
+                        stabilisation: None,
+                    }),
+                    Record::Deployment(_) => {}
+                    Record::Rollback { deployment, decided, completed } => {
+                        rollbacks.entry(deployment).or_insert(Rollback { decided, completed: Some(completed) });
+                    }
+                }
+            }
+        }
+        for d in &mut out {
+            d.rollback = rollbacks.get(&d.id).copied();
         }
         Ok(out)
     }

@@ -25,7 +25,7 @@ fn dep(id: u64, service: &str, finished: Time) -> Deployment {
         release_type: Some("minor".into()),
         emergency: false,
         fixes_incident: None,
-        change_lead_times: Vec::new(),
+        change_lead_times: Default::default(),
         rollback: None,
         stabilisation: Some(2 * H),
     }
@@ -96,27 +96,27 @@ fn scenario() -> History {
 
     let mut d = dep(1, "pay", d0 + 10 * H);
     d.pipeline_started = Some(d.finished - 20 * M);
-    d.change_lead_times = vec![2 * H, 30 * M];
+    d.change_lead_times = vec![2 * H, 30 * M].into();
     d.rollback = Some(Rollback { decided: d.finished + 30 * M, completed: Some(d.finished + 40 * M) });
     deployments.push(d);
 
     let mut d = dep(2, "pay", d0 + 14 * H);
     d.pipeline_started = Some(d.finished - 25 * M);
-    d.change_lead_times = vec![5 * H];
+    d.change_lead_times = vec![5 * H].into();
     deployments.push(d);
 
     let mut d = dep(3, "shop", d0 + D + 9 * H);
     d.success = false;
     d.pipeline_started = Some(d.finished - 10 * M);
     // A failed deployment ships nothing: its list must be ignored.
-    d.change_lead_times = vec![100];
+    d.change_lead_times = vec![100].into();
     deployments.push(d);
 
     let mut d = dep(4, "shop", d0 + D + 11 * H);
     d.pipeline_started = Some(d.finished - 50 * M);
     d.release_type = Some("infrastructure".into());
     d.stabilisation = Some(24 * H);
-    d.change_lead_times = vec![25 * H];
+    d.change_lead_times = vec![25 * H].into();
     deployments.push(d);
 
     let mut d = dep(5, "pay", d0 + 2 * D + 8 * H);
@@ -140,12 +140,12 @@ fn scenario() -> History {
 
     let mut d = dep(9, "pay", d0 + 9 * D + 10 * H);
     d.pipeline_started = Some(d.finished - 15 * M);
-    d.change_lead_times = vec![-10, 40 * M];
+    d.change_lead_times = vec![-10, 40 * M].into();
     deployments.push(d);
 
     let mut d = dep(10, "pay", d0 + 9 * D + 11 * H);
     d.environment = "staging".into();
-    d.change_lead_times = vec![H];
+    d.change_lead_times = vec![H].into();
     d.rollback = Some(Rollback { decided: d.finished + M, completed: None });
     deployments.push(d);
 
@@ -408,7 +408,7 @@ fn lead_time_for_changes() {
 #[test]
 fn nearest_rank_percentiles() {
     let mut d = dep(1, "a", MON + H);
-    d.change_lead_times = vec![40, 10, 30, 20];
+    d.change_lead_times = vec![40, 10, 30, 20].into();
     let kpis = kpi::compute(&History { deployments: vec![d], ..History::default() }, &query(None, MON, MON + D));
     // n = 4: median rank ⌈2⌉ = 2 → 20 (not 25, the interpolated value); p90 rank ⌈3.6⌉ = 4 → 40.
     let (stats, _, _) = durations(get(&kpis, "lead_time_for_changes"));
@@ -424,13 +424,13 @@ fn a_change_in_several_artefacts_is_counted_once() {
     let mut staging = dep(1, "a", MON + H);
     staging.environment = "staging".into();
     staging.artefact = Some("A1".into());
-    staging.change_lead_times = vec![30 * M];
+    staging.change_lead_times = vec![30 * M].into();
     let mut a1 = dep(2, "a", MON + 2 * H);
     a1.artefact = Some("A1".into());
-    a1.change_lead_times = vec![H];
+    a1.change_lead_times = vec![H].into();
     let mut a2 = dep(3, "a", MON + 5 * H);
     a2.artefact = Some("A2".into());
-    a2.change_lead_times = vec![2 * H];
+    a2.change_lead_times = vec![2 * H].into();
     let history = History { deployments: vec![staging, a1, a2], ..History::default() };
     let kpis = kpi::compute(&history, &query(None, MON, MON + D));
     // Two changes: [3600, 7200]; median rank 1 → 3600, p90 rank ⌈1.8⌉ = 2 → 7200, mean 5400.
@@ -802,7 +802,7 @@ fn extreme_times_do_not_panic() {
     a.pipeline_started = Some(i64::MIN);
     a.stabilisation = Some(i64::MAX);
     a.rollback = Some(Rollback { decided: i64::MIN, completed: Some(i64::MAX) });
-    a.change_lead_times = vec![i64::MAX, i64::MIN];
+    a.change_lead_times = vec![i64::MAX, i64::MIN].into();
     let mut b = dep(2, "a", i64::MIN);
     b.emergency = true;
     let mut c = dep(3, "a", i64::MIN + 1);

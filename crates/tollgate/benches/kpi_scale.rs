@@ -25,13 +25,7 @@ fn main() {
     let bytes = std::fs::metadata(&history).unwrap().len();
 
     let db = dir.join(format!("bench-{deployments}.db"));
-    for suffix in ["", "-wal", "-shm", ".key", ".pub", ".checkpoint"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
     let kpi_db = store::path_beside(&db);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", kpi_db.display()));
-    }
     let tollgate = env!("CARGO_BIN_EXE_tollgate");
     let run = |args: &[&str]| {
         let out =
@@ -39,46 +33,10 @@ fn main() {
         assert!(out.status.success(), "tollgate {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
-    run(&["init", "--now", "2026-11-01T00:00:00Z"]);
-    run(&["person", "add", "rita", "--role", "release-manager"]);
-
-    // GNU time reports the import's peak resident set; without it the figure is not measured.
-    let gnu_time = Path::new("/usr/bin/time").exists();
-    let mut import = if gnu_time { Command::new("/usr/bin/time") } else { Command::new(tollgate) };
-    if gnu_time {
-        import.args(["-f", "peak-rss-kb %M", tollgate]);
+    // `TOLLGATE_BENCH_QUERIES_ONLY=1` keeps the store of the previous run and times the queries.
+    if std::env::var_os("TOLLGATE_BENCH_QUERIES_ONLY").is_none() || !kpi_db.exists() {
+        import(&db, &history, bytes, &run);
     }
-    import.env("TOLLGATE_DB", &db).env("TOLLGATE_USER", "rita").args([
-        "--json",
-        "import",
-        "--cdevents",
-        history.to_str().unwrap(),
-    ]);
-    let started = Instant::now();
-    let out = import.output().unwrap();
-    let seconds = started.elapsed().as_secs_f64();
-    assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let lines = summary["lines"].as_u64().unwrap();
-    let rss = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .find_map(|l| l.strip_prefix("peak-rss-kb ").and_then(|kb| kb.trim().parse::<u64>().ok()))
-        .map_or("not measured (no /usr/bin/time)".to_owned(), |kb| format!("{} MB", kb / 1024));
-    println!(
-        "import: {lines} lines ({:.1} GB) in {seconds:.1} s = {:.0} events/s, {:.0} MB/s; peak RSS {rss}",
-        bytes as f64 / 1e9,
-        lines as f64 / seconds,
-        bytes as f64 / 1e6 / seconds
-    );
-    println!(
-        "        {} deployments, {} failed, {} rollbacks, {} incidents ({} unattributed), {} changes shipped",
-        summary["deployments"],
-        summary["failed_deployments"],
-        summary["rollbacks"],
-        summary["incidents"],
-        summary["unattributed_incidents"],
-        summary["changes_shipped"]
-    );
 
     let kpi_store = Store::open(&kpi_db).unwrap();
     let (from, to) = (END - 90 * DAY, END);
@@ -156,5 +114,57 @@ fn busiest_service(s: &Store, from: i64, to: i64) -> String {
     for d in &h.deployments {
         *counts.entry(d.service.clone()).or_insert(0u32) += 1;
     }
-    counts.into_iter().max_by_key(|(_, n)| *n).map(|(s, _)| s).unwrap()
+    counts.into_iter().max_by_key(|(_, n)| *n).map(|(s, _)| s.to_string()).unwrap()
+}
+
+/// A fresh log and KPI store, the history imported through the binary, with the rate printed.
+fn import(db: &Path, history: &Path, bytes: u64, run: &dyn Fn(&[&str]) -> String) {
+    for suffix in ["", "-wal", "-shm", ".key", ".pub", ".checkpoint"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let kpi_db = store::path_beside(db);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", kpi_db.display()));
+    }
+    let tollgate = env!("CARGO_BIN_EXE_tollgate");
+    run(&["init", "--now", "2026-11-01T00:00:00Z"]);
+    run(&["person", "add", "rita", "--role", "release-manager"]);
+
+    // GNU time reports the import's peak resident set; without it the figure is not measured.
+    let gnu_time = Path::new("/usr/bin/time").exists();
+    let mut import = if gnu_time { Command::new("/usr/bin/time") } else { Command::new(tollgate) };
+    if gnu_time {
+        import.args(["-f", "peak-rss-kb %M", tollgate]);
+    }
+    import.env("TOLLGATE_DB", db).env("TOLLGATE_USER", "rita").args([
+        "--json",
+        "import",
+        "--cdevents",
+        history.to_str().unwrap(),
+    ]);
+    let started = Instant::now();
+    let out = import.output().unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lines = summary["lines"].as_u64().unwrap();
+    let rss = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find_map(|l| l.strip_prefix("peak-rss-kb ").and_then(|kb| kb.trim().parse::<u64>().ok()))
+        .map_or("not measured (no /usr/bin/time)".to_owned(), |kb| format!("{} MB", kb / 1024));
+    println!(
+        "import: {lines} lines ({:.1} GB) in {seconds:.1} s = {:.0} events/s, {:.0} MB/s; peak RSS {rss}",
+        bytes as f64 / 1e9,
+        lines as f64 / seconds,
+        bytes as f64 / 1e6 / seconds
+    );
+    println!(
+        "        {} deployments, {} failed, {} rollbacks, {} incidents ({} unattributed), {} changes shipped",
+        summary["deployments"],
+        summary["failed_deployments"],
+        summary["rollbacks"],
+        summary["incidents"],
+        summary["unattributed_incidents"],
+        summary["changes_shipped"]
+    );
 }

@@ -209,10 +209,7 @@ pub fn history(
         History::default()
     };
     let own = crate::own_history::history(state, environment, service);
-    if !own.deployments.is_empty() {
-        h.deployments.extend(own.deployments);
-        h.deployments.sort_by_key(|d| d.finished);
-    }
+    h.deployments.extend(own.deployments);
     h.approvals.extend(own.approvals);
     h.releases.extend(own.releases);
     Ok(h)

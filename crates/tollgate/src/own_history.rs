@@ -32,8 +32,8 @@ pub fn history(state: &State, environment: &str, service: Option<&str>) -> Histo
                 .map(|b| Rollback { decided: b.started.at.timestamp(), completed: b.completed.map(|c| c.timestamp()) });
             h.deployments.push(Deployment {
                 id: OWN_IDS + u64::from(r.id.0) * 1_000 + i as u64,
-                service: r.service.clone(),
-                environment: d.environment.clone(),
+                service: r.service.as_str().into(),
+                environment: d.environment.as_str().into(),
                 artefact: artefact.clone(),
                 pipeline_started: Some(d.started.at.timestamp()),
                 finished: finished.timestamp(),
@@ -42,7 +42,7 @@ pub fn history(state: &State, environment: &str, service: Option<&str>) -> Histo
                 release_type: Some(r.release_type.clone()),
                 emergency: r.track == Track::Emergency,
                 fixes_incident: r.incident.clone(),
-                change_lead_times: Vec::new(),
+                change_lead_times: Default::default(),
                 rollback,
                 stabilisation,
             });

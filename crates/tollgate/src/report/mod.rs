@@ -424,7 +424,7 @@ fn listed_deployments(
         // Own emergency releases are listed as releases, with their incident and phase.
         if d.emergency && d.release.is_none() && from <= d.finished && d.finished < to {
             emergencies.push(|| EmergencyDeployment {
-                service: d.service.clone(),
+                service: d.service.to_string(),
                 finished: d.finished,
                 success: d.success,
                 artefact: d.artefact.clone(),
@@ -433,7 +433,7 @@ fn listed_deployments(
         }
         if let Some(r) = d.rollback.filter(|r| from <= r.decided && r.decided < to) {
             rollbacks.push(|| RollbackRow {
-                service: d.service.clone(),
+                service: d.service.to_string(),
                 release: d.release.clone(),
                 artefact: d.artefact.clone(),
                 deployed: d.finished,
@@ -444,7 +444,8 @@ fn listed_deployments(
             });
         }
     }
-    // By decision time, as a reviewer reads them (the history is ordered by deployment).
+    // In time order, as a reviewer reads them (the history's deployments come in no order).
+    emergencies.rows.sort_by(|a, b| (a.finished, &a.service).cmp(&(b.finished, &b.service)));
     rollbacks.rows.sort_by_key(|r| r.decided);
     (emergencies, rollbacks)
 }
@@ -622,7 +623,7 @@ mod tests {
             release_type: None,
             emergency,
             fixes_incident: None,
-            change_lead_times: vec![(id as i64 % 5) * 3_600],
+            change_lead_times: vec![(id as i64 % 5) * 3_600].into(),
             rollback: id
                 .is_multiple_of(5)
                 .then_some(Rollback { decided: finished + 1_200, completed: Some(finished + 2_400) }),
@@ -656,7 +657,7 @@ mod tests {
         for (i, d) in h.deployments.iter().enumerate().filter(|(i, _)| i.is_multiple_of(4)) {
             h.incidents.push(Incident {
                 id: format!("INC-{i}"),
-                service: Some(d.service.clone()),
+                service: Some(d.service.to_string()),
                 environment: Some("production".into()),
                 severity: if i.is_multiple_of(8) { Severity::P1 } else { Severity::P3 },
                 // Some detected a whole period later than the deployment that caused them.
@@ -667,7 +668,7 @@ mod tests {
             if i.is_multiple_of(16) {
                 h.incidents.push(Incident {
                     id: format!("U-{i}"),
-                    service: Some(d.service.clone()),
+                    service: Some(d.service.to_string()),
                     environment: None,
                     severity: Severity::P2,
                     detected: d.finished + 60,
@@ -677,14 +678,14 @@ mod tests {
             }
             h.approvals.push(ApprovalCycle {
                 release: format!("R-{i}"),
-                service: d.service.clone(),
+                service: d.service.to_string(),
                 emergency: d.emergency,
                 requested: d.finished - 3 * 3_600,
                 granted: Some(d.finished - 3_600),
             });
             h.releases.push(ReleaseAtGate {
                 release: format!("R-{i}"),
-                service: d.service.clone(),
+                service: d.service.to_string(),
                 gate_at: d.finished - 600,
                 documentation_complete: !i.is_multiple_of(3),
                 critical_drift: Some((i % 2) as u32),
