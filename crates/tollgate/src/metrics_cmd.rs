@@ -233,6 +233,9 @@ pub(crate) fn metrics(
         to: to.timestamp(),
     };
     let kpis = kpi::compute(&h, &query);
+    // The command ends after printing: the OS takes a million deployments' memory back at
+    // once, where freeing their strings one by one takes a quarter of the command's time.
+    std::mem::forget(h);
     let mut json = kpi::to_json(&kpis);
     if let Some(o) = json.as_object_mut() {
         o.insert("query".into(), json!({"service": service, "environment": environment, "from": crate::codec::time(from), "to": crate::codec::time(to)}));
