@@ -112,3 +112,32 @@ fn a_production_deployment_without_an_approved_release_after_enforcement_is_a_no
     assert_eq!(ncs[0]["condition"], "deployment-without-approved-release");
     assert!(ncs[0]["detail"].as_str().unwrap().contains("sha256%3Abbbb"));
 }
+
+#[test]
+fn an_import_that_fails_part_way_leaves_the_store_and_the_log_as_they_were() {
+    let tg = Tg::new();
+    init_with_people(&tg, "qms-dev-pro-004");
+    let file = tg.path("events.jsonl");
+    let deployed = line(
+        "e1",
+        "k1",
+        "service.deployed.0.3.0",
+        "2026-10-01T10:20:00Z",
+        "payments",
+        r#""environment":{"id":"production"},"artifactId":"a1""#,
+        "",
+    );
+    let overlong = format!(r#"{{"context":{{"id":"{}"}}}}"#, "x".repeat(1 << 20));
+    std::fs::write(&file, format!("{deployed}\n{overlong}\n")).unwrap();
+    let before = tg.events();
+    let err = tg.run("rita", &["import", "--cdevents", file.to_str().unwrap()]);
+    check(&err, 1, &["events.jsonl: line 2 is longer than 1048576 bytes; nothing was imported"]);
+    assert_eq!(tg.events(), before, "no import fact");
+    // The deployment before the bad line was not kept: importing it again imports it.
+    std::fs::write(&file, format!("{deployed}\n")).unwrap();
+    let v = tg.json("rita", &["import", "--cdevents", file.to_str().unwrap()]);
+    assert_eq!(
+        (v["imported"].as_u64(), v["duplicates"].as_u64(), v["deployments"].as_u64()),
+        (Some(1), Some(0), Some(1))
+    );
+}
