@@ -398,10 +398,10 @@ impl<'s> Importer<'s> {
         let service = self.name(&e.subject)?;
         let environment = self.name(env)?;
         let production = env == self.production;
-        let artefact = e.artefact.as_deref().map(|a| (a, id_hash(a)));
+        let artefact = e.artefact.as_deref().map(id_hash);
         let mut lead_times = Vec::new();
         if production
-            && let Some((_, hash)) = artefact
+            && let Some(hash) = artefact
             && let Some(changes) = self.artefact_changes.remove(&hash)
         {
             for change in changes {
@@ -433,7 +433,7 @@ impl<'s> Importer<'s> {
         };
         self.record(environment, period, service, |buf| chunk::push_deployment(buf, &deployment));
         self.latest.insert((service, environment), Latest { id, period, rolled_back: false });
-        if production && let Some((_, hash)) = artefact {
+        if production && let Some(hash) = artefact {
             self.deployed_artefacts.insert(hash, Deployed { id, finished: e.at, service });
         }
         if production && self.enforced_from.is_some_and(|from| e.at >= from) {

@@ -129,7 +129,6 @@ impl Store {
         };
         let names = self.names()?;
         let name = |id: i64| names.get(id as usize).cloned().flatten().unwrap_or_default();
-        let name = &name;
         let start = from - lookback;
         history.deployments = self.deployments(service_id, env, environment, start, to, &name)?;
         let first = history.deployments.iter().map(|d| d.id).min().map_or(i64::MAX, |id| id as i64);
@@ -188,9 +187,9 @@ impl Store {
     }
 
     /// The deployments finishing in `[start, to)`, from the chunks of the periods the range
-    /// touches, chunk by chunk: ordered within each service, not across services. Putting a
+    /// touches, chunk by chunk: ordered within each service, not across services (putting a
     /// million 250-byte structs in global order costs more than `kpi::compute` sorting its
-    /// compact rows.
+    /// compact rows). Each comes with its rollback, the first one recorded in its chunk.
     fn deployments(
         &self,
         service: Option<i64>,
@@ -203,66 +202,32 @@ impl Store {
         if start >= to {
             return Ok(Vec::new());
         }
-        let environment: Arc<str> = environment.into();
-        let range = Range { env, environment: &environment, start, to, name };
-        let out = match service {
-            Some(s) => range.read(&self.conn, "service = ?4", s)?,
-            None => range.read(&self.conn, "service >= ?4", i64::MIN)?,
+        let (services, value) = match service {
+            Some(s) => ("service = ?4", s),
+            None => ("service >= ?4", i64::MIN),
         };
-        Ok(out)
-    }
-
-    fn names(&self) -> rusqlite::Result<Vec<Option<String>>> {
-        let mut out = Vec::new();
-        let mut stmt = self.conn.prepare_cached("SELECT id, name FROM kpi_names")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
-            let idx = usize::try_from(id).unwrap_or(0);
-            if out.len() <= idx {
-                out.resize(idx + 1, None);
-            }
-            out[idx] = Some(r.get(1)?);
-        }
-        Ok(out)
-    }
-}
-
-/// One query's range of deployments.
-struct Range<'a> {
-    env: i64,
-    environment: &'a Arc<str>,
-    start: Time,
-    to: Time,
-    name: &'a dyn Fn(i64) -> String,
-}
-
-impl Range<'_> {
-    /// The deployments of the chunks matching `services` (an SQL condition on `service` with
-    /// `?4` bound to `value`), each with its rollback (the first one recorded), unordered.
-    fn read(&self, conn: &Connection, services: &str, value: i64) -> rusqlite::Result<Vec<Deployment>> {
-        let mut stmt = conn.prepare_cached(&format!(
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT service, records FROM kpi_deployments
              WHERE environment = ?1 AND period BETWEEN ?2 AND ?3 AND {services}"
         ))?;
-        let (first, last) = (chunk::period(self.start), chunk::period(self.to - 1));
-        let mut rows = stmt.query(params![self.env, first, last, value])?;
+        let mut rows = stmt.query(params![env, chunk::period(start), chunk::period(to - 1), value])?;
         let damaged =
             |e: chunk::Damaged| rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Blob, Box::new(e));
-        let mut services: FastMap<i64, Arc<str>> = FastMap::default();
+        let environment: Arc<str> = environment.into();
+        let mut names: FastMap<i64, Arc<str>> = FastMap::default();
         let mut out = Vec::new();
         let mut rollbacks: FastMap<u64, Rollback> = FastMap::default();
         // Blobs are decoded where SQLite holds them, never copied: a whole-organisation query
         // reads some 150 MB of them.
         while let Some(r) = rows.next()? {
             let service_id: i64 = r.get(0)?;
-            let service = services.entry(service_id).or_insert_with(|| (self.name)(service_id).into()).clone();
+            let service = names.entry(service_id).or_insert_with(|| name(service_id).into()).clone();
             for record in chunk::records(r.get_ref(1)?.as_blob()?) {
                 match record.map_err(damaged)? {
-                    Record::Deployment(d) if self.start <= d.finished && d.finished < self.to => out.push(Deployment {
+                    Record::Deployment(d) if start <= d.finished && d.finished < to => out.push(Deployment {
                         id: d.id,
                         service: service.clone(),
-                        environment: self.environment.clone(),
+                        environment: environment.clone(),
                         artefact: d.artefact.map(str::to_owned),
                         pipeline_started: d.pipeline_started,
                         finished: d.finished,
@@ -284,6 +249,21 @@ impl Range<'_> {
         }
         for d in &mut out {
             d.rollback = rollbacks.get(&d.id).copied();
+        }
+        Ok(out)
+    }
+
+    fn names(&self) -> rusqlite::Result<Vec<Option<String>>> {
+        let mut out = Vec::new();
+        let mut stmt = self.conn.prepare_cached("SELECT id, name FROM kpi_names")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let idx = usize::try_from(id).unwrap_or(0);
+            if out.len() <= idx {
+                out.resize(idx + 1, None);
+            }
+            out[idx] = Some(r.get(1)?);
         }
         Ok(out)
     }

@@ -274,6 +274,12 @@ fn links_hold_across_imports_and_two_week_chunks() {
     let inc = h.incidents.iter().find(|i| i.id == "INC-9").unwrap();
     assert_eq!(inc.caused_by, Some(d1.id));
     assert_eq!(h.incidents.iter().find(|i| i.id == "INC-10").unwrap().caused_by, None);
+    // One service's query finds the incident through its deployment, though the incident
+    // names no service.
+    let payments = store.history(Some("payments"), "production", T0 - 3_600, T0 + 4 * WEEK, 0).unwrap();
+    let inc = payments.incidents.iter().find(|i| i.id == "INC-9").expect("caused by a payments deployment");
+    assert_eq!((inc.service.as_deref(), inc.caused_by), (None, Some(d1.id)));
+    assert_eq!(payments.deployments.len(), 3);
     // The window's own edges: only what finished inside it.
     let h = store.history(None, "production", T0, T0 + 1, 0).unwrap();
     assert_eq!(h.deployments.len(), 1);
