@@ -12,7 +12,7 @@ use crate::gate::{self, when};
 use crate::judge;
 use crate::lifecycle::{Phase, Track};
 use crate::nonconformance::{self, Finding};
-use crate::policy::{Action, Anchor, Opens, Policy, Severity};
+use crate::policy::{Action, Anchor, Check, Opens, Policy, Severity};
 use crate::rejection::{Reasons, Rejection};
 use crate::release::{Acceptance, EvidenceRecord, FindingKind, Release, ReleaseId, ScopeItem, Source, Window};
 use crate::state::State;
@@ -784,6 +784,22 @@ impl<'a> OnRelease<'a, '_> {
                     format!("the file was not read as a {}", kind.label())
                 });
                 reasons.invalid_if(*bytes == 0, || format!("{file} is empty"));
+                // One run is evidence for one phase: the same file cannot pass two of them.
+                if let Some((i, e)) = r
+                    .evidence
+                    .iter()
+                    .enumerate()
+                    .find(|(_, e)| e.value.file_digest == *file_digest && e.value.phase != *phase)
+                {
+                    reasons.refuse_if(true, "evidence-reused", || {
+                        format!(
+                            "this file ({}) is already E-{}, evidence for {}; each test phase needs its own run's report",
+                            file_digest.short(),
+                            i + 1,
+                            e.value.phase
+                        )
+                    });
+                }
                 let against = self.evidence_artefact(artefact.as_ref())?;
                 if let Report::Sbom(sbom) = report.as_ref()
                     && !sbom.describes.contains(&against)
@@ -889,6 +905,32 @@ impl<'a> OnRelease<'a, '_> {
                 reasons.invalid_if(blank(justification), || {
                     "an override needs a written justification (--justification)".into()
                 });
+                // An override is a written acceptance of the risk the procedure lets be accepted;
+                // it never waives a rule the procedure states as absolute, even folded into a
+                // wider criterion (the test phases include the security scan's Criticals).
+                for c in &found {
+                    if let Some(rule) = policy.absolute_rule(&c.check) {
+                        reasons.refuse_if(true, "absolute-rule", || {
+                            format!(
+                                "`{criterion}` checks {}, which no override may waive: absolute rule `{}` ({})",
+                                c.check.name(),
+                                rule.id,
+                                rule.says
+                            )
+                        });
+                    }
+                }
+                if found.iter().any(|c| matches!(c.check, Check::TestPhases { .. }))
+                    && let Some(rule) = policy.absolute_rule(&Check::NoCriticalFindings)
+                {
+                    let criticals = gate::check(self.ctx.state, r, policy, &Check::NoCriticalFindings, self.ctx.now);
+                    reasons.refuse_if(!criticals.met, "absolute-rule", || {
+                        format!(
+                            "`{criterion}` cannot be overridden while Critical findings are open ({}): absolute rule `{}` ({})",
+                            criticals.reason, rule.id, rule.says
+                        )
+                    });
+                }
                 // The override covers the shortfall as it stands now, and only that.
                 let shortfall = found.first().map(|c| gate::shortfall(self.ctx.state, r, c, self.ctx.now));
                 let overridable_here = !found.is_empty() && found.iter().all(|c| c.overridable);

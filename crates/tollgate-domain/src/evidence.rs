@@ -234,6 +234,10 @@ pub struct ScanReport {
     /// The open Critical, High and Unknown findings, one per (id, component), at most
     /// `ScanReport::MAX_LISTED`; `open` still counts them all.
     pub findings: Vec<Finding>,
+    /// Ids the report states are `not_affected` (with a justification) or `fixed`: a VEX
+    /// statement, which closes a finding an earlier report of the same artefact listed. A report
+    /// that merely omits a finding closes nothing.
+    pub cleared: Vec<String>,
 }
 
 impl ScanReport {

@@ -5,6 +5,7 @@
 
 use crate::approval;
 use crate::artefact;
+use crate::evidence::{Rating, Report};
 use crate::judge;
 use crate::obligation::{self, ObligationStatus};
 use crate::policy::{Check, CriterionDef, GateDef, Policy, Severity};
@@ -262,6 +263,7 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
         Check::Tagged => tagged(r),
         Check::ArtefactsSigned => artefacts_signed(policy, r),
         Check::Provenance => provenance(policy, r),
+        Check::NoCriticalFindings => no_critical_findings(r),
         Check::NoOpenDefects(severity) => {
             if r.defect_counts.open_at_least(*severity) == 0 {
                 return met(format!("no open {} defects", severity.key()));
@@ -354,7 +356,21 @@ fn test_phases(policy: &Policy, r: &Release, only: &[String], except: &[String],
         .iter()
         .map(|p| {
             if let Some(s) = r.skipped_tests.get(&p.id) {
-                return format!("{} skipped with approval of {} (\"{}\")", p.id, s.by, s.value);
+                // A skip approves not running the phase; it never masks a run that failed.
+                let failing = judge::failing(policy, r, p, now);
+                let failed_result = r.tests.get(&p.id).filter(|t| !t.value.passed);
+                return match (failing.is_empty(), failed_result) {
+                    (false, _) => fail(format!(
+                        "{} was skipped with approval of {}, but its evidence fails: {}",
+                        p.id,
+                        s.by,
+                        failing.join("; ")
+                    )),
+                    (true, Some(t)) => {
+                        fail(format!("{} was skipped with approval of {}, but it FAILED at {}", p.id, s.by, when(t.at)))
+                    }
+                    (true, None) => format!("{} skipped with approval of {} (\"{}\")", p.id, s.by, s.value),
+                };
             }
             // Evidence recorded for a phase is judged even where the profile does not demand it.
             let judged = !p.evidence.is_empty() || !r.current_evidence(&p.id).is_empty();
@@ -460,6 +476,34 @@ fn provenance(policy: &Policy, r: &Release) -> Outcome {
         })
         .collect();
     Outcome { met: ok, reason: parts.join("; ") }
+}
+
+/// 5.1 "Critical CVEs block release": every finding rated Critical that any scan, in any
+/// phase, reported against a current artefact, and that no VEX statement has cleared.
+fn no_critical_findings(r: &Release) -> Outcome {
+    let mut open = Vec::new();
+    let mut scans = 0;
+    for (name, a) in &r.artefacts {
+        scans += r
+            .evidence
+            .iter()
+            .filter(|e| e.value.artefact == a.digest && matches!(e.value.report, Report::Scan(_)))
+            .count();
+        for (i, f) in judge::open_findings(r, &a.digest, None) {
+            if f.rating == Rating::Critical {
+                open.push(format!("{} in {name} {} (E-{})", f.id, a.digest.short(), i + 1));
+            }
+        }
+    }
+    if open.is_empty() {
+        return met(format!("no open Critical finding in {scans} scan{} of the current artefacts", plural(scans)));
+    }
+    let n = open.len();
+    unmet(format!(
+        "open Critical finding{}: {}; only a new build without it, or a VEX statement `not_affected` with a justification, clears a Critical",
+        plural(n),
+        first_few(open, n)
+    ))
 }
 
 fn open_defects(r: &Release, severity: Severity) -> Vec<String> {

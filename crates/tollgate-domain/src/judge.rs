@@ -1,9 +1,11 @@
 //! Judging evidence against the procedure's exit criteria (4.3):
-//! - Unit, integration, system, regression: "100% pass rate" — any failed or errored test, or
-//!   a report with no tests at all, fails the phase.
+//! - Unit, integration, system, regression: "100% pass rate" — any failed or errored test, a
+//!   report with no test cases, or one whose every test was skipped, fails the phase.
 //! - Security scan: "Zero Critical open findings; High findings triaged with accepted risk or
-//!   remediation plan" — a Critical blocks outright; a High (or a finding of Unknown severity,
-//!   which is never taken for harmless) needs a triage that has not expired.
+//!   remediation plan" — findings accumulate per artefact digest (a later report that omits a
+//!   finding closes nothing; a VEX statement or a new build does); a Critical blocks outright;
+//!   a High (or a finding of Unknown severity, which is never taken for harmless) needs a
+//!   triage that has not expired.
 //! - Performance: "no regression from baseline" — 4.4.3 "Regressions above 10% on any defined
 //!   SLO require triage".
 //! - Infrastructure: "Zero configuration drift" — critical drift (profile rules; by default any
@@ -12,7 +14,7 @@
 //! Evidence only counts against the release's current artefact digests; judgements are made at
 //! `now`, so an acceptance that expires shuts the gate again without anyone recording anything.
 
-use crate::evidence::{EvidenceKind, Finding, PlanItem, Rating, Report, ScanReport, TestReport};
+use crate::evidence::{Digest, EvidenceKind, Finding, PlanItem, Rating, Report, ScanReport, TestReport};
 use crate::gate::when;
 use crate::policy::{Policy, Severity, TestPhaseDef};
 use crate::release::{EvidenceRecord, FindingKind, Release};
@@ -22,7 +24,11 @@ use crate::time::Timestamp;
 pub fn problems(policy: &Policy, r: &Release, e: &EvidenceRecord, now: Timestamp) -> Vec<String> {
     match &e.report {
         Report::Tests(t) => tests(t),
-        Report::Scan(s) => scan(policy, r, s, now),
+        Report::Scan(s) => {
+            let mut out = unlisted(s);
+            out.extend(scan_problems(policy, r, &e.artefact, &e.phase, now));
+            out
+        }
         Report::Sbom(_) => Vec::new(),
         Report::Plan(p) => p
             .drift
@@ -71,7 +77,10 @@ fn past(action: &str) -> String {
 fn tests(t: &TestReport) -> Vec<String> {
     let c = &t.totals;
     if c.tests == 0 {
-        return vec!["the report holds no tests; an empty run is not a pass".into()];
+        return vec!["the report holds no test cases; an empty run is not a pass".into()];
+    }
+    if c.passed() == 0 && c.failures + c.errors == 0 {
+        return vec![format!("all {} tests were skipped; a run in which no test ran is not a pass", c.tests)];
     }
     let failed = c.failures + c.errors;
     if failed == 0 {
@@ -98,24 +107,10 @@ fn tests(t: &TestReport) -> Vec<String> {
     vec![format!("{failed} of {} tests did not pass (100% required): {}{more}", c.tests, named.join("; "))]
 }
 
-fn scan(policy: &Policy, r: &Release, s: &ScanReport, now: Timestamp) -> Vec<String> {
-    let mut out = Vec::new();
-    for f in s.findings.iter().filter(|f| f.rating == Rating::Critical) {
-        out.push(format!("{} blocks the release: only a fix, or a VEX statement `not_affected` with a justification, clears a Critical", describe(f)));
-    }
-    let acceptable = policy.max_accepted_risk >= Severity::High;
-    for f in s.findings.iter().filter(|f| f.rating.needs_triage()) {
-        if !acceptable {
-            out.push(format!(
-                "{} blocks the release: the profile accepts no risk above {}",
-                describe(f),
-                policy.max_accepted_risk.key()
-            ));
-        } else if let Some(problem) = untriaged(r, &f.id, &describe(f), now) {
-            out.push(problem);
-        }
-    }
+/// Findings counted but not listed cannot be triaged one by one, so they cannot pass.
+fn unlisted(s: &ScanReport) -> Vec<String> {
     let listed = |rating| s.findings.iter().filter(|f| f.rating == rating).count() as u64;
+    let mut out = Vec::new();
     for rating in [Rating::Critical, Rating::High, Rating::Unknown] {
         let open = s.open.get(&rating).copied().unwrap_or(0);
         if open > listed(rating) {
@@ -124,6 +119,60 @@ fn scan(policy: &Policy, r: &Release, s: &ScanReport, now: Timestamp) -> Vec<Str
                 open - listed(rating),
                 rating.key()
             ));
+        }
+    }
+    out
+}
+
+/// Every finding any scan of `phase` (or of any phase, with `None`) reported against
+/// `digest` and that is still open, with the `E-n` index of the report that first listed it.
+/// Findings accumulate per digest: the same bytes cannot lose a vulnerability, so a later report
+/// that omits a finding closes nothing; only a VEX statement (`cleared`) does, or a new build
+/// (another digest). Triage is applied by the judge, not here.
+pub fn open_findings<'r>(r: &'r Release, digest: &Digest, phase: Option<&str>) -> Vec<(usize, &'r Finding)> {
+    let mut open: Vec<(usize, &Finding)> = Vec::new();
+    for (i, e) in r.evidence.iter().enumerate() {
+        if e.value.artefact != *digest || phase.is_some_and(|p| p != e.value.phase) {
+            continue;
+        }
+        let Report::Scan(s) = &e.value.report else { continue };
+        open.retain(|(_, f)| !s.cleared.contains(&f.id));
+        for f in &s.findings {
+            match open.iter_mut().find(|(_, o)| o.id == f.id && o.component == f.component) {
+                // Two scanners disagree: the more severe rating stands.
+                Some(known) if severity_rank(f.rating) > severity_rank(known.1.rating) => *known = (i, f),
+                Some(_) => {}
+                None => open.push((i, f)),
+            }
+        }
+    }
+    open
+}
+
+/// Unknown ranks with High: it is triaged like one.
+fn severity_rank(rating: Rating) -> u8 {
+    match rating {
+        Rating::Critical => 3,
+        Rating::High | Rating::Unknown => 2,
+        Rating::Medium => 1,
+        Rating::Low | Rating::None => 0,
+    }
+}
+
+/// 4.3 Security Scan: "Zero Critical open findings; High findings triaged with accepted risk
+/// or remediation plan", over every finding still open against the digest in this phase.
+fn scan_problems(policy: &Policy, r: &Release, digest: &Digest, phase: &str, now: Timestamp) -> Vec<String> {
+    let mut out = Vec::new();
+    let acceptable = policy.max_accepted_risk >= Severity::High;
+    for (i, f) in open_findings(r, digest, Some(phase)) {
+        let from = format!("{} (reported by E-{})", describe(f), i + 1);
+        match f.rating {
+            Rating::Critical => out.push(format!("{from} blocks the release: only a fix (a new build), or a VEX statement `not_affected` with a justification, clears a Critical")),
+            _ if !acceptable => out.push(format!(
+                "{from} blocks the release: the profile accepts no risk above {}",
+                policy.max_accepted_risk.key()
+            )),
+            _ => out.extend(untriaged(r, &f.id, &from, now)),
         }
     }
     out
@@ -153,49 +202,89 @@ fn untriaged(r: &Release, finding: &str, what: &str, now: Timestamp) -> Option<S
     }
 }
 
-/// The finding a triage names, searched in the release's current evidence: what kind it is,
-/// and whether its rating may be accepted at all.
+/// The finding a triage names, searched in what is open against the release's current
+/// artefacts: what kind it is, and whether its rating may be accepted at all.
 pub fn find(policy: &Policy, r: &Release, finding: &str) -> Option<(FindingKind, Option<Rating>)> {
+    let vulnerability = r
+        .current_digests()
+        .flat_map(|d| open_findings(r, d, None))
+        .find(|(_, f)| f.id == finding)
+        .map(|(_, f)| (FindingKind::Vulnerability, Some(f.rating)));
     let phases = policy.test_phases.iter().map(|p| p.id.as_str());
     let mut current = phases.flat_map(|p| r.current_evidence(p)).map(|(_, e)| &e.value.report);
-    current.find_map(|report| match report {
-        Report::Scan(s) => {
-            s.findings.iter().find(|f| f.id == finding).map(|f| (FindingKind::Vulnerability, Some(f.rating)))
-        }
-        Report::Plan(p) => p.drift.iter().any(|d| d.address == finding).then_some((FindingKind::Drift, None)),
-        Report::Perf(p) => p.metrics.iter().any(|m| m.name == finding).then_some((FindingKind::Regression, None)),
-        Report::Tests(_) | Report::Sbom(_) => None,
+    vulnerability.or_else(|| {
+        current.find_map(|report| match report {
+            Report::Plan(p) => p.drift.iter().any(|d| d.address == finding).then_some((FindingKind::Drift, None)),
+            Report::Perf(p) => p.metrics.iter().any(|m| m.name == finding).then_some((FindingKind::Regression, None)),
+            Report::Tests(_) | Report::Sbom(_) | Report::Scan(_) => None,
+        })
     })
 }
 
-/// A phase judged from its evidence: every kind the profile requires is present against a
-/// current artefact, and every current file passes. `Ok` holds a summary, `Err` the reasons.
+/// A phase judged from its evidence: every kind the profile requires is present against each
+/// current artefact (a second artefact added after testing needs its own evidence), and every
+/// current file passes. `Ok` holds a summary of what counted, `Err` the reasons.
 pub fn phase(policy: &Policy, r: &Release, def: &TestPhaseDef, now: Timestamp) -> Result<String, Vec<String>> {
-    let current = r.current_evidence(&def.id);
-    let mut problems = Vec::new();
-    for kind in &def.evidence {
-        if !current.iter().any(|(_, e)| e.value.kind == *kind) {
-            let stale: Vec<String> = r
-                .stale_evidence(&def.id)
-                .filter(|(_, e)| e.value.kind == *kind)
-                .map(|(i, e)| format!("E-{} was recorded against {}, since rebuilt", i + 1, e.value.artefact.short()))
-                .collect();
-            let stale = if stale.is_empty() { String::new() } else { format!(" ({})", stale.join("; ")) };
-            problems.push(format!("no {} recorded against the current artefact{stale}", kind.label()));
-        }
-    }
-    for (i, e) in &current {
-        for p in self::problems(policy, r, &e.value, now) {
-            problems.push(format!("E-{} {}: {p}", i + 1, e.value.file));
-        }
-    }
+    let mut problems = missing(r, def);
+    problems.extend(failing(policy, r, def, now));
     if problems.is_empty() {
+        let current = r.current_evidence(&def.id);
         let ids: Vec<String> =
             current.iter().map(|(i, e)| format!("E-{} {}", i + 1, summary(&e.value.report))).collect();
         Ok(ids.join("; "))
     } else {
         Err(problems)
     }
+}
+
+/// The evidence the phase still needs: each required kind against each current artefact.
+fn missing(r: &Release, def: &TestPhaseDef) -> Vec<String> {
+    let current = r.current_evidence(&def.id);
+    let mut problems = Vec::new();
+    if r.artefacts.is_empty() && !def.evidence.is_empty() {
+        problems.push("no artefact recorded: evidence is bound to the artefact it tested".to_owned());
+    }
+    for (name, a) in &r.artefacts {
+        for kind in &def.evidence {
+            if current.iter().any(|(_, e)| e.value.kind == *kind && e.value.artefact == a.digest) {
+                continue;
+            }
+            let stale: Vec<String> = r
+                .stale_evidence(&def.id)
+                .filter(|(_, e)| e.value.kind == *kind && a.previous.contains(&e.value.artefact))
+                .map(|(i, e)| format!("E-{} was recorded against {}, since rebuilt", i + 1, e.value.artefact.short()))
+                .collect();
+            let stale = if stale.is_empty() { String::new() } else { format!(" ({})", stale.join("; ")) };
+            problems.push(format!("no {} recorded against {name} {}{stale}", kind.label(), a.digest.short()));
+        }
+    }
+    problems
+}
+
+/// Why the phase's recorded evidence fails, whatever is still missing: a skip approves not
+/// running a phase, never a run that failed.
+pub fn failing(policy: &Policy, r: &Release, def: &TestPhaseDef, now: Timestamp) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut scanned: Vec<&Digest> = Vec::new();
+    for (i, e) in r.current_evidence(&def.id) {
+        let own = match &e.value.report {
+            // Findings accumulate per artefact: judged once per digest, below.
+            Report::Scan(s) => {
+                if !scanned.contains(&&e.value.artefact) {
+                    scanned.push(&e.value.artefact);
+                }
+                unlisted(s)
+            }
+            _ => self::problems(policy, r, &e.value, now),
+        };
+        problems.extend(own.into_iter().map(|p| format!("E-{} {}: {p}", i + 1, e.value.file)));
+    }
+    for digest in scanned {
+        let name = r.artefact_of(digest).map_or("", |(n, _)| n);
+        let found = scan_problems(policy, r, digest, &def.id, now);
+        problems.extend(found.into_iter().map(|p| format!("{name} {}: {p}", digest.short())));
+    }
+    problems
 }
 
 /// One line of counts, for views and reasons.

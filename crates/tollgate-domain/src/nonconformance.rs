@@ -91,6 +91,23 @@ pub fn at_production_deployment(state: &State, release: &Release, now: Timestamp
             ));
         }
     }
+    // 4.1: on both tracks. The gates refuse such a deployment where the profile has the
+    // provenance criterion; this catches a profile that lacks it.
+    if let Some((id, _)) = condition(policy, "artefact-not-from-tagged-commit") {
+        let provenance = crate::gate::check(state, release, policy, &Check::Provenance, now);
+        if !provenance.met {
+            found.push(finding(
+                id,
+                release,
+                format!("{}/artefact-provenance", release.id),
+                format!(
+                    "deployed to production an artefact not shown to be built from a tagged commit: {}",
+                    provenance.reason
+                ),
+                now,
+            ));
+        }
+    }
     // Emergency documentation is deferred, not absent: its lateness is a deferred-step finding.
     if let Some((id, Detect::DocumentationAbsent(kinds))) = condition(policy, "documentation-absent")
         && release.track == crate::lifecycle::Track::Standard

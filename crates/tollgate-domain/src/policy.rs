@@ -54,6 +54,20 @@ pub struct Policy {
     pub artefacts: ArtefactPolicy,
     /// How evidence files are judged beyond the test phases' own rules.
     pub evidence: EvidencePolicy,
+    /// Rules the procedure states as absolute: no override waives the checks they name.
+    pub absolute: Vec<AbsoluteRule>,
+}
+
+/// A rule the procedure states without exception ("Critical CVEs block release", "No artefact
+/// reaches production that was not built from a tagged, reviewed, signed commit"). A criterion
+/// using one of its checks can never be overridden, whatever the gate says; an executive's
+/// written acceptance of risk covers only what the procedure allows to be accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AbsoluteRule {
+    pub id: String,
+    pub says: String,
+    /// `check = "..."` names (`no-critical-findings`, `provenance`, ...).
+    pub checks: BTreeSet<String>,
 }
 
 /// Trust for release artefacts. Empty lists trust nothing: an organisation names its own
@@ -406,6 +420,10 @@ pub enum Check {
     /// Every current artefact has verified SLSA provenance from a trusted builder, built from
     /// the release's tag and commit (4.1).
     Provenance,
+    /// No Critical finding is open against any current artefact, in any scan ever recorded
+    /// for it (5.1 "Critical CVEs block release"): a later report does not close an earlier
+    /// finding; a VEX statement or a new build does.
+    NoCriticalFindings,
 }
 
 impl Check {
@@ -435,6 +453,7 @@ impl Check {
             Check::Tagged => "tagged",
             Check::ArtefactsSigned => "artefacts-signed",
             Check::Provenance => "provenance",
+            Check::NoCriticalFindings => "no-critical-findings",
         }
     }
 }
@@ -544,6 +563,9 @@ pub enum Detect {
     DeploymentWithoutApproval,
     /// A required test phase neither passed nor skipped with approval at production deployment.
     TestPhaseSkipped,
+    /// A production deployment of an artefact without verified provenance from a trusted
+    /// builder, built from the release's tag and commit (6.2, second condition).
+    ArtefactNotFromTaggedCommit,
     /// Rollback decision to completion longer than the rollback target.
     RollbackOverTarget,
     /// More than `max` emergency releases for one service within `window`.
@@ -561,6 +583,7 @@ impl Detect {
         match self {
             Detect::DeploymentWithoutApproval => "deployment-without-approval",
             Detect::TestPhaseSkipped => "test-phase-skipped",
+            Detect::ArtefactNotFromTaggedCommit => "artefact-not-from-tagged-commit",
             Detect::RollbackOverTarget => "rollback-over-target",
             Detect::EmergencyFrequency { .. } => "emergency-frequency",
             Detect::DocumentationAbsent(_) => "documentation-absent",
@@ -627,6 +650,11 @@ impl Policy {
             .iter()
             .filter(|def| release_type.test_phases.contains(&def.id) || !def.required_when_touches.is_disjoint(touches))
             .collect()
+    }
+
+    /// The absolute rule that forbids waiving `check`, if any.
+    pub fn absolute_rule(&self, check: &Check) -> Option<&AbsoluteRule> {
+        self.absolute.iter().find(|r| r.checks.contains(check.name()))
     }
 
     pub fn test_phase(&self, id: &str) -> Option<&TestPhaseDef> {

@@ -122,7 +122,7 @@ fn a_rebuild_makes_earlier_evidence_and_signatures_stop_counting() {
     let (met, reason) = criterion(&w, id, "testing", "mandatory-test-phases");
     assert!(!met);
     assert!(
-        reason.contains(&format!("unit not passed: no JUnit test report recorded against the current artefact (E-1 was recorded against {}, since rebuilt)", first.short())),
+        reason.contains(&format!("unit not passed: no JUnit test report recorded against payments {} (E-1 was recorded against {}, since rebuilt)", second.short(), first.short())),
         "{reason}"
     );
     // Evidence cannot be bound to the old build any more.
@@ -156,8 +156,14 @@ fn a_critical_blocks_a_high_needs_a_security_triage_and_an_expired_acceptance_sh
     w.ok("sam", w.scan(id, vec![cve("CVE-2024-0001", Rating::Critical), cve("CVE-2024-0002", Rating::High)]));
     let (met, reason) = criterion(&w, id, "testing", "mandatory-test-phases");
     assert!(!met);
-    assert!(reason.contains("CVE-2024-0001 (critical) in pkg:npm/lodash@4.17.20 blocks the release"), "{reason}");
-    assert!(reason.contains("CVE-2024-0002 (high) in pkg:npm/lodash@4.17.20 needs triage"), "{reason}");
+    assert!(
+        reason.contains("CVE-2024-0001 (critical) in pkg:npm/lodash@4.17.20 (reported by E-2) blocks the release"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("CVE-2024-0002 (high) in pkg:npm/lodash@4.17.20 (reported by E-2) needs triage"),
+        "{reason}"
+    );
 
     let until = w.0.now + Duration::days(30);
     let triage = |finding: &str, until| Command::TriageFinding {
@@ -172,8 +178,16 @@ fn a_critical_blocks_a_high_needs_a_security_triage_and_an_expired_acceptance_sh
     w.invalid("sam", triage("CVE-2099-0000", until));
     w.invalid("sam", triage("CVE-2024-0002", w.0.now - Duration::days(1)));
 
-    // The fixed build is rescanned: only the High remains, and is accepted for a day.
+    // The same artefact rescanned without the Critical closes nothing: the same bytes hold the
+    // same vulnerability (findings accumulate per digest).
     w.ok("sam", w.scan(id, vec![cve("CVE-2024-0002", Rating::High)]));
+    let (met, reason) = criterion(&w, id, "testing", "no-critical-findings");
+    assert!(!met && reason.contains("CVE-2024-0001 in payments sha256:010101010101 (E-2)"), "{reason}");
+    // The fixed build is scanned: only the High remains, and is accepted for a day.
+    w.artefact(id, "payments", 3);
+    w.ok("sam", w.sbom(id));
+    w.ok("sam", w.scan(id, vec![cve("CVE-2024-0002", Rating::High)]));
+    assert!(criterion(&w, id, "testing", "no-critical-findings").0);
     w.ok("sam", triage("CVE-2024-0002", w.0.now + Duration::days(1)));
     let (met, reason) = criterion(&w, id, "testing", "mandatory-test-phases");
     assert!(reason.contains("security-scan passed on evidence"), "{reason}");
@@ -182,7 +196,7 @@ fn a_critical_blocks_a_high_needs_a_security_triage_and_an_expired_acceptance_sh
     let (met, reason) = criterion(&w, id, "testing", "mandatory-test-phases");
     assert!(!met);
     assert!(
-        reason.contains("CVE-2024-0002 (high) in pkg:npm/lodash@4.17.20: the triage by sam (accept-risk) expired at"),
+        reason.contains("CVE-2024-0002 (high) in pkg:npm/lodash@4.17.20 (reported by E-5): the triage by sam (accept-risk) expired at"),
         "{reason}"
     );
 }

@@ -365,7 +365,7 @@ fn required_test_phases_failing_or_missing_shut_the_testing_gate_and_a_skip_need
         "{}",
         refusals[0].reason
     );
-    assert!(refusals[0].reason.contains("unit not passed: no JUnit test report recorded against the current artefact"));
+    assert!(refusals[0].reason.contains("unit not passed: no JUnit test report recorded against payments sha256:"));
     // Phases judged from evidence take no hand-typed result.
     let typed = w
         .refused("dev", Command::RecordTestResult { release: id, phase: "unit".into(), passed: true, reference: None });

@@ -262,6 +262,17 @@ impl Tally {
                 self.count(entry);
             }
         }
+        // A VEX statement about an id: it closes that finding where an earlier report of the
+        // same artefact listed it (unless this report still lists it open elsewhere).
+        let open_ids: std::collections::BTreeSet<&str> =
+            entries.iter().filter(|e| e.excluded.is_none()).map(|e| e.id.as_str()).collect();
+        let mut cleared: Vec<String> = entries
+            .iter()
+            .filter(|e| matches!(e.excluded, Some("not_affected" | "fixed")) && !open_ids.contains(e.id.as_str()))
+            .map(|e| e.id.clone())
+            .collect();
+        cleared.sort();
+        cleared.dedup();
         let mut findings: Vec<Finding> = entries
             .into_iter()
             .filter(|e| e.excluded.is_none() && listed(e.rating))
@@ -278,7 +289,7 @@ impl Tally {
             (rank(a.rating), &a.id, &a.component, &a.location).cmp(&(rank(b.rating), &b.id, &b.component, &b.location))
         });
         findings.truncate(ScanReport::MAX_LISTED);
-        ScanReport { tool, open: self.open, excluded: self.excluded, findings }
+        ScanReport { tool, open: self.open, excluded: self.excluded, findings, cleared }
     }
 }
 

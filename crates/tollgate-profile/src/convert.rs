@@ -104,6 +104,7 @@ impl Ctx<'_> {
             "tagged" => Check::Tagged,
             "artefacts-signed" => Check::ArtefactsSigned,
             "provenance" => Check::Provenance,
+            "no-critical-findings" => Check::NoCriticalFindings,
             "plan" => {
                 need(self, "fields", p.fields.is_some());
                 let fields = p.fields.unwrap_or(&[]);
@@ -211,7 +212,7 @@ impl Ctx<'_> {
     }
 }
 
-const CHECKS: [&str; 23] = [
+const CHECKS: [&str; 24] = [
     "classified",
     "scope-recorded",
     "scope-locked",
@@ -235,6 +236,7 @@ const CHECKS: [&str; 23] = [
     "tagged",
     "artefacts-signed",
     "provenance",
+    "no-critical-findings",
 ];
 
 /// The check parameters of a criterion or an obligation.
@@ -623,11 +625,12 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
                 match simple {
                     "deployment-without-approval" => Detect::DeploymentWithoutApproval,
                     "test-phase-skipped" => Detect::TestPhaseSkipped,
+                    "artefact-not-from-tagged-commit" => Detect::ArtefactNotFromTaggedCommit,
                     "rollback-over-target" => Detect::RollbackOverTarget,
                     "deferred-overdue" => Detect::DeferredOverdue,
                     "reported" => Detect::Reported,
                     other => {
-                        cx.problems.at(&path.key("detect"), format!("unknown detect `{other}`; expected one of deployment-without-approval, test-phase-skipped, rollback-over-target, emergency-frequency, documentation-absent, deferred-overdue, reported"));
+                        cx.problems.at(&path.key("detect"), format!("unknown detect `{other}`; expected one of deployment-without-approval, test-phase-skipped, artefact-not-from-tagged-commit, rollback-over-target, emergency-frequency, documentation-absent, deferred-overdue, reported"));
                         Detect::Reported
                     }
                 }
@@ -660,6 +663,24 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
         cx.problems.at(&root.key("defects").key("max-accepted-risk"), "expected critical, high, medium or low");
         Severity::High
     });
+
+    let absolute = absolute_rules(&mut cx, &root.key("absolute"), &raw.absolute);
+    for g in &gates {
+        let gpath = root.key("gates").id(&format!("{}/{}", g.track, g.id));
+        for c in g.criteria.iter().filter(|c| c.overridable) {
+            if let Some(rule) = absolute.iter().find(|r| r.checks.contains(c.check.name())) {
+                cx.problems.at(
+                    &gpath.key("criteria").id(&c.id).key("overridable"),
+                    format!(
+                        "criterion `{}` uses check `{}`, which the absolute rule `{}` says no override may waive",
+                        c.id,
+                        c.check.name(),
+                        rule.id
+                    ),
+                );
+            }
+        }
+    }
 
     let artefacts = artefact_policy(&mut cx, &root.key("artefacts"), &raw.artefacts);
     let evidence = evidence_policy(&mut cx, &root.key("evidence"), &raw.evidence);
@@ -725,6 +746,7 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
         max_accepted_risk,
         artefacts,
         evidence,
+        absolute,
     };
     if cx.problems.0.is_empty() { Ok(policy) } else { Err(cx.problems) }
 }
@@ -789,4 +811,27 @@ fn evidence_policy(cx: &mut Ctx, path: &KeyPath, raw: &RawEvidence) -> EvidenceP
         },
     };
     EvidencePolicy { critical_drift, performance_regression }
+}
+
+fn absolute_rules(cx: &mut Ctx, path: &KeyPath, raw: &IndexMap<String, RawAbsolute>) -> Vec<AbsoluteRule> {
+    raw.iter()
+        .map(|(id, r)| {
+            let at = path.key(id);
+            if r.says.trim().is_empty() {
+                cx.problems.at(&at.key("says"), "quote the sentence of the procedure that makes this rule absolute");
+            }
+            if r.checks.is_empty() {
+                cx.problems.at(&at.key("checks"), "name at least one check the rule covers");
+            }
+            for (i, check) in r.checks.iter().enumerate() {
+                if !CHECKS.contains(&check.as_str()) {
+                    cx.problems.at(
+                        &at.key("checks").index(i),
+                        format!("unknown check `{check}`; expected one of {}", CHECKS.join(", ")),
+                    );
+                }
+            }
+            AbsoluteRule { id: id.clone(), says: r.says.clone(), checks: r.checks.iter().cloned().collect() }
+        })
+        .collect()
 }

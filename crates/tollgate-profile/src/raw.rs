@@ -41,6 +41,15 @@ pub struct RawProfile {
     pub artefacts: RawArtefacts,
     #[serde(default)]
     pub evidence: RawEvidence,
+    #[serde(default)]
+    pub absolute: IndexMap<String, RawAbsolute>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawAbsolute {
+    pub says: String,
+    pub checks: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]

@@ -170,6 +170,18 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
             );
         }
     }
+    for b in &base.absolute {
+        let path = root.key("absolute").key(&b.id);
+        let kept = team.absolute.iter().find(|t| t.id == b.id).map(|t| &t.checks);
+        let dropped: Vec<&str> =
+            b.checks.iter().filter(|c| !kept.is_some_and(|k| k.contains(*c))).map(String::as_str).collect();
+        if !dropped.is_empty() {
+            p.at(
+                &path.key("checks"),
+                format!("lets an override waive {}; {}", dropped.join(", "), was(format!("absolute ({})", b.says))),
+            );
+        }
+    }
     // Trusted keys, signers and builders are the organisation's own configuration, which the
     // built-ins leave empty: adding them is not loosening. Judging rules are procedure.
     if team.evidence.performance_regression > base.evidence.performance_regression {

@@ -108,7 +108,7 @@ criteria = [{ id = "pen-test", check = "confirmed", confirmation = "security-sca
     assert_eq!(profile.policy.rollback.target.to_string(), "10m");
     let testing =
         profile.policy.gates.iter().find(|g| g.id == "testing" && g.criteria.iter().any(|c| c.id == "pen-test"));
-    assert!(testing.is_some_and(|g| g.criteria.len() == 8));
+    assert!(testing.is_some_and(|g| g.criteria.len() == 9));
 }
 
 #[test]

@@ -128,6 +128,9 @@ enum WireReport {
         open: BTreeMap<String, u64>,
         excluded: BTreeMap<String, u64>,
         findings: Vec<WireFinding>,
+        /// Added after the first logs were written: absent means none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        cleared: Vec<String>,
     },
     Sbom {
         format_name: String,
@@ -216,6 +219,7 @@ pub fn evidence_to(e: &EvidenceRecord) -> WireEvidence {
                 .collect(),
         },
         Report::Scan(s) => WireReport::Scan {
+            cleared: s.cleared.clone(),
             tool: s.tool.clone(),
             open: s.open.iter().map(|(r, n)| (r.key().to_owned(), *n)).collect(),
             excluded: s.excluded.clone(),
@@ -286,7 +290,8 @@ pub fn evidence_from(w: WireEvidence) -> Result<EvidenceRecord, DecodeError> {
                 .map(|f| FailedTest { suite: f.suite, name: f.name, error: f.error, message: f.message })
                 .collect(),
         }),
-        WireReport::Scan { tool, open, excluded, findings } => Report::Scan(ScanReport {
+        WireReport::Scan { tool, open, excluded, findings, cleared } => Report::Scan(ScanReport {
+            cleared,
             tool,
             open: open.iter().map(|(r, n)| Ok((rating(r)?, *n))).collect::<Result<_, DecodeError>>()?,
             excluded,

@@ -161,7 +161,10 @@ fn a_full_minor_release_through_every_gate() {
     tg.ok("sam", &["evidence", "add", &id, "--phase", "security-scan", "--sbom", &sbom]);
     let grype = ci.grype("grype.json", &[("CVE-2021-23337", "High"), ("CVE-2020-28500", "Medium")]);
     let out = tg.ok("sam", &["evidence", "add", &id, "--phase", "security-scan", "--vulns", &grype]);
-    assert!(out.contains("does not pass: CVE-2021-23337 (high) in pkg:npm/lodash@4.17.20 needs triage"), "{out}");
+    assert!(
+        out.contains("does not pass: CVE-2021-23337 (high) in pkg:npm/lodash@4.17.20 (reported by E-7) needs triage"),
+        "{out}"
+    );
     tg.ok(
         "sam",
         &[
@@ -239,7 +242,8 @@ fn a_full_minor_release_through_every_gate() {
 fn a_full_emergency_release_with_its_deadlines() {
     let tg = Tg::new();
     let ci = ci::Ci::new(tg.dir.path());
-    let profile = fast_profile_trusting(tg.dir.path(), &[ci::fingerprint(&ci.dir, &ci.sign_pub)], &[]);
+    let keys = [ci::fingerprint(&ci.dir, &ci.sign_pub), ci::fingerprint(&ci.dir, &ci.build_pub)];
+    let profile = fast_profile_trusting(tg.dir.path(), &keys, &[ci::BUILDER]);
     // Deadlines long enough for a loaded machine to record the in-time step in time.
     let text = std::fs::read_to_string(&profile).unwrap();
     let text = text
@@ -281,12 +285,30 @@ fn a_full_emergency_release_with_its_deadlines() {
     tg.ok("rita", &["release", "approve", &id]);
     tg.ok("ella", &["release", "approve", &id]);
     tg.ok("rita", &["release", "advance", &id]);
-    // Emergencies skip no automated check and no signature (4.6).
+    // Emergencies skip no automated check, no signature and no provenance (4.1, 4.6).
+    tg.ok("eli", &["release", "source", &id, "--repo", ci::REPO, "--tag", "v2.4.1", "--commit", ci::COMMIT]);
     let (artefact, sig, digest) = ci.build("payments-2.4.1.tar.gz", b"the payments service, hotfix 2.4.1");
-    let sign_pub = ci.sign_pub.display().to_string();
+    let provenance = ci.provenance("payments", &digest, ci::BUILDER, "refs/tags/v2.4.1");
+    let (sign_pub, build_pub) = (ci.sign_pub.display().to_string(), ci.build_pub.display().to_string());
     tg.ok(
         "dev",
-        &["artefact", "add", &id, "--name", "payments", "--file", &artefact, "--signature", &sig, "--key", &sign_pub],
+        &[
+            "artefact",
+            "add",
+            &id,
+            "--name",
+            "payments",
+            "--file",
+            &artefact,
+            "--signature",
+            &sig,
+            "--key",
+            &sign_pub,
+            "--provenance",
+            &provenance,
+            "--provenance-key",
+            &build_pub,
+        ],
     );
     let unit = ci.junit("unit.xml", 40, 0);
     tg.ok("dev", &["evidence", "add", &id, "--phase", "unit", "--junit", &unit]);

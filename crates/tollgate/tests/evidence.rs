@@ -245,7 +245,11 @@ fn evidence_recorded_before_a_rebuild_no_longer_counts() {
     tg.ok("dev", &["artefact", "add", "R-1", "--name", "payments", "--file", &second]);
     let (met, reason) = gate_reason(&tg, "mandatory-test-phases");
     assert!(!met);
-    assert!(reason.contains("unit not passed: no JUnit test report recorded against the current artefact (E-1 was recorded against sha256:"), "{reason}");
+    assert!(
+        reason.contains("unit not passed: no JUnit test report recorded against payments sha256:")
+            && reason.contains("(E-1 was recorded against sha256:"),
+        "{reason}"
+    );
     let show = tg.ok("rita", &["release", "show", "R-1"]);
     assert!(show.contains("E-1 unit junit") && show.contains("STALE: recorded against"), "{show}");
     assert!(show.contains(&format!("rebuilt from {first_digest}")), "{show}");
@@ -285,7 +289,7 @@ fn an_expired_risk_acceptance_shuts_the_gate_again() {
     let (met, reason) = gate_reason(&tg, "mandatory-test-phases");
     assert!(!met);
     assert!(
-        reason.contains("CVE-2021-23337 (high) in pkg:npm/lodash@4.17.20: the triage by sam (accept-risk) expired at"),
+        reason.contains("CVE-2021-23337 (high) in pkg:npm/lodash@4.17.20 (reported by E-2): the triage by sam (accept-risk) expired at"),
         "{reason}"
     );
 }
@@ -297,7 +301,10 @@ fn a_critical_vulnerability_cannot_be_accepted() {
     tg.ok("dev", &["artefact", "add", "R-1", "--name", "payments", "--file", &artefact]);
     let grype = ci.grype("grype.json", &[("CVE-2024-9999", "Critical")]);
     let out = tg.ok("sam", &["evidence", "add", "R-1", "--phase", "security-scan", "--vulns", &grype]);
-    assert!(out.contains("CVE-2024-9999 (critical) in pkg:npm/lodash@4.17.20 blocks the release"), "{out}");
+    assert!(
+        out.contains("CVE-2024-9999 (critical) in pkg:npm/lodash@4.17.20 (reported by E-1) blocks the release"),
+        "{out}"
+    );
     let err = rejected(
         &tg,
         3,

@@ -106,7 +106,7 @@ impl Ci {
     /// A JUnit report with `failures` of `tests` failing.
     pub fn junit(&self, name: &str, tests: u32, failures: u32) -> String {
         let mut xml = format!(
-            "<?xml version=\"1.0\"?>\n<testsuites>\n<testsuite name=\"payments\" tests=\"{tests}\" failures=\"{failures}\">\n"
+            "<?xml version=\"1.0\"?>\n<testsuites>\n<testsuite name=\"{name}\" tests=\"{tests}\" failures=\"{failures}\">\n"
         );
         for i in 0..tests {
             if i < failures {
