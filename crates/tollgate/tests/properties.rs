@@ -1,6 +1,7 @@
 //! Properties over random command sequences, through the real shell and an in-memory ledger:
-//! no release reaches production with its pre-deployment gate shut, the go decider never
-//! deploys, and the log always verifies and replays to the same state.
+//! no release reaches production with its pre-deployment gate shut, with an open Critical
+//! finding, or with an artefact lacking verified provenance from its tagged commit; the go
+//! decider never deploys; and the log always verifies and replays to the same state.
 
 use std::sync::Arc;
 
@@ -10,12 +11,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use tollgate::app::{App, AppError};
-use tollgate_domain::gate;
+use tollgate_domain::evidence::{Digest, EvidenceKind, Finding, Rating, Report, ScanReport};
 use tollgate_domain::lifecycle::Phase;
 use tollgate_domain::playbook::{self, Runner};
 use tollgate_domain::policy::Opens;
 use tollgate_domain::release::ReleaseId;
 use tollgate_domain::{Command, Event, Rejection, State, Timestamp};
+use tollgate_domain::{artefact, gate, judge};
 use tollgate_ledger::{Ledger, SqliteLedger, verify};
 
 /// Several people hold more than one role: separation of duties must hold regardless.
@@ -64,6 +66,11 @@ impl Runner for Shell {
                 {
                     SEPARATION_REFUSALS.fetch_add(1, Ordering::Relaxed);
                 }
+                if let Rejection::Refused(reasons) = &r
+                    && reasons.iter().any(|x| x.rule.ends_with("/no-critical-findings") || x.rule == "absolute-rule")
+                {
+                    ABSOLUTE_REFUSALS.fetch_add(1, Ordering::Relaxed);
+                }
                 Err(r)
             }
             Err(other) => panic!("{other}"),
@@ -88,6 +95,20 @@ fn check_invariants(before: &State, actor: &str, now: Timestamp, events: &[Event
                 verdict.unmet().collect::<Vec<_>>()
             );
             assert!(!r.deciders().any(|d| d == actor), "a go/no-go decider deployed {release}");
+            // The absolute rules, checked directly rather than through the gate that enforces
+            // them: a profile that lost a criterion must not let these through either.
+            for (name, a) in &r.artefacts {
+                let critical = judge::open_findings(r, &a.digest, None)
+                    .into_iter()
+                    .find(|(_, f)| f.rating == tollgate_domain::evidence::Rating::Critical);
+                assert!(critical.is_none(), "{release} deployed {name} with an open Critical finding: {critical:?}");
+                let source = r.source.as_ref().map(|s| &s.value);
+                let proven = source.is_some_and(|s| {
+                    a.verifications.iter().any(|v| artefact::trusted_provenance(policy, s, &v.value).is_ok())
+                });
+                assert!(proven, "{release} deployed {name} without verified provenance from its tagged commit");
+            }
+            assert!(!r.artefacts.is_empty(), "{release} deployed no artefact");
             PRODUCTION_DEPLOYMENTS.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -109,6 +130,12 @@ enum Step {
     Complete(u32, usize),
     Approve(u32, usize),
     Override(u32, usize),
+    /// A scan of the release's current artefact reporting a Critical finding, or a VEX
+    /// statement clearing it.
+    CriticalScan(u32),
+    Vex(u32),
+    /// A second artefact, signed nor proven.
+    ExtraArtefact(u32),
     Wait(i64),
     Tick,
 }
@@ -135,6 +162,9 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (r.clone(), who.clone()).prop_map(|(r, w)| Step::Complete(r, w)),
         2 => (r.clone(), who.clone()).prop_map(|(r, w)| Step::Approve(r, w)),
         1 => (r.clone(), 0..OVERRIDABLE.len()).prop_map(|(r, c)| Step::Override(r, c)),
+        1 => r.clone().prop_map(Step::CriticalScan),
+        1 => r.clone().prop_map(Step::Vex),
+        1 => r.clone().prop_map(Step::ExtraArtefact),
         2 => (1i64..30_000).prop_map(Step::Wait),
         1 => Just(Step::Tick),
     ]
@@ -244,6 +274,51 @@ fn apply(shell: &mut Shell, step: &Step, n: &mut u32) {
             )
             .map(|_| ())
             .map_err(|_| ()),
+        Step::CriticalScan(r) | Step::Vex(r) => {
+            let Some(digest) = shell.state().releases.get(&id(r)).and_then(|rel| rel.current_digests().next().cloned())
+            else {
+                return;
+            };
+            let (findings, cleared) = if matches!(step, Step::Vex(_)) {
+                (vec![], vec!["CVE-2024-3094".to_owned()])
+            } else {
+                let f = Finding {
+                    id: "CVE-2024-3094".into(),
+                    rating: Rating::Critical,
+                    score: Some(10.0),
+                    component: Some("pkg:deb/debian/xz-utils@5.6.0".into()),
+                    location: None,
+                    title: "xz backdoor".into(),
+                };
+                (vec![f], vec![])
+            };
+            *n += 1;
+            let open = findings.iter().map(|f| (f.rating, 1)).collect();
+            let report = ScanReport { tool: "grype".into(), open, excluded: Default::default(), findings, cleared };
+            let command = Command::AddEvidence {
+                release: id(r),
+                phase: "security-scan".into(),
+                kind: EvidenceKind::Vulns,
+                artefact: Some(digest),
+                file: format!("scan-{n}.json"),
+                file_digest: Digest::from_sha256([(*n % 250) as u8 + 1; 32]),
+                bytes: 10,
+                report: Box::new(Report::Scan(report)),
+            };
+            shell.run("sam", command).map(|_| ()).map_err(|_| ())
+        }
+        Step::ExtraArtefact(r) => shell
+            .run(
+                "pla",
+                Command::AddArtefact {
+                    release: id(r),
+                    name: "worker".into(),
+                    digest: Digest::from_sha256([0x99; 32]),
+                    verifications: vec![],
+                },
+            )
+            .map(|_| ())
+            .map_err(|_| ()),
         Step::Wait(minutes) => {
             shell.now += Duration::minutes(*minutes);
             Ok(())
@@ -254,6 +329,7 @@ fn apply(shell: &mut Shell, step: &Step, n: &mut u32) {
 
 static PRODUCTION_DEPLOYMENTS: AtomicUsize = AtomicUsize::new(0);
 static SEPARATION_REFUSALS: AtomicUsize = AtomicUsize::new(0);
+static ABSOLUTE_REFUSALS: AtomicUsize = AtomicUsize::new(0);
 
 #[test]
 fn random_sequences_keep_the_procedure_and_the_log_intact() {
@@ -281,6 +357,7 @@ fn random_sequences_keep_the_procedure_and_the_log_intact() {
     // The properties above mean nothing if no sequence got that far.
     assert!(PRODUCTION_DEPLOYMENTS.load(Ordering::Relaxed) > 0, "no random sequence reached production");
     assert!(SEPARATION_REFUSALS.load(Ordering::Relaxed) > 0, "no random sequence tried a go decider's deployment");
+    assert!(ABSOLUTE_REFUSALS.load(Ordering::Relaxed) > 0, "no random sequence met an absolute rule");
 }
 
 #[test]
