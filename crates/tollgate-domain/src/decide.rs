@@ -877,8 +877,26 @@ impl<'a> OnRelease<'a, '_> {
                 reasons.refuse_if(def.written && comment.as_deref().is_none_or(blank), "written-record", || {
                     format!("{confirmation} needs a written record: give --comment with where it is recorded")
                 });
-                reasons.refuse_if(def.after == Some(Anchor::Deployment) && r.live_since().is_none(), "phase", || {
+                let after_deployment = matches!(def.after, Some(Anchor::Deployment | Anchor::Stabilisation));
+                reasons.refuse_if(after_deployment && r.live_since().is_none(), "phase", || {
                     format!("{confirmation} speaks of the production deployment; {release} is not live in production")
+                });
+                if def.after == Some(Anchor::Stabilisation)
+                    && let Some(ends) = gate::stabilisation_ends(policy, r).filter(|ends| self.ctx.now < *ends)
+                {
+                    reasons.refuse_if(true, "stabilisation-window", || {
+                        format!(
+                            "{confirmation} speaks of the whole stabilisation window, which ends at {} ({} to go)",
+                            when(ends),
+                            crate::time::format_duration(ends - self.ctx.now)
+                        )
+                    });
+                }
+                reasons.refuse_if(def.before_window && self.ctx.now >= r.window.start, "window-opened", || {
+                    format!(
+                        "{confirmation} must be confirmed before the deployment window opens ({}); reschedule the window to confirm it in time",
+                        when(r.window.start)
+                    )
                 });
                 vec![Event::Confirmed { release, confirmation: confirmation.clone(), comment: comment.clone() }]
             }

@@ -8,7 +8,7 @@ use crate::artefact;
 use crate::evidence::{Rating, Report};
 use crate::judge;
 use crate::obligation::{self, ObligationStatus};
-use crate::policy::{Check, CriterionDef, GateDef, Policy, Severity};
+use crate::policy::{Anchor, Check, CriterionDef, GateDef, Policy, Severity};
 use crate::release::Release;
 use crate::state::State;
 use crate::time::{Timestamp, format_duration};
@@ -228,7 +228,13 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
         }
         Check::Confirmed(id) => {
             let def = policy.confirmations.get(id);
-            match (r.confirmations.get(id), def.and_then(|d| stale_since(r, d.after))) {
+            match (r.confirmations.get(id), def.and_then(|d| stale_since(policy, r, d.after))) {
+                (Some(c), _) if def.is_some_and(|d| d.before_window) && c.at >= r.window.start => unmet(format!(
+                    "{id} was confirmed by {} at {}, after the deployment window opened at {}; it must be confirmed before the window opens",
+                    c.by,
+                    when(c.at),
+                    when(r.window.start)
+                )),
                 (Some(c), Some((since, what))) if c.at < since => unmet(format!(
                     "{id} was confirmed by {} at {}, before {what} at {}; confirm it again",
                     c.by,
@@ -395,7 +401,45 @@ fn test_phases(policy: &Policy, r: &Release, only: &[String], except: &[String],
             }
         })
         .collect();
+    let mut parts = parts;
+    if let Some(problem) = out_of_sequence(r, &phases).filter(|_| policy.test_phases_in_sequence) {
+        all_met = false;
+        parts.push(problem);
+    }
     Outcome { met: all_met, reason: parts.join("; ") }
+}
+
+/// 4.4.3 "Execute the test phases defined in Section 4.3 in the sequence specified": each
+/// phase that has run started no earlier than the phases before it in the table. A phase
+/// starts with its first record that still counts; skipped phases are left out.
+fn out_of_sequence(r: &Release, phases: &[&crate::policy::TestPhaseDef]) -> Option<String> {
+    let started = |id: &str| {
+        let evidence = r.current_evidence(id).into_iter().map(|(_, e)| e.at).min();
+        evidence.or_else(|| r.tests.get(id).map(|t| t.at))
+    };
+    let ran: Vec<(&str, Timestamp)> = phases
+        .iter()
+        .filter(|p| !r.skipped_tests.contains_key(&p.id))
+        .filter_map(|p| started(&p.id).map(|t| (p.id.as_str(), t)))
+        .collect();
+    let early: Vec<String> = ran
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (later, at))| {
+            ran[..i].iter().filter(move |(_, before)| at < before).map(move |(earlier, before)| {
+                format!("{later} ran at {} before {earlier} (first run {})", when(*at), when(*before))
+            })
+        })
+        .collect();
+    if early.is_empty() {
+        return None;
+    }
+    let order: Vec<&str> = phases.iter().map(|p| p.id.as_str()).collect();
+    Some(format!(
+        "out of the sequence 4.3 specifies ({}): {}",
+        order.join(", "),
+        first_few(early.iter().cloned(), early.len())
+    ))
 }
 
 /// 4.4.2: "Tag the release in version control. The release tag is the authoritative reference
@@ -545,11 +589,18 @@ fn go_decision(r: &Release) -> Outcome {
 }
 
 /// When a confirmation anchored to a changeable thing must be newer than, and what changed.
-fn stale_since(r: &Release, after: Option<crate::policy::Anchor>) -> Option<(Timestamp, &'static str)> {
+fn stale_since(policy: &Policy, r: &Release, after: Option<Anchor>) -> Option<(Timestamp, &'static str)> {
     match after? {
-        crate::policy::Anchor::Deployment => r.live_since().map(|t| (t, "the current deployment completed")),
-        crate::policy::Anchor::Schedule => Some((r.window_set_at, "the deployment window was set")),
+        Anchor::Deployment => r.live_since().map(|t| (t, "the current deployment completed")),
+        Anchor::Schedule => Some((r.window_set_at, "the deployment window was set")),
+        Anchor::Stabilisation => stabilisation_ends(policy, r).map(|t| (t, "the stabilisation window ended")),
     }
+}
+
+/// When the stabilisation window after the current production deployment ends.
+pub fn stabilisation_ends(policy: &Policy, r: &Release) -> Option<Timestamp> {
+    let span = policy.release_types.get(&r.release_type)?.stabilisation;
+    r.live_since().map(|live| span.after(live, &policy.calendar))
 }
 
 fn elapsed_since_deployment(

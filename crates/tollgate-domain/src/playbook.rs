@@ -209,6 +209,11 @@ pub fn satisfy<R: Runner + ?Sized>(runner: &mut R, id: ReleaseId, check: &Check)
         }
         Check::Confirmed(c) | Check::ReviewedSinceRollback(c) => {
             let def = &policy.confirmations[c];
+            if def.after == Some(crate::policy::Anchor::Stabilisation)
+                && let Some(ends) = crate::gate::stabilisation_ends(&policy, release(runner, id))
+            {
+                runner.wait_until(ends);
+            }
             let by = who(runner, &def.by, &[])?;
             let comment = Some(format!("{c}: recorded in the release record"));
             ok(runner, &by, Command::Confirm { release: id, confirmation: c.clone(), comment })?;
@@ -492,6 +497,28 @@ pub fn sign_off<R: Runner + ?Sized>(runner: &mut R, id: ReleaseId) -> Walk<()> {
     let gate_def = policy.gate_for(r.track, r.phase, Opens::Advance).expect("validated profile");
     let by = who(runner, &gate_def.signed_off_by, &[])?;
     ok(runner, &by, Command::Advance { release: id })?;
+    confirm_before_window(runner, id)
+}
+
+/// On entering the deployment phase, what must be confirmed before the window opens is
+/// confirmed at once (3.6: monitoring and alerting, by Operations).
+fn confirm_before_window<R: Runner + ?Sized>(runner: &mut R, id: ReleaseId) -> Walk<()> {
+    let policy = policy_of(runner, id);
+    let r = release(runner, id);
+    if r.phase != Phase::Deployment || runner.now() >= r.window.start {
+        return Ok(());
+    }
+    let Some(gate_def) = policy.gate_for(r.track, Phase::Deployment, Opens::Deploy) else { return Ok(()) };
+    let early: Vec<Check> = gate_def
+        .criteria
+        .iter()
+        .filter(|c| matches!(&c.check, Check::Confirmed(id) if policy.confirmations[id].before_window))
+        .filter(|c| c.applies_to(&r.release_type, &r.touches) && !r.confirmations.contains_key(c.check_confirmation()))
+        .map(|c| c.check.clone())
+        .collect();
+    for check in early {
+        satisfy(runner, id, &check)?;
+    }
     Ok(())
 }
 

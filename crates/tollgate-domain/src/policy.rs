@@ -56,6 +56,9 @@ pub struct Policy {
     pub evidence: EvidencePolicy,
     /// Rules the procedure states as absolute: no override waives the checks they name.
     pub absolute: Vec<AbsoluteRule>,
+    /// The test phases run in the order `test_phases` lists them (4.4.3 "in the sequence
+    /// specified"); a gate checking them says which ran out of order.
+    pub test_phases_in_sequence: bool,
 }
 
 /// A rule the procedure states without exception ("Critical CVEs block release", "No artefact
@@ -319,6 +322,10 @@ pub struct ConfirmationDef {
     /// The confirmation speaks of something that can change: it counts only when recorded
     /// after the latest such change, and must be given again after it.
     pub after: Option<Anchor>,
+    /// The confirmation counts only when given before the deployment window opens (3.6
+    /// Operations/SRE: "Must confirm monitoring and alerting are active before deployment
+    /// window opens").
+    pub before_window: bool,
 }
 
 /// What a confirmation must be newer than.
@@ -328,6 +335,9 @@ pub enum Anchor {
     Deployment,
     /// The current deployment window (the maintenance window confirmed with operations).
     Schedule,
+    /// The end of the stabilisation window after the current deployment (4.4.5: sign-offs and
+    /// "all production metrics within SLO" speak of the whole window, not its first minutes).
+    Stabilisation,
 }
 
 impl Anchor {
@@ -335,11 +345,12 @@ impl Anchor {
         match self {
             Anchor::Deployment => "deployment",
             Anchor::Schedule => "schedule",
+            Anchor::Stabilisation => "stabilisation",
         }
     }
 
     pub fn from_key(key: &str) -> Option<Anchor> {
-        [Anchor::Deployment, Anchor::Schedule].into_iter().find(|a| a.key() == key)
+        [Anchor::Deployment, Anchor::Schedule, Anchor::Stabilisation].into_iter().find(|a| a.key() == key)
     }
 }
 
@@ -377,6 +388,14 @@ pub struct CriterionDef {
 }
 
 impl CriterionDef {
+    /// The confirmation a `confirmed` criterion asks for; empty for other checks.
+    pub fn check_confirmation(&self) -> &str {
+        match &self.check {
+            Check::Confirmed(id) => id,
+            _ => "",
+        }
+    }
+
     pub fn applies_to(&self, release_type: &str, touches: &BTreeSet<Touch>) -> bool {
         (self.types.is_empty() || self.types.contains(release_type))
             && (self.when_touches.is_empty() || !self.when_touches.is_disjoint(touches))

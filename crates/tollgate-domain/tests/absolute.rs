@@ -247,3 +247,26 @@ fn a_skip_recorded_before_failing_evidence_does_not_mask_it() {
         "{reason}"
     );
 }
+
+#[test]
+fn test_phases_run_in_the_sequence_the_procedure_specifies() {
+    // Given a patch release whose regression suite ran before its unit tests
+    let mut w = World::qms();
+    let id = w.release_in("patch", Phase::Testing);
+    w.artefact(id, "payments", 1);
+    w.ok("quinn", w.junit(id, "regression", 50, 0));
+    w.pass(Duration::minutes(5));
+    for phase in ["unit", "integration", "system"] {
+        w.ok("quinn", w.junit(id, phase, 20, 0));
+    }
+    w.ok("sam", w.clean_scan(id));
+    w.ok("sam", w.sbom(id));
+    // Then the gate says which phase ran out of order (4.4.3 "in the sequence specified")
+    let (met, reason) = criterion(&w, id, "testing", "mandatory-test-phases");
+    assert!(!met && reason.contains("out of the sequence 4.3 specifies"), "{reason}");
+    assert!(reason.contains("regression ran at") && reason.contains("before unit"), "{reason}");
+    // When regression runs again, after the others, the sequence holds
+    w.ok("quinn", w.junit(id, "regression", 50, 0));
+    let (met, reason) = criterion(&w, id, "testing", "mandatory-test-phases");
+    assert!(met, "{reason}");
+}

@@ -262,11 +262,34 @@ fn deployment_is_refused_while_the_pre_deployment_gate_is_shut_listing_every_rea
     let id = w.release_ready_to_deploy("major");
     let refusals = w.refused("dev", Command::Deploy { release: id, environment: "production".into() });
     let got = rules(&refusals);
-    for rule in
-        ["monitoring-active", "alerting-configured", "on-call-confirmed", "rollback-tested-in-staging", "go-decision"]
-    {
+    for rule in ["on-call-confirmed", "rollback-tested-in-staging", "go-decision"] {
         assert!(got.contains(&format!("gate:pre-deployment/{rule}")), "{rule} missing from {got:?}");
     }
+}
+
+#[test]
+fn monitoring_is_confirmed_before_the_deployment_window_opens_or_not_at_all() {
+    // Given a release entering its deployment phase whose window has opened, monitoring unconfirmed
+    let mut w = World::qms();
+    let id = w.create("minor", Duration::weeks(2));
+    while w.release(id).phase != Phase::Preparation {
+        w.open_gate(id, Opens::Advance);
+        w.sign_off(id);
+    }
+    w.open_gate(id, Opens::Advance);
+    w.sign_off(id);
+    w.open_gate(id, Opens::Advance);
+    w.pass(Duration::weeks(3));
+    w.ok("quinn", Command::Advance { release: id });
+    // When the SRE confirms monitoring now, then it is refused (3.6 "before deployment window opens")
+    let confirm = Command::Confirm { release: id, confirmation: "monitoring-active".into(), comment: None };
+    let refusals = w.refused("omar", confirm);
+    assert_eq!(rules(&refusals), ["window-opened".to_owned()].into());
+    // And moving the window later lets it be confirmed in time
+    let start = w.now + Duration::days(1);
+    w.ok("rita", Command::Reschedule { release: id, start, end: None });
+    w.ok("omar", Command::Confirm { release: id, confirmation: "monitoring-active".into(), comment: None });
+    assert!(w.gate(id, "pre-deployment").criteria.iter().any(|c| c.id == "monitoring-active" && c.met));
 }
 
 #[test]
@@ -404,15 +427,15 @@ fn required_test_phases_failing_or_missing_shut_the_testing_gate_and_a_skip_need
             justification: "contract tests cover it".into(),
         },
     );
+    // The rest, in the sequence 4.3 specifies.
+    w.ok("dev", w.junit(id, "unit", 10, 0));
     w.ok("quinn", w.junit(id, "system", 40, 0));
-    for (who, phase) in [("dev", "unit"), ("quinn", "regression")] {
-        w.ok(who, w.junit(id, phase, 10, 0));
-    }
     w.ok("sam", w.clean_scan(id));
     w.ok("sam", w.sbom(id));
+    w.ok("quinn", w.junit(id, "regression", 10, 0));
     let c = w.gate(id, "testing").criteria.into_iter().find(|c| c.id == "mandatory-test-phases").unwrap();
     assert!(c.met && c.reason.contains("integration skipped with approval of rita"), "{}", c.reason);
-    assert!(c.reason.contains("system passed on evidence: E-2 40 tests: 40 passed"), "{}", c.reason);
+    assert!(c.reason.contains("system passed on evidence: E-3 40 tests: 40 passed"), "{}", c.reason);
 }
 
 #[test]
@@ -511,11 +534,17 @@ fn critical_defects_block_and_high_defects_need_triage() {
 fn stabilisation_window_must_elapse_and_sign_offs_be_obtained() {
     let mut w = World::qms();
     let id = w.release_in("minor", Phase::Stabilisation);
-    w.open_gate_but(id, "stabilisation-window-elapsed");
+    // Sign-offs minutes into the window are refused: they speak of the whole window (4.4.5).
+    for (who, c) in [("omar", "metrics-within-slo"), ("quinn", "qa-post-deployment-sign-off")] {
+        let confirm = Command::Confirm { release: id, confirmation: c.into(), comment: Some("QA-1".into()) };
+        assert_eq!(rules(&w.refused(who, confirm)), ["stabilisation-window".to_owned()].into());
+    }
     let refusals = w.refused("rita", Command::Advance { release: id });
-    assert_eq!(rules(&refusals), ["gate:stabilisation/stabilisation-window-elapsed".to_owned()].into());
-    assert!(refusals[0].reason.contains("Minor stabilisation window of 2h ends at"), "{}", refusals[0].reason);
+    assert!(rules(&refusals).contains("gate:stabilisation/stabilisation-window-elapsed"));
+    let window = refusals.iter().find(|r| r.rule.ends_with("stabilisation-window-elapsed")).unwrap();
+    assert!(window.reason.contains("Minor stabilisation window of 2h ends at"), "{}", window.reason);
     w.pass(Duration::hours(2));
+    w.open_gate(id, Opens::Advance);
     w.ok("rita", Command::Advance { release: id });
 }
 

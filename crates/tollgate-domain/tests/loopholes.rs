@@ -68,7 +68,7 @@ fn post_deployment_sign_offs_cannot_precede_the_deployment_and_a_redeployment_ne
         "{missing:?}"
     );
     let reason = w.gate(id, "stabilisation").criteria.into_iter().find(|c| c.id == "qa-sign-off").unwrap().reason;
-    assert!(reason.contains("before the current deployment completed"), "{reason}");
+    assert!(reason.contains("before the stabilisation window ended"), "{reason}");
 }
 
 fn playbook_walk(w: &mut World, id: tollgate_domain::release::ReleaseId, phase: Phase) {

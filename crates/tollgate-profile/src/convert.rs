@@ -464,11 +464,23 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
             let after = c.after.as_deref().and_then(|a| {
                 let anchor = Anchor::from_key(a);
                 if anchor.is_none() {
-                    cx.problems.at(&path.key("after"), "expected `deployment` or `schedule`");
+                    cx.problems.at(&path.key("after"), "expected `deployment`, `schedule` or `stabilisation`");
                 }
                 anchor
             });
-            (id.clone(), ConfirmationDef { says: c.says.clone(), by, written: c.written, after })
+            let before_window = match c.before.as_deref() {
+                None => false,
+                Some("window-opens") => true,
+                Some(other) => {
+                    cx.problems.at(&path.key("before"), format!("expected `window-opens`, found `{other}`"));
+                    false
+                }
+            };
+            if before_window && after.is_some() {
+                cx.problems
+                    .at(&path, "a confirmation is given either `before` the window or `after` an event, not both");
+            }
+            (id.clone(), ConfirmationDef { says: c.says.clone(), by, written: c.written, after, before_window })
         })
         .collect();
 
@@ -747,6 +759,7 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
         artefacts,
         evidence,
         absolute,
+        test_phases_in_sequence: raw.testing.in_sequence,
     };
     if cx.problems.0.is_empty() { Ok(policy) } else { Err(cx.problems) }
 }

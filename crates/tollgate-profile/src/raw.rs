@@ -43,6 +43,16 @@ pub struct RawProfile {
     pub evidence: RawEvidence,
     #[serde(default)]
     pub absolute: IndexMap<String, RawAbsolute>,
+    #[serde(default)]
+    pub testing: RawTesting,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawTesting {
+    /// The test phases run in the order `[test-phases]` lists them.
+    #[serde(default)]
+    pub in_sequence: bool,
 }
 
 #[derive(Deserialize)]
@@ -200,6 +210,8 @@ pub struct RawConfirmation {
     #[serde(default)]
     pub written: bool,
     pub after: Option<String>,
+    /// `window-opens`: counts only when given before the deployment window opens.
+    pub before: Option<String>,
 }
 
 #[derive(Deserialize)]

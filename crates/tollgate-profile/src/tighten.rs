@@ -170,6 +170,9 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
             );
         }
     }
+    if base.test_phases_in_sequence && !team.test_phases_in_sequence {
+        p.at(&root.key("testing").key("in-sequence"), was("test phases run in the sequence listed".into()));
+    }
     for b in &base.absolute {
         let path = root.key("absolute").key(&b.id);
         let kept = team.absolute.iter().find(|t| t.id == b.id).map(|t| &t.checks);

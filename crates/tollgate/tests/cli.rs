@@ -151,7 +151,8 @@ fn a_full_minor_release_through_every_gate() {
     tg.ok("rita", &["release", "advance", &id]);
 
     // Testing: CI's own files, judged by Tollgate.
-    for (who, phase) in [("dev", "unit"), ("dev", "integration"), ("quinn", "system"), ("quinn", "regression")] {
+    // In the sequence 4.3 gives: unit, integration, system, performance, security, regression.
+    for (who, phase) in [("dev", "unit"), ("dev", "integration"), ("quinn", "system")] {
         let junit = ci.junit(&format!("{phase}.xml"), 12, 0);
         tg.ok(who, &["evidence", "add", &id, "--phase", phase, "--junit", &junit]);
     }
@@ -162,7 +163,7 @@ fn a_full_minor_release_through_every_gate() {
     let grype = ci.grype("grype.json", &[("CVE-2021-23337", "High"), ("CVE-2020-28500", "Medium")]);
     let out = tg.ok("sam", &["evidence", "add", &id, "--phase", "security-scan", "--vulns", &grype]);
     assert!(
-        out.contains("does not pass: CVE-2021-23337 (high) in pkg:npm/lodash@4.17.20 (reported by E-7) needs triage"),
+        out.contains("does not pass: CVE-2021-23337 (high) in pkg:npm/lodash@4.17.20 (reported by E-6) needs triage"),
         "{out}"
     );
     tg.ok(
@@ -179,16 +180,24 @@ fn a_full_minor_release_through_every_gate() {
             "template paths unused; SEC-91",
         ],
     );
+    let regression = ci.junit("regression.xml", 12, 0);
+    tg.ok("quinn", &["evidence", "add", &id, "--phase", "regression", "--junit", &regression]);
     tg.ok("omar", &["release", "confirm", &id, "performance-baseline-compared"]);
     tg.ok("sam", &["release", "confirm", &id, "security-scan-within-threshold"]);
     tg.ok("quinn", &["release", "confirm", &id, "readiness-checklist-complete"]);
     tg.ok("quinn", &["release", "advance", &id]);
 
-    // Deployment: refused without go; the go decider cannot deploy.
+    // Deployment. Monitoring is confirmed before the window opens (3.6); this window opens two
+    // seconds after creation, so once it has, the release manager moves it.
+    sleep(Duration::from_secs(2));
+    let late = tg.run("omar", &["release", "confirm", &id, "monitoring-active"]);
+    check(&late, 3, &["monitoring confirmed after the window opened"]);
+    assert!(stderr(&late).contains("[window-opened]"), "{}", stderr(&late));
+    tg.ok("rita", &["release", "reschedule", &id, "--window-start", "+3s", "--window-end", "+1h"]);
     for check in ["monitoring-active", "alerting-configured", "on-call-confirmed"] {
         tg.ok("omar", &["release", "confirm", &id, check]);
     }
-    sleep(Duration::from_secs(2));
+    sleep(Duration::from_secs(3));
     let no_go = tg.run("dev", &["release", "deploy", &id, "--env", "production"]);
     check(&no_go, 3, &["deploy"]);
     assert!(
@@ -208,12 +217,15 @@ fn a_full_minor_release_through_every_gate() {
     tg.ok("omar", &["release", "confirm", &id, "no-rollback-trigger"]);
     tg.ok("dev", &["release", "advance", &id]);
 
-    // Stabilisation: 2 seconds in this profile.
-    tg.ok("omar", &["release", "confirm", &id, "metrics-within-slo"]);
+    // Stabilisation: 2 seconds in this profile. The sign-offs speak of the whole window.
     tg.ok("omar", &["release", "confirm", &id, "no-new-error-patterns"]);
+    let early = tg.run("omar", &["release", "confirm", &id, "metrics-within-slo"]);
+    check(&early, 3, &["metrics within SLO before the window ended"]);
+    assert!(stderr(&early).contains("[stabilisation-window]"), "{}", stderr(&early));
+    sleep(Duration::from_secs(2));
+    tg.ok("omar", &["release", "confirm", &id, "metrics-within-slo"]);
     tg.ok("quinn", &["release", "confirm", &id, "qa-post-deployment-sign-off", "--comment", "QA-88"]);
     tg.ok("omar", &["release", "confirm", &id, "operations-post-deployment-sign-off", "--comment", "OPS-12"]);
-    sleep(Duration::from_secs(2));
     tg.ok("rita", &["release", "advance", &id]);
 
     // Closure.
