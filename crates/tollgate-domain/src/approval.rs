@@ -92,8 +92,22 @@ fn requirement(state: &State, release: &Release, req: &Requirement) -> (bool, St
             // whose one approval already went to another role.
             let excused =
                 |h: &&str| *h == release.created.by || release.approvals.get(*h).is_some_and(|a| a.role != req.role);
-            let holders: Vec<&str> = state.holders(&req.role).filter(|h| !excused(h)).collect();
-            let missing: Vec<&str> = holders.iter().copied().filter(|h| !approvers.contains(h)).collect();
+            // The board as it stood when the release was created, and anyone who joined since:
+            // revoking a member who has not approved does not complete the board.
+            let mut board: BTreeSet<&str> = state.holders(&req.role).collect();
+            board.extend(release.board.get(&req.role).into_iter().flatten().map(String::as_str));
+            let holders: Vec<&str> = board.into_iter().filter(|h| !excused(h)).collect();
+            let missing: Vec<String> = holders
+                .iter()
+                .filter(|h| !approvers.contains(h))
+                .map(|h| {
+                    if state.holds(h, &req.role) {
+                        (*h).to_owned()
+                    } else {
+                        format!("{h} (on the board when {} was created, no longer holds the role)", release.id)
+                    }
+                })
+                .collect();
             if holders.is_empty() {
                 (
                     false,

@@ -42,7 +42,7 @@ pub fn decide(state: &State, actor: &str, now: Timestamp, command: &Command) -> 
             let policy = ctx.policy()?;
             ctx.known_actor()?;
             ctx.authorised(policy, Action::ImportEvents)?;
-            let findings = nonconformance::unapproved_deployments(state, policy, deployments);
+            let findings = nonconformance::unapproved_deployments(state, policy, deployments, now);
             let mut events = vec![Event::EventsImported(record.clone())];
             events.extend(nonconformance::raise(state, policy, findings, now));
             Ok(events)
@@ -186,10 +186,17 @@ impl<'a> Ctx<'a> {
         reasons.invalid_if(!valid_name(name), || {
             format!("`{name}` is not a usable name; use letters, digits, dots, dashes, underscores or @")
         });
-        // Names differing only in case would be two people to the log and one to everyone else.
-        let taken = self.state.people.keys().find(|k| k.to_lowercase() == name.to_lowercase());
+        // Names that read alike would be two people to the log and one to everyone else.
+        let taken = self.state.people.keys().find(|k| skeleton(k) == skeleton(name));
         reasons.invalid_if(taken.is_some(), || {
-            format!("{} already exists; change roles with `person grant` / `person revoke`", taken.expect("some"))
+            let taken = taken.expect("some");
+            if taken.eq_ignore_ascii_case(name) {
+                format!("{taken} already exists; change roles with `person grant` / `person revoke`")
+            } else {
+                format!(
+                    "`{name}` reads like the existing person `{taken}`; choose a name no one can mistake for theirs"
+                )
+            }
         });
         reasons.absorb(self.known_roles(policy, roles));
         reasons.finish()?;
@@ -378,6 +385,17 @@ impl<'a> Ctx<'a> {
         let nc = self.state.nc(id).ok_or_else(|| Rejection::invalid(format!("unknown non-conformance NC-{id}")))?;
         let mut reasons = Reasons::default();
         reasons.absorb(self.authorised(policy, Action::CloseNonconformance));
+        // The corrective action is judged by someone other than those whose acts the
+        // non-conformance records.
+        let named = nonconformance::answerable(self.state, nc);
+        reasons.refuse_if(named.contains(self.actor), "separation-of-duties", || {
+            format!(
+                "{} is named by NC-{id} ({}) and cannot close it; another holder of {} must",
+                self.actor,
+                nc.detail,
+                policy.roles_for(Action::CloseNonconformance).join(" or ")
+            )
+        });
         reasons.invalid_if(nc.closed.is_some(), || format!("NC-{id} is already closed"));
         reasons.invalid_if(blank(corrective_action), || "document the corrective action (--corrective-action)".into());
         reasons.finish()?;
@@ -437,10 +455,29 @@ fn release_of(command: &Command) -> ReleaseId {
     }
 }
 
+/// Names are ASCII: a Cyrillic `а` or a zero-width joiner would make two people look like one
+/// on every screen and in every report, and a control character could rewrite the terminal.
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
+}
+
+/// What a name looks like to a reader: case folded, and the ASCII look-alikes (`0`/`o`,
+/// `1`/`l`/`I`, `rn`/`m`, `vv`/`w`, `_`/`-`/`.`) made one.
+fn skeleton(name: &str) -> String {
+    let folded: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| match c {
+            '0' => 'o',
+            '1' | 'i' | '|' => 'l',
+            '5' => 's',
+            '_' | '.' => '-',
+            other => other,
+        })
+        .collect();
+    folded.replace("rn", "m").replace("vv", "w")
 }
 
 struct OnRelease<'a, 'c> {

@@ -61,6 +61,14 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                 .get(&c.release_type)
                 .ok_or_else(|| unknown("release type", &c.release_type))?
                 .track;
+            let board = policy
+                .release_types
+                .values()
+                .flat_map(|t| t.approvals.iter().flat_map(|r| &r.requires))
+                .chain(&policy.additional_approvals)
+                .filter(|req| req.count == crate::policy::Count::All)
+                .map(|req| (req.role.clone(), state.holders(&req.role).map(str::to_owned).collect()))
+                .collect();
             state.releases.insert(
                 c.release,
                 Release {
@@ -87,6 +95,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                     defect_counts: Default::default(),
                     confirmations: BTreeMap::new(),
                     approvals: BTreeMap::new(),
+                    board,
                     overrides: BTreeMap::new(),
                     decisions: Vec::new(),
                     deployments: Vec::new(),

@@ -248,39 +248,85 @@ pub fn raise(state: &State, policy: &Policy, findings: Vec<Finding>, now: Timest
 }
 
 /// 6.2 "A production deployment executed without a corresponding approved release record", for
-/// deployments Tollgate learned of from outside (imported events): from the enforcement date on,
-/// a deployment counts as approved only when its artefact's digest is an artefact of a release
-/// whose go decision stands. A deployment naming no digest cannot show its record.
-pub fn unapproved_deployments(state: &State, policy: &Policy, deployments: &[ExternalDeployment]) -> Vec<Finding> {
+/// deployments Tollgate learned of from outside (imported events). From the enforcement date on,
+/// a deployment corresponds to an approved release only when a release of the same service has
+/// the deployed artefact's digest, its go decision stood at the deployment time (given before
+/// it, not withdrawn by a later no-go), and it was not closed or withdrawn before. A deployment
+/// naming no digest cannot show its record; one dated after the import cannot be trusted.
+pub fn unapproved_deployments(
+    state: &State,
+    policy: &Policy,
+    deployments: &[ExternalDeployment],
+    now: Timestamp,
+) -> Vec<Finding> {
     let Some((id, _)) = condition(policy, "deployment-without-approval") else { return Vec::new() };
     let Some(enforced) = enforcement_start(state, policy) else { return Vec::new() };
-    let approved: std::collections::BTreeSet<&str> = state
-        .releases
-        .values()
-        .filter(|r| r.go().is_some_and(|g| g.value.go))
-        .flat_map(|r| r.artefacts.values())
-        .map(|a| a.digest.hex())
-        .collect();
+    let mut by_service: std::collections::BTreeMap<&str, Vec<&Release>> = std::collections::BTreeMap::new();
+    for r in state.releases.values() {
+        by_service.entry(r.service.as_str()).or_default().push(r);
+    }
     deployments
         .iter()
         .filter(|d| d.at >= enforced)
-        .filter(|d| d.artefact.as_deref().and_then(sha256_in).is_none_or(|hex| !approved.contains(hex.as_str())))
-        .map(|d| {
+        .filter_map(|d| {
+            let why = if d.at > now {
+                format!("is dated {}, after it was imported ({}); its time cannot be trusted", when(d.at), when(now))
+            } else {
+                let hex = d.artefact.as_deref().and_then(sha256_in);
+                let releases = by_service.get(d.service.as_str()).map(Vec::as_slice).unwrap_or_default();
+                match approving_release(releases, hex.as_deref(), d.at) {
+                    Ok(()) => return None,
+                    Err(why) => why,
+                }
+            };
             let artefact = d.artefact.as_deref().unwrap_or("an artefact it does not name");
-            Finding {
+            Some(Finding {
                 condition: id.to_owned(),
                 release: None,
                 service: Some(d.service.clone()),
                 subject: format!("deployment/{}/{}/{}", d.service, artefact, d.at.timestamp()),
                 detail: format!(
-                    "{} deployed {artefact} to production at {} with no approved release record (no release with a go decision has that artefact)",
+                    "{} deployed {artefact} to production at {} with no approved release record: {why}",
                     d.service,
                     when(d.at)
                 ),
-                occurred: d.at,
-            }
+                occurred: d.at.min(now),
+            })
         })
         .collect()
+}
+
+/// `Ok` when one of the service's releases approves deploying the digest at `at`; otherwise
+/// why none does.
+fn approving_release(releases: &[&Release], hex: Option<&str>, at: Timestamp) -> Result<(), String> {
+    let Some(hex) = hex else { return Err("the event names no artefact digest".into()) };
+    let with_digest: Vec<&&Release> = releases
+        .iter()
+        .filter(|r| r.artefacts.values().any(|a| a.digest.hex() == hex || a.previous.iter().any(|p| p.hex() == hex)))
+        .collect();
+    if with_digest.is_empty() {
+        return Err("no release of this service has that artefact".into());
+    }
+    let mut why = Vec::new();
+    for r in with_digest {
+        let decision = r.decisions.iter().rev().find(|g| g.at <= at);
+        let ended = r
+            .withdrawn
+            .as_ref()
+            .map(|w| w.at)
+            .into_iter()
+            .chain(r.advanced.iter().filter(|a| a.value.1 == crate::lifecycle::Phase::Closed).map(|a| a.at))
+            .min();
+        match decision {
+            _ if ended.is_some_and(|e| e <= at) => {
+                why.push(format!("{} was closed or withdrawn at {}", r.id, when(ended.expect("some"))))
+            }
+            Some(g) if g.value.go => return Ok(()),
+            Some(g) => why.push(format!("{} had a no-go decision at {}", r.id, when(g.at))),
+            None => why.push(format!("{} had no go decision by then", r.id)),
+        }
+    }
+    Err(why.join("; "))
 }
 
 /// When imported deployments start to be held to the procedure.
@@ -299,4 +345,29 @@ pub fn sha256_in(reference: &str) -> Option<String> {
         let hex = lower.get(start..start + 64)?;
         hex.bytes().all(|b| b.is_ascii_hexdigit()).then(|| hex.to_owned())
     })
+}
+
+/// The people whose own acts a non-conformance records: the deploying engineer (and whoever
+/// overrode a criterion) of a deployment found non-conforming, the engineer of a rollback over
+/// its target, the creator of an emergency release. None of them may close it.
+pub fn answerable(state: &State, nc: &crate::state::Nonconformance) -> std::collections::BTreeSet<String> {
+    let mut named = std::collections::BTreeSet::new();
+    let Some(release) = nc.release.and_then(|id| state.releases.get(&id)) else { return named };
+    let policy = state.policy_of(release);
+    let Some(condition) = policy.nonconformance.conditions.get(&nc.condition) else { return named };
+    match &condition.detect {
+        Detect::DeploymentWithoutApproval
+        | Detect::TestPhaseSkipped
+        | Detect::ArtefactNotFromTaggedCommit
+        | Detect::DocumentationAbsent(_) => {
+            named.extend(release.deployments.iter().filter(|d| d.production).map(|d| d.started.by.clone()));
+            named.extend(release.overrides.values().map(|o| o.by.clone()));
+        }
+        Detect::RollbackOverTarget => named.extend(release.rollbacks.iter().map(|r| r.started.by.clone())),
+        Detect::EmergencyFrequency { .. } | Detect::DeferredOverdue => {
+            named.insert(release.created.by.clone());
+        }
+        Detect::Reported => {}
+    }
+    named
 }

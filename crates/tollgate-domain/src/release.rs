@@ -184,6 +184,10 @@ pub struct Release {
     pub confirmations: BTreeMap<String, Stamped<Option<String>>>,
     /// Latest decision per person.
     pub approvals: BTreeMap<String, Approval>,
+    /// Who held each role when the release was created and its approval became due: a
+    /// requirement of the whole board ("Full CAB") counts them, so revoking a member who has
+    /// not approved does not complete it.
+    pub board: BTreeMap<RoleId, BTreeSet<String>>,
     pub overrides: BTreeMap<String, Stamped<Override>>,
     /// Every go/no-go decision, oldest first; the last one stands.
     pub decisions: Vec<Stamped<GoDecision>>,

@@ -192,9 +192,10 @@ fn deploying_on_overrides_raises_the_skipped_test_and_missing_documentation_nonc
     // Closing needs the corrective action, by the release manager.
     let nc = w.state.ncs[0].id;
     w.invalid("rita", Command::CloseNc { id: nc, corrective_action: "".into() });
+    // dev deployed it: not a closer, and named by it.
     assert_eq!(
         rules(&w.refused("dev", Command::CloseNc { id: nc, corrective_action: "x".into() })),
-        ["role".to_owned()].into()
+        ["role".to_owned(), "separation-of-duties".to_owned()].into()
     );
     w.ok(
         "rita",

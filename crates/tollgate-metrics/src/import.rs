@@ -42,16 +42,10 @@ pub struct Summary {
     pub incidents: u64,
     pub unattributed_incidents: u64,
     pub changes_shipped: u64,
-    /// Production deployments at or after the enforcement time, for the approved-release check:
-    /// (service, artefact, finished), the first `MAX_CHECKED` of them.
+    /// Production deployments at or after the enforcement time, every one of them, for the
+    /// approved-release check: (service, artefact, finished).
     pub to_check: Vec<(String, Option<String>, Time)>,
-    /// How many more there were beyond `to_check`.
-    pub to_check_overflow: u64,
 }
-
-/// At most this many deployments of one import are checked against approved releases; the rest
-/// are counted, so a first import of a long history after enforcement cannot flood the register.
-pub const MAX_CHECKED: usize = 10_000;
 
 #[derive(Clone, Copy)]
 struct Chain {
@@ -396,8 +390,11 @@ impl<'s> Importer<'s> {
             return Ok(Err(Outcome::Rejected("service.deployed without subject.content.environment.id".into())));
         };
         let service = self.name(&e.subject)?;
-        let environment = self.name(env)?;
-        let production = env == self.production;
+        // `Production` and ` production ` are the production environment: sources differ in
+        // case and spacing, and a deployment must not escape the checks by its spelling.
+        let env = env.trim().to_ascii_lowercase();
+        let environment = self.name(&env)?;
+        let production = env == self.production.to_ascii_lowercase();
         let artefact = e.artefact.as_deref().map(id_hash);
         let mut lead_times = Vec::new();
         if production
@@ -437,11 +434,7 @@ impl<'s> Importer<'s> {
             self.deployed_artefacts.insert(hash, Deployed { id, finished: e.at, service });
         }
         if production && self.enforced_from.is_some_and(|from| e.at >= from) {
-            if self.summary.to_check.len() < MAX_CHECKED {
-                self.summary.to_check.push((e.subject.to_string(), e.artefact.as_deref().map(str::to_owned), e.at));
-            } else {
-                self.summary.to_check_overflow += 1;
-            }
+            self.summary.to_check.push((e.subject.to_string(), e.artefact.as_deref().map(str::to_owned), e.at));
         }
         self.summary.deployments += 1;
         Ok(Ok(()))

@@ -307,3 +307,52 @@ fn a_store_of_an_earlier_layout_or_with_a_damaged_chunk_is_refused_clearly() {
     let err = Store::open(&path).unwrap().history(None, "production", T0, T0 + 86_400, 0).unwrap_err().to_string();
     assert!(err.contains("damaged deployment chunk at byte 0"), "{err}");
 }
+
+#[test]
+fn production_spelt_any_way_is_production_and_every_deployment_is_checked() {
+    // Given deployments to `Production`, ` PRODUCTION ` and many more than one page of them
+    let mut store = Store::in_memory();
+    let mut all = vec![
+        event(
+            "p1",
+            "c1",
+            "service.deployed.0.3.0",
+            100,
+            "payments",
+            r#""environment":{"id":"Production"},"artifactId":"a1""#,
+            "",
+        ),
+        event(
+            "p2",
+            "c2",
+            "service.deployed.0.3.0",
+            200,
+            "payments",
+            r#""environment":{"id":" PRODUCTION "},"artifactId":"a2""#,
+            "",
+        ),
+    ];
+    for i in 0..12_000 {
+        all.push(event(
+            &format!("m{i}"),
+            &format!("m{i}"),
+            "service.deployed.0.3.0",
+            300 + i,
+            "search",
+            r#""environment":{"id":"production"},"artifactId":"s1""#,
+            "",
+        ));
+    }
+    // When they are imported with the procedure enforced from the start
+    let mut importer = Importer::new(&mut store, "production", Some(T0), 0).unwrap();
+    for l in &all {
+        importer.line(l.as_bytes()).unwrap();
+    }
+    let s = importer.finish().unwrap();
+    // Then both spellings are production deployments, and every one is checked against releases
+    assert_eq!(s.deployments, 12_002);
+    assert_eq!(s.to_check.len(), 12_002);
+    assert_eq!(s.to_check[1].1.as_deref(), Some("a2"));
+    let h = store.history(Some("payments"), "production", T0, T0 + 86_400, 0).unwrap();
+    assert_eq!(h.deployments.len(), 2);
+}

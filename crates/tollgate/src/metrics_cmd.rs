@@ -98,18 +98,9 @@ pub(crate) fn import(ctx: &Ctx, app: &mut App<SqliteLedger>, file: &Path) -> Res
     for (why, n) in &reasons {
         text.push_str(&format!("\n  skipped {n}: {why}"));
     }
-    if raised > 0 || summary.to_check_overflow > 0 {
+    if raised > 0 {
         text.push_str(&format!(
-            "\n  {raised} production deployments without an approved release record raised as non-conformances{}",
-            if summary.to_check_overflow > 0 {
-                format!(
-                    "; {} more were not checked (at most {} per import)",
-                    summary.to_check_overflow,
-                    tollgate_metrics::import::MAX_CHECKED
-                )
-            } else {
-                String::new()
-            }
+            "\n  {raised} production deployments without an approved release record raised as non-conformances"
         ));
     }
     for (line, why) in &summary.rejections {

@@ -93,12 +93,12 @@ fn report(failure: &Failure, json: bool) {
         return;
     }
     match failure {
-        Failure::Error(m) => eprintln!("error: {m}"),
-        Failure::Integrity(m) => eprintln!("integrity failure: {m}"),
+        Failure::Error(m) => crate::errln!("error: {m}"),
+        Failure::Integrity(m) => crate::errln!("integrity failure: {m}"),
         Failure::Refused(reasons) => {
             eprintln!("refused by the procedure:");
             for r in reasons {
-                eprintln!("  [{}] {}", r.rule, r.reason);
+                crate::errln!("  [{}] {}", r.rule, r.reason);
             }
         }
         Failure::Shown(_) => {}

@@ -622,3 +622,35 @@ fn output_into_a_closed_pipe_ends_quietly() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn control_characters_people_recorded_never_reach_the_terminal() {
+    // Given a title and a comment carrying an escape sequence and a right-to-left override
+    let tg = Tg::new();
+    init_with_people(&tg, "qms-dev-pro-004");
+    let id = release_create(
+        &tg,
+        &[
+            "--service",
+            "payments",
+            "--version",
+            "1",
+            "--type",
+            "minor",
+            "--title",
+            "fix\u{1b}[2J\u{1b}[1;1Happroved",
+            "--window-start",
+            "+2 weeks",
+        ],
+    );
+    tg.ok("quinn", &["release", "approve", &id, "--comment", "ok \u{202e}devorppa ton"]);
+    // When a reviewer reads the release and the log
+    for args in [vec!["release", "show", &id], vec!["audit", "log"], vec!["release", "list"]] {
+        let out = tg.ok("rita", &args);
+        // Then the characters are shown as escapes, never sent raw
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{202e}'), "{args:?}: {out}");
+        if args[1] == "show" {
+            assert!(out.contains("fix\\u{1b}[2J\\u{1b}[1;1Happroved"), "{out}");
+        }
+    }
+}
