@@ -17,8 +17,7 @@ fn setup() -> (Rehearsal, ReleaseId) {
     let mut b = Rehearsal::new(now);
     let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
     let profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
-    b.run("rita", Command::AdoptProfile { profile: Arc::new(profile) }).unwrap();
-    for (name, role) in [
+    let people: Vec<(&str, &[&str])> = [
         ("rita", "release-manager"),
         ("eli", "engineering-lead"),
         ("quinn", "qa-lead"),
@@ -28,8 +27,12 @@ fn setup() -> (Rehearsal, ReleaseId) {
         ("pat", "product-owner"),
         ("cab", "cab-member"),
         ("pla", "platform-lead"),
-    ] {
-        b.run("rita", Command::AddPerson { name: name.into(), roles: [role.to_owned()].into() }).unwrap();
+    ]
+    .iter()
+    .map(|(name, role)| (*name, std::slice::from_ref(role)))
+    .collect();
+    for (actor, command) in playbook::staffing(Arc::new(profile), &people) {
+        b.run(&actor, command).unwrap();
     }
     let id = playbook::create(&mut b, "payments", "1.0", "major", Duration::weeks(3)).unwrap();
     for i in 0..500 {

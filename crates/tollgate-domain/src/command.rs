@@ -12,7 +12,13 @@ use crate::time::Timestamp;
 
 #[derive(Clone, Debug)]
 pub enum Command {
-    /// The first adoption initialises the record; later ones are new document versions.
+    /// A new store: the profile adopted and the actor, holding `roles`, its first
+    /// administrator.
+    Init {
+        profile: Arc<Profile>,
+        roles: BTreeSet<RoleId>,
+    },
+    /// A new document version (6.3).
     AdoptProfile {
         profile: Arc<Profile>,
     },

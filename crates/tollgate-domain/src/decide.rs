@@ -18,6 +18,9 @@ use crate::release::{Acceptance, EvidenceRecord, FindingKind, Release, ReleaseId
 use crate::state::State;
 use crate::time::Timestamp;
 
+mod people;
+use people::valid_name;
+
 pub fn decide(state: &State, actor: &str, now: Timestamp, command: &Command) -> Result<Vec<Event>, Rejection> {
     if let Some(last) = state.last_at.filter(|last| now < *last) {
         return Err(Rejection::invalid(format!(
@@ -28,6 +31,7 @@ pub fn decide(state: &State, actor: &str, now: Timestamp, command: &Command) -> 
     }
     let ctx = Ctx { state, actor, now };
     match command {
+        Command::Init { profile, roles } => ctx.init(profile, roles),
         Command::AdoptProfile { profile } => ctx.adopt_profile(profile),
         Command::AddPerson { name, roles } => ctx.add_person(name, roles),
         Command::GrantRoles { name, roles } => ctx.change_roles(name, roles, true),
@@ -119,21 +123,27 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Initialisation: the profile, and the register of 5.1 starting with the profile's risks.
+    fn first_adoption(profile: &std::sync::Arc<crate::event::Profile>) -> Vec<Event> {
+        let mut events = vec![Event::ProfileAdopted(profile.clone())];
+        for (i, seed) in profile.policy.risks.iter().enumerate() {
+            events.push(Event::RiskAdded {
+                id: i as u32 + 1,
+                category: seed.category.clone(),
+                risk: seed.risk.clone(),
+                mitigation: seed.mitigation.clone(),
+                // 5.1: the role that maintains the register owns it.
+                owner: profile.policy.roles_for(Action::ManageRisks).first().cloned().unwrap_or_default(),
+            });
+        }
+        events
+    }
+
     fn adopt_profile(&self, profile: &std::sync::Arc<crate::event::Profile>) -> Result<Vec<Event>, Rejection> {
         let Some(current) = self.state.current() else {
-            // Initialisation: the register of 5.1 starts with the profile's risks.
-            let mut events = vec![Event::ProfileAdopted(profile.clone())];
-            for (i, seed) in profile.policy.risks.iter().enumerate() {
-                events.push(Event::RiskAdded {
-                    id: i as u32 + 1,
-                    category: seed.category.clone(),
-                    risk: seed.risk.clone(),
-                    mitigation: seed.mitigation.clone(),
-                    // 5.1: the role that maintains the register owns it.
-                    owner: profile.policy.roles_for(Action::ManageRisks).first().cloned().unwrap_or_default(),
-                });
-            }
-            return Ok(events);
+            return Err(Rejection::invalid(
+                "this store has no procedure profile; `tollgate init` adopts the first and names its administrator",
+            ));
         };
         self.known_actor()?;
         let mut reasons = Reasons::default();
@@ -158,72 +168,6 @@ impl<'a> Ctx<'a> {
         );
         reasons.finish()?;
         Ok(vec![Event::ProfileAdopted(profile.clone())])
-    }
-
-    fn add_person(&self, name: &str, roles: &BTreeSet<String>) -> Result<Vec<Event>, Rejection> {
-        let policy = self.policy()?;
-        let administrators = policy.roles_for(Action::AdministerPeople);
-        let mut reasons = Reasons::default();
-        if self.state.people.is_empty() {
-            // The first person adds themself, as someone who may administer people; after that
-            // only administrators add people.
-            reasons.refuse_if(name != self.actor, "bootstrap", || {
-                format!(
-                    "the first person on record adds themself: run this as {name} (--as {name}), or add {} first",
-                    self.actor
-                )
-            });
-            reasons.refuse_if(!roles.iter().any(|r| administrators.contains(r)), "bootstrap", || {
-                format!(
-                    "the first person on record must hold a role that administers people ({})",
-                    administrators.join(", ")
-                )
-            });
-        } else {
-            reasons.absorb(self.known_actor());
-            reasons.absorb(self.authorised(policy, Action::AdministerPeople));
-        }
-        reasons.invalid_if(!valid_name(name), || {
-            format!("`{name}` is not a usable name; use letters, digits, dots, dashes, underscores or @")
-        });
-        // Names that read alike would be two people to the log and one to everyone else.
-        let taken = self.state.people.keys().find(|k| skeleton(k) == skeleton(name));
-        reasons.invalid_if(taken.is_some(), || {
-            let taken = taken.expect("some");
-            if taken.eq_ignore_ascii_case(name) {
-                format!("{taken} already exists; change roles with `person grant` / `person revoke`")
-            } else {
-                format!(
-                    "`{name}` reads like the existing person `{taken}`; choose a name no one can mistake for theirs"
-                )
-            }
-        });
-        reasons.absorb(self.known_roles(policy, roles));
-        reasons.finish()?;
-        Ok(vec![Event::PersonAdded { name: name.to_owned(), roles: roles.clone() }])
-    }
-
-    fn change_roles(&self, name: &str, roles: &BTreeSet<String>, grant: bool) -> Result<Vec<Event>, Rejection> {
-        let policy = self.policy()?;
-        self.known_actor()?;
-        let mut reasons = Reasons::default();
-        reasons.absorb(self.authorised(policy, Action::AdministerPeople));
-        reasons.refuse_if(grant && name == self.actor, "separation-of-duties", || {
-            format!("{name} cannot grant roles to themself; another administrator must")
-        });
-        reasons.invalid_if(!self.state.people.contains_key(name), || format!("unknown person `{name}`"));
-        reasons.absorb(self.known_roles(policy, roles));
-        if let Some(person) = self.state.people.get(name) {
-            let pointless: Vec<&str> =
-                roles.iter().filter(|r| person.roles.contains(*r) == grant).map(String::as_str).collect();
-            reasons.invalid_if(!pointless.is_empty(), || {
-                let verb = if grant { "already holds" } else { "does not hold" };
-                format!("{name} {verb} {}", pointless.join(", "))
-            });
-        }
-        reasons.finish()?;
-        let (name, roles) = (name.to_owned(), roles.clone());
-        Ok(vec![if grant { Event::RolesGranted { name, roles } } else { Event::RolesRevoked { name, roles } }])
     }
 
     fn add_blackout(
@@ -453,31 +397,6 @@ fn release_of(command: &Command) -> ReleaseId {
         | TriageFinding { release, .. } => *release,
         _ => unreachable!("not a release command"),
     }
-}
-
-/// Names are ASCII: a Cyrillic `а` or a zero-width joiner would make two people look like one
-/// on every screen and in every report, and a control character could rewrite the terminal.
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
-}
-
-/// What a name looks like to a reader: case folded, and the ASCII look-alikes (`0`/`o`,
-/// `1`/`l`/`I`, `rn`/`m`, `vv`/`w`, `_`/`-`/`.`) made one.
-fn skeleton(name: &str) -> String {
-    let folded: String = name
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| match c {
-            '0' => 'o',
-            '1' | 'i' | '|' => 'l',
-            '5' => 's',
-            '_' | '.' => '-',
-            other => other,
-        })
-        .collect();
-    folded.replace("rn", "m").replace("vv", "w")
 }
 
 struct OnRelease<'a, 'c> {

@@ -49,6 +49,12 @@ pub enum Event {
         name: String,
         roles: BTreeSet<RoleId>,
     },
+    /// Roles that govern others, proposed by one administrator; they take effect when a
+    /// second one grants them too.
+    GrantProposed {
+        name: String,
+        roles: BTreeSet<RoleId>,
+    },
     BlackoutAdded {
         id: u32,
         from: Timestamp,
@@ -310,6 +316,7 @@ impl Event {
             | PersonAdded { .. }
             | RolesGranted { .. }
             | RolesRevoked { .. }
+            | GrantProposed { .. }
             | BlackoutAdded { .. }
             | RiskAdded { .. }
             | NcClosed { .. }

@@ -9,7 +9,7 @@ use crate::event::{Event, Fact};
 use crate::release::{
     Approval, Artefact, Defect, Deployment, Document, GoDecision, Override, Release, Rollback, Stamped, TestResult,
 };
-use crate::state::{Adopted, Blackout, Nonconformance, Person, Risk, State};
+use crate::state::{Adopted, Blackout, Nonconformance, PendingGrant, Person, Risk, State};
 
 /// A fact that does not fit the state it is applied to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,10 +30,18 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
         Event::RolesGranted { name, roles } => {
             let person = state.people.get_mut(name).ok_or_else(|| unknown("person", name))?;
             person.roles.extend(roles.iter().cloned());
+            state.pending_grants.retain(|(n, r), _| n != name || !roles.contains(r));
         }
         Event::RolesRevoked { name, roles } => {
             let person = state.people.get_mut(name).ok_or_else(|| unknown("person", name))?;
             person.roles.retain(|r| !roles.contains(r));
+            state.pending_grants.retain(|(n, r), _| n != name || !roles.contains(r));
+        }
+        Event::GrantProposed { name, roles } => {
+            state.people.get(name).ok_or_else(|| unknown("person", name))?;
+            for role in roles {
+                state.pending_grants.insert((name.clone(), role.clone()), PendingGrant { by: by.clone(), at });
+            }
         }
         Event::BlackoutAdded { id, from, to, reason, service } => state.blackouts.push(Blackout {
             id: *id,

@@ -21,6 +21,41 @@ use crate::release::{Release, ReleaseId};
 use crate::state::State;
 use crate::time::Timestamp;
 
+/// The commands that put `people` on record under a new store's `profile`, in order: the
+/// first (who must administer people) initialises the store; an administrator adds each of the
+/// others, and a second administrator confirms every role that governs others. Panics when the
+/// list gives no second administrator before a governing role needs one.
+pub fn staffing(profile: std::sync::Arc<crate::event::Profile>, people: &[(&str, &[&str])]) -> Vec<(String, Command)> {
+    if people.is_empty() {
+        return Vec::new();
+    }
+    let policy = profile.policy.clone();
+    let roles = |list: &[&str]| list.iter().map(|r| (*r).to_owned()).collect::<std::collections::BTreeSet<_>>();
+    let administering =
+        |list: &[&str]| list.iter().any(|r| policy.roles_for(Action::AdministerPeople).iter().any(|a| a == r));
+    let governing = policy.governing_roles();
+    let (first, first_roles) = people[0];
+    let mut commands = vec![(first.to_owned(), Command::Init { profile, roles: roles(first_roles) })];
+    let mut admins = vec![first];
+    for (name, list) in &people[1..] {
+        commands.push((admins[0].to_owned(), Command::AddPerson { name: (*name).into(), roles: roles(list) }));
+        let confirm: Vec<&str> = list
+            .iter()
+            .copied()
+            .filter(|r| governing.contains(r))
+            .filter(|r| admins.len() > 1 || !policy.roles_for(Action::AdministerPeople).iter().any(|a| a == r))
+            .collect();
+        if !confirm.is_empty() {
+            let second = admins.get(1).unwrap_or_else(|| panic!("{name}'s {confirm:?} need a second administrator"));
+            commands.push(((*second).to_owned(), Command::GrantRoles { name: (*name).into(), roles: roles(&confirm) }));
+        }
+        if administering(list) {
+            admins.push(name);
+        }
+    }
+    commands
+}
+
 /// Somewhere commands are decided and recorded, with a clock the walker may move forward.
 pub trait Runner {
     fn state(&self) -> &State;

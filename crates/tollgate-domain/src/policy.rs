@@ -650,6 +650,16 @@ impl Policy {
         self.authority.get(&action).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// The roles that govern others: administering people and overriding a gate. Granting one
+    /// takes a second administrator.
+    pub fn governing_roles(&self) -> BTreeSet<&str> {
+        [Action::AdministerPeople, Action::Override]
+            .into_iter()
+            .flat_map(|a| self.roles_for(a))
+            .map(String::as_str)
+            .collect()
+    }
+
     pub fn production(&self) -> Option<&str> {
         self.environments.iter().find(|e| e.production).map(|e| e.id.as_str())
     }

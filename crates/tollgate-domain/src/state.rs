@@ -14,6 +14,8 @@ pub struct State {
     /// Every version adopted, oldest first; the last is in force for new releases.
     pub profiles: Vec<Adopted>,
     pub people: BTreeMap<String, Person>,
+    /// Governing roles awaiting a second administrator, by (person, role).
+    pub pending_grants: BTreeMap<(String, RoleId), PendingGrant>,
     pub releases: BTreeMap<ReleaseId, Release>,
     pub blackouts: Vec<Blackout>,
     pub risks: Vec<Risk>,
@@ -33,6 +35,13 @@ pub struct Adopted {
 pub struct Person {
     pub name: String,
     pub roles: BTreeSet<RoleId>,
+}
+
+/// Who proposed a governing role, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingGrant {
+    pub by: String,
+    pub at: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -170,17 +170,14 @@ fn approvals_come_from_role_holders_with_separation_of_duties() {
     let id = w.create("minor", Duration::weeks(2));
     let creator = w.release(id).created.by.clone();
     // The creator is an engineering lead; give them the release-manager role too.
-    w.ok("rita", Command::GrantRoles { name: creator.clone(), roles: ["release-manager".into()].into() });
+    w.grant(&creator, &["release-manager"]);
     let own = w.refused(&creator, Command::Approve { release: id, role: None, approve: true, comment: None });
     assert_eq!(rules(&own), ["separation-of-duties".to_owned()].into());
     // Someone without an approver role is refused.
     let no_role = w.refused("omar", Command::Approve { release: id, role: None, approve: true, comment: None });
     assert_eq!(rules(&no_role), ["role".to_owned()].into());
     // One person holding two approver roles must say which, and cannot fill both.
-    w.ok(
-        "rita",
-        Command::GrantRoles { name: "dora".into(), roles: ["release-manager".into(), "qa-lead".into()].into() },
-    );
+    w.grant("dora", &["release-manager", "qa-lead"]);
     let both = w.invalid("dora", Command::Approve { release: id, role: None, approve: true, comment: None });
     assert!(both[0].contains("say which with --role"), "{both:?}");
     w.ok("dora", Command::Approve { release: id, role: Some("qa-lead".into()), approve: true, comment: None });

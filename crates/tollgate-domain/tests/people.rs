@@ -155,3 +155,54 @@ fn imported_deployments_are_matched_by_service_and_by_the_go_decision_standing_a
     assert!(details[2].contains("was closed or withdrawn"), "{}", details[2]);
     assert!(details[3].contains("after it was imported"), "{}", details[3]);
 }
+
+fn qms_profile() -> std::sync::Arc<tollgate_domain::Profile> {
+    let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
+    std::sync::Arc::new(tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap())
+}
+
+#[test]
+fn init_creates_the_first_administrator_so_nobody_can_race_to_be_first() {
+    // Given an empty store
+    let mut w = World::with_profile((*qms_profile()).clone(), &[]);
+    // When someone adds themself, or adopts a profile, before init
+    let first = w.refused("mallory", add("mallory", "release-manager"));
+    assert_eq!(rules(&first), ["bootstrap".to_owned()].into());
+    assert!(first[0].reason.contains("tollgate init"), "{}", first[0].reason);
+    assert!(w.invalid("mallory", Command::AdoptProfile { profile: qms_profile() })[0].contains("tollgate init"));
+    // Then nothing was recorded; init needs an administering role and makes its actor the first
+    let why = w.invalid("rita", Command::Init { profile: qms_profile(), roles: ["qa-lead".into()].into() });
+    assert!(why[0].contains("release-manager, executive"), "{why:?}");
+    w.ok("rita", Command::Init { profile: qms_profile(), roles: ["release-manager".into()].into() });
+    assert!(w.state.holds("rita", "release-manager"));
+    // And a second init is refused
+    assert!(
+        w.invalid("mallory", Command::Init { profile: qms_profile(), roles: ["executive".into()].into() })[0]
+            .contains("already initialised")
+    );
+}
+
+#[test]
+fn a_role_that_governs_others_takes_a_second_administrator() {
+    // Given a store with two administrators (rita, and eve whom she added alone as the sole one)
+    let mut w = World::qms();
+    assert!(w.state.pending_grants.is_empty());
+    // When rita grants the executive role (override) to dev
+    let events =
+        w.ok("rita", Command::GrantRoles { name: "dev".into(), roles: ["executive".into(), "qa-lead".into()].into() });
+    // Then the non-governing role takes effect, the governing one waits
+    assert!(w.state.holds("dev", "qa-lead") && !w.state.holds("dev", "executive"), "{events:?}");
+    assert!(w.state.pending_grants.contains_key(&("dev".to_owned(), "executive".to_owned())));
+    // And rita cannot confirm her own proposal; dev cannot confirm it for himself
+    let own = w.refused("rita", Command::GrantRoles { name: "dev".into(), roles: ["executive".into()].into() });
+    assert_eq!(rules(&own), ["four-eyes".to_owned()].into());
+    assert!(own[0].reason.contains("a second administrator confirms it"), "{}", own[0].reason);
+    // When eve, the second administrator, grants it too, it takes effect
+    w.ok("eve", Command::GrantRoles { name: "dev".into(), roles: ["executive".into()].into() });
+    assert!(w.state.holds("dev", "executive") && w.state.pending_grants.is_empty());
+    // A person added with a governing role starts without it until confirmed; revoking withdraws
+    w.ok("rita", add("vic", "executive"));
+    assert!(w.state.people["vic"].roles.is_empty());
+    w.ok("eve", Command::RevokeRoles { name: "vic".into(), roles: ["executive".into()].into() });
+    assert!(w.state.pending_grants.is_empty());
+}

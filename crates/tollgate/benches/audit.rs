@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use tollgate::codec;
-use tollgate_domain::Command;
 use tollgate_domain::playbook::{self, Rehearsal, Runner};
 use tollgate_ledger::{Expectation, Ledger, NewRecord, SqliteLedger};
 
@@ -23,8 +22,7 @@ fn main() {
     let mut h = Rehearsal::new(start);
     let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
     let profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
-    h.run("rita", Command::AdoptProfile { profile: Arc::new(profile) }).unwrap();
-    for (name, role) in [
+    let people: Vec<(&str, &[&str])> = [
         ("rita", "release-manager"),
         ("dora", "deputy-release-manager"),
         ("eli", "engineering-lead"),
@@ -38,8 +36,12 @@ fn main() {
         ("cab2", "cab-member"),
         ("pla", "platform-lead"),
         ("eve", "executive"),
-    ] {
-        h.run("rita", Command::AddPerson { name: name.into(), roles: [role.to_owned()].into() }).unwrap();
+    ]
+    .iter()
+    .map(|(name, role)| (*name, std::slice::from_ref(role)))
+    .collect();
+    for (actor, command) in playbook::staffing(Arc::new(profile), &people) {
+        h.run(&actor, command).unwrap();
     }
     let types = ["minor", "patch", "major", "security-patch", "infrastructure", "emergency"];
     let generated = Instant::now();

@@ -34,9 +34,14 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Create a store governed by a procedure profile (built-in id or file).
+    /// The acting person (--as) becomes the first administrator: nobody can race to be first.
     Init {
         #[arg(long, default_value = tollgate_profile::DEFAULT)]
         profile: String,
+        /// Roles of the first administrator (one of them must administer people); default: the
+        /// profile's first role that does.
+        #[arg(long = "role")]
+        roles: Vec<String>,
     },
     /// Show, check or adopt procedure profiles.
     #[command(subcommand)]

@@ -43,6 +43,8 @@ enum Wire {
     RolesGranted { name: String, roles: BTreeSet<String> },
     #[serde(rename = "person.roles_revoked")]
     RolesRevoked { name: String, roles: BTreeSet<String> },
+    #[serde(rename = "person.grant_proposed")]
+    GrantProposed { name: String, roles: BTreeSet<String> },
     #[serde(rename = "blackout.added")]
     BlackoutAdded { id: u32, from: String, to: String, reason: String, service: Option<String> },
     #[serde(rename = "risk.added")]
@@ -157,7 +159,10 @@ struct WireCriterion {
 pub fn stream(event: &Event) -> String {
     match event {
         Event::ProfileAdopted(_) => "profile".to_owned(),
-        Event::PersonAdded { name, .. } | Event::RolesGranted { name, .. } | Event::RolesRevoked { name, .. } => {
+        Event::PersonAdded { name, .. }
+        | Event::RolesGranted { name, .. }
+        | Event::RolesRevoked { name, .. }
+        | Event::GrantProposed { name, .. } => {
             format!("person/{name}")
         }
         Event::BlackoutAdded { id, .. } => format!("blackout/B-{id}"),
@@ -204,6 +209,7 @@ pub fn encode(fact: &Fact, profile_version: &str) -> Vec<u8> {
         },
         Event::PersonAdded { name, roles } => Wire::PersonAdded { name: name.clone(), roles: roles.clone() },
         Event::RolesGranted { name, roles } => Wire::RolesGranted { name: name.clone(), roles: roles.clone() },
+        Event::GrantProposed { name, roles } => Wire::GrantProposed { name: name.clone(), roles: roles.clone() },
         Event::RolesRevoked { name, roles } => Wire::RolesRevoked { name: name.clone(), roles: roles.clone() },
         Event::BlackoutAdded { id, from, to, reason, service } => Wire::BlackoutAdded {
             id: *id,
@@ -402,6 +408,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         }
         Wire::PersonAdded { name, roles } => Event::PersonAdded { name, roles },
         Wire::RolesGranted { name, roles } => Event::RolesGranted { name, roles },
+        Wire::GrantProposed { name, roles } => Event::GrantProposed { name, roles },
         Wire::RolesRevoked { name, roles } => Event::RolesRevoked { name, roles },
         Wire::BlackoutAdded { id, from, to, reason, service } => {
             Event::BlackoutAdded { id, from: parse_time("from", &from)?, to: parse_time("to", &to)?, reason, service }

@@ -133,10 +133,9 @@ pub fn run(json: bool) -> Result<(), String> {
         profile.policy.version,
         profile.policy.title
     ));
-    demo.run("rita", Command::AdoptProfile { profile: Arc::new(profile) }).map_err(|e| e.to_string())?;
-    for (name, role) in PEOPLE {
-        demo.run("rita", Command::AddPerson { name: (*name).into(), roles: [(*role).to_owned()].into() })
-            .map_err(|e| e.to_string())?;
+    let people: Vec<(&str, &[&str])> = PEOPLE.iter().map(|(name, role)| (*name, std::slice::from_ref(role))).collect();
+    for (actor, command) in playbook::staffing(Arc::new(profile), &people) {
+        demo.run(&actor, command).map_err(|e| e.to_string())?;
     }
 
     for (i, release_type) in TYPES.iter().enumerate() {

@@ -218,6 +218,28 @@ fn read_document(file: &Path) -> Result<Vec<u8>, Failure> {
     Ok(bytes)
 }
 
+/// What an add or a grant did: the roles now held, and those waiting for a second administrator.
+fn role_changes(recorded: &Recorded) -> String {
+    use tollgate_domain::Event;
+    let join = |roles: &std::collections::BTreeSet<String>| roles.iter().cloned().collect::<Vec<_>>().join(", ");
+    let lines: Vec<String> = recorded
+        .facts
+        .iter()
+        .filter_map(|f| match &f.event {
+            Event::PersonAdded { name, roles } if roles.is_empty() => Some(format!("added {name}")),
+            Event::PersonAdded { name, roles } => Some(format!("added {name} ({})", join(roles))),
+            Event::RolesGranted { name, roles } => Some(format!("{name} now also holds {}", join(roles))),
+            Event::GrantProposed { name, roles } => Some(format!(
+                "{} governs others: it takes effect when a second administrator runs `tollgate person grant {name} --role {}`",
+                join(roles),
+                roles.iter().cloned().collect::<Vec<_>>().join(" --role ")
+            )),
+            _ => None,
+        })
+        .collect();
+    lines.join("\n")
+}
+
 fn set(roles: Vec<String>) -> std::collections::BTreeSet<String> {
     roles.into_iter().collect()
 }
@@ -239,7 +261,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
     let ctx = Ctx { db: cli.db, actor: cli.actor, json: cli.json, now };
     match cli.command {
-        Cmd::Init { profile } => init(&ctx, &profile),
+        Cmd::Init { profile, roles } => init(&ctx, &profile, roles),
         Cmd::Demo => crate::demo::run(ctx.json).map_err(Failure::Error),
         Cmd::Profile(cmd) => profile(&ctx, cmd),
         Cmd::Audit(cmd) => audit::run(&ctx.db, ctx.json, cmd),
@@ -252,29 +274,30 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-fn init(ctx: &Ctx, spec: &str) -> Result<(), Failure> {
+fn init(ctx: &Ctx, spec: &str, roles: Vec<String>) -> Result<(), Failure> {
     let actor = ctx.actor()?.to_owned();
     let mut profile = load_profile(spec)?;
     profile.reason = "initial adoption at init".into();
+    let roles = if roles.is_empty() {
+        profile.policy.roles_for(tollgate_domain::policy::Action::AdministerPeople).iter().take(1).cloned().collect()
+    } else {
+        set(roles)
+    };
+    let command = Command::Init { profile: Arc::new(profile.clone()), roles: roles.clone() };
     // Nothing is created unless the profile is valid and the command would be accepted.
-    tollgate_domain::decide(
-        &State::default(),
-        &actor,
-        ctx.now,
-        &Command::AdoptProfile { profile: Arc::new(profile.clone()) },
-    )
-    .map_err(|e| error(e.to_string()))?;
+    tollgate_domain::decide(&State::default(), &actor, ctx.now, &command).map_err(|e| error(e.to_string()))?;
     let mut app = App::create(&ctx.db)?;
-    let recorded = app.execute(&actor, ctx.now, &Command::AdoptProfile { profile: Arc::new(profile.clone()) })?;
+    let recorded = app.execute(&actor, ctx.now, &command)?;
     let key = tollgate_ledger::sqlite::pub_path(&ctx.db);
     ctx.done(
         &recorded,
         format!(
-            "initialised {} under {} {} ({}); checkpoint key {}",
+            "initialised {} under {} {} ({}), {actor} its first administrator ({}); checkpoint key {}",
             ctx.db.display(),
             profile.policy.id,
             profile.policy.version,
             profile.policy.title,
+            roles.into_iter().collect::<Vec<_>>().join(", "),
             key.display()
         ),
     );
@@ -355,15 +378,12 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
     match command {
         Cmd::Person(cmd) => match cmd {
             PersonCmd::Add { name, roles } => {
-                let summary =
-                    format!("added {name} ({})", set(roles.clone()).into_iter().collect::<Vec<_>>().join(", "));
                 let r = ctx.execute(app, Command::AddPerson { name, roles: set(roles) })?;
-                ctx.done(&r, summary);
+                ctx.done(&r, role_changes(&r));
             }
             PersonCmd::Grant { name, roles } => {
-                let summary = format!("{name} now also holds {}", roles.join(", "));
                 let r = ctx.execute(app, Command::GrantRoles { name, roles: set(roles) })?;
-                ctx.done(&r, summary);
+                ctx.done(&r, role_changes(&r));
             }
             PersonCmd::Revoke { name, roles } => {
                 let summary = format!("{name} no longer holds {}", roles.join(", "));
@@ -371,12 +391,31 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
                 ctx.done(&r, summary);
             }
             PersonCmd::List => {
-                let people = &app.state().people;
+                let state = app.state();
+                let pending = |name: &str| -> Vec<String> {
+                    state
+                        .pending_grants
+                        .iter()
+                        .filter(|((n, _), _)| n == name)
+                        .map(|((_, role), p)| format!("{role} (proposed by {}, awaiting a second administrator)", p.by))
+                        .collect()
+                };
                 ctx.print(View {
-                    json: Value::Array(people.values().map(|p| json!({"name": p.name, "roles": p.roles})).collect()),
-                    text: people
+                    json: Value::Array(
+                        state
+                            .people
+                            .values()
+                            .map(|p| json!({"name": p.name, "roles": p.roles, "pending": pending(&p.name)}))
+                            .collect(),
+                    ),
+                    text: state
+                        .people
                         .values()
-                        .map(|p| format!("{:<16} {}\n", p.name, p.roles.iter().cloned().collect::<Vec<_>>().join(", ")))
+                        .map(|p| {
+                            let mut roles: Vec<String> = p.roles.iter().cloned().collect();
+                            roles.extend(pending(&p.name));
+                            format!("{:<16} {}\n", p.name, roles.join(", "))
+                        })
                         .collect(),
                 });
             }

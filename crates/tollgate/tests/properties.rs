@@ -188,10 +188,8 @@ trusted-builders = ["https://ci.example.com/proptest"]
 "#;
     let mut profile = tollgate_profile::load("proptest.toml", text).unwrap();
     profile.reason = "test".into();
-    shell.run("rita", Command::AdoptProfile { profile: Arc::new(profile) }).unwrap();
-    for (name, roles) in PEOPLE {
-        let roles = roles.iter().map(|r| (*r).to_owned()).collect();
-        shell.run("rita", Command::AddPerson { name: (*name).into(), roles }).unwrap();
+    for (actor, command) in playbook::staffing(Arc::new(profile), PEOPLE) {
+        shell.run(&actor, command).unwrap();
     }
     // Two releases to work on from the start, walked to their deployment phase so that random
     // steps spend their time around go, deploy and rollback: a minor release and an emergency.
@@ -369,14 +367,8 @@ fn a_stale_writer_gets_a_conflict_and_nothing_is_lost() {
         let mut app = App::create(&db).unwrap();
         let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
         let profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
-        app.execute("rita", now, &Command::AdoptProfile { profile: Arc::new(profile) }).unwrap();
-        for (name, roles) in PEOPLE {
-            app.execute(
-                "rita",
-                now,
-                &Command::AddPerson { name: (*name).into(), roles: roles.iter().map(|r| (*r).to_owned()).collect() },
-            )
-            .unwrap();
+        for (actor, command) in playbook::staffing(Arc::new(profile), PEOPLE) {
+            app.execute(&actor, now, &command).unwrap();
         }
         let mut shell = Shell { app, now };
         playbook::create(&mut shell, "payments", "1.0", "minor", Duration::days(10)).unwrap();
@@ -418,10 +410,9 @@ fn racing_writers_on_one_release_never_lose_an_update() {
         let mut app = App::create(&db).unwrap();
         let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
         let profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
-        app.execute("rita", now, &Command::AdoptProfile { profile: Arc::new(profile) }).unwrap();
-        for (name, role) in [("rita", "release-manager"), ("eli", "engineering-lead")] {
-            app.execute("rita", now, &Command::AddPerson { name: name.into(), roles: [role.to_owned()].into() })
-                .unwrap();
+        let people: &[(&str, &[&str])] = &[("rita", &["release-manager"]), ("eli", &["engineering-lead"])];
+        for (actor, command) in playbook::staffing(Arc::new(profile), people) {
+            app.execute(&actor, now, &command).unwrap();
         }
         let new = tollgate_domain::NewRelease {
             service: "payments".into(),

@@ -94,17 +94,12 @@ impl World {
 
     pub fn with_profile(profile: tollgate_domain::Profile, people: &[(&str, &str)]) -> World {
         let mut w = World(Rehearsal::new(at("2026-11-02T09:00:00Z")));
-        w.ok("admin", Command::AdoptProfile { profile: Arc::new(profile) });
-        for (name, role) in people {
-            // The first person adds themself; then an administrator adds the rest.
-            let admins = w.policy().roles_for(tollgate_domain::policy::Action::AdministerPeople).to_vec();
-            let by = w
-                .state
-                .people
-                .values()
-                .find(|p| p.roles.iter().any(|r| admins.contains(r)))
-                .map_or((*name).to_owned(), |p| p.name.clone());
-            w.ok(&by, Command::AddPerson { name: (*name).into(), roles: [(*role).to_owned()].into() });
+        // The first person initialises the store; administrators add the rest, two of them for
+        // a role that governs others.
+        let people: Vec<(&str, &[&str])> =
+            people.iter().map(|(name, role)| (*name, std::slice::from_ref(role))).collect();
+        for (actor, command) in tollgate_domain::playbook::staffing(Arc::new(profile), &people) {
+            w.ok(&actor, command);
         }
         w
     }
@@ -115,6 +110,18 @@ impl World {
 
     pub fn grs() -> World {
         World::new("grs-isms-prc-009", GRS_PEOPLE)
+    }
+
+    /// Grants `roles` as rita (a release manager), confirmed by eve (an executive) when a
+    /// governing role waits for a second administrator.
+    pub fn grant(&mut self, name: &str, roles: &[&str]) {
+        let roles: BTreeSet<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+        let events = self.ok("rita", Command::GrantRoles { name: name.into(), roles: roles.clone() });
+        if let Some(Event::GrantProposed { roles, .. }) =
+            events.iter().find(|e| matches!(e, Event::GrantProposed { .. }))
+        {
+            self.ok("eve", Command::GrantRoles { name: name.into(), roles: roles.clone() });
+        }
     }
 
     pub fn policy(&self) -> &Policy {

@@ -138,8 +138,8 @@ pub const PEOPLE: &[(&str, &str)] = &[
 ];
 
 pub fn init_with_people(tg: &Tg, profile: &str) {
-    tg.ok("rita", &["init", "--profile", profile]);
-    for (name, role) in PEOPLE {
+    tg.ok("rita", &["init", "--profile", profile, "--role", "release-manager"]);
+    for (name, role) in &PEOPLE[1..] {
         tg.ok("rita", &["person", "add", name, "--role", role]);
     }
 }
