@@ -57,7 +57,13 @@ fn setup() -> (Rehearsal, ReleaseId) {
         .unwrap();
         b.run(
             "quinn",
-            Command::TriageDefect { release: id, reference, outcome: Triage::Resolved, comment: "fixed".into() },
+            Command::TriageDefect {
+                release: id,
+                reference,
+                outcome: Triage::Resolved,
+                comment: "fixed".into(),
+                scope: None,
+            },
         )
         .unwrap();
     }

@@ -95,6 +95,8 @@ pub enum Command {
         reference: String,
         outcome: Triage,
         comment: String,
+        /// For a descoped defect, the scope item (`KIND:REF`) it is in: descoping removes it.
+        scope: Option<String>,
     },
     Confirm {
         release: ReleaseId,

@@ -415,6 +415,40 @@ impl<'a> OnRelease<'a, '_> {
     }
 
     /// Before the production deployment starts: what must be settled before it.
+    /// 4.4.3 "release scope reduction": the change the defect is in leaves the release, so the
+    /// defect no longer ships. Descoping without naming that change would only hide the defect.
+    fn descope(&self, reasons: &mut Reasons, defect: &str, scope: Option<&str>) -> Option<Event> {
+        let r = self.release;
+        reasons.absorb(self.before_deployment("scope"));
+        let Some(item) = scope else {
+            reasons.invalid_if(true, || {
+                format!("descoping {defect} removes the change it is in from the release: name it (--scope KIND:REF)")
+            });
+            return None;
+        };
+        let found = item.split_once(':').and_then(|(kind, reference)| {
+            r.scope.iter().find(|s| s.value.kind == kind && s.value.reference == reference)
+        });
+        let Some(found) = found else {
+            let listed: Vec<String> =
+                r.scope.iter().map(|s| format!("{}:{}", s.value.kind, s.value.reference)).collect();
+            reasons.invalid_if(true, || {
+                format!(
+                    "`{item}` is not in the scope of {}; expected one of: {}",
+                    r.id,
+                    if listed.is_empty() { "(the scope is empty)".into() } else { listed.join(", ") }
+                )
+            });
+            return None;
+        };
+        Some(Event::ScopeRemoved {
+            release: r.id,
+            kind: found.value.kind.clone(),
+            reference: found.value.reference.clone(),
+            because: format!("defect {defect} descoped"),
+        })
+    }
+
     fn before_deployment(&self, what: &str) -> Result<(), Rejection> {
         let r = self.release;
         // Deploying or live; after a failed or rolled-back attempt the release is before its
@@ -631,7 +665,7 @@ impl<'a> OnRelease<'a, '_> {
                     title: title.clone(),
                 }]
             }
-            Command::TriageDefect { reference, outcome, comment, .. } => {
+            Command::TriageDefect { reference, outcome, comment, scope, .. } => {
                 let defect = r
                     .defects
                     .get(reference)
@@ -655,12 +689,20 @@ impl<'a> OnRelease<'a, '_> {
                         )
                     },
                 );
-                vec![Event::DefectTriaged {
+                let mut events = vec![Event::DefectTriaged {
                     release,
                     reference: reference.clone(),
                     outcome: *outcome,
                     comment: comment.clone(),
-                }]
+                }];
+                if *outcome == Triage::Descoped {
+                    events.extend(self.descope(&mut reasons, reference, scope.as_deref()));
+                } else {
+                    reasons.invalid_if(scope.is_some(), || {
+                        format!("--scope names the item a descoped defect removes; {reference} is {}", outcome.key())
+                    });
+                }
+                events
             }
             Command::RecordSource { repository, tag, commit, .. } => {
                 reasons.absorb(self.authorised(Action::RecordArtefact));

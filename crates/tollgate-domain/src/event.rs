@@ -81,6 +81,13 @@ pub enum Event {
     ScopeLocked {
         release: ReleaseId,
     },
+    /// A change taken out of the release (4.4.3 "release scope reduction"), with why.
+    ScopeRemoved {
+        release: ReleaseId,
+        kind: String,
+        reference: String,
+        because: String,
+    },
     PlanRecorded {
         release: ReleaseId,
         field: PlanField,
@@ -290,6 +297,7 @@ impl Event {
             ReleaseCreated(c) => Some(c.release),
             Rescheduled { release, .. }
             | ScopeAdded { release, .. }
+            | ScopeRemoved { release, .. }
             | ScopeLocked { release }
             | PlanRecorded { release, .. }
             | DocumentAttached { release, .. }

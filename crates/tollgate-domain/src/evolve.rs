@@ -94,6 +94,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                     created: stamp(()),
                     phase: track.first(),
                     scope: Vec::new(),
+                    removed_scope: Vec::new(),
                     scope_locked: None,
                     plan: BTreeMap::new(),
                     documents: BTreeMap::new(),
@@ -169,6 +170,12 @@ fn apply_to_release(r: &mut Release, event: &Event, s: Stamped<()>, production: 
             r.phase = crate::lifecycle::Phase::Closed;
         }
         Event::ScopeLocked { .. } => r.scope_locked = Some(s.clone()),
+        Event::ScopeRemoved { kind, reference, because, .. } => {
+            if let Some(i) = r.scope.iter().position(|x| x.value.kind == *kind && x.value.reference == *reference) {
+                let item = r.scope.remove(i).value;
+                r.removed_scope.push(s.with((item, because.clone())));
+            }
+        }
         Event::PlanRecorded { field, text, .. } => {
             r.plan.insert(*field, s.with(text.clone()));
         }

@@ -8,6 +8,7 @@
 
 pub mod approval;
 pub mod artefact;
+pub mod classification;
 pub mod command;
 pub mod decide;
 pub mod event;
@@ -20,6 +21,7 @@ pub mod nonconformance;
 pub mod obligation;
 pub mod playbook;
 pub mod policy;
+pub mod recording;
 pub mod rejection;
 pub mod release;
 pub mod state;

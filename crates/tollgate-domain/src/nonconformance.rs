@@ -108,6 +108,22 @@ pub fn at_production_deployment(state: &State, release: &Release, now: Timestamp
             ));
         }
     }
+    if let Some((id, _)) = condition(policy, "misclassified") {
+        let flags = crate::classification::flags(state, release);
+        if !flags.is_empty() {
+            found.push(finding(
+                id,
+                release,
+                format!("{}/classification", release.id),
+                format!(
+                    "deployed to production as {} although {}",
+                    release.release_type,
+                    flags.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; ")
+                ),
+                now,
+            ));
+        }
+    }
     // Emergency documentation is deferred, not absent: its lateness is a deferred-step finding.
     if let Some((id, Detect::DocumentationAbsent(kinds))) = condition(policy, "documentation-absent")
         && release.track == crate::lifecycle::Track::Standard
@@ -362,6 +378,11 @@ pub fn answerable(state: &State, nc: &crate::state::Nonconformance) -> std::coll
         | Detect::DocumentationAbsent(_) => {
             named.extend(release.deployments.iter().filter(|d| d.production).map(|d| d.started.by.clone()));
             named.extend(release.overrides.values().map(|o| o.by.clone()));
+        }
+        // Whoever classified the release, and whoever deployed it under that type.
+        Detect::Misclassified => {
+            named.insert(release.created.by.clone());
+            named.extend(release.deployments.iter().filter(|d| d.production).map(|d| d.started.by.clone()));
         }
         Detect::RollbackOverTarget => named.extend(release.rollbacks.iter().map(|r| r.started.by.clone())),
         Detect::EmergencyFrequency { .. } | Detect::DeferredOverdue => {

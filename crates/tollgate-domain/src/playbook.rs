@@ -373,6 +373,7 @@ pub fn satisfy<R: Runner + ?Sized>(runner: &mut R, id: ReleaseId, check: &Check)
                     reference,
                     outcome: Triage::Resolved,
                     comment: "fixed and re-tested".into(),
+                    scope: None,
                 };
                 ok(runner, &by, command)?;
             }

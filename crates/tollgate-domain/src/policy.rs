@@ -59,6 +59,35 @@ pub struct Policy {
     /// The test phases run in the order `test_phases` lists them (4.4.3 "in the sequence
     /// specified"); a gate checking them says which ran out of order.
     pub test_phases_in_sequence: bool,
+    /// How long after it happened a fact may still be recorded (`--now` in the past); a late
+    /// fact carries the reason it is late. Neither seed states one: profiles say so.
+    pub max_lateness: Span,
+    /// 3.7 "Misclassification that results in an under-controlled change is a
+    /// non-conformance": what a release shows of itself that implies a stricter type.
+    pub classification: Vec<ClassificationRule>,
+}
+
+/// A sign that a release needs a stricter type than a weaker one chosen: "breaking API changes"
+/// are Major, "IaC changes; network policy changes" are Infrastructure. Any one signal is
+/// enough; a release of one of `types` is classified consistently with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassificationRule {
+    pub id: String,
+    pub says: String,
+    /// The version's major number is higher than any earlier release of the service.
+    pub semver_major: bool,
+    /// The release declares one of these touches.
+    pub touches: BTreeSet<Touch>,
+    /// The release's scope holds an item of one of these kinds (`iac`, `migration`).
+    pub scope_kinds: BTreeSet<String>,
+    /// The types that control such a change enough.
+    pub types: BTreeSet<TypeId>,
+}
+
+impl Policy {
+    /// Tollgate's bound when a profile names none: a day, so that what was decided in a
+    /// meeting can be typed in afterwards, but history cannot be written up weeks later.
+    pub const DEFAULT_MAX_LATENESS: Span = Span::Fixed(chrono::Duration::hours(24));
 }
 
 /// A rule the procedure states without exception ("Critical CVEs block release", "No artefact
@@ -591,6 +620,9 @@ pub enum Detect {
     EmergencyFrequency { max: u32, window: Span },
     /// Any of these documents missing at production deployment (standard track).
     DocumentationAbsent(Vec<DocKind>),
+    /// A production deployment of a release whose scope or touches imply a stricter type than
+    /// the one it was classified as (the profile's classification rules).
+    Misclassified,
     /// An emergency obligation not fulfilled by its due time.
     DeferredOverdue,
     /// Detected outside Tollgate and raised by hand (`nc raise`).
@@ -606,6 +638,7 @@ impl Detect {
             Detect::RollbackOverTarget => "rollback-over-target",
             Detect::EmergencyFrequency { .. } => "emergency-frequency",
             Detect::DocumentationAbsent(_) => "documentation-absent",
+            Detect::Misclassified => "misclassified",
             Detect::DeferredOverdue => "deferred-overdue",
             Detect::Reported => "reported",
         }

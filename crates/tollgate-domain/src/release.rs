@@ -171,6 +171,8 @@ pub struct Release {
     pub created: Stamped<()>,
     pub phase: Phase,
     pub scope: Vec<Stamped<ScopeItem>>,
+    /// Items taken out of the release, and why (a descoped defect).
+    pub removed_scope: Vec<Stamped<(ScopeItem, String)>>,
     pub scope_locked: Option<Stamped<()>>,
     pub plan: BTreeMap<PlanField, Stamped<String>>,
     pub documents: BTreeMap<String, Stamped<Document>>,

@@ -492,6 +492,7 @@ fn critical_defects_block_and_high_defects_need_triage() {
             reference: "BUG-1".into(),
             outcome: Triage::RiskAccepted,
             comment: "x".into(),
+            scope: None,
         },
     );
     assert_eq!(rules(&crit), ["risk-acceptance".to_owned()].into());
@@ -502,6 +503,7 @@ fn critical_defects_block_and_high_defects_need_triage() {
             reference: "BUG-2".into(),
             outcome: Triage::RiskAccepted,
             comment: "x".into(),
+            scope: None,
         },
     );
     assert_eq!(rules(&not_sec), ["role".to_owned()].into());
@@ -512,17 +514,38 @@ fn critical_defects_block_and_high_defects_need_triage() {
             reference: "BUG-2".into(),
             outcome: Triage::RiskAccepted,
             comment: "only admin users affected".into(),
+            scope: None,
         },
     );
-    w.ok(
-        "rita",
-        Command::TriageDefect {
-            release: id,
-            reference: "BUG-1".into(),
-            outcome: Triage::Descoped,
-            comment: "feature removed from scope".into(),
-        },
-    );
+    // Scope reduction (4.4.3) takes the change the defect is in out of the release.
+    for reference in ["PAY-7", "PAY-8"] {
+        w.ok(
+            "eli",
+            Command::AddScope {
+                release: id,
+                kind: "ticket".into(),
+                reference: reference.into(),
+                rollback: Some("feature flag off".into()),
+                justification: None,
+            },
+        );
+    }
+    let descope = |scope: Option<&str>| Command::TriageDefect {
+        release: id,
+        reference: "BUG-1".into(),
+        outcome: Triage::Descoped,
+        comment: "feature removed from scope".into(),
+        scope: scope.map(str::to_owned),
+    };
+    let unnamed = w.invalid("rita", descope(None));
+    assert!(unnamed[0].contains("name it (--scope KIND:REF)"), "{unnamed:?}");
+    let absent = w.invalid("rita", descope(Some("ticket:PAY-9")));
+    assert!(absent[0].contains("expected one of: ticket:PAY-7, ticket:PAY-8"), "{absent:?}");
+    w.ok("rita", descope(Some("ticket:PAY-7")));
+    let r = w.release(id);
+    let scope: Vec<&str> = r.scope.iter().map(|s| s.value.reference.as_str()).collect();
+    assert_eq!(scope, ["PAY-8"], "the descoped change no longer ships");
+    assert_eq!(r.removed_scope[0].value.1, "defect BUG-1 descoped");
     let gate = w.gate(id, "testing");
     assert!(gate.criteria.iter().filter(|c| c.id.contains("defects")).all(|c| c.met));
 }

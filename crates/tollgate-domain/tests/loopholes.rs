@@ -234,6 +234,7 @@ fn low_and_medium_defects_may_be_accepted_as_risk_but_never_critical() {
             reference: "L-1".into(),
             outcome: Triage::RiskAccepted,
             comment: "cosmetic".into(),
+            scope: None,
         },
     );
     w.refused(
@@ -243,6 +244,7 @@ fn low_and_medium_defects_may_be_accepted_as_risk_but_never_critical() {
             reference: "C-1".into(),
             outcome: Triage::RiskAccepted,
             comment: "x".into(),
+            scope: None,
         },
     );
 }

@@ -640,9 +640,10 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
                     "artefact-not-from-tagged-commit" => Detect::ArtefactNotFromTaggedCommit,
                     "rollback-over-target" => Detect::RollbackOverTarget,
                     "deferred-overdue" => Detect::DeferredOverdue,
+                    "misclassified" => Detect::Misclassified,
                     "reported" => Detect::Reported,
                     other => {
-                        cx.problems.at(&path.key("detect"), format!("unknown detect `{other}`; expected one of deployment-without-approval, test-phase-skipped, artefact-not-from-tagged-commit, rollback-over-target, emergency-frequency, documentation-absent, deferred-overdue, reported"));
+                        cx.problems.at(&path.key("detect"), format!("unknown detect `{other}`; expected one of deployment-without-approval, test-phase-skipped, artefact-not-from-tagged-commit, rollback-over-target, emergency-frequency, documentation-absent, misclassified, deferred-overdue, reported"));
                         Detect::Reported
                     }
                 }
@@ -696,6 +697,13 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
 
     let artefacts = artefact_policy(&mut cx, &root.key("artefacts"), &raw.artefacts);
     let evidence = evidence_policy(&mut cx, &root.key("evidence"), &raw.evidence);
+
+    let max_lateness = match &raw.recording.max_lateness {
+        Some(text) => cx.span(&root.key("recording").key("max-lateness"), text),
+        None => Policy::DEFAULT_MAX_LATENESS,
+    };
+
+    let classification = classification_rules(&mut cx, &root.key("classification"));
 
     let policy = Policy {
         id: raw.profile.id.clone(),
@@ -760,8 +768,38 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
         evidence,
         absolute,
         test_phases_in_sequence: raw.testing.in_sequence,
+        max_lateness,
+        classification,
     };
     if cx.problems.0.is_empty() { Ok(policy) } else { Err(cx.problems) }
+}
+
+fn classification_rules(cx: &mut Ctx, path: &KeyPath) -> Vec<ClassificationRule> {
+    let raw = cx.raw;
+    let mut seen = BTreeSet::new();
+    raw.classification
+        .iter()
+        .map(|c| {
+            let path = path.id(&c.id);
+            if !seen.insert(c.id.as_str()) {
+                cx.problems.at(&path.key("id"), format!("classification rule `{}` is defined twice", c.id));
+            }
+            if !c.semver_major && c.touches.is_empty() && c.scope_kinds.is_empty() {
+                cx.problems.at(&path, "a classification rule needs a signal: semver-major, touches or scope-kinds");
+            }
+            if c.types.is_empty() {
+                cx.problems.at(&path.key("types"), "expected the release types that control such a change enough");
+            }
+            ClassificationRule {
+                id: c.id.clone(),
+                says: c.says.clone(),
+                semver_major: c.semver_major,
+                touches: cx.touches(&path.key("touches"), &c.touches),
+                scope_kinds: c.scope_kinds.iter().map(|k| k.trim().to_owned()).collect(),
+                types: cx.types(&path.key("types"), &c.types),
+            }
+        })
+        .collect()
 }
 
 fn artefact_policy(cx: &mut Ctx, path: &KeyPath, raw: &RawArtefacts) -> ArtefactPolicy {

@@ -45,6 +45,32 @@ pub struct RawProfile {
     pub absolute: IndexMap<String, RawAbsolute>,
     #[serde(default)]
     pub testing: RawTesting,
+    #[serde(default)]
+    pub recording: RawRecording,
+    #[serde(default)]
+    pub classification: Vec<RawClassification>,
+}
+
+/// A classification rule: any one signal implies one of `types`.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawClassification {
+    pub id: String,
+    pub says: String,
+    #[serde(default)]
+    pub semver_major: bool,
+    #[serde(default)]
+    pub touches: Vec<String>,
+    #[serde(default)]
+    pub scope_kinds: Vec<String>,
+    pub types: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawRecording {
+    /// How long after it happened a fact may still be recorded (`24h`).
+    pub max_lateness: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

@@ -225,6 +225,9 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
                 was(format!("it must be given after each {}", b.after.map(|a| a.key()).unwrap_or_default())),
             );
         }
+        if b.before_window && !t.before_window {
+            p.at(&path.key("before"), was("it must be given before the deployment window opens".into()));
+        }
         let extra = not_in(&t.by, &b.by);
         if !extra.is_empty() {
             p.at(
@@ -314,7 +317,64 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
             format!("{} is longer than {}", team.rollback.target, was(base.rollback.target.to_string())),
         );
     }
+    for b in &base.classification {
+        let path = root.key("classification").id(&b.id);
+        let Some(t) = team.classification.iter().find(|t| t.id == b.id) else {
+            p.at(&path, was(format!("`{}` flags a release classified below {}", b.id, join(&b.types))));
+            continue;
+        };
+        let extra: Vec<&str> = t.types.difference(&b.types).map(String::as_str).collect();
+        if !extra.is_empty() {
+            p.at(
+                &path.key("types"),
+                format!("lets {} do as well; {}", extra.join(", "), was(format!("only {}", join(&b.types)))),
+            );
+        }
+        let signals_kept = (t.semver_major || !b.semver_major)
+            && t.touches.is_superset(&b.touches)
+            && t.scope_kinds.is_superset(&b.scope_kinds);
+        if !signals_kept {
+            p.at(&path, format!("reads fewer signals; {}", was("all its signals are read".into())));
+        }
+    }
+    if !team.max_lateness.never_longer_than(base.max_lateness) {
+        p.at(
+            &root.key("recording").key("max-lateness"),
+            format!(
+                "lets facts be recorded {} after they happened; {}",
+                team.max_lateness,
+                was(format!("at most {}", base.max_lateness))
+            ),
+        );
+    }
+    for b in &base.rollback.triggers {
+        if !team.rollback.triggers.iter().any(|t| t.id == b.id) {
+            p.at(&root.key("rollback").key("triggers").id(&b.id), was(format!("\"{}\" triggers a rollback", b.says)));
+        }
+    }
+    for b in &base.cadences {
+        if !team.cadences.iter().any(|t| t.id == b.id) {
+            p.at(&root.key("cadences").id(&b.id), was(format!("{} is reviewed ({})", b.reviews, b.trigger)));
+        }
+    }
+    for b in &base.kpis {
+        if !team.kpis.iter().any(|t| t.id == b.id) {
+            p.at(&root.key("kpis").id(&b.id), was(format!("{} is measured", b.name)));
+        }
+    }
     let nc = root.key("nonconformance");
+    if let Some(base_from) = base.nonconformance.enforced_from
+        && team.nonconformance.enforced_from.is_none_or(|t| t > base_from)
+    {
+        p.at(
+            &nc.key("enforced-from"),
+            format!(
+                "holds imported deployments to the procedure only from {}; {}",
+                team.nonconformance.enforced_from.map_or("the first adoption".into(), |t| t.to_string()),
+                was(format!("from {base_from}"))
+            ),
+        );
+    }
     if !team.nonconformance.corrective_action_within.never_longer_than(base.nonconformance.corrective_action_within) {
         p.at(
             &nc.key("corrective-action-within"),

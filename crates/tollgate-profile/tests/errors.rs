@@ -254,3 +254,19 @@ access = "x"
     assert!(errors.contains("release-types.quick: adds release type `quick`"), "{errors}");
     assert!(errors.contains("retention: \"Release Plans\" are retained for 3 years"), "{errors}");
 }
+
+#[test]
+fn an_overlay_may_not_let_facts_be_recorded_later() {
+    let text = r#"[profile]
+id = "payments"
+version = "2026.1"
+title = "Payments"
+document = "PAY-REL-001"
+extends = "qms-dev-pro-004"
+
+[recording]
+max-lateness = "1 week"
+"#;
+    let errors = load("team.toml", text).unwrap_err().to_string();
+    assert!(errors.contains("team.toml:9:1: recording.max-lateness: lets facts be recorded 1 week after they happened; at most 1 day in qms-dev-pro-004 1.0"), "{errors}");
+}

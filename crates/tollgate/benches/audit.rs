@@ -62,7 +62,7 @@ fn main() {
             if let tollgate_domain::Event::ProfileAdopted(p) = &fact.event {
                 versions_in_force = p.policy.version.clone();
             }
-            NewRecord { stream: codec::stream(&fact.event), payload: codec::encode(fact, &versions_in_force) }
+            NewRecord { stream: codec::stream(&fact.event), payload: codec::encode(fact, &versions_in_force, None) }
         })
         .collect();
 

@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use tollgate_domain::{Command, Event, Fact, Rejection, State, Timestamp, decide, evolve};
+use tollgate_domain::recording::{self, Timing};
+use tollgate_domain::{Command, Event, Fact, Rejection, State, decide, evolve};
 use tollgate_ledger::{Expectation, Ledger, LedgerError, NewRecord, SqliteLedger};
 
 use crate::codec;
@@ -116,8 +116,12 @@ impl<L: Ledger> App<L> {
         self.ledger
     }
 
-    /// Decides `command` as `actor` at `now`; records the facts, or nothing.
-    pub fn execute(&mut self, actor: &str, now: Timestamp, command: &Command) -> Result<Recorded, AppError> {
+    /// Decides `command` as `actor` at `timing.happened`; records the facts at
+    /// `timing.recorded`, or nothing. A fact recorded late needs a reason, and is refused when
+    /// later than the profile allows.
+    pub fn execute(&mut self, actor: &str, timing: &Timing, command: &Command) -> Result<Recorded, AppError> {
+        recording::check(&self.state, command, timing).map_err(AppError::Rejected)?;
+        let now = timing.happened;
         let events = decide(&self.state, actor, now, command).map_err(AppError::Rejected)?;
         if events.is_empty() {
             return Ok(Recorded {
@@ -134,7 +138,10 @@ impl<L: Ledger> App<L> {
         for fact in &facts {
             let profile = profile_version(&next, &fact.event);
             evolve(&mut next, fact).map_err(|e| AppError::Unreadable { seq: 0, message: e.0 })?;
-            records.push(NewRecord { stream: codec::stream(&fact.event), payload: codec::encode(fact, &profile) });
+            records.push(NewRecord {
+                stream: codec::stream(&fact.event),
+                payload: codec::encode(fact, &profile, timing.reason_to_record()),
+            });
         }
         let mut streams: Vec<String> = records.iter().map(|r| r.stream.clone()).collect();
         // The actor's roles were read to decide: a concurrent change to them is a conflict too.
@@ -145,7 +152,7 @@ impl<L: Ledger> App<L> {
             .into_iter()
             .map(|s| Expectation { version: self.versions.get(&s).copied().unwrap_or(0), stream: s })
             .collect();
-        let appended = self.ledger.append(&expect, &records, unix_micros())?;
+        let appended = self.ledger.append(&expect, &records, timing.recorded.timestamp_micros())?;
         for r in &records {
             *self.versions.entry(r.stream.clone()).or_insert(0) += 1;
         }
@@ -166,8 +173,4 @@ fn profile_version(state: &State, event: &Event) -> String {
         .map(|r| state.policy_of(r).version.clone())
         .or_else(|| state.policy().map(|p| p.version.clone()))
         .unwrap_or_default()
-}
-
-fn unix_micros() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }

@@ -7,6 +7,8 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
+use tollgate_domain::recording::Timing;
+use tollgate_domain::time::format_duration;
 use tollgate_domain::{State, evolve};
 use tollgate_ledger::{Ledger, LedgerError, NoteVerifier, SqliteLedger, merkle, verify_each};
 
@@ -89,13 +91,17 @@ fn verify_cmd(db: &Path, json: bool, checkpoint: Option<&Path>, key: Option<&str
     // One pass over the store: hashes, roots and signatures on this thread, while each event's
     // payload goes to a second thread that decodes and applies it. The halves take similar time.
     let (report, replayed) = std::thread::scope(|scope| {
-        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<(u64, Vec<u8>)>>(16);
+        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Leaf>>(16);
         let replay = scope.spawn(move || replay(receive));
         let mut batch = Vec::with_capacity(BATCH);
         let report = verify_each(&ledger, external.as_deref(), &mut |seq, leaf| {
             // A frame that does not decode is reported by the verifier; replay stops short.
             if let Ok(frame) = tollgate_ledger::frame::decode(leaf) {
-                batch.push((u64::try_from(seq).unwrap_or(u64::MAX), frame.payload.to_vec()));
+                batch.push(Leaf {
+                    seq: u64::try_from(seq).unwrap_or(u64::MAX),
+                    recorded_at: frame.recorded_at,
+                    payload: frame.payload.to_vec(),
+                });
             }
             if batch.len() == BATCH {
                 let _ = send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
@@ -112,11 +118,15 @@ fn verify_cmd(db: &Path, json: bool, checkpoint: Option<&Path>, key: Option<&str
     }
     // A fact that no longer decodes or applies only matters if the bytes are the ones signed;
     // otherwise the hash problems above already name it.
-    if problems.is_empty()
-        && let Err((seq, message)) = replayed
-    {
-        problems.push((Some(seq), format!("event {seq} does not replay: {message}")));
-    }
+    let late = match replayed {
+        Ok(late) => late,
+        Err((seq, message)) => {
+            if problems.is_empty() {
+                problems.push((Some(seq), format!("event {seq} does not replay: {message}")));
+            }
+            LateFacts::default()
+        }
+    };
     report.intact = problems.is_empty();
     let first_bad = problems.iter().find_map(|(seq, _)| *seq);
     let doc = json!({
@@ -127,13 +137,15 @@ fn verify_cmd(db: &Path, json: bool, checkpoint: Option<&Path>, key: Option<&str
         "checkpoints_checked": report.checkpoints_checked,
         "first_bad_event": first_bad,
         "problems": problems.iter().map(|(seq, what)| json!({"event": seq, "problem": what})).collect::<Vec<_>>(),
+        "late_facts": late.to_json(),
     });
     let text = if report.intact {
         format!(
-            "intact: {} events, {} signed checkpoints verified, root {}",
+            "intact: {} events, {} signed checkpoints verified, root {}{}",
             report.events,
             report.checkpoints_checked,
-            b64(&report.root)
+            b64(&report.root),
+            late.to_text()
         )
     } else {
         let mut t = format!("NOT INTACT: {} problem(s) in {} stored events\n", problems.len(), report.events);
@@ -148,18 +160,92 @@ fn verify_cmd(db: &Path, json: bool, checkpoint: Option<&Path>, key: Option<&str
 
 const BATCH: usize = 512;
 
-/// Decodes and applies every fact in order; the first that fails, if any.
-fn replay(events: std::sync::mpsc::Receiver<Vec<(u64, Vec<u8>)>>) -> Result<(), (u64, String)> {
+/// One stored event as the replay thread needs it.
+struct Leaf {
+    seq: u64,
+    recorded_at: i64,
+    payload: Vec<u8>,
+}
+
+/// Facts recorded more than the clock skew after they happened, from the log alone: the
+/// recording clock is in each frame, the fact's own time and its reason in the payload.
+#[derive(Default)]
+struct LateFacts {
+    count: u64,
+    without_reason: u64,
+    /// Later than the profile in force allowed: written by something other than this Tollgate.
+    over_limit: Vec<u64>,
+    /// The latest few, to show.
+    examples: Vec<(u64, chrono::Duration, String)>,
+}
+
+impl LateFacts {
+    const SHOWN: usize = 5;
+
+    fn note(&mut self, state: &State, seq: u64, recorded_at: i64, decoded: &codec::Decoded) {
+        let Some(recorded) = chrono::DateTime::from_timestamp_micros(recorded_at) else { return };
+        let timing = Timing { happened: decoded.fact.at, recorded, late_reason: decoded.late_reason.clone() };
+        if !timing.is_late() {
+            return;
+        }
+        self.count += 1;
+        if decoded.late_reason.is_none() {
+            self.without_reason += 1;
+        }
+        if timing.beyond(state.policy()) {
+            self.over_limit.push(seq);
+        }
+        if self.examples.len() == Self::SHOWN {
+            self.examples.remove(0);
+        }
+        self.examples.push((seq, timing.lateness(), decoded.late_reason.clone().unwrap_or_default()));
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "count": self.count,
+            "without_reason": self.without_reason,
+            "over_limit": self.over_limit,
+            "latest": self.examples.iter().map(|(seq, late, reason)| json!({"event": seq, "late_by": format_duration(*late), "reason": reason})).collect::<Vec<_>>(),
+        })
+    }
+
+    fn to_text(&self) -> String {
+        if self.count == 0 {
+            return "; no fact recorded late".into();
+        }
+        let mut t = format!("; {} fact(s) recorded late", self.count);
+        if self.without_reason > 0 {
+            t.push_str(&format!(", {} without a reason", self.without_reason));
+        }
+        if !self.over_limit.is_empty() {
+            t.push_str(&format!(
+                ", {} later than the profile allowed (events {})",
+                self.over_limit.len(),
+                self.over_limit.iter().take(10).map(u64::to_string).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        for (seq, late, reason) in &self.examples {
+            let reason = if reason.is_empty() { "no reason given" } else { reason };
+            t.push_str(&format!("\n  event {seq}: {} late — {reason}", format_duration(*late)));
+        }
+        t
+    }
+}
+
+/// Decodes and applies every fact in order, noting late ones; the first that fails, if any.
+fn replay(events: std::sync::mpsc::Receiver<Vec<Leaf>>) -> Result<LateFacts, (u64, String)> {
     let mut state = State::default();
+    let mut late = LateFacts::default();
     for batch in events {
-        for (seq, payload) in batch {
-            codec::decode(&payload)
-                .map_err(|e| e.0)
-                .and_then(|d| evolve(&mut state, &d.fact).map_err(|e| e.0))
-                .map_err(|message| (seq, message))?;
+        for leaf in batch {
+            let decoded = codec::decode(&leaf.payload).map_err(|e| (leaf.seq, e.0))?;
+            // Judged against the profile in force when the fact was written.
+            late.note(&state, leaf.seq, leaf.recorded_at, &decoded);
+            evolve(&mut state, &decoded.fact).map_err(|e| (leaf.seq, e.0))?;
         }
     }
-    Ok(())
+    Ok(late)
 }
 
 fn log(ledger: &SqliteLedger, json: bool, release: Option<&str>) -> Result<(), Failure> {

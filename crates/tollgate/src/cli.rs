@@ -23,10 +23,15 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
     /// When the command's facts happened, for recording them after the fact (default: the
-    /// system clock). Never in the future, never earlier than the log's latest record; the
-    /// wall-clock time of writing is kept beside it. RFC 3339 or `YYYY-MM-DD HH:MM` (UTC).
+    /// system clock). Never in the future, never earlier than the log's latest record, never
+    /// later than the profile's `recording.max-lateness`; the wall-clock time of writing is kept
+    /// beside it. RFC 3339 or `YYYY-MM-DD HH:MM` (UTC).
     #[arg(long, global = true, env = "TOLLGATE_NOW", value_name = "TIME")]
     pub now: Option<String>,
+    /// Why facts are recorded after they happened: required when --now is more than a minute
+    /// before the clock, and kept with each fact.
+    #[arg(long, global = true, value_name = "TEXT")]
+    pub late_reason: Option<String>,
     #[command(subcommand)]
     pub command: Cmd,
 }
@@ -515,10 +520,13 @@ pub enum DefectCmd {
         #[arg(long)]
         comment: String,
     },
-    /// Remove the defective item from scope (release manager).
+    /// Remove the defective item from scope (release manager): the scope item it is in
+    /// (`--scope ticket:PAY-42`) leaves the release.
     Descope {
         id: String,
         reference: String,
+        #[arg(long, value_name = "KIND:REF")]
+        scope: String,
         #[arg(long)]
         comment: String,
     },

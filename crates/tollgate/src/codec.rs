@@ -27,6 +27,9 @@ struct Envelope {
     /// The profile version in force for this fact (the release's governing version for
     /// release facts).
     profile: String,
+    /// Why the fact was recorded after it happened (more than the clock skew), if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    late: Option<String>,
     /// `{"type": ..., "data": ...}`, type first so that reading never buffers the data (serde's
     /// `flatten` would, at several times the cost).
     event: Wire,
@@ -75,6 +78,8 @@ enum Wire {
     },
     #[serde(rename = "release.scope_locked")]
     ScopeLocked { release: String },
+    #[serde(rename = "release.scope_removed")]
+    ScopeRemoved { release: String, kind: String, reference: String, because: String },
     #[serde(rename = "release.plan_recorded")]
     PlanRecorded { release: String, field: String, text: String },
     #[serde(rename = "release.document_attached")]
@@ -197,7 +202,7 @@ fn key<T>(what: &str, s: &str, from: impl Fn(&str) -> Option<T>) -> Result<T, De
     from(s).ok_or_else(|| DecodeError(format!("unknown {what} `{s}`")))
 }
 
-pub fn encode(fact: &Fact, profile_version: &str) -> Vec<u8> {
+pub fn encode(fact: &Fact, profile_version: &str, late_reason: Option<&str>) -> Vec<u8> {
     let r = |id: &ReleaseId| id.to_string();
     let event = match &fact.event {
         Event::ProfileAdopted(p) => Wire::ProfileAdopted {
@@ -251,6 +256,12 @@ pub fn encode(fact: &Fact, profile_version: &str) -> Vec<u8> {
             reassessment: item.reassessment.clone(),
         },
         Event::ScopeLocked { release } => Wire::ScopeLocked { release: r(release) },
+        Event::ScopeRemoved { release, kind, reference, because } => Wire::ScopeRemoved {
+            release: r(release),
+            kind: kind.clone(),
+            reference: reference.clone(),
+            because: because.clone(),
+        },
         Event::PlanRecorded { release, field, text } => {
             Wire::PlanRecorded { release: r(release), field: field.key().to_owned(), text: text.clone() }
         }
@@ -370,15 +381,17 @@ pub fn encode(fact: &Fact, profile_version: &str) -> Vec<u8> {
         at: time(fact.at),
         actor: fact.actor.clone(),
         profile: profile_version.to_owned(),
+        late: late_reason.map(str::to_owned),
         event,
     };
     serde_json::to_vec(&envelope).expect("wire types always serialise")
 }
 
-/// A decoded fact, and the profile version it was recorded under.
+/// A decoded fact, the profile version it was recorded under, and why it was recorded late.
 pub struct Decoded {
     pub fact: Fact,
     pub profile_version: String,
+    pub late_reason: Option<String>,
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
@@ -455,6 +468,9 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
             item: ScopeItem { kind, reference, rollback, reassessment },
         },
         Wire::ScopeLocked { release } => Event::ScopeLocked { release: parse_release(&release)? },
+        Wire::ScopeRemoved { release, kind, reference, because } => {
+            Event::ScopeRemoved { release: parse_release(&release)?, kind, reference, because }
+        }
         Wire::PlanRecorded { release, field, text } => Event::PlanRecorded {
             release: parse_release(&release)?,
             field: key("plan field", &field, PlanField::from_key)?,
@@ -559,7 +575,11 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
             })
         }
     };
-    Ok(Decoded { fact: Fact { at, actor: envelope.actor, event }, profile_version: envelope.profile })
+    Ok(Decoded {
+        fact: Fact { at, actor: envelope.actor, event },
+        profile_version: envelope.profile,
+        late_reason: envelope.late,
+    })
 }
 
 /// The event's type name as written in the log, for listings.

@@ -87,6 +87,16 @@ pub fn show(profile: &Profile) -> View {
     for (id, c) in &p.nonconformance.conditions {
         t.push_str(&format!("  {:<36} {}\n", id, c.says));
     }
+    t.push_str("\nAbsolute rules (no override waives them)\n");
+    for a in &p.absolute {
+        t.push_str(&format!(
+            "  {:<36} {} [{}]\n",
+            a.id,
+            a.says,
+            a.checks.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    t.push_str(&format!("\nRecording: a fact may be recorded at most {} after it happened\n", p.max_lateness));
     t.push_str("\nRetention (4.8)\n");
     for r in &p.retention {
         t.push_str(&format!("  {:<38} {:<18} {}\n", r.document, r.keep, r.location));
@@ -105,6 +115,8 @@ pub fn show(profile: &Profile) -> View {
         "rollback_target": p.rollback.target.to_string(),
         "corrective_action_within": p.nonconformance.corrective_action_within.to_string(),
         "nonconformance_conditions": p.nonconformance.conditions.iter().map(|(id, c)| json!({"id": id, "says": c.says, "detect": c.detect.name()})).collect::<Vec<_>>(),
+        "absolute": p.absolute.iter().map(|a| json!({"id": a.id, "says": a.says, "checks": a.checks})).collect::<Vec<_>>(),
+        "max_lateness": p.max_lateness.to_string(),
         "retention": p.retention.iter().map(|r| json!({"document": r.document, "keep": r.keep, "location": r.location, "access": r.access})).collect::<Vec<_>>(),
         "kpis": p.kpis.iter().map(|k| json!({"id": k.id, "name": k.name, "target": k.target, "dora": k.dora})).collect::<Vec<_>>(),
     });

@@ -12,6 +12,7 @@ use tollgate_domain::event::Triage;
 use tollgate_domain::gate::{self, when};
 use tollgate_domain::lifecycle::Phase;
 use tollgate_domain::policy::{Opens, PlanField, Severity};
+use tollgate_domain::recording::Timing;
 use tollgate_domain::release::ReleaseId;
 use tollgate_domain::{Command, NewRelease, Profile, Refusal, Rejection, State, Timestamp};
 use tollgate_ledger::SqliteLedger;
@@ -111,6 +112,9 @@ pub(crate) struct Ctx {
     pub(crate) actor: Option<String>,
     pub(crate) json: bool,
     pub(crate) now: Timestamp,
+    /// The machine's clock when the command started: when its facts are recorded.
+    pub(crate) clock: Timestamp,
+    pub(crate) late_reason: Option<String>,
 }
 
 impl Ctx {
@@ -145,11 +149,20 @@ impl Ctx {
     /// Executes a command and prints what was recorded.
     pub(crate) fn execute(&self, app: &mut App<SqliteLedger>, command: Command) -> Result<Recorded, Failure> {
         let actor = self.actor()?.to_owned();
-        let recorded = app.execute(&actor, self.now, &command)?;
+        let recorded = app.execute(&actor, &self.timing(), &command)?;
         Ok(recorded)
     }
 
+    pub(crate) fn timing(&self) -> Timing {
+        Timing { happened: self.now, recorded: self.clock, late_reason: self.late_reason.clone() }
+    }
+
     pub(crate) fn done(&self, recorded: &Recorded, summary: String) {
+        self.done_with(recorded, summary, json!({}));
+    }
+
+    /// `done`, with `extra`'s fields added to the JSON answer.
+    pub(crate) fn done_with(&self, recorded: &Recorded, summary: String, extra: Value) {
         let ncs: Vec<String> = recorded
             .facts
             .iter()
@@ -158,13 +171,16 @@ impl Ctx {
                 _ => None,
             })
             .collect();
-        let json = json!({
+        let mut json = json!({
             "recorded": recorded.facts.len(),
             "first_seq": recorded.first_seq,
             "size": recorded.size,
             "summary": summary,
             "nonconformances_raised": ncs,
         });
+        if let (Some(all), Value::Object(extra)) = (json.as_object_mut(), extra) {
+            all.extend(extra);
+        }
         let mut text = summary;
         for nc in &ncs {
             text.push_str(&format!("\nnon-conformance raised: {nc}"));
@@ -250,16 +266,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(text) => time_arg::parse(text, clock).map_err(|e| error(format!("--now: {e}")))?,
         None => clock,
     };
-    // Facts may be recorded late, never early: a future time would also stop everyone else
-    // writing until the clock caught up, since the log never runs backwards.
-    if now > clock + chrono::Duration::minutes(1) {
-        return Err(error(format!(
-            "--now {}: that is in the future (the clock says {}); facts are recorded when they happen",
-            when(now),
-            when(clock)
-        )));
-    }
-    let ctx = Ctx { db: cli.db, actor: cli.actor, json: cli.json, now };
+    let ctx = Ctx { db: cli.db, actor: cli.actor, json: cli.json, now, clock, late_reason: cli.late_reason };
     match cli.command {
         Cmd::Init { profile, roles } => init(&ctx, &profile, roles),
         Cmd::Demo => crate::demo::run(ctx.json).map_err(Failure::Error),
@@ -285,9 +292,11 @@ fn init(ctx: &Ctx, spec: &str, roles: Vec<String>) -> Result<(), Failure> {
     };
     let command = Command::Init { profile: Arc::new(profile.clone()), roles: roles.clone() };
     // Nothing is created unless the profile is valid and the command would be accepted.
-    tollgate_domain::decide(&State::default(), &actor, ctx.now, &command).map_err(|e| error(e.to_string()))?;
+    tollgate_domain::recording::check(&State::default(), &command, &ctx.timing())
+        .and_then(|()| tollgate_domain::decide(&State::default(), &actor, ctx.now, &command).map(drop))
+        .map_err(|e| error(e.to_string()))?;
     let mut app = App::create(&ctx.db)?;
-    let recorded = app.execute(&actor, ctx.now, &command)?;
+    let recorded = app.execute(&actor, &ctx.timing(), &command)?;
     let key = tollgate_ledger::sqlite::pub_path(&ctx.db);
     ctx.done(
         &recorded,
@@ -338,10 +347,33 @@ fn profile(ctx: &Ctx, cmd: ProfileCmd) -> Result<(), Failure> {
             let mut app = ctx.open()?;
             let mut profile = load_profile(&file.display().to_string())?;
             profile.reason = reason;
-            let summary =
+            // A new version may loosen (it is a new document, approved as such), but never
+            // silently: whoever adopts it sees every rule it relaxes relative to the one in force.
+            let loosens = app
+                .state()
+                .current()
+                .map(|current| tollgate_profile::loosened(&current.policy, &profile.policy))
+                .unwrap_or_default();
+            let mut summary =
                 format!("adopted {} {} (hash {})", profile.policy.id, profile.policy.version, &profile.hash[..12]);
+            match app.state().current() {
+                Some(current) if !loosens.is_empty() => {
+                    summary.push_str(&format!(
+                        "; it loosens {} rule(s) of {} {}:",
+                        loosens.len(),
+                        current.policy.id,
+                        current.policy.version
+                    ));
+                    for rule in &loosens {
+                        summary.push_str(&format!("\n  - {rule}"));
+                    }
+                }
+                Some(current) => summary
+                    .push_str(&format!("; it loosens no rule of {} {}", current.policy.id, current.policy.version)),
+                None => {}
+            }
             let recorded = ctx.execute(&mut app, Command::AdoptProfile { profile: Arc::new(profile) })?;
-            ctx.done(&recorded, summary);
+            ctx.done_with(&recorded, summary, json!({ "loosens": loosens }));
             Ok(())
         }
         ProfileCmd::History => {
@@ -448,7 +480,7 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
                 incident,
             };
             let r = ctx.execute(app, Command::CreateRelease(new))?;
-            created(ctx, &r);
+            created(ctx, app, &r);
         }
         Cmd::Artefact(cmd) => crate::evidence_cmd::artefact(ctx, app, cmd)?,
         Cmd::Evidence(cmd) => crate::evidence_cmd::evidence(ctx, app, cmd)?,
@@ -462,11 +494,15 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
                     let id = release_id(&id)?;
                     (id, Command::RecordDefect { release: id, reference, severity, title }, summary)
                 }
-                DefectCmd::Resolve { id, reference, comment } => triage(&id, reference, Triage::Resolved, comment)?,
-                DefectCmd::AcceptRisk { id, reference, comment } => {
-                    triage(&id, reference, Triage::RiskAccepted, comment)?
+                DefectCmd::Resolve { id, reference, comment } => {
+                    triage(&id, reference, Triage::Resolved, comment, None)?
                 }
-                DefectCmd::Descope { id, reference, comment } => triage(&id, reference, Triage::Descoped, comment)?,
+                DefectCmd::AcceptRisk { id, reference, comment } => {
+                    triage(&id, reference, Triage::RiskAccepted, comment, None)?
+                }
+                DefectCmd::Descope { id, reference, scope, comment } => {
+                    triage(&id, reference, Triage::Descoped, comment, Some(scope))?
+                }
             };
             let r = ctx.execute(app, command)?;
             ctx.done(&r, format!("{id}: {summary}"));
@@ -587,13 +623,17 @@ fn triage(
     reference: String,
     outcome: Triage,
     comment: String,
+    scope: Option<String>,
 ) -> Result<(ReleaseId, Command, String), Failure> {
     let release = release_id(id)?;
-    let summary = format!("defect {reference} {}", outcome.key());
-    Ok((release, Command::TriageDefect { release, reference, outcome, comment }, summary))
+    let summary = match &scope {
+        Some(item) => format!("defect {reference} {}; {item} removed from the scope", outcome.key()),
+        None => format!("defect {reference} {}", outcome.key()),
+    };
+    Ok((release, Command::TriageDefect { release, reference, outcome, comment, scope }, summary))
 }
 
-fn created(ctx: &Ctx, r: &Recorded) {
+fn created(ctx: &Ctx, app: &App<SqliteLedger>, r: &Recorded) {
     let Some(tollgate_domain::Event::ReleaseCreated(c)) = r.facts.first().map(|f| &f.event) else {
         unreachable!("a release creation records the release first")
     };
@@ -605,11 +645,23 @@ fn created(ctx: &Ctx, r: &Recorded) {
             _ => None,
         })
         .collect();
+    // 3.7: flagged at planning, before anything else is planned.
+    let flags =
+        app.state().releases.get(&c.release).map(|r| view::classification_flags(app.state(), r)).unwrap_or_default();
     let mut text = c.release.to_string();
     for nc in &ncs {
         text.push_str(&format!("\nnon-conformance raised: {nc}"));
     }
-    ctx.print(View { json: json!({"id": c.release.to_string(), "nonconformances_raised": ncs}), text });
+    // On stderr: stdout stays the new id, for scripts.
+    if !ctx.json {
+        for flag in &flags {
+            crate::errln!("warning: {flag}; deploying it so is a non-conformance (3.7)");
+        }
+    }
+    ctx.print(View {
+        json: json!({"id": c.release.to_string(), "nonconformances_raised": ncs, "classification_flags": flags}),
+        text,
+    });
 }
 
 fn release(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: ReleaseCmd) -> Result<(), Failure> {
@@ -626,7 +678,7 @@ fn release(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: ReleaseCmd) -> Result<()
                 incident: None,
             };
             let r = ctx.execute(app, Command::CreateRelease(new))?;
-            created(ctx, &r);
+            created(ctx, app, &r);
             return Ok(());
         }
         ReleaseCmd::List { all } => {
@@ -669,7 +721,7 @@ fn release(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: ReleaseCmd) -> Result<()
                 None => policy.gate_for(r.track, r.phase, Opens::Advance).expect("validated profile"),
             };
             let verdict = gate::evaluate(state, r, g, ctx.now);
-            ctx.print(view::gate(r, &verdict, &g.name));
+            ctx.print(view::gate(state, r, &verdict, &g.name));
             return Ok(());
         }
         ReleaseCmd::Advance { id } => {

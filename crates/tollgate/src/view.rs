@@ -22,7 +22,21 @@ fn opt_time(t: Option<Timestamp>) -> Value {
     t.map_or(Value::Null, |t| Value::String(time(t)))
 }
 
-pub fn gate(release: &Release, verdict: &Verdict, name: &str) -> View {
+/// The classification advisor's flags on a release (3.7), as sentences.
+pub fn classification_flags(state: &State, r: &Release) -> Vec<String> {
+    tollgate_domain::classification::flags(state, r)
+        .iter()
+        .map(|f| format!("classified {}, but {f}", r.release_type))
+        .collect()
+}
+
+/// Flags as text lines under a gate or a release.
+fn flag_lines(flags: &[String]) -> String {
+    flags.iter().map(|f| format!("  ⚠ classification: {f}; deploying it so is a non-conformance\n")).collect()
+}
+
+pub fn gate(state: &State, release: &Release, verdict: &Verdict, name: &str) -> View {
+    let flags = classification_flags(state, release);
     let criteria: Vec<Value> = verdict
         .criteria
         .iter()
@@ -34,6 +48,7 @@ pub fn gate(release: &Release, verdict: &Verdict, name: &str) -> View {
         "gate": verdict.gate,
         "open": verdict.open,
         "criteria": criteria,
+        "classification_flags": flags,
     });
     let mut text = format!(
         "{} gate {} ({name}) is {} — release in {}\n",
@@ -52,6 +67,7 @@ pub fn gate(release: &Release, verdict: &Verdict, name: &str) -> View {
         };
         text.push_str(&format!("  {mark} {:<34} {}\n", c.id, c.reason));
     }
+    text.push_str(&flag_lines(&flags));
     View { json, text }
 }
 
@@ -87,7 +103,12 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
         })
         .collect();
     let ncs: Vec<Value> = state.ncs.iter().filter(|n| n.release == Some(r.id)).map(|n| nc_json(n, now)).collect();
-    let json = json!({
+    let removed_scope: Vec<Value> = r
+        .removed_scope
+        .iter()
+        .map(|s| json!({"kind": s.value.0.kind, "ref": s.value.0.reference, "because": s.value.1, "by": s.by, "at": time(s.at)}))
+        .collect();
+    let mut json = json!({
         "id": r.id.to_string(),
         "service": r.service,
         "version": r.version,
@@ -127,6 +148,10 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
         "evidence": evidence_json(policy, r, now),
         "triage": triage_json(r, now),
     });
+    // Beside the macro's object: one more key there passes serde_json's recursion limit.
+    json["removed_scope"] = Value::Array(removed_scope);
+    let flags = classification_flags(state, r);
+    json["classification_flags"] = json!(flags);
     let mut text = format!(
         "{} {} {} — {}\n  type       {} ({}, {} track; min lead time {}, stabilisation {})\n  phase      {}\n  window     {}{}\n  governed   {} {} ({}…)\n  created    by {} at {}\n",
         r.id,
@@ -147,6 +172,7 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
         r.created.by,
         when(r.created.at),
     );
+    text.push_str(&flag_lines(&flags));
     if !r.touches.is_empty() {
         text.push_str(&format!("  touches    {}\n", r.touches.iter().cloned().collect::<Vec<_>>().join(", ")));
     }
@@ -154,6 +180,16 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
         let rb = s.value.rollback.as_deref().map(|x| format!(" (rollback: {x})")).unwrap_or_default();
         let re = s.value.reassessment.as_deref().map(|x| format!(" [added after lock: {x}]")).unwrap_or_default();
         text.push_str(&format!("  scope      {}:{}{rb}{re}\n", s.value.kind, s.value.reference));
+    }
+    for s in &r.removed_scope {
+        let (item, because) = &s.value;
+        text.push_str(&format!(
+            "  removed    {}:{} ({because}, by {} at {})\n",
+            item.kind,
+            item.reference,
+            s.by,
+            when(s.at)
+        ));
     }
     for (kind, d) in &r.documents {
         text.push_str(&format!(

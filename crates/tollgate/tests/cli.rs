@@ -521,6 +521,45 @@ fn profiles_are_validated_before_anything_is_written() {
 }
 
 #[test]
+fn adopting_a_new_version_lists_every_rule_it_loosens() {
+    let tg = Tg::new();
+    init_with_people(&tg, "qms-dev-pro-004");
+    // Given a new standalone version of the procedure that relaxes four rules
+    let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
+    let mut looser = text.replacen("version = \"1.0\"", "version = \"1.1\"", 1);
+    for (from, to) in [
+        ("[release-types.minor]", "[release-types.minor]\nmin-lead-time = \"3 days\""),
+        ("before = \"window-opens\"\n\n[confirmations.alerting-configured]", "\n[confirmations.alerting-configured]"),
+        ("max-lateness = \"24h\"", "max-lateness = \"1 week\""),
+        ("  { id = \"p1-incident\", says = \"Any P1 incident is raised and attributed to the deployment\" },\n", ""),
+    ] {
+        assert!(looser.contains(from), "fixture drift: {from}");
+        looser = looser.replacen(from, to, 1);
+    }
+    let looser = looser.replacen("min-lead-time = \"1 week\"\n", "", 1);
+    let path = write(&tg, "qms-1.1.toml", &looser);
+    // When it is adopted
+    let v = tg.json("rita", &["profile", "adopt", &path, "--reason", "CAB approved QMS-DEV-PRO-004 rev 1.1"]);
+    // Then each loosened rule is listed with the value in force before
+    let loosens: Vec<&str> = v["loosens"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    assert_eq!(loosens.len(), 4, "{loosens:#?}");
+    for expected in [
+        "release-types.minor.min-lead-time: 3 days is shorter than 1 week",
+        "confirmations.monitoring-active.before:",
+        "recording.max-lateness: lets facts be recorded 1 week after they happened",
+        "rollback.triggers[p1-incident]:",
+    ] {
+        assert!(loosens.iter().any(|l| l.contains(expected)), "{expected} not in {loosens:#?}");
+    }
+    assert!(v["summary"].as_str().unwrap().contains("it loosens 4 rule(s) of qms-dev-pro-004 1.0"), "{v}");
+    // A version that only tightens says so
+    let tighter = text.replacen("version = \"1.0\"", "version = \"1.2\"", 1);
+    let path = write(&tg, "qms-1.2.toml", &tighter);
+    let out = tg.ok("rita", &["profile", "adopt", &path, "--reason", "back to the strict rules"]);
+    assert!(out.contains("it loosens no rule of qms-dev-pro-004 1.1"), "{out}");
+}
+
+#[test]
 fn the_store_is_required_and_errors_name_it() {
     let tg = Tg::new();
     let out = tg.run("rita", &["release", "list"]);
@@ -569,10 +608,61 @@ fn facts_cannot_be_recorded_in_the_future() {
     let out = tg.run_at("rita", Some("2099-01-01T00:00:00Z"), &["person", "add", "sue", "--role", "sre"]);
     check(&out, 1, &["--now 2099"]);
     assert!(stderr(&out).contains("in the future"), "{}", stderr(&out));
-    // Recording a little later than it happened is fine, once, in order.
-    let out = tg.run_at("rita", Some("2020-01-01T00:00:00Z"), &["person", "add", "sue", "--role", "sre"]);
+    // Late, but earlier than what the log already holds: the log never runs backwards.
+    let earlier =
+        (chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()) - chrono::Duration::hours(1)).to_rfc3339();
+    let out =
+        tg.run_at("rita", Some(&earlier), &["person", "add", "sue", "--role", "sre", "--late-reason", "typed in late"]);
     check(&out, 1, &["--now in the past, before the latest record"]);
-    assert!(stderr(&out).contains("never runs backwards"));
+    assert!(stderr(&out).contains("never runs backwards"), "{}", stderr(&out));
+}
+
+#[test]
+fn facts_recorded_late_need_a_reason_stay_within_the_profiles_bound_and_are_counted_by_the_auditor() {
+    let tg = Tg::new();
+    let clock = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
+    let ago = |hours: i64| (clock - chrono::Duration::hours(hours)).to_rfc3339();
+    // Given a store set up after the kick-off meeting it records, and no reason given
+    let out = tg.run_at("rita", Some(&ago(3)), &["init", "--role", "release-manager"]);
+    check(&out, 1, &["late init without a reason"]);
+    assert!(stderr(&out).contains("say why it is recorded late (--late-reason)"), "{}", stderr(&out));
+    assert!(!tg.db.exists(), "a refused init creates no store");
+    // When the reason is given, it is recorded with the facts
+    let reason = "kick-off decisions typed in after the meeting";
+    let out = tg.run_at("rita", Some(&ago(3)), &["init", "--role", "release-manager", "--late-reason", reason]);
+    check(&out, 0, &["late init with a reason"]);
+    let init_facts = tg.events();
+    // A year of history cannot be written in five minutes: the profile allows 24 hours.
+    let before = tg.events();
+    for hours in [48, 24 * 365] {
+        let out = tg.run_at(
+            "rita",
+            Some(&ago(hours)),
+            &["person", "add", "sue", "--role", "sre", "--late-reason", "backfill"],
+        );
+        check(&out, 3, &["fact beyond max-lateness"]);
+        assert!(stderr(&out).contains("[recording.max-lateness]"), "{}", stderr(&out));
+        assert!(stderr(&out).contains("at most 1 day after it happened"), "{}", stderr(&out));
+    }
+    assert_eq!(tg.events(), before, "a refused late fact writes nothing");
+    let out = tg.run_at(
+        "rita",
+        Some(&ago(2)),
+        &["person", "add", "sue", "--role", "sre", "--late-reason", "added in the meeting"],
+    );
+    check(&out, 0, &["late person add"]);
+    tg.ok("rita", &["person", "add", "omar", "--role", "sre"]);
+    // Then the auditor sees, from the log alone, which facts were late and why
+    let v = tg.json("auditor", &["audit", "verify"]);
+    assert_eq!(v["intact"], true);
+    let late = &v["late_facts"];
+    assert_eq!((late["count"].as_u64(), late["without_reason"].as_u64()), (Some(init_facts + 1), Some(0)), "{late}");
+    assert_eq!(late["over_limit"], serde_json::json!([]));
+    let latest = late["latest"].as_array().unwrap();
+    assert_eq!(latest.last().unwrap()["reason"], "added in the meeting");
+    assert!(latest[0]["late_by"].as_str().unwrap().starts_with("3h"), "{late}");
+    let text = tg.ok("auditor", &["audit", "verify"]);
+    assert!(text.contains(&format!("{} fact(s) recorded late", init_facts + 1)), "{text}");
 }
 
 #[test]

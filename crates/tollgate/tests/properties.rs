@@ -15,6 +15,7 @@ use tollgate_domain::evidence::{Digest, EvidenceKind, Finding, Rating, Report, S
 use tollgate_domain::lifecycle::Phase;
 use tollgate_domain::playbook::{self, Runner};
 use tollgate_domain::policy::Opens;
+use tollgate_domain::recording::Timing;
 use tollgate_domain::release::ReleaseId;
 use tollgate_domain::{Command, Event, Rejection, State, Timestamp};
 use tollgate_domain::{artefact, gate, judge};
@@ -53,7 +54,7 @@ impl Runner for Shell {
     }
     fn run(&mut self, actor: &str, command: Command) -> Result<Vec<Event>, Rejection> {
         let before = self.app.state().clone();
-        match self.app.execute(actor, self.now, &command) {
+        match self.app.execute(actor, &Timing::on_time(self.now), &command) {
             Ok(r) => {
                 let events: Vec<Event> = r.facts.into_iter().map(|f| f.event).collect();
                 check_invariants(&before, actor, self.now, &events);
@@ -368,7 +369,7 @@ fn a_stale_writer_gets_a_conflict_and_nothing_is_lost() {
         let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
         let profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
         for (actor, command) in playbook::staffing(Arc::new(profile), PEOPLE) {
-            app.execute(&actor, now, &command).unwrap();
+            app.execute(&actor, &Timing::on_time(now), &command).unwrap();
         }
         let mut shell = Shell { app, now };
         playbook::create(&mut shell, "payments", "1.0", "minor", Duration::days(10)).unwrap();
@@ -376,9 +377,9 @@ fn a_stale_writer_gets_a_conflict_and_nothing_is_lost() {
     let mut a = App::open(&db).unwrap();
     let mut b = App::open(&db).unwrap();
     let confirm = |c: &str| Command::Confirm { release: ReleaseId(1), confirmation: c.into(), comment: None };
-    a.execute("omar", now, &confirm("maintenance-window-confirmed")).unwrap();
+    a.execute("omar", &Timing::on_time(now), &confirm("maintenance-window-confirmed")).unwrap();
     let size = a.ledger().latest_checkpoint().unwrap().unwrap().size;
-    match b.execute("rita", now, &confirm("release-schedule-published")) {
+    match b.execute("rita", &Timing::on_time(now), &confirm("release-schedule-published")) {
         Err(AppError::Conflict { stream, expected, actual }) => {
             assert_eq!(stream, "release/R-1");
             assert_eq!(actual, expected + 1);
@@ -392,7 +393,7 @@ fn a_stale_writer_gets_a_conflict_and_nothing_is_lost() {
     );
     // Re-reading and deciding again succeeds; both facts are kept.
     let mut b = App::open(&db).unwrap();
-    b.execute("rita", now, &confirm("release-schedule-published")).unwrap();
+    b.execute("rita", &Timing::on_time(now), &confirm("release-schedule-published")).unwrap();
     let r = &b.state().releases[&ReleaseId(1)];
     assert!(
         r.confirmations.contains_key("maintenance-window-confirmed")
@@ -412,7 +413,7 @@ fn racing_writers_on_one_release_never_lose_an_update() {
         let profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
         let people: &[(&str, &[&str])] = &[("rita", &["release-manager"]), ("eli", &["engineering-lead"])];
         for (actor, command) in playbook::staffing(Arc::new(profile), people) {
-            app.execute(&actor, now, &command).unwrap();
+            app.execute(&actor, &Timing::on_time(now), &command).unwrap();
         }
         let new = tollgate_domain::NewRelease {
             service: "payments".into(),
@@ -424,7 +425,7 @@ fn racing_writers_on_one_release_never_lose_an_update() {
             touches: Default::default(),
             incident: None,
         };
-        app.execute("eli", now, &Command::CreateRelease(new)).unwrap();
+        app.execute("eli", &Timing::on_time(now), &Command::CreateRelease(new)).unwrap();
     }
     let threads: Vec<_> = (0..2)
         .map(|t| {
@@ -440,7 +441,7 @@ fn racing_writers_on_one_release_never_lose_an_update() {
                         rollback: None,
                         justification: None,
                     };
-                    match app.execute("eli", now, &command) {
+                    match app.execute("eli", &Timing::on_time(now), &command) {
                         Ok(_) => ok += 1,
                         Err(AppError::Conflict { .. }) => conflicts += 1,
                         Err(other) => panic!("{other}"),
