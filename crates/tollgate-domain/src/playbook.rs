@@ -9,8 +9,8 @@ use crate::approval;
 use crate::command::{Command, NewRelease};
 use crate::event::{Event, Triage};
 use crate::evidence::{
-    Digest, EvidenceKind, PerfMetric, PerfReport, PlanReport, Report, SbomReport, ScanReport, SuiteCounts, TestCounts,
-    TestReport, Verification,
+    Digest, EvidenceKind, PerfMetric, PerfReport, PlanReport, Report, SbomReport, ScanReport, ScanSubject, SuiteCounts,
+    TestCounts, TestReport, Verification,
 };
 use crate::gate::{self, Verdict};
 use crate::lifecycle::{Phase, Track};
@@ -448,6 +448,7 @@ fn passing_report(kind: EvidenceKind, digest: &Digest) -> Report {
             excluded: Default::default(),
             findings: Vec::new(),
             cleared: Vec::new(),
+            subjects: vec![ScanSubject::Digest(digest.clone())],
         }),
         EvidenceKind::Sbom => Report::Sbom(SbomReport {
             format: "CycloneDX 1.5 JSON".into(),

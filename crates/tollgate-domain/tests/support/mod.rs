@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use tollgate_domain::evidence::{
-    Digest, EvidenceKind, FailedTest, Finding, Rating, Report, SbomReport, ScanReport, SuiteCounts, TestCounts,
-    TestReport,
+    Digest, EvidenceKind, FailedTest, Finding, Rating, Report, SbomReport, ScanReport, ScanSubject, SuiteCounts,
+    TestCounts, TestReport,
 };
 use tollgate_domain::gate::{self, Verdict};
 use tollgate_domain::lifecycle::{Phase, Track};
@@ -333,12 +333,31 @@ impl World {
         self.evidence(id, phase, EvidenceKind::Junit, &format!("{phase}.xml"), Report::Tests(report))
     }
 
+    /// A Grype report of the release's first artefact (by its current digest).
     pub fn scan(&self, id: ReleaseId, findings: Vec<Finding>) -> Command {
+        let subjects = self.state.releases[&id]
+            .artefacts
+            .values()
+            .next()
+            .map(|a| vec![ScanSubject::Digest(a.digest.clone())])
+            .unwrap_or_default();
+        self.scan_naming(id, subjects, findings)
+    }
+
+    /// A Grype report that says it scanned `subjects`.
+    pub fn scan_naming(&self, id: ReleaseId, subjects: Vec<ScanSubject>, findings: Vec<Finding>) -> Command {
         let mut open = std::collections::BTreeMap::new();
         for f in &findings {
             *open.entry(f.rating).or_insert(0) += 1;
         }
-        let report = ScanReport { tool: "grype".into(), open, excluded: Default::default(), findings, cleared: vec![] };
+        let report = ScanReport {
+            tool: "grype".into(),
+            open,
+            excluded: Default::default(),
+            findings,
+            cleared: vec![],
+            subjects,
+        };
         self.evidence(id, "security-scan", EvidenceKind::Vulns, "grype.json", Report::Scan(report))
     }
 

@@ -137,8 +137,9 @@ impl Ci {
         self.write(name, &serde_json::to_vec_pretty(&bom).unwrap())
     }
 
-    /// A Grype report with the given (CVE, severity) matches.
-    pub fn grype(&self, name: &str, matches: &[(&str, &str)]) -> String {
+    /// A Grype report of the file with `digest` (`sha256:HEX`), with the given (CVE, severity)
+    /// matches.
+    pub fn grype(&self, name: &str, digest: &str, matches: &[(&str, &str)]) -> String {
         let matches: Vec<serde_json::Value> = matches
             .iter()
             .map(|(id, severity)| {
@@ -152,7 +153,8 @@ impl Ci {
             .collect();
         let report = serde_json::json!({
             "matches": matches,
-            "source": {"type": "directory", "target": "."},
+            "source": {"type": "file", "target": {"path": "payments.tar.gz", "mimeType": "application/gzip",
+                "digests": [{"algorithm": "sha256", "value": digest.trim_start_matches("sha256:")}]}},
             "distro": {"name": "", "version": ""},
             "descriptor": {"name": "grype", "version": "0.74.0"}
         });
