@@ -345,8 +345,8 @@ pub fn satisfy<R: Runner + ?Sized>(runner: &mut R, id: ReleaseId, check: &Check)
             satisfy(runner, id, &Check::Tagged)?;
             let digest = ensure_artefact(runner, id, &policy)?;
             let trust = &policy.artefacts;
-            let (Some(key), Some(builder)) = (trust.trusted_keys.first(), trust.trusted_builders.first()) else {
-                return Err(Stuck("the profile trusts no provenance key or builder".into()));
+            let Some((builder, key)) = trust.builders.iter().find_map(|b| Some((&b.id, b.keys.first()?))) else {
+                return Err(Stuck("the profile trusts no builder with a provenance key".into()));
             };
             let source = release(runner, id).source.clone().expect("tagged above").value;
             let provenance = Verification::Provenance {

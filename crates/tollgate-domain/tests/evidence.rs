@@ -11,6 +11,7 @@ use tollgate_domain::evidence::{
     Verification,
 };
 use tollgate_domain::lifecycle::Phase;
+use tollgate_domain::policy::TrustedBuilder;
 use tollgate_domain::release::{ReleaseId, TriageOutcome};
 
 fn criterion(w: &World, id: ReleaseId, gate: &str, criterion: &str) -> (bool, String) {
@@ -35,7 +36,7 @@ fn provenance(builder: &str, git_ref: &str, commit: &str) -> Verification {
         repository: "git+https://github.com/acme/payments.git".into(),
         git_ref: git_ref.into(),
         commit: commit.into(),
-        key: rehearsal_key(),
+        key: rehearsal_build_key(),
     }
 }
 
@@ -104,6 +105,57 @@ fn signatures_count_only_from_trusted_keys_and_provenance_only_from_the_release_
     let (met, reason) = criterion(&w, id, "preparation", "artefact-built-from-tag");
     assert!(met, "{reason}");
     assert!(criterion(&w, id, "preparation", "release-tagged").0);
+}
+
+#[test]
+fn provenance_counts_only_when_signed_by_a_key_pinned_to_the_builder_it_names() {
+    // Given a profile trusting two builders, each pinned to its own key, and a signing key
+    let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
+    let mut profile = tollgate_profile::load(&tollgate_profile::builtin_source_name("qms-dev-pro-004"), text).unwrap();
+    profile.reason = "initial adoption".into();
+    trust_rehearsal_build(&mut profile.policy);
+    let other_builder = "https://ci.example.com/other-runner";
+    let other_key = Digest::from_sha256([0x0b; 32]);
+    profile
+        .policy
+        .artefacts
+        .builders
+        .push(TrustedBuilder { id: other_builder.into(), keys: [other_key.clone()].into() });
+    let mut w = World::with_profile(profile, QMS_PEOPLE);
+    let id = w.release_in("minor", Phase::Preparation);
+    let digest = Digest::from_sha256([1; 32]);
+    tag(&mut w, id);
+    let with = |v: Verification| Command::AddArtefact {
+        release: id,
+        name: "payments".into(),
+        digest: digest.clone(),
+        verifications: vec![v],
+    };
+    let signed_by = |builder: &str, key: &Digest| {
+        let mut v = provenance(builder, "refs/tags/v2.4.0", COMMIT);
+        if let Verification::Provenance { key: k, .. } = &mut v {
+            *k = key.clone();
+        }
+        v
+    };
+    // When provenance names the rehearsal builder but is signed with the other builder's key,
+    // or with the key trusted only for artefact signatures, Then it is refused
+    for key in [&other_key, &rehearsal_key()] {
+        let r = w.refused("dev", with(signed_by(REHEARSAL_BUILDER, key)));
+        assert_eq!(rules(&r), ["provenance".to_owned()].into());
+        assert!(
+            r[0].reason.contains(&format!(
+                "the provenance names builder {REHEARSAL_BUILDER} but was signed with key {key}, which the profile does not pin to that builder"
+            )),
+            "{}",
+            r[0].reason
+        );
+    }
+    assert!(w.state.releases[&id].artefacts.is_empty(), "a refused artefact is not recorded");
+    // And each builder's own key counts for it
+    w.ok("dev", with(signed_by(other_builder, &other_key)));
+    w.ok("dev", with(signed_by(REHEARSAL_BUILDER, &rehearsal_build_key())));
+    assert!(criterion(&w, id, "preparation", "artefact-built-from-tag").0);
 }
 
 #[test]

@@ -40,7 +40,7 @@ fn a_full_minor_release_through_every_gate() {
     let tg = Tg::new();
     let ci = ci::Ci::new(tg.dir.path());
     let keys = [ci::fingerprint(&ci.dir, &ci.sign_pub), ci::fingerprint(&ci.dir, &ci.build_pub)];
-    let profile = fast_profile_trusting(tg.dir.path(), &keys, &[ci::BUILDER]);
+    let profile = fast_profile_trusting(tg.dir.path(), &keys, &[(ci::BUILDER, keys[1].as_str())]);
     init_with_people(&tg, profile.to_str().unwrap());
     let id = release_create(
         &tg,
@@ -255,7 +255,7 @@ fn a_full_emergency_release_with_its_deadlines() {
     let tg = Tg::new();
     let ci = ci::Ci::new(tg.dir.path());
     let keys = [ci::fingerprint(&ci.dir, &ci.sign_pub), ci::fingerprint(&ci.dir, &ci.build_pub)];
-    let profile = fast_profile_trusting(tg.dir.path(), &keys, &[ci::BUILDER]);
+    let profile = fast_profile_trusting(tg.dir.path(), &keys, &[(ci::BUILDER, keys[1].as_str())]);
     // Deadlines long enough for a loaded machine to record the in-time step in time.
     let text = std::fs::read_to_string(&profile).unwrap();
     let text = text

@@ -15,7 +15,7 @@ fn setup() -> (Tg, Ci) {
     let tg = Tg::new();
     let ci = Ci::new(tg.dir.path());
     let keys = [ci::fingerprint(&ci.dir, &ci.sign_pub), ci::fingerprint(&ci.dir, &ci.build_pub)];
-    let profile = fast_profile_trusting(tg.dir.path(), &keys, &[ci::BUILDER]);
+    let profile = fast_profile_trusting(tg.dir.path(), &keys, &[(ci::BUILDER, keys[1].as_str())]);
     init_with_people(&tg, profile.to_str().unwrap());
     tg.ok(
         "eli",
@@ -195,6 +195,22 @@ fn provenance_for_another_digest_an_untrusted_builder_or_a_branch_is_refused() {
 
     let err = run(3, &ci.provenance("evil", &digest, "https://evil.example/runner", "refs/tags/v2.4.0"));
     assert!(err.contains("[provenance] builder https://evil.example/runner is not a trusted builder"), "{err}");
+
+    // The artefact signing key is trusted for signatures, but not pinned to the builder: it
+    // cannot vouch for a build.
+    let key_of_another = {
+        let provenance = ci.provenance_signed_with("signer", &digest, ci::BUILDER, "refs/tags/v2.4.0", "sign.pem");
+        let mut args = add(&provenance);
+        *args.last_mut().unwrap() = key.clone();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        rejected(&tg, 3, "dev", &args)
+    };
+    assert!(
+        key_of_another
+            .contains(&format!("[provenance] the provenance names builder {} but was signed with key", ci::BUILDER))
+            && key_of_another.contains("which the profile does not pin to that builder"),
+        "{key_of_another}"
+    );
 
     let err = run(3, &ci.provenance("branch", &digest, ci::BUILDER, "refs/heads/main"));
     assert!(err.contains("[provenance] built from refs/heads/main, not from a tag"), "{err}");

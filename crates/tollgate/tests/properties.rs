@@ -184,7 +184,7 @@ extends = "qms-dev-pro-004"
 
 [artefacts]
 trusted-keys = ["sha256:0707070707070707070707070707070707070707070707070707070707070707"]
-trusted-builders = ["https://ci.example.com/proptest"]
+builders = [{ id = "https://ci.example.com/proptest", keys = ["sha256:0707070707070707070707070707070707070707070707070707070707070707"] }]
 "#;
     let mut profile = tollgate_profile::load("proptest.toml", text).unwrap();
     profile.reason = "test".into();

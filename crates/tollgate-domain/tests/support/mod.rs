@@ -78,9 +78,18 @@ pub fn rehearsal_key() -> tollgate_domain::evidence::Digest {
 
 pub const REHEARSAL_BUILDER: &str = "https://ci.example.com/rehearsal";
 
+/// The key the rehearsal builder signs its provenance with; the profile pins it to
+/// `REHEARSAL_BUILDER` only.
+pub fn rehearsal_build_key() -> tollgate_domain::evidence::Digest {
+    tollgate_domain::evidence::Digest::from_sha256([8; 32])
+}
+
 pub fn trust_rehearsal_build(policy: &mut Policy) {
     policy.artefacts.trusted_keys.insert(rehearsal_key());
-    policy.artefacts.trusted_builders.insert(REHEARSAL_BUILDER.into());
+    policy.artefacts.builders.push(tollgate_domain::policy::TrustedBuilder {
+        id: REHEARSAL_BUILDER.into(),
+        keys: [rehearsal_build_key()].into(),
+    });
 }
 
 impl World {
