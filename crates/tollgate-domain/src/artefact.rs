@@ -31,18 +31,21 @@ pub fn trusted_signature(policy: &Policy, v: &Verification) -> Result<(), String
     }
 }
 
-/// Provenance counts when its envelope key and builder are trusted and it says the artefact
-/// was built from the release's repository, tag and commit.
+/// Provenance counts when it names a trusted builder, its envelope was signed with a key the
+/// profile pins to that builder (`artefacts.builders[].keys`), and it says the artefact was
+/// built from the release's repository, tag and commit.
 pub fn trusted_provenance(policy: &Policy, source: &Source, v: &Verification) -> Result<(), String> {
     let Verification::Provenance { builder, repository, git_ref, commit, key, .. } = v else {
         return Err("not provenance".into());
     };
     let trust = &policy.artefacts;
-    if !trust.trusted_keys.contains(key) {
-        return Err(format!("the provenance was signed with key {key}, which the profile does not trust"));
-    }
-    if !trust.trusted_builders.contains(builder) {
-        return Err(format!("builder {builder} is not a trusted builder (artefacts.trusted-builders)"));
+    let Some(trusted) = trust.builder(builder) else {
+        return Err(format!("builder {builder} is not a trusted builder (artefacts.builders)"));
+    };
+    if !trusted.keys.contains(key) {
+        return Err(format!(
+            "the provenance names builder {builder} but was signed with key {key}, which the profile does not pin to that builder (artefacts.builders[id = \"{builder}\"].keys)"
+        ));
     }
     if !same_repository(repository, &source.repository) {
         return Err(format!("built from repository {repository}, but the release is tagged in {}", source.repository));

@@ -812,6 +812,13 @@ impl<'a> OnRelease<'a, '_> {
                         format!("the SBOM describes {subject} with {digests}, not the artefact {against}")
                     });
                 }
+                // A scan counts only for what it names: refused here so that nothing is
+                // recorded, and judged again at every evaluation (`judge::scan_subject`).
+                if let Report::Scan(scan) = report.as_ref()
+                    && let Err(why) = judge::scan_subject(r, scan, &against)
+                {
+                    reasons.refuse_if(true, "scan-subject", || format!("{file}: {why}"));
+                }
                 let evidence = EvidenceRecord {
                     phase: phase.clone(),
                     kind: *kind,

@@ -238,10 +238,37 @@ pub struct ScanReport {
     /// statement, which closes a finding an earlier report of the same artefact listed. A report
     /// that merely omits a finding closes nothing.
     pub cleared: Vec<String>,
+    /// What the report says it scanned, in the order it names them. A report counts for an
+    /// artefact only when it names the artefact (see `judge::scan_subject`); one that names
+    /// nothing is not a clean scan, whatever it found.
+    pub subjects: Vec<ScanSubject>,
 }
 
 impl ScanReport {
     pub const MAX_LISTED: usize = 10_000;
+}
+
+/// Something a scan names as what it scanned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScanSubject {
+    /// An image or file by a SHA-256 digest: an image's manifest, repository or config (image
+    /// id) digest, or a scanned file's hash.
+    Digest(Digest),
+    /// Source code at a commit (SARIF `versionControlProvenance`, `trivy repo`), with the
+    /// repository when the report names it.
+    Commit { repository: Option<String>, commit: String },
+}
+
+impl fmt::Display for ScanSubject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScanSubject::Digest(d) => write!(f, "{d}"),
+            ScanSubject::Commit { repository: Some(repository), commit } => {
+                write!(f, "commit {commit} of {repository}")
+            }
+            ScanSubject::Commit { repository: None, commit } => write!(f, "commit {commit}"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

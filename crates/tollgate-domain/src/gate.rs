@@ -531,7 +531,9 @@ fn no_critical_findings(r: &Release) -> Outcome {
         scans += r
             .evidence
             .iter()
-            .filter(|e| e.value.artefact == a.digest && matches!(e.value.report, Report::Scan(_)))
+            .filter(|e| e.value.artefact == a.digest)
+            // Only a scan that names the artefact is a scan of it (`judge::scan_subject`).
+            .filter(|e| matches!(&e.value.report, Report::Scan(s) if judge::scan_subject(r, s, &a.digest).is_ok()))
             .count();
         for (i, f) in judge::open_findings(r, &a.digest, None) {
             if f.rating == Rating::Critical {

@@ -14,7 +14,8 @@
 //! Evidence only counts against the release's current artefact digests; judgements are made at
 //! `now`, so an acceptance that expires shuts the gate again without anyone recording anything.
 
-use crate::evidence::{Digest, EvidenceKind, Finding, PlanItem, Rating, Report, ScanReport, TestReport};
+use crate::artefact::same_repository;
+use crate::evidence::{Digest, EvidenceKind, Finding, PlanItem, Rating, Report, ScanReport, ScanSubject, TestReport};
 use crate::gate::when;
 use crate::policy::{Policy, Severity, TestPhaseDef};
 use crate::release::{EvidenceRecord, FindingKind, Release};
@@ -25,7 +26,8 @@ pub fn problems(policy: &Policy, r: &Release, e: &EvidenceRecord, now: Timestamp
     match &e.report {
         Report::Tests(t) => tests(t),
         Report::Scan(s) => {
-            let mut out = unlisted(s);
+            let mut out: Vec<String> = scan_subject(r, s, &e.artefact).err().into_iter().collect();
+            out.extend(unlisted(s));
             out.extend(scan_problems(policy, r, &e.artefact, &e.phase, now));
             out
         }
@@ -107,6 +109,67 @@ fn tests(t: &TestReport) -> Vec<String> {
     vec![format!("{failed} of {} tests did not pass (100% required): {}{more}", c.tests, named.join("; "))]
 }
 
+/// Whether a scan recorded against `digest` is about it. An image or file scan counts when
+/// the report names `digest` among the digests it scanned. A source scan (CodeQL and other SARIF
+/// tools, `trivy repo`) scans a commit, not an image: it counts when the commit it names is the
+/// one the release is built from (`release source`, which the artefact's provenance is checked
+/// against), in the same repository when the report names one. A report that names nothing
+/// counts for nothing, so no gate can pass on a report about something else, or about nothing.
+/// Judged again at every evaluation, so a release source recorded anew after the scan stops a
+/// scan of the old commit from counting.
+pub fn scan_subject(r: &Release, s: &ScanReport, digest: &Digest) -> Result<(), String> {
+    let source = r.source.as_ref().map(|s| &s.value);
+    let names = |subject: &ScanSubject| match subject {
+        ScanSubject::Digest(d) => d == digest,
+        ScanSubject::Commit { repository, commit } => source.is_some_and(|source| {
+            commit.eq_ignore_ascii_case(&source.commit)
+                && repository.as_deref().is_none_or(|repo| same_repository(repo, &source.repository))
+        }),
+    };
+    if s.subjects.iter().any(names) {
+        return Ok(());
+    }
+    if s.subjects.is_empty() {
+        return Err(format!(
+            "the scan names nothing it scanned (no image or file digest, no commit), so it is not evidence about the artefact {digest}: \
+             a report that says nothing is not a clean scan; scan the image by digest, or the release's commit"
+        ));
+    }
+    let digests: Vec<String> = s
+        .subjects
+        .iter()
+        .filter_map(|subject| match subject {
+            ScanSubject::Digest(d) => Some(d.to_string()),
+            ScanSubject::Commit { .. } => None,
+        })
+        .collect();
+    let commits: Vec<String> = s
+        .subjects
+        .iter()
+        .filter(|subject| matches!(subject, ScanSubject::Commit { .. }))
+        .map(|c| c.to_string())
+        .collect();
+    let mut out = Vec::new();
+    if !digests.is_empty() {
+        out.push(format!("scan names {} not the artefact {digest}", digests.join(", ")));
+    }
+    if !commits.is_empty() {
+        out.push(match source {
+            None => format!(
+                "scan names {}, and the release records no source commit to match it with (`tollgate release source`)",
+                commits.join(", ")
+            ),
+            Some(source) => format!(
+                "scan names {}, not the commit {} of {} the release is built from",
+                commits.join(", "),
+                source.commit,
+                source.repository
+            ),
+        });
+    }
+    Err(out.join("; "))
+}
+
 /// Findings counted but not listed cannot be triaged one by one, so they cannot pass.
 fn unlisted(s: &ScanReport) -> Vec<String> {
     let listed = |rating| s.findings.iter().filter(|f| f.rating == rating).count() as u64;
@@ -136,7 +199,10 @@ pub fn open_findings<'r>(r: &'r Release, digest: &Digest, phase: Option<&str>) -
             continue;
         }
         let Report::Scan(s) = &e.value.report else { continue };
-        open.retain(|(_, f)| !s.cleared.contains(&f.id));
+        // A statement about another subject closes nothing here; its findings still count.
+        if scan_subject(r, s, digest).is_ok() {
+            open.retain(|(_, f)| !s.cleared.contains(&f.id));
+        }
         for f in &s.findings {
             match open.iter_mut().find(|(_, o)| o.id == f.id && o.component == f.component) {
                 // Two scanners disagree: the more severe rating stands.
@@ -273,7 +339,9 @@ pub fn failing(policy: &Policy, r: &Release, def: &TestPhaseDef, now: Timestamp)
                 if !scanned.contains(&&e.value.artefact) {
                     scanned.push(&e.value.artefact);
                 }
-                unlisted(s)
+                let mut own: Vec<String> = scan_subject(r, s, &e.value.artefact).err().into_iter().collect();
+                own.extend(unlisted(s));
+                own
             }
             _ => self::problems(policy, r, &e.value, now),
         };

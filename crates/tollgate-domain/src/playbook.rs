@@ -9,8 +9,8 @@ use crate::approval;
 use crate::command::{Command, NewRelease};
 use crate::event::{Event, Triage};
 use crate::evidence::{
-    Digest, EvidenceKind, PerfMetric, PerfReport, PlanReport, Report, SbomReport, ScanReport, SuiteCounts, TestCounts,
-    TestReport, Verification,
+    Digest, EvidenceKind, PerfMetric, PerfReport, PlanReport, Report, SbomReport, ScanReport, ScanSubject, SuiteCounts,
+    TestCounts, TestReport, Verification,
 };
 use crate::gate::{self, Verdict};
 use crate::lifecycle::{Phase, Track};
@@ -345,8 +345,8 @@ pub fn satisfy<R: Runner + ?Sized>(runner: &mut R, id: ReleaseId, check: &Check)
             satisfy(runner, id, &Check::Tagged)?;
             let digest = ensure_artefact(runner, id, &policy)?;
             let trust = &policy.artefacts;
-            let (Some(key), Some(builder)) = (trust.trusted_keys.first(), trust.trusted_builders.first()) else {
-                return Err(Stuck("the profile trusts no provenance key or builder".into()));
+            let Some((builder, key)) = trust.builders.iter().find_map(|b| Some((&b.id, b.keys.first()?))) else {
+                return Err(Stuck("the profile trusts no builder with a provenance key".into()));
             };
             let source = release(runner, id).source.clone().expect("tagged above").value;
             let provenance = Verification::Provenance {
@@ -449,6 +449,7 @@ fn passing_report(kind: EvidenceKind, digest: &Digest) -> Report {
             excluded: Default::default(),
             findings: Vec::new(),
             cleared: Vec::new(),
+            subjects: vec![ScanSubject::Digest(digest.clone())],
         }),
         EvidenceKind::Sbom => Report::Sbom(SbomReport {
             format: "CycloneDX 1.5 JSON".into(),

@@ -107,12 +107,28 @@ pub struct AbsoluteRule {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ArtefactPolicy {
     /// SHA-256 fingerprints of public keys (DER SubjectPublicKeyInfo) whose signatures count,
-    /// for artefact signatures, key-signed bundles and provenance envelopes.
+    /// for artefact signatures and key-signed bundles.
     pub trusted_keys: BTreeSet<Digest>,
     /// Sigstore keyless signers: the certificate's exact SAN and the OIDC issuer.
     pub signers: Vec<Signer>,
-    /// SLSA `runDetails.builder.id` values of trusted build platforms.
-    pub trusted_builders: BTreeSet<String>,
+    /// Trusted build platforms, each pinned to the keys its provenance is signed with: a
+    /// provenance envelope counts only when signed by a key pinned to the builder it names, so
+    /// a key trusted for one builder cannot vouch for another.
+    pub builders: Vec<TrustedBuilder>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedBuilder {
+    /// The SLSA `runDetails.builder.id`, exactly.
+    pub id: String,
+    /// SHA-256 fingerprints of the keys that sign this builder's provenance envelopes.
+    pub keys: BTreeSet<Digest>,
+}
+
+impl ArtefactPolicy {
+    pub fn builder(&self, id: &str) -> Option<&TrustedBuilder> {
+        self.builders.iter().find(|b| b.id == id)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

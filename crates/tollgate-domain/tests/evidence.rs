@@ -7,9 +7,11 @@ use chrono::Duration;
 use support::*;
 use tollgate_domain::Command;
 use tollgate_domain::evidence::{
-    Digest, EvidenceKind, PerfMetric, PerfReport, PlanItem, PlanReport, Rating, Report, Verification,
+    Digest, EvidenceKind, PerfMetric, PerfReport, PlanItem, PlanReport, Rating, Report, ScanReport, ScanSubject,
+    Verification,
 };
 use tollgate_domain::lifecycle::Phase;
+use tollgate_domain::policy::TrustedBuilder;
 use tollgate_domain::release::{ReleaseId, TriageOutcome};
 
 fn criterion(w: &World, id: ReleaseId, gate: &str, criterion: &str) -> (bool, String) {
@@ -34,7 +36,7 @@ fn provenance(builder: &str, git_ref: &str, commit: &str) -> Verification {
         repository: "git+https://github.com/acme/payments.git".into(),
         git_ref: git_ref.into(),
         commit: commit.into(),
-        key: rehearsal_key(),
+        key: rehearsal_build_key(),
     }
 }
 
@@ -106,6 +108,57 @@ fn signatures_count_only_from_trusted_keys_and_provenance_only_from_the_release_
 }
 
 #[test]
+fn provenance_counts_only_when_signed_by_a_key_pinned_to_the_builder_it_names() {
+    // Given a profile trusting two builders, each pinned to its own key, and a signing key
+    let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
+    let mut profile = tollgate_profile::load(&tollgate_profile::builtin_source_name("qms-dev-pro-004"), text).unwrap();
+    profile.reason = "initial adoption".into();
+    trust_rehearsal_build(&mut profile.policy);
+    let other_builder = "https://ci.example.com/other-runner";
+    let other_key = Digest::from_sha256([0x0b; 32]);
+    profile
+        .policy
+        .artefacts
+        .builders
+        .push(TrustedBuilder { id: other_builder.into(), keys: [other_key.clone()].into() });
+    let mut w = World::with_profile(profile, QMS_PEOPLE);
+    let id = w.release_in("minor", Phase::Preparation);
+    let digest = Digest::from_sha256([1; 32]);
+    tag(&mut w, id);
+    let with = |v: Verification| Command::AddArtefact {
+        release: id,
+        name: "payments".into(),
+        digest: digest.clone(),
+        verifications: vec![v],
+    };
+    let signed_by = |builder: &str, key: &Digest| {
+        let mut v = provenance(builder, "refs/tags/v2.4.0", COMMIT);
+        if let Verification::Provenance { key: k, .. } = &mut v {
+            *k = key.clone();
+        }
+        v
+    };
+    // When provenance names the rehearsal builder but is signed with the other builder's key,
+    // or with the key trusted only for artefact signatures, Then it is refused
+    for key in [&other_key, &rehearsal_key()] {
+        let r = w.refused("dev", with(signed_by(REHEARSAL_BUILDER, key)));
+        assert_eq!(rules(&r), ["provenance".to_owned()].into());
+        assert!(
+            r[0].reason.contains(&format!(
+                "the provenance names builder {REHEARSAL_BUILDER} but was signed with key {key}, which the profile does not pin to that builder"
+            )),
+            "{}",
+            r[0].reason
+        );
+    }
+    assert!(w.state.releases[&id].artefacts.is_empty(), "a refused artefact is not recorded");
+    // And each builder's own key counts for it
+    w.ok("dev", with(signed_by(other_builder, &other_key)));
+    w.ok("dev", with(signed_by(REHEARSAL_BUILDER, &rehearsal_build_key())));
+    assert!(criterion(&w, id, "preparation", "artefact-built-from-tag").0);
+}
+
+#[test]
 fn a_rebuild_makes_earlier_evidence_and_signatures_stop_counting() {
     let mut w = World::qms();
     let id = w.release_in("patch", Phase::Testing);
@@ -145,6 +198,124 @@ fn an_sbom_for_another_artefact_is_refused() {
     assert_eq!(rules(&r), ["sbom-subject".to_owned()].into());
     assert!(r[0].reason.contains(other.short()), "{}", r[0].reason);
     w.ok("sam", w.sbom(id));
+}
+
+#[test]
+fn a_scan_of_another_image_is_refused_naming_both_digests_and_records_nothing() {
+    // Given a release whose artefact is payments build 1
+    let mut w = World::qms();
+    let id = w.release_in("patch", Phase::Testing);
+    let artefact = w.artefact(id, "payments", 1);
+    w.ok("sam", w.sbom(id));
+    let before = w.state.releases[&id].evidence.len();
+    // When a clean Grype report of another image is recorded against it
+    let other = Digest::from_sha256([5; 32]);
+    let r = w.refused("sam", w.scan_naming(id, vec![ScanSubject::Digest(other.clone())], vec![]));
+    // Then it is refused, saying which image it names, and nothing is recorded
+    assert_eq!(rules(&r), ["scan-subject".to_owned()].into());
+    assert!(
+        r[0].reason.contains(&format!("grype.json: scan names {other} not the artefact {artefact}")),
+        "{}",
+        r[0].reason
+    );
+    assert_eq!(w.state.releases[&id].evidence.len(), before);
+    let (met, reason) = criterion(&w, id, "testing", "mandatory-test-phases");
+    assert!(!met && reason.contains("no vulnerability report recorded against payments"), "{reason}");
+    // And the same report naming the artefact counts
+    w.ok("sam", w.scan_naming(id, vec![ScanSubject::Digest(other), ScanSubject::Digest(artefact)], vec![]));
+    assert!(!criterion(&w, id, "testing", "mandatory-test-phases").1.contains("security-scan not passed"));
+}
+
+#[test]
+fn a_scan_that_names_nothing_is_not_a_clean_scan() {
+    // Given a release with an artefact
+    let mut w = World::qms();
+    let id = w.release_in("patch", Phase::Testing);
+    w.artefact(id, "payments", 1);
+    // When a report with no findings and no subject (a Grype run over nothing, an empty SARIF
+    // log) is recorded, Then it is refused rather than taken as clean
+    let r = w.refused("sam", w.scan_naming(id, vec![], vec![]));
+    assert_eq!(rules(&r), ["scan-subject".to_owned()].into());
+    assert!(r[0].reason.contains("grype.json: the scan names nothing it scanned"), "{}", r[0].reason);
+    assert!(r[0].reason.contains("a report that says nothing is not a clean scan"), "{}", r[0].reason);
+}
+
+fn codeql(w: &World, id: ReleaseId, repository: Option<&str>, commit: &str) -> Command {
+    let report = ScanReport {
+        tool: "CodeQL 2.19.0".into(),
+        open: Default::default(),
+        excluded: Default::default(),
+        findings: vec![],
+        cleared: vec![],
+        subjects: vec![ScanSubject::Commit { repository: repository.map(str::to_owned), commit: commit.into() }],
+    };
+    w.evidence(id, "security-scan", EvidenceKind::Sarif, "codeql.sarif", Report::Scan(report))
+}
+
+#[test]
+fn a_source_scan_counts_only_for_the_commit_the_release_is_built_from() {
+    // Given a release with an artefact, built from the commit its walker tagged
+    let mut w = World::qms();
+    let id = w.release_in("patch", Phase::Testing);
+    w.artefact(id, "payments", 1);
+    const REPO: &str = "https://github.com/acme/payments.git";
+    let repo = Some(REPO);
+    // A CodeQL log of COMMIT is about another commit
+    let r = w.refused("sam", codeql(&w, id, repo, COMMIT));
+    assert_eq!(rules(&r), ["scan-subject".to_owned()].into());
+    assert!(r[0].reason.contains("the release is built from"), "{}", r[0].reason);
+    // Once the release is recorded as built from COMMIT
+    tag(&mut w, id);
+    // A scan of another commit, or of the same commit id in another repository, is refused
+    let other = "1".repeat(40);
+    let r = w.refused("sam", codeql(&w, id, repo, &other));
+    assert!(
+        r[0].reason.contains(&format!("scan names commit {other} of {}, not the commit {COMMIT}", REPO)),
+        "{}",
+        r[0].reason
+    );
+    assert_eq!(
+        rules(&w.refused("sam", codeql(&w, id, Some("https://github.com/evil/fork"), COMMIT))),
+        ["scan-subject".to_owned()].into()
+    );
+    // A scan of the release's commit counts
+    w.ok("sam", codeql(&w, id, repo, COMMIT));
+    let security = |w: &World| {
+        let (_, reason) = criterion(w, id, "testing", "mandatory-test-phases");
+        reason.split("; ").filter(|p| p.contains("codeql.sarif")).map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert!(security(&w).is_empty(), "{:?}", security(&w));
+    // When the release source is recorded anew at another commit, the old scan stops counting
+    w.ok(
+        "eli",
+        Command::RecordSource {
+            release: id,
+            repository: "https://github.com/acme/payments".into(),
+            tag: "v2.4.1".into(),
+            commit: other.clone(),
+        },
+    );
+    let (met, reason) = criterion(&w, id, "testing", "mandatory-test-phases");
+    assert!(!met && reason.contains(&format!("codeql.sarif: scan names commit {COMMIT}")), "{reason}");
+}
+
+#[test]
+fn a_vex_statement_about_another_product_clears_nothing() {
+    // Given a Critical reported against the artefact
+    let mut w = World::qms();
+    let id = w.release_in("patch", Phase::Testing);
+    let artefact = w.artefact(id, "payments", 1);
+    w.ok("sam", w.scan(id, vec![cve("CVE-2024-0001", Rating::Critical)]));
+    // When a VEX document naming another product says not_affected, Then it is refused
+    let mut vex = w.scan_naming(id, vec![ScanSubject::Digest(Digest::from_sha256([6; 32]))], vec![]);
+    if let Command::AddEvidence { report, .. } = &mut vex
+        && let Report::Scan(s) = report.as_mut()
+    {
+        s.cleared = vec!["CVE-2024-0001".into()];
+    }
+    assert_eq!(rules(&w.refused("sam", vex)), ["scan-subject".to_owned()].into());
+    let (met, reason) = criterion(&w, id, "testing", "no-critical-findings");
+    assert!(!met && reason.contains(&format!("CVE-2024-0001 in payments {}", artefact.short())), "{reason}");
 }
 
 #[test]

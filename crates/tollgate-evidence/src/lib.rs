@@ -16,6 +16,7 @@ pub mod perf;
 pub mod provenance;
 pub mod sarif;
 pub mod sbom;
+mod subject;
 pub mod tfplan;
 pub mod vulns;
 

@@ -6,7 +6,13 @@
 //! - A log whose `runs` is null says no run was performed (the tool failed before analysing),
 //!   and a run without `results`, or with an invocation whose `executionSuccessful` is false,
 //!   did not complete a scan: all three are refused rather than read as "nothing found".
-//!   `runs: []` and `results: []` are a completed scan with no findings. Several runs merge.
+//!   `runs: []` records no run of any tool, so it is refused too: a log that says nothing is
+//!   not a clean scan. A run with `results: []` completed and found nothing. Several runs merge.
+//! - What was scanned (`ScanReport::subjects`): each run's `versionControlProvenance[]`
+//!   `revisionId` (a full commit id, with its `repositoryUri`), and the SHA-256 `hashes` of
+//!   `artifacts[]` whose `roles` include `analysisTarget`. Other artifacts are files the run
+//!   mentions, not what it was asked to scan. A log naming neither scanned nothing Tollgate can
+//!   bind to an artefact; the domain refuses to record it (`judge::scan_subject`).
 //! - Severity comes only from `properties["security-severity"]` (a number, or a numeric string),
 //!   on the result or else on its rule: the rule is found through `ruleIndex`/`rule.index`
 //!   (in `tool.driver.rules`, or in `tool.extensions[rule.toolComponent.index].rules`) or by
@@ -33,6 +39,7 @@ use tollgate_domain::evidence::{Rating, ScanReport};
 
 use crate::error::ParseError;
 use crate::json::{self, Node, kind};
+use crate::subject::Subjects;
 use crate::vulns::{Assessment, Entry, Tally, one_line};
 
 const KINDS: &[&str] = &["pass", "open", "informational", "notApplicable", "review", "fail"];
@@ -65,15 +72,47 @@ pub fn parse(bytes: &[u8]) -> Result<ScanReport, ParseError> {
         ));
     };
     let mut tally = Tally::per_entry();
+    let mut subjects = Subjects::default();
     let mut tools: Vec<String> = Vec::new();
     for run in runs.items()? {
         let tool = read_run(&run, &mut tally)?;
+        run_subjects(&run, &mut subjects)?;
         if !tools.contains(&tool) {
             tools.push(tool);
         }
     }
-    let tool = if tools.is_empty() { "SARIF (no runs)".to_owned() } else { tools.join(", ") };
-    Ok(tally.finish(tool))
+    if tools.is_empty() {
+        return Err(runs.error(
+            "`runs` is empty: the log records no run of any tool, so it says nothing about what was scanned; \
+             expected at least one run with its `tool` and `results`",
+        ));
+    }
+    Ok(tally.finish(tools.join(", "), subjects.finish()))
+}
+
+/// The commits (`versionControlProvenance`) and analysis targets (`artifacts` with the role
+/// `analysisTarget` and a `sha-256` hash) a run names.
+fn run_subjects(run: &Node, subjects: &mut Subjects) -> Result<(), ParseError> {
+    if let Some(provenance) = run.get("versionControlProvenance") {
+        for details in provenance.items()? {
+            if let Some(revision) = details.get("revisionId") {
+                subjects.commit(&revision, details.opt_str("repositoryUri")?)?;
+            }
+        }
+    }
+    if let Some(artifacts) = run.get("artifacts") {
+        for artifact in artifacts.items()? {
+            let Some(roles) = artifact.get("roles") else { continue };
+            let mut target = false;
+            for role in roles.items()? {
+                target |= role.as_str()? == "analysisTarget";
+            }
+            if target && let Some(hashes) = artifact.get("hashes") {
+                subjects.digest(&hashes, "sha-256", true)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads one run into `tally` and returns the tool's name and version.

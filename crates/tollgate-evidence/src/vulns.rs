@@ -42,11 +42,12 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
-use tollgate_domain::evidence::{Finding, Rating, ScanReport};
+use tollgate_domain::evidence::{Finding, Rating, ScanReport, ScanSubject};
 
 use crate::cvss;
 use crate::error::ParseError;
 use crate::json::{self, Node, kind};
+use crate::subject::Subjects;
 
 /// The most findings (matches, results, records × components) read from one document.
 pub const MAX_ENTRIES: usize = 1_000_000;
@@ -255,7 +256,7 @@ impl Tally {
         }
     }
 
-    pub(crate) fn finish(mut self, tool: String) -> ScanReport {
+    pub(crate) fn finish(mut self, tool: String, subjects: Vec<ScanSubject>) -> ScanReport {
         let entries: Vec<Entry> = self.entries.drain().map(|(_, entry)| entry).collect();
         if self.merge_counts {
             for entry in &entries {
@@ -289,7 +290,7 @@ impl Tally {
             (rank(a.rating), &a.id, &a.component, &a.location).cmp(&(rank(b.rating), &b.id, &b.component, &b.location))
         });
         findings.truncate(ScanReport::MAX_LISTED);
-        ScanReport { tool, open: self.open, excluded: self.excluded, findings, cleared }
+        ScanReport { tool, open: self.open, excluded: self.excluded, findings, cleared, subjects }
     }
 }
 
@@ -410,7 +411,28 @@ fn grype(root: &Node) -> Result<ScanReport, ParseError> {
         let reason = grype_ignore_reason(&m)?;
         tally.add(grype_match(&m, Some(reason))?, &m)
     })?;
-    Ok(tally.finish(tool))
+    Ok(tally.finish(tool, grype_subjects(root)?))
+}
+
+/// `source.target` of an image: its manifest digest, repository digests and image id; of a
+/// file: its SHA-256 digest. A directory (a string target) names no digest.
+fn grype_subjects(root: &Node) -> Result<Vec<ScanSubject>, ParseError> {
+    let mut subjects = Subjects::default();
+    if let Some(source) = root.get("source")
+        && let Some(target) = source.get("target")
+        && target.value.is_object()
+    {
+        subjects.digest(&target, "manifestDigest", false)?;
+        subjects.references(&target, "repoDigests")?;
+        subjects.digest(&target, "imageID", false)?;
+        each(&target, "digests", |entry| {
+            if entry.opt_str("algorithm")?.is_some_and(|a| a.eq_ignore_ascii_case("sha256")) {
+                subjects.digest(&entry, "value", true)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(subjects.finish())
 }
 
 fn grype_match(m: &Node, excluded: Option<&'static str>) -> Result<Entry, ParseError> {
@@ -504,7 +526,24 @@ fn trivy(root: &Node) -> Result<ScanReport, ParseError> {
         }
         Ok(())
     })?;
-    Ok(tally.finish(tool))
+    Ok(tally.finish(tool, trivy_subjects(root)?))
+}
+
+/// `ArtifactName` when it pins a digest, `Metadata.RepoDigests` and `Metadata.ImageID` of an
+/// image; `Metadata.Commit` (with `RepoURL`) of `trivy repo`.
+fn trivy_subjects(root: &Node) -> Result<Vec<ScanSubject>, ParseError> {
+    let mut subjects = Subjects::default();
+    if let Some(name) = root.get("ArtifactName") {
+        subjects.reference(&name)?;
+    }
+    if let Some(metadata) = root.get("Metadata") {
+        subjects.references(&metadata, "RepoDigests")?;
+        subjects.digest(&metadata, "ImageID", false)?;
+        if let Some(commit) = metadata.get("Commit").filter(|c| c.value.as_str() != Some("")) {
+            subjects.commit(&commit, metadata.opt_str("RepoURL")?)?;
+        }
+    }
+    Ok(subjects.finish())
 }
 
 fn trivy_severity(node: &Node) -> Result<Rating, ParseError> {
@@ -634,7 +673,8 @@ fn osv_scanner(root: &Node) -> Result<ScanReport, ParseError> {
     for source in root.required("results")?.items()? {
         each(&source, "packages", |package| osv_package(&package, &mut tally))?;
     }
-    Ok(tally.finish("osv-scanner".to_owned()))
+    // osv-scanner names lockfiles and directories by path, never by digest or commit.
+    Ok(tally.finish("osv-scanner".to_owned(), Vec::new()))
 }
 
 /// One package of an osv-scanner result: each group of aliases is one finding.
@@ -700,7 +740,8 @@ fn osv_records(root: &Node) -> Result<ScanReport, ParseError> {
         _ if root.get("vulns").is_some() => each(root, "vulns", |record| osv_record(&record, &mut tally))?,
         _ => osv_record(root, &mut tally)?,
     }
-    Ok(tally.finish("OSV".to_owned()))
+    // Bare OSV records are advisories: they name no scanned subject.
+    Ok(tally.finish("OSV".to_owned(), Vec::new()))
 }
 
 /// A bare OSV record: one finding per affected package (no installed version is known).
@@ -862,7 +903,32 @@ fn cyclonedx(root: &Node) -> Result<ScanReport, ParseError> {
             tally.add(entry, &vulnerability)?;
         }
     }
-    Ok(tally.finish("CycloneDX VEX".to_owned()))
+    Ok(tally.finish("CycloneDX VEX".to_owned(), cdx_subjects(root)?))
+}
+
+/// `metadata.component`, the product the statements are about: its `SHA-256` hashes, a purl or
+/// bom-ref that pins a digest, or a `sha256:` version (as syft writes for an image).
+fn cdx_subjects(root: &Node) -> Result<Vec<ScanSubject>, ParseError> {
+    let mut subjects = Subjects::default();
+    if let Some(metadata) = root.get("metadata")
+        && let Some(component) = metadata.get("component")
+    {
+        each(&component, "hashes", |hash| {
+            if hash.opt_str("alg")? == Some("SHA-256") {
+                subjects.digest(&hash, "content", true)?;
+            }
+            Ok(())
+        })?;
+        for key in ["purl", "bom-ref"] {
+            if let Some(reference) = component.get(key) {
+                subjects.reference(&reference)?;
+            }
+        }
+        if component.opt_str("version")?.is_some_and(|v| v.to_ascii_lowercase().starts_with("sha256:")) {
+            subjects.digest(&component, "version", false)?;
+        }
+    }
+    Ok(subjects.finish())
 }
 
 /// bom-ref → purl, or name@version, for the document's own components.

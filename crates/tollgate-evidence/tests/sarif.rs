@@ -23,6 +23,7 @@ fn to_json(report: &ScanReport) -> Value {
             "location": f.location,
             "title": f.title,
         })).collect::<Vec<_>>(),
+        "subjects": report.subjects.iter().map(ToString::to_string).collect::<Vec<_>>(),
     })
 }
 
@@ -240,7 +241,7 @@ fn titles_come_from_the_message_or_the_rule() {
 }
 
 #[test]
-fn runs_merge_and_an_empty_runs_array_is_a_clean_scan() {
+fn runs_merge_and_an_empty_runs_array_is_refused() {
     let two = json!({
         "version": "2.1.0",
         "runs": [
@@ -253,8 +254,48 @@ fn runs_merge_and_an_empty_runs_array_is_a_clean_scan() {
     assert_eq!(report.tool, "A, B");
     assert_eq!(open(&report, Rating::Unknown), 2);
 
-    let empty = ok(&json!({ "version": "2.1.0", "runs": [] }));
-    assert!(empty.open.is_empty() && empty.excluded.is_empty() && empty.findings.is_empty());
+    // Regression: `runs: []` was read as a clean scan, though no tool ran.
+    let e = err(&json!({ "version": "2.1.0", "runs": [] }));
+    assert_eq!(path_of(&e), "runs");
+    assert!(e.message.contains("records no run of any tool"), "{e}");
+}
+
+#[test]
+fn a_log_names_the_commit_and_the_analysis_targets_it_scanned() {
+    let commit = "9F1C2E7A9F1C2E7A9F1C2E7A9F1C2E7A9F1C2E7A";
+    let hex = "ab".repeat(32);
+    let named = json!({ "version": "2.1.0", "runs": [{
+        "tool": { "driver": { "name": "CodeQL", "semanticVersion": "2.19.0" } },
+        "versionControlProvenance": [{ "repositoryUri": "https://github.com/acme/payments", "revisionId": commit, "branch": "refs/tags/v2.4.0" }],
+        "artifacts": [
+            { "location": { "uri": "app.jar" }, "roles": ["analysisTarget"], "hashes": { "sha-256": hex } },
+            { "location": { "uri": "README.md" }, "roles": ["referencedOnCommandLine"], "hashes": { "sha-256": "cd".repeat(32) } },
+            { "location": { "uri": "src/Main.java" } }
+        ],
+        "results": []
+    }] });
+    let report = ok(&named);
+    let subjects: Vec<String> = report.subjects.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        subjects,
+        [
+            format!("commit {} of https://github.com/acme/payments", commit.to_ascii_lowercase()),
+            format!("sha256:{hex}")
+        ]
+    );
+
+    // Without either, the log parses (it is well formed) but names nothing: the domain refuses
+    // to take it as evidence about any artefact.
+    assert!(ok(&log(json!([]), json!([]))).subjects.is_empty());
+
+    let mut short = named.clone();
+    short["runs"][0]["versionControlProvenance"][0]["revisionId"] = json!("9f1c2e7");
+    let e = err(&short);
+    assert_eq!(path_of(&e), "runs[0].versionControlProvenance[0].revisionId");
+    assert!(e.message.contains("expected a full commit id"), "{e}");
+    let mut bad_hash = named;
+    bad_hash["runs"][0]["artifacts"][0]["hashes"]["sha-256"] = json!("abc");
+    assert_eq!(path_of(&err(&bad_hash)), "runs[0].artifacts[0].hashes.sha-256");
 }
 
 #[test]

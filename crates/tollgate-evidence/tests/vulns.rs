@@ -23,6 +23,7 @@ fn to_json(report: &ScanReport) -> Value {
             "location": f.location,
             "title": f.title,
         })).collect::<Vec<_>>(),
+        "subjects": report.subjects.iter().map(ToString::to_string).collect::<Vec<_>>(),
     })
 }
 
@@ -337,8 +338,56 @@ fn trivy_reports_are_checked() {
     );
     assert_eq!(path_of(&err(&bad)), "Results[0].Vulnerabilities[0].Severity");
 
-    let clean = ok(&json!({ "SchemaVersion": 2, "ArtifactName": ".", "ArtifactType": "filesystem" }));
-    assert!(clean.open.is_empty());
+    // No findings and no subject: it parses, but names nothing it scanned (the domain refuses it).
+    let nothing = ok(&json!({ "SchemaVersion": 2, "ArtifactName": ".", "ArtifactType": "filesystem" }));
+    assert!(nothing.open.is_empty() && nothing.subjects.is_empty());
+}
+
+fn subjects(report: &ScanReport) -> Vec<String> {
+    report.subjects.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn reports_name_the_image_or_commit_they_scanned() {
+    let (manifest, config, repo) = ("1a".repeat(32), "2b".repeat(32), "3c".repeat(32));
+    // Grype: the image's manifest digest, repository digests and image id.
+    let mut grype = grype_report(vec![], vec![]);
+    grype["source"]["target"] = json!({
+        "userInput": "ghcr.io/acme/payments:2.4.0", "imageID": format!("sha256:{config}"),
+        "manifestDigest": format!("sha256:{manifest}"), "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "tags": [], "repoDigests": [format!("ghcr.io/acme/payments@sha256:{repo}")]
+    });
+    assert_eq!(
+        subjects(&ok(&grype)),
+        [format!("sha256:{manifest}"), format!("sha256:{repo}"), format!("sha256:{config}")]
+    );
+    // A directory scan names a path, not a digest; a malformed digest is an error.
+    let mut directory = grype_report(vec![], vec![]);
+    directory["source"] = json!({ "type": "directory", "target": "/src" });
+    assert!(ok(&directory).subjects.is_empty());
+    grype["source"]["target"]["imageID"] = json!("sha256:abc");
+    assert_eq!(path_of(&err(&grype)), "source.target.imageID");
+
+    // Trivy: ArtifactName pinned by digest, RepoDigests, ImageID; `trivy repo` names its commit.
+    let mut trivy = trivy_report(json!([]));
+    trivy["ArtifactName"] = json!(format!("ghcr.io/acme/payments@sha256:{repo}"));
+    trivy["Metadata"]["ImageID"] = json!(format!("sha256:{config}"));
+    trivy["Metadata"]["RepoDigests"] = json!([format!("ghcr.io/acme/payments@sha256:{repo}")]);
+    assert_eq!(subjects(&ok(&trivy)), [format!("sha256:{repo}"), format!("sha256:{config}")]);
+    let commit = "9f1c2e7a".repeat(5);
+    let repo_scan = json!({ "SchemaVersion": 2, "ArtifactName": "https://github.com/acme/payments", "ArtifactType": "repository",
+        "Metadata": { "RepoURL": "https://github.com/acme/payments", "Branch": "main", "Commit": commit } });
+    assert_eq!(subjects(&ok(&repo_scan)), [format!("commit {commit} of https://github.com/acme/payments")]);
+    // An image named by tag only names nothing.
+    assert!(ok(&trivy_report(json!([]))).subjects.is_empty());
+
+    // CycloneDX VEX: the metadata component's SHA-256 hash, or a purl that pins a digest.
+    let vex = json!({ "bomFormat": "CycloneDX", "specVersion": "1.5", "metadata": { "component": {
+        "type": "container", "name": "payments", "bom-ref": "payments",
+        "purl": format!("pkg:oci/payments@sha256%3A{repo}?repository_url=ghcr.io/acme/payments"),
+        "hashes": [{ "alg": "SHA-256", "content": manifest }, { "alg": "SHA-1", "content": "00" }] } },
+        "vulnerabilities": [] });
+    assert_eq!(subjects(&ok(&vex)), [format!("sha256:{manifest}"), format!("sha256:{repo}")]);
 }
 
 // --- OSV ------------------------------------------------------------------------------------

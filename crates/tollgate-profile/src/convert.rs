@@ -802,19 +802,46 @@ fn classification_rules(cx: &mut Ctx, path: &KeyPath) -> Vec<ClassificationRule>
         .collect()
 }
 
-fn artefact_policy(cx: &mut Ctx, path: &KeyPath, raw: &RawArtefacts) -> ArtefactPolicy {
-    let trusted_keys = raw
-        .trusted_keys
-        .iter()
+/// Key fingerprints, each checked where it is written.
+fn fingerprints(cx: &mut Ctx, path: &KeyPath, keys: &[String]) -> BTreeSet<Digest> {
+    keys.iter()
         .enumerate()
         .filter_map(|(i, k)| match Digest::parse(k) {
             Ok(d) => Some(d),
             Err(e) => {
-                cx.problems.at(&path.key("trusted-keys").index(i), format!("{e} (the SHA-256 of the key's DER SubjectPublicKeyInfo, as `tollgate artefact fingerprint` prints it)"));
+                cx.problems.at(&path.index(i), format!("{e} (the SHA-256 of the key's DER SubjectPublicKeyInfo, as `tollgate artefact fingerprint` prints it)"));
                 None
             }
         })
-        .collect();
+        .collect()
+}
+
+fn artefact_policy(cx: &mut Ctx, path: &KeyPath, raw: &RawArtefacts) -> ArtefactPolicy {
+    let trusted_keys = fingerprints(cx, &path.key("trusted-keys"), &raw.trusted_keys);
+    if !raw.trusted_builders.is_empty() {
+        cx.problems.at(
+            &path.key("trusted-builders"),
+            "a flat list of builders is no longer read: provenance counts only when signed by a key pinned to the builder it names; \
+             write each builder as [[artefacts.builders]] with `id` (the SLSA builder id) and `keys` (the fingerprints of the keys that sign its provenance)",
+        );
+    }
+    let mut builders: Vec<TrustedBuilder> = Vec::new();
+    for (i, b) in raw.builders.iter().enumerate() {
+        let at = path.key("builders").index(i);
+        if b.id.trim().is_empty() {
+            cx.problems.at(&at.key("id"), "a builder needs its `id`: the SLSA `runDetails.builder.id`, exactly");
+        } else if builders.iter().any(|known| known.id == b.id) {
+            cx.problems.at(&at.key("id"), format!("builder `{}` is listed twice; list its keys once", b.id));
+        }
+        if b.keys.is_empty() {
+            cx.problems.at(
+                &at.key("keys"),
+                "a builder needs at least one key: the fingerprint of a key that signs its provenance envelopes",
+            );
+        }
+        let keys = fingerprints(cx, &at.key("keys"), &b.keys);
+        builders.push(TrustedBuilder { id: b.id.clone(), keys });
+    }
     let mut signers = Vec::new();
     for (i, s) in raw.signers.iter().enumerate() {
         let at = path.key("signers").index(i);
@@ -826,7 +853,7 @@ fn artefact_policy(cx: &mut Ctx, path: &KeyPath, raw: &RawArtefacts) -> Artefact
         }
         signers.push(Signer { identity: s.identity.clone(), issuer: s.issuer.clone() });
     }
-    ArtefactPolicy { trusted_keys, signers, trusted_builders: raw.trusted_builders.iter().cloned().collect() }
+    ArtefactPolicy { trusted_keys, signers, builders }
 }
 
 fn evidence_policy(cx: &mut Ctx, path: &KeyPath, raw: &RawEvidence) -> EvidencePolicy {

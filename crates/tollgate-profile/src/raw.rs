@@ -96,7 +96,18 @@ pub struct RawArtefacts {
     #[serde(default)]
     pub signers: Vec<RawSigner>,
     #[serde(default)]
+    pub builders: Vec<RawBuilder>,
+    /// The flat list of builder ids read before builders were pinned to keys: an empty list
+    /// (as older profiles wrote it) means nothing; any entry is refused, naming the new form.
+    #[serde(default)]
     pub trusted_builders: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawBuilder {
+    pub id: String,
+    pub keys: Vec<String>,
 }
 
 #[derive(Deserialize)]

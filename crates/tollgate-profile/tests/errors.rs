@@ -177,7 +177,7 @@ extends = "qms-dev-pro-004"
 [artefacts]
 trusted-keys = ["sha256:0707070707070707070707070707070707070707070707070707070707070707"]
 signers = [{ identity = "https://github.com/acme/payments/.github/workflows/release.yml@refs/tags/v1", issuer = "https://token.actions.githubusercontent.com" }]
-trusted-builders = ["https://github.com/actions/runner/github-hosted"]
+builders = [{ id = "https://github.com/actions/runner/github-hosted", keys = ["sha256:0808080808080808080808080808080808080808080808080808080808080808"] }]
 
 [test-phases.unit]
 evidence = []
@@ -208,6 +208,36 @@ performance-regression = "25%"
             "team.toml:10:22: test-phases.unit.evidence[1]: unknown evidence kind `pdf`; expected one of junit, sarif, sbom, vulns, tfplan, perf",
         ],
     );
+}
+
+#[test]
+fn builders_are_pinned_to_their_keys_and_the_flat_list_is_refused_naming_the_new_form() {
+    let head = "[profile]\nid = \"x\"\nversion = \"1\"\ntitle = \"x\"\ndocument = \"x\"\nextends = \"qms-dev-pro-004\"\n[artefacts]\n";
+    // Regression: a flat list let any trusted key sign provenance for any trusted builder.
+    check(
+        &format!("{head}trusted-builders = [\"https://ci.example.com/runner\"]\n"),
+        &[
+            "team.toml:8:1: artefacts.trusted-builders: a flat list of builders is no longer read: provenance counts only when signed by a key pinned to the builder it names; write each builder as [[artefacts.builders]] with `id` (the SLSA builder id) and `keys` (the fingerprints of the keys that sign its provenance)",
+        ],
+    );
+    // An empty flat list, as older profiles wrote it, means nothing and still loads.
+    let empty = format!("{head}trusted-builders = []\n");
+    tollgate_profile::load("team.toml", &empty).unwrap_or_else(|e| panic!("{e}"));
+    check(
+        &format!(
+            "{head}[[artefacts.builders]]\nid = \"https://ci.example.com/runner\"\nkeys = []\n[[artefacts.builders]]\nid = \"https://ci.example.com/runner\"\nkeys = [\"abc\"]\n"
+        ),
+        &[
+            "team.toml:10:1: artefacts.builders[0].keys: a builder needs at least one key: the fingerprint of a key that signs its provenance envelopes",
+            "team.toml:12:1: artefacts.builders[1].id: builder `https://ci.example.com/runner` is listed twice; list its keys once",
+            "team.toml:13:9: artefacts.builders[1].keys[0]: `abc` is not a SHA-256 digest; expected sha256: followed by 64 hex digits (the SHA-256 of the key's DER SubjectPublicKeyInfo, as `tollgate artefact fingerprint` prints it)",
+        ],
+    );
+    let key = "sha256:0808080808080808080808080808080808080808080808080808080808080808";
+    let ok = format!("{head}[[artefacts.builders]]\nid = \"https://ci.example.com/runner\"\nkeys = [\"{key}\"]\n");
+    let profile = tollgate_profile::load("team.toml", &ok).unwrap_or_else(|e| panic!("{e}"));
+    let builder = profile.policy.artefacts.builder("https://ci.example.com/runner").unwrap();
+    assert_eq!(builder.keys.iter().map(|k| k.to_string()).collect::<Vec<_>>(), [key]);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tollgate_domain::evidence::{
     Digest, EvidenceKind, FailedTest, Finding, PerfMetric, PerfReport, PlanItem, PlanReport, Rating, Report,
-    SbomReport, ScanReport, SuiteCounts, TestCounts, TestReport, Verification,
+    SbomReport, ScanReport, ScanSubject, SuiteCounts, TestCounts, TestReport, Verification,
 };
 use tollgate_domain::release::{Acceptance, EvidenceRecord, FindingKind, Source, TriageOutcome};
 
@@ -131,6 +131,11 @@ enum WireReport {
         /// Added after the first logs were written: absent means none.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         cleared: Vec<String>,
+        /// Added after the first logs were written: absent means the report was recorded
+        /// before subjects were read, and names nothing (it no longer counts; see
+        /// docs/evidence-formats.md). Replay applies it unchanged.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        subjects: Vec<WireSubject>,
     },
     Sbom {
         format_name: String,
@@ -149,6 +154,36 @@ enum WireReport {
     Perf {
         metrics: Vec<WireMetric>,
     },
+}
+
+/// What a scan names: `{"digest":"sha256:..."}` or `{"commit":"...","repository":"..."}`.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum WireSubject {
+    Digest {
+        digest: String,
+    },
+    Commit {
+        commit: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repository: Option<String>,
+    },
+}
+
+fn subject_to(s: &ScanSubject) -> WireSubject {
+    match s {
+        ScanSubject::Digest(d) => WireSubject::Digest { digest: d.to_string() },
+        ScanSubject::Commit { repository, commit } => {
+            WireSubject::Commit { commit: commit.clone(), repository: repository.clone() }
+        }
+    }
+}
+
+fn subject_from(w: WireSubject) -> Result<ScanSubject, DecodeError> {
+    Ok(match w {
+        WireSubject::Digest { digest: d } => ScanSubject::Digest(digest(&d)?),
+        WireSubject::Commit { commit, repository } => ScanSubject::Commit { repository, commit },
+    })
 }
 
 /// `[tests, failures, errors, skipped]`: suites can be many, so counts are compact.
@@ -220,6 +255,7 @@ pub fn evidence_to(e: &EvidenceRecord) -> WireEvidence {
         },
         Report::Scan(s) => WireReport::Scan {
             cleared: s.cleared.clone(),
+            subjects: s.subjects.iter().map(subject_to).collect(),
             tool: s.tool.clone(),
             open: s.open.iter().map(|(r, n)| (r.key().to_owned(), *n)).collect(),
             excluded: s.excluded.clone(),
@@ -290,8 +326,9 @@ pub fn evidence_from(w: WireEvidence) -> Result<EvidenceRecord, DecodeError> {
                 .map(|f| FailedTest { suite: f.suite, name: f.name, error: f.error, message: f.message })
                 .collect(),
         }),
-        WireReport::Scan { tool, open, excluded, findings, cleared } => Report::Scan(ScanReport {
+        WireReport::Scan { tool, open, excluded, findings, cleared, subjects } => Report::Scan(ScanReport {
             cleared,
+            subjects: subjects.into_iter().map(subject_from).collect::<Result<_, _>>()?,
             tool,
             open: open.iter().map(|(r, n)| Ok((rating(r)?, *n))).collect::<Result<_, DecodeError>>()?,
             excluded,
@@ -377,4 +414,41 @@ pub fn acceptance_from(w: WireAcceptance) -> Result<Acceptance, DecodeError> {
         until: parse_time("until", &w.until)?,
         comment: w.comment,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD_SCAN: &str = r#"{"phase":"security-scan","kind":"vulns","artefact":"sha256:0101010101010101010101010101010101010101010101010101010101010101",
+        "file":"grype.json","file_digest":"sha256:0202020202020202020202020202020202020202020202020202020202020202","bytes":10,
+        "report":{"format":"scan","tool":"grype 0.74.0","open":{},"excluded":{},"findings":[]}}"#;
+
+    #[test]
+    fn a_scan_written_before_subjects_decodes_naming_nothing_and_is_written_back_the_same() {
+        let wire: WireEvidence = serde_json::from_str(OLD_SCAN).unwrap();
+        let e = evidence_from(wire).unwrap();
+        let Report::Scan(s) = &e.report else { panic!("{e:?}") };
+        assert!(s.subjects.is_empty());
+        let again: serde_json::Value = serde_json::to_value(evidence_to(&e)).unwrap();
+        assert_eq!(again, serde_json::from_str::<serde_json::Value>(OLD_SCAN).unwrap());
+    }
+
+    #[test]
+    fn scan_subjects_round_trip() {
+        let wire: WireEvidence = serde_json::from_str(OLD_SCAN).unwrap();
+        let mut e = evidence_from(wire).unwrap();
+        let Report::Scan(s) = &mut e.report else { panic!() };
+        s.subjects = vec![
+            ScanSubject::Digest(Digest::from_sha256([3; 32])),
+            ScanSubject::Commit {
+                repository: Some("https://github.com/acme/payments".into()),
+                commit: "ab".repeat(20),
+            },
+            ScanSubject::Commit { repository: None, commit: "cd".repeat(20) },
+        ];
+        let json = serde_json::to_string(&evidence_to(&e)).unwrap();
+        let back = evidence_from(serde_json::from_str(&json).unwrap()).unwrap();
+        assert_eq!(back, e);
+    }
 }

@@ -110,7 +110,7 @@ extends = "qms-dev-pro-004"
 
 [artefacts]
 trusted-keys = ["sha256:0707070707070707070707070707070707070707070707070707070707070707"]
-trusted-builders = ["https://ci.example.com/demo-runner"]
+builders = [{ id = "https://ci.example.com/demo-runner", keys = ["sha256:0707070707070707070707070707070707070707070707070707070707070707"] }]
 "#;
 
 pub fn run(json: bool) -> Result<(), String> {

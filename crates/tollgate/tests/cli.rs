@@ -40,7 +40,7 @@ fn a_full_minor_release_through_every_gate() {
     let tg = Tg::new();
     let ci = ci::Ci::new(tg.dir.path());
     let keys = [ci::fingerprint(&ci.dir, &ci.sign_pub), ci::fingerprint(&ci.dir, &ci.build_pub)];
-    let profile = fast_profile_trusting(tg.dir.path(), &keys, &[ci::BUILDER]);
+    let profile = fast_profile_trusting(tg.dir.path(), &keys, &[(ci::BUILDER, keys[1].as_str())]);
     init_with_people(&tg, profile.to_str().unwrap());
     let id = release_create(
         &tg,
@@ -160,7 +160,7 @@ fn a_full_minor_release_through_every_gate() {
     tg.ok("omar", &["evidence", "add", &id, "--phase", "performance", "--perf", &perf]);
     let sbom = ci.sbom("sbom.cdx.json", &digest);
     tg.ok("sam", &["evidence", "add", &id, "--phase", "security-scan", "--sbom", &sbom]);
-    let grype = ci.grype("grype.json", &[("CVE-2021-23337", "High"), ("CVE-2020-28500", "Medium")]);
+    let grype = ci.grype("grype.json", &digest, &[("CVE-2021-23337", "High"), ("CVE-2020-28500", "Medium")]);
     let out = tg.ok("sam", &["evidence", "add", &id, "--phase", "security-scan", "--vulns", &grype]);
     assert!(
         out.contains("does not pass: CVE-2021-23337 (high) in pkg:npm/lodash@4.17.20 (reported by E-6) needs triage"),
@@ -255,7 +255,7 @@ fn a_full_emergency_release_with_its_deadlines() {
     let tg = Tg::new();
     let ci = ci::Ci::new(tg.dir.path());
     let keys = [ci::fingerprint(&ci.dir, &ci.sign_pub), ci::fingerprint(&ci.dir, &ci.build_pub)];
-    let profile = fast_profile_trusting(tg.dir.path(), &keys, &[ci::BUILDER]);
+    let profile = fast_profile_trusting(tg.dir.path(), &keys, &[(ci::BUILDER, keys[1].as_str())]);
     // Deadlines long enough for a loaded machine to record the in-time step in time.
     let text = std::fs::read_to_string(&profile).unwrap();
     let text = text
@@ -326,7 +326,7 @@ fn a_full_emergency_release_with_its_deadlines() {
     tg.ok("dev", &["evidence", "add", &id, "--phase", "unit", "--junit", &unit]);
     let sbom = ci.sbom("sbom.json", &digest);
     tg.ok("sam", &["evidence", "add", &id, "--phase", "security-scan", "--sbom", &sbom]);
-    let grype = ci.grype("grype.json", &[]);
+    let grype = ci.grype("grype.json", &digest, &[]);
     tg.ok("sam", &["evidence", "add", &id, "--phase", "security-scan", "--vulns", &grype]);
     let regression = ci.junit("regression.xml", 200, 0);
     tg.ok("quinn", &["evidence", "add", &id, "--phase", "regression", "--junit", &regression]);

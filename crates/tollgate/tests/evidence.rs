@@ -15,7 +15,7 @@ fn setup() -> (Tg, Ci) {
     let tg = Tg::new();
     let ci = Ci::new(tg.dir.path());
     let keys = [ci::fingerprint(&ci.dir, &ci.sign_pub), ci::fingerprint(&ci.dir, &ci.build_pub)];
-    let profile = fast_profile_trusting(tg.dir.path(), &keys, &[ci::BUILDER]);
+    let profile = fast_profile_trusting(tg.dir.path(), &keys, &[(ci::BUILDER, keys[1].as_str())]);
     init_with_people(&tg, profile.to_str().unwrap());
     tg.ok(
         "eli",
@@ -196,6 +196,22 @@ fn provenance_for_another_digest_an_untrusted_builder_or_a_branch_is_refused() {
     let err = run(3, &ci.provenance("evil", &digest, "https://evil.example/runner", "refs/tags/v2.4.0"));
     assert!(err.contains("[provenance] builder https://evil.example/runner is not a trusted builder"), "{err}");
 
+    // The artefact signing key is trusted for signatures, but not pinned to the builder: it
+    // cannot vouch for a build.
+    let key_of_another = {
+        let provenance = ci.provenance_signed_with("signer", &digest, ci::BUILDER, "refs/tags/v2.4.0", "sign.pem");
+        let mut args = add(&provenance);
+        *args.last_mut().unwrap() = key.clone();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        rejected(&tg, 3, "dev", &args)
+    };
+    assert!(
+        key_of_another
+            .contains(&format!("[provenance] the provenance names builder {} but was signed with key", ci::BUILDER))
+            && key_of_another.contains("which the profile does not pin to that builder"),
+        "{key_of_another}"
+    );
+
     let err = run(3, &ci.provenance("branch", &digest, ci::BUILDER, "refs/heads/main"));
     assert!(err.contains("[provenance] built from refs/heads/main, not from a tag"), "{err}");
 
@@ -230,6 +246,47 @@ fn an_sbom_for_another_artefact_is_refused() {
     );
     let ours = ci.sbom("sbom.cdx.json", &digest);
     tg.ok("sam", &["evidence", "add", "R-1", "--phase", "security-scan", "--sbom", &ours]);
+}
+
+#[test]
+fn a_scan_of_another_artefact_or_of_nothing_is_refused_and_records_nothing() {
+    let (tg, ci) = setup();
+    let (artefact, _, digest) = ci.build("payments.tar.gz", b"release 2.4.0");
+    tg.ok("dev", &["artefact", "add", "R-1", "--name", "payments", "--file", &artefact]);
+    let other = format!("sha256:{}", ci::sha256_hex(b"another build"));
+    let theirs = ci.grype("grype-other.json", &other, &[]);
+    let err = rejected(&tg, 3, "sam", &["evidence", "add", "R-1", "--phase", "security-scan", "--vulns", &theirs]);
+    assert!(
+        err.contains("[scan-subject]") && err.contains(&format!("scan names {other} not the artefact {digest}")),
+        "{err}"
+    );
+    // A clean SARIF log that names no commit or target, and one with no runs at all.
+    let nothing = ci.write(
+        "codeql.sarif",
+        br#"{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "CodeQL"}}, "results": []}]}"#,
+    );
+    let err = rejected(&tg, 3, "sam", &["evidence", "add", "R-1", "--phase", "security-scan", "--sarif", &nothing]);
+    assert!(err.contains("codeql.sarif: the scan names nothing it scanned"), "{err}");
+    let no_runs = ci.write("empty.sarif", br#"{"version": "2.1.0", "runs": []}"#);
+    let err = rejected(&tg, 1, "sam", &["evidence", "add", "R-1", "--phase", "security-scan", "--sarif", &no_runs]);
+    assert!(
+        err.contains("empty.sarif: not a valid SARIF scan: at `runs`") && err.contains("records no run of any tool"),
+        "{err}"
+    );
+    // The release's commit, named by the log, binds it; so does a report of the artefact itself.
+    let ours = ci.write(
+        "codeql-ours.sarif",
+        format!(
+            r#"{{"version": "2.1.0", "runs": [{{"tool": {{"driver": {{"name": "CodeQL"}}}}, "results": [],
+                "versionControlProvenance": [{{"repositoryUri": "{}", "revisionId": "{}"}}]}}]}}"#,
+            ci::REPO,
+            ci::COMMIT
+        )
+        .as_bytes(),
+    );
+    tg.ok("sam", &["evidence", "add", "R-1", "--phase", "security-scan", "--sarif", &ours]);
+    let grype = ci.grype("grype.json", &digest, &[]);
+    tg.ok("sam", &["evidence", "add", "R-1", "--phase", "security-scan", "--vulns", &grype]);
 }
 
 #[test]
@@ -269,7 +326,7 @@ fn an_expired_risk_acceptance_shuts_the_gate_again() {
     tg.ok("dev", &["artefact", "add", "R-1", "--name", "payments", "--file", &artefact]);
     let sbom = ci.sbom("sbom.json", &digest);
     tg.ok("sam", &["evidence", "add", "R-1", "--phase", "security-scan", "--sbom", &sbom]);
-    let grype = ci.grype("grype.json", &[("CVE-2021-23337", "High"), ("CVE-2024-0001", "Negligible")]);
+    let grype = ci.grype("grype.json", &digest, &[("CVE-2021-23337", "High"), ("CVE-2024-0001", "Negligible")]);
     tg.ok("sam", &["evidence", "add", "R-1", "--phase", "security-scan", "--vulns", &grype]);
 
     let err = rejected(
@@ -297,9 +354,9 @@ fn an_expired_risk_acceptance_shuts_the_gate_again() {
 #[test]
 fn a_critical_vulnerability_cannot_be_accepted() {
     let (tg, ci) = setup();
-    let (artefact, _, _) = ci.build("payments.tar.gz", b"release 2.4.0");
+    let (artefact, _, digest) = ci.build("payments.tar.gz", b"release 2.4.0");
     tg.ok("dev", &["artefact", "add", "R-1", "--name", "payments", "--file", &artefact]);
-    let grype = ci.grype("grype.json", &[("CVE-2024-9999", "Critical")]);
+    let grype = ci.grype("grype.json", &digest, &[("CVE-2024-9999", "Critical")]);
     let out = tg.ok("sam", &["evidence", "add", "R-1", "--phase", "security-scan", "--vulns", &grype]);
     assert!(
         out.contains("CVE-2024-9999 (critical) in pkg:npm/lodash@4.17.20 (reported by E-1) blocks the release"),

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use tollgate::app::{App, AppError};
-use tollgate_domain::evidence::{Digest, EvidenceKind, Finding, Rating, Report, ScanReport};
+use tollgate_domain::evidence::{Digest, EvidenceKind, Finding, Rating, Report, ScanReport, ScanSubject};
 use tollgate_domain::lifecycle::Phase;
 use tollgate_domain::playbook::{self, Runner};
 use tollgate_domain::policy::Opens;
@@ -185,7 +185,7 @@ extends = "qms-dev-pro-004"
 
 [artefacts]
 trusted-keys = ["sha256:0707070707070707070707070707070707070707070707070707070707070707"]
-trusted-builders = ["https://ci.example.com/proptest"]
+builders = [{ id = "https://ci.example.com/proptest", keys = ["sha256:0707070707070707070707070707070707070707070707070707070707070707"] }]
 "#;
     let mut profile = tollgate_profile::load("proptest.toml", text).unwrap();
     profile.reason = "test".into();
@@ -293,7 +293,9 @@ fn apply(shell: &mut Shell, step: &Step, n: &mut u32) {
             };
             *n += 1;
             let open = findings.iter().map(|f| (f.rating, 1)).collect();
-            let report = ScanReport { tool: "grype".into(), open, excluded: Default::default(), findings, cleared };
+            let subjects = vec![ScanSubject::Digest(digest.clone())];
+            let report =
+                ScanReport { tool: "grype".into(), open, excluded: Default::default(), findings, cleared, subjects };
             let command = Command::AddEvidence {
                 release: id(r),
                 phase: "security-scan".into(),

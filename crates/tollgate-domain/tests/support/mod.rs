@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use tollgate_domain::evidence::{
-    Digest, EvidenceKind, FailedTest, Finding, Rating, Report, SbomReport, ScanReport, SuiteCounts, TestCounts,
-    TestReport,
+    Digest, EvidenceKind, FailedTest, Finding, Rating, Report, SbomReport, ScanReport, ScanSubject, SuiteCounts,
+    TestCounts, TestReport,
 };
 use tollgate_domain::gate::{self, Verdict};
 use tollgate_domain::lifecycle::{Phase, Track};
@@ -78,9 +78,18 @@ pub fn rehearsal_key() -> tollgate_domain::evidence::Digest {
 
 pub const REHEARSAL_BUILDER: &str = "https://ci.example.com/rehearsal";
 
+/// The key the rehearsal builder signs its provenance with; the profile pins it to
+/// `REHEARSAL_BUILDER` only.
+pub fn rehearsal_build_key() -> tollgate_domain::evidence::Digest {
+    tollgate_domain::evidence::Digest::from_sha256([8; 32])
+}
+
 pub fn trust_rehearsal_build(policy: &mut Policy) {
     policy.artefacts.trusted_keys.insert(rehearsal_key());
-    policy.artefacts.trusted_builders.insert(REHEARSAL_BUILDER.into());
+    policy.artefacts.builders.push(tollgate_domain::policy::TrustedBuilder {
+        id: REHEARSAL_BUILDER.into(),
+        keys: [rehearsal_build_key()].into(),
+    });
 }
 
 impl World {
@@ -333,12 +342,31 @@ impl World {
         self.evidence(id, phase, EvidenceKind::Junit, &format!("{phase}.xml"), Report::Tests(report))
     }
 
+    /// A Grype report of the release's first artefact (by its current digest).
     pub fn scan(&self, id: ReleaseId, findings: Vec<Finding>) -> Command {
+        let subjects = self.state.releases[&id]
+            .artefacts
+            .values()
+            .next()
+            .map(|a| vec![ScanSubject::Digest(a.digest.clone())])
+            .unwrap_or_default();
+        self.scan_naming(id, subjects, findings)
+    }
+
+    /// A Grype report that says it scanned `subjects`.
+    pub fn scan_naming(&self, id: ReleaseId, subjects: Vec<ScanSubject>, findings: Vec<Finding>) -> Command {
         let mut open = std::collections::BTreeMap::new();
         for f in &findings {
             *open.entry(f.rating).or_insert(0) += 1;
         }
-        let report = ScanReport { tool: "grype".into(), open, excluded: Default::default(), findings, cleared: vec![] };
+        let report = ScanReport {
+            tool: "grype".into(),
+            open,
+            excluded: Default::default(),
+            findings,
+            cleared: vec![],
+            subjects,
+        };
         self.evidence(id, "security-scan", EvidenceKind::Vulns, "grype.json", Report::Scan(report))
     }
 

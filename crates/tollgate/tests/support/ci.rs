@@ -72,6 +72,12 @@ impl Ci {
     /// SLSA v1 provenance for `digest`, built from `git_ref`, in a DSSE envelope signed by the
     /// build platform's Ed25519 key with `openssl pkeyutl -rawin`.
     pub fn provenance(&self, name: &str, digest: &str, builder: &str, git_ref: &str) -> String {
+        self.provenance_signed_with(name, digest, builder, git_ref, "build.pem")
+    }
+
+    /// Provenance as `provenance` makes it, with its envelope signed by `sign.pem` (the
+    /// artefact signing key, ECDSA) or `build.pem` (the build platform's, Ed25519).
+    pub fn provenance_signed_with(&self, name: &str, digest: &str, builder: &str, git_ref: &str, pem: &str) -> String {
         let statement = serde_json::json!({
             "_type": "https://in-toto.io/Statement/v1",
             "subject": [{"name": "payments.tar.gz", "digest": {"sha256": digest.trim_start_matches("sha256:")}}],
@@ -91,10 +97,12 @@ impl Ci {
         pae.extend_from_slice(&payload);
         self.write(&format!("{name}.pae"), &pae);
         let sig = format!("{name}.pae.sig");
-        openssl(
-            &self.dir,
-            &["pkeyutl", "-sign", "-inkey", "build.pem", "-rawin", "-in", &format!("{name}.pae"), "-out", &sig],
-        );
+        let pae = format!("{name}.pae");
+        if pem == "build.pem" {
+            openssl(&self.dir, &["pkeyutl", "-sign", "-inkey", pem, "-rawin", "-in", &pae, "-out", &sig]);
+        } else {
+            openssl(&self.dir, &["dgst", "-sha256", "-sign", pem, "-out", &sig, &pae]);
+        }
         let envelope = serde_json::json!({
             "payloadType": payload_type,
             "payload": STANDARD.encode(&payload),
@@ -137,8 +145,9 @@ impl Ci {
         self.write(name, &serde_json::to_vec_pretty(&bom).unwrap())
     }
 
-    /// A Grype report with the given (CVE, severity) matches.
-    pub fn grype(&self, name: &str, matches: &[(&str, &str)]) -> String {
+    /// A Grype report of the file with `digest` (`sha256:HEX`), with the given (CVE, severity)
+    /// matches.
+    pub fn grype(&self, name: &str, digest: &str, matches: &[(&str, &str)]) -> String {
         let matches: Vec<serde_json::Value> = matches
             .iter()
             .map(|(id, severity)| {
@@ -152,7 +161,8 @@ impl Ci {
             .collect();
         let report = serde_json::json!({
             "matches": matches,
-            "source": {"type": "directory", "target": "."},
+            "source": {"type": "file", "target": {"path": "payments.tar.gz", "mimeType": "application/gzip",
+                "digests": [{"algorithm": "sha256", "value": digest.trim_start_matches("sha256:")}]}},
             "distro": {"name": "", "version": ""},
             "descriptor": {"name": "grype", "version": "0.74.0"}
         });

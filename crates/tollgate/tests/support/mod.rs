@@ -94,12 +94,15 @@ pub fn fast_profile(dir: &Path) -> PathBuf {
     fast_profile_trusting(dir, &[], &[])
 }
 
-/// The fast profile, trusting these key fingerprints and builders for artefacts.
-pub fn fast_profile_trusting(dir: &Path, keys: &[String], builders: &[&str]) -> PathBuf {
+/// The fast profile, trusting these key fingerprints for signatures, and these builders each
+/// with the key that signs its provenance.
+pub fn fast_profile_trusting(dir: &Path, keys: &[String], builders: &[(&str, &str)]) -> PathBuf {
     let mut text = tollgate_profile::builtin("qms-dev-pro-004").unwrap().to_owned();
     let quoted = |items: Vec<String>| items.iter().map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(", ");
     let trusted_keys = format!("trusted-keys = [{}]", quoted(keys.to_vec()));
-    let trusted_builders = format!("trusted-builders = [{}]", quoted(builders.iter().map(|b| b.to_string()).collect()));
+    let pinned: Vec<String> =
+        builders.iter().map(|(id, key)| format!("{{ id = \"{id}\", keys = [\"{key}\"] }}")).collect();
+    let trusted_builders = format!("builders = [{}]", pinned.join(", "));
     for (from, to) in [
         ("id = \"qms-dev-pro-004\"", "id = \"qms-fast\""),
         ("min-lead-time = \"1 week\"", "min-lead-time = \"2s\""),
@@ -111,7 +114,7 @@ pub fn fast_profile_trusting(dir: &Path, keys: &[String], builders: &[&str]) -> 
         ("duration = \"24h\"", "duration = \"1s\""),
         ("target = \"15m\"", "target = \"1s\""),
         ("trusted-keys = []", trusted_keys.as_str()),
-        ("trusted-builders = []", trusted_builders.as_str()),
+        ("builders = []", trusted_builders.as_str()),
     ] {
         assert!(text.contains(from), "fixture drift: {from}");
         text = text.replace(from, to);
