@@ -380,6 +380,7 @@ fn release_of(command: &Command) -> ReleaseId {
         | RecordDefect { release, .. }
         | TriageDefect { release, .. }
         | Confirm { release, .. }
+        | Submit { release }
         | Approve { release, .. }
         | Override { release, .. }
         | Go { release }
@@ -856,6 +857,7 @@ impl<'a> OnRelease<'a, '_> {
                 });
                 vec![Event::Confirmed { release, confirmation: confirmation.clone(), comment: comment.clone() }]
             }
+            Command::Submit { .. } => self.submit(&mut reasons),
             Command::Approve { role, approve, comment, .. } => self.approve(role, *approve, comment, &mut reasons),
             Command::Override { criterion, justification, .. } => {
                 reasons.absorb(self.authorised(Action::Override));
@@ -1036,6 +1038,32 @@ impl<'a> OnRelease<'a, '_> {
         };
         reasons.finish()?;
         Ok(events)
+    }
+
+    /// 4.2's approval cycle starts when the release package is submitted to its approvers. Who
+    /// may open a release may submit its package; it is submitted once, before the production
+    /// deployment and before its approvals are complete (a submission after them would measure
+    /// nothing).
+    fn submit(&self, reasons: &mut Reasons) -> Vec<Event> {
+        let r = self.release;
+        let action = match r.track {
+            Track::Emergency => Action::CreateEmergency,
+            Track::Standard => Action::CreateRelease,
+        };
+        reasons.absorb(self.authorised(action));
+        reasons.absorb(self.before_deployment("the submission for approval"));
+        if let Some(s) = &r.submitted {
+            reasons.invalid_if(true, || {
+                format!("{} was already submitted for approval by {} at {}", r.id, s.by, when(s.at))
+            });
+        }
+        reasons.invalid_if(r.submitted.is_none() && approval::status(self.ctx.state, r, self.policy).met, || {
+            format!(
+                "the required approvals of {} are already complete: the approval cycle runs from submission to the last required approval, so a submission now would measure nothing",
+                r.id
+            )
+        });
+        vec![Event::Submitted { release: r.id }]
     }
 
     fn approve(

@@ -102,6 +102,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                     defects: BTreeMap::new(),
                     defect_counts: Default::default(),
                     confirmations: BTreeMap::new(),
+                    submitted: None,
                     approvals: BTreeMap::new(),
                     board,
                     overrides: BTreeMap::new(),
@@ -169,6 +170,7 @@ fn apply_to_release(r: &mut Release, event: &Event, s: Stamped<()>, production: 
             r.phase = crate::lifecycle::Phase::Closed;
         }
         Event::ScopeLocked { .. } => r.scope_locked = Some(s.clone()),
+        Event::Submitted { .. } => r.submitted = Some(s.clone()),
         Event::PlanRecorded { field, text, .. } => {
             r.plan.insert(*field, s.with(text.clone()));
         }

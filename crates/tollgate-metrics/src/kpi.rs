@@ -83,8 +83,9 @@ pub enum Value {
     /// Durations in seconds, with the number of items over the per-item target and the number
     /// that could not be measured (unresolved, still running, no start time, negative).
     Durations { stats: Stats, over_target: u64, unmeasured: u64 },
-    /// approval_cycle_time: standard and emergency separately; `pending` not yet granted.
-    Approvals { standard: Option<Stats>, emergency: Option<Stats>, pending: u64 },
+    /// approval_cycle_time: standard and emergency separately; `pending` submitted and not yet
+    /// granted; `missing_source` approved with no submission on record (no start to measure from).
+    Approvals { standard: Option<Stats>, emergency: Option<Stats>, pending: u64, missing_source: u64 },
     /// environment_parity_drift.
     Drift {
         /// Sum of unresolved critical drift items over the releases with IaC evidence.
@@ -265,10 +266,11 @@ impl Value {
                 v["unmeasured"] = json!(unmeasured);
                 v
             }
-            Value::Approvals { standard, emergency, pending } => json!({
+            Value::Approvals { standard, emergency, pending, missing_source } => json!({
                 "standard": standard.as_ref().map(Stats::to_json),
                 "emergency": emergency.as_ref().map(Stats::to_json),
                 "pending": pending,
+                "missing_source": missing_source,
             }),
             Value::Drift { unresolved_critical, releases_with_drift, releases_with_evidence, releases } => json!({
                 "unresolved_critical": unresolved_critical, "releases_with_drift": releases_with_drift,
@@ -316,7 +318,7 @@ impl fmt::Display for Value {
                 write!(f, "{:.2} per 100 ({count} in {deployments})", self.headline())
             }
             Value::Durations { stats, over_target, .. } => write!(f, "{stats}, {over_target} over target"),
-            Value::Approvals { standard, emergency, pending } => {
+            Value::Approvals { standard, emergency, pending, missing_source } => {
                 match standard {
                     Some(s) => write!(f, "standard {s}")?,
                     None => write!(f, "standard: none")?,
@@ -325,7 +327,11 @@ impl fmt::Display for Value {
                     Some(s) => write!(f, "; emergency {s}")?,
                     None => write!(f, "; emergency: none")?,
                 }
-                write!(f, "; {pending} pending")
+                write!(f, "; {pending} pending")?;
+                if *missing_source > 0 {
+                    write!(f, "; {missing_source} approved without a submission (missing source)")?;
+                }
+                Ok(())
             }
             Value::Drift { unresolved_critical, releases_with_drift, releases_with_evidence, .. } => write!(
                 f,
@@ -1244,18 +1250,28 @@ impl<'a> Window<'a> {
         let mut kpi = Builder::new(
             "approval_cycle_time",
             "CAB / approval cycle time",
-            "Release package submission → last required approval, for approval cycles requested in the window, \
-             standard and emergency separately: mean and median; pending ones are counted.",
+            "Release package submission → last required approval, for approval cycles submitted in the window, \
+             standard and emergency separately: mean and median; pending ones are counted, and approvals with no \
+             submission on record are counted as missing source.",
             "< 4 hours for standard; < 30 minutes for emergency",
         );
         let q = self.query;
         let (mut standard, mut emergency) = (Vec::new(), Vec::new());
-        let mut pending = 0u64;
+        let (mut pending, mut missing_source) = (0u64, 0u64);
         for a in &self.history.approvals {
-            if a.requested < q.from || a.requested >= q.to || q.service.as_ref().is_some_and(|s| *s != a.service) {
+            let placed = a.placed();
+            if placed < q.from || placed >= q.to || q.service.as_ref().is_some_and(|s| *s != a.service) {
                 continue;
             }
-            let Some(t) = a.granted.map(|g| g.saturating_sub(a.requested)).filter(|t| *t >= 0) else {
+            let Some(requested) = a.requested else {
+                // Approved without a submission: there is no start to measure from. A cycle
+                // neither submitted nor approved has not begun.
+                if a.granted.is_some() {
+                    missing_source += 1;
+                }
+                continue;
+            };
+            let Some(t) = a.granted.map(|g| g.saturating_sub(requested)).filter(|t| *t >= 0) else {
                 pending += 1;
                 continue;
             };
@@ -1271,18 +1287,27 @@ impl<'a> Window<'a> {
                     release: Some(a.release.clone()),
                     service: a.service.clone(),
                     deployment: None,
-                    at: a.requested,
+                    at: requested,
                 });
             }
         }
+        if missing_source > 0 {
+            kpi.notes.push(format!(
+                "missing source: {missing_source} releases approved without a release package submission on record \
+                 are not measured"
+            ));
+        }
         let (standard, emergency) = (stats(&mut standard), stats(&mut emergency));
         if standard.is_none() && emergency.is_none() {
-            return kpi.null(self.window_reason().unwrap_or_else(|| {
-                if pending == 0 {
-                    "no approval cycle was requested in the window".into()
-                } else {
-                    format!("none of the {pending} approval cycles requested in the window is complete")
-                }
+            return kpi.null(self.window_reason().unwrap_or_else(|| match (pending, missing_source) {
+                (0, 0) => "no approval cycle was requested in the window".into(),
+                (0, m) => format!(
+                    "missing source: none of the {m} releases approved in the window has a release package submission on record"
+                ),
+                (p, 0) => format!("none of the {p} approval cycles submitted in the window is complete"),
+                (p, m) => format!(
+                    "none of the {p} approval cycles submitted in the window is complete, and {m} approved releases have no submission on record (missing source)"
+                ),
             }));
         }
         if pending > 0 {
@@ -1291,7 +1316,7 @@ impl<'a> Window<'a> {
         let met = standard.is_none_or(|s| s.mean < target::APPROVAL_STANDARD as f64)
             && emergency.is_none_or(|s| s.mean < target::APPROVAL_EMERGENCY as f64);
         kpi.band = Some(Band::target(met));
-        kpi.value = Some(Value::Approvals { standard, emergency, pending });
+        kpi.value = Some(Value::Approvals { standard, emergency, pending, missing_source });
         kpi.finish()
     }
 

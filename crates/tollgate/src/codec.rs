@@ -75,6 +75,8 @@ enum Wire {
     },
     #[serde(rename = "release.scope_locked")]
     ScopeLocked { release: String },
+    #[serde(rename = "release.submitted")]
+    Submitted { release: String },
     #[serde(rename = "release.plan_recorded")]
     PlanRecorded { release: String, field: String, text: String },
     #[serde(rename = "release.document_attached")]
@@ -251,6 +253,7 @@ pub fn encode(fact: &Fact, profile_version: &str) -> Vec<u8> {
             reassessment: item.reassessment.clone(),
         },
         Event::ScopeLocked { release } => Wire::ScopeLocked { release: r(release) },
+        Event::Submitted { release } => Wire::Submitted { release: r(release) },
         Event::PlanRecorded { release, field, text } => {
             Wire::PlanRecorded { release: r(release), field: field.key().to_owned(), text: text.clone() }
         }
@@ -455,6 +458,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
             item: ScopeItem { kind, reference, rollback, reassessment },
         },
         Wire::ScopeLocked { release } => Event::ScopeLocked { release: parse_release(&release)? },
+        Wire::Submitted { release } => Event::Submitted { release: parse_release(&release)? },
         Wire::PlanRecorded { release, field, text } => Event::PlanRecorded {
             release: parse_release(&release)?,
             field: key("plan field", &field, PlanField::from_key)?,

@@ -87,7 +87,7 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
         })
         .collect();
     let ncs: Vec<Value> = state.ncs.iter().filter(|n| n.release == Some(r.id)).map(|n| nc_json(n, now)).collect();
-    let json = json!({
+    let mut json = json!({
         "id": r.id.to_string(),
         "service": r.service,
         "version": r.version,
@@ -127,6 +127,7 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
         "evidence": evidence_json(policy, r, now),
         "triage": triage_json(r, now),
     });
+    json["submitted"] = json!(r.submitted.as_ref().map(|s| json!({"by": s.by, "at": time(s.at)})));
     let mut text = format!(
         "{} {} {} — {}\n  type       {} ({}, {} track; min lead time {}, stabilisation {})\n  phase      {}\n  window     {}{}\n  governed   {} {} ({}…)\n  created    by {} at {}\n",
         r.id,
@@ -225,6 +226,9 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
     }
     for (criterion, o) in &r.overrides {
         text.push_str(&format!("  override   {criterion} by {}: {}\n", o.by, o.value.justification));
+    }
+    if let Some(s) = &r.submitted {
+        text.push_str(&format!("  submitted  for approval by {} at {}\n", s.by, when(s.at)));
     }
     for (who, a) in &r.approvals {
         text.push_str(&format!(

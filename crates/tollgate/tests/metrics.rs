@@ -141,3 +141,77 @@ fn an_import_that_fails_part_way_leaves_the_store_and_the_log_as_they_were() {
         (Some(1), Some(0), Some(1))
     );
 }
+
+fn minor_release(tg: &Tg, version: &str) -> String {
+    let v = tg.json(
+        "eli",
+        &[
+            "release",
+            "create",
+            "--service",
+            "payments",
+            "--version",
+            version,
+            "--type",
+            "minor",
+            "--title",
+            "Faster refunds",
+            "--window-start",
+            "+2s",
+            "--window-end",
+            "+1h",
+        ],
+    );
+    v["id"].as_str().unwrap().to_owned()
+}
+
+fn day_around_now(tg: &Tg, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["metrics", "--to", "+1 day"];
+    all.extend_from_slice(args);
+    tg.json("rita", &all)
+}
+
+#[test]
+fn the_approval_cycle_runs_from_submission_and_an_unsubmitted_approval_is_missing_source() {
+    // Given a release approved without its package ever being submitted,
+    let tg = Tg::new();
+    let profile = fast_profile(tg.dir.path());
+    init_with_people(&tg, profile.to_str().unwrap());
+    let r1 = minor_release(&tg, "2.4.0");
+    tg.ok("rita", &["release", "approve", &r1]);
+    tg.ok("quinn", &["release", "approve", &r1]);
+    // when the KPIs are computed,
+    let m = day_around_now(&tg, &[]);
+    // then the cycle is not timed from the release's creation: it has no start, and says so.
+    let k = &m["approval_cycle_time"];
+    assert!(k["value"].is_null(), "{k}");
+    assert!(k["null_reason"].as_str().unwrap().starts_with("missing source: none of the 1 releases approved"), "{k}");
+
+    // Given a second release submitted for approval a moment after creation, then approved,
+    let r2 = minor_release(&tg, "2.5.0");
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    tg.ok("eli", &["release", "submit", &r2]);
+    let show = tg.json("rita", &["release", "show", &r2]);
+    assert_eq!(show["submitted"]["by"], "eli");
+    tg.ok("rita", &["release", "approve", &r2]);
+    tg.ok("quinn", &["release", "approve", &r2]);
+    // then it is the one measured cycle, and the first is still counted apart.
+    let m = day_around_now(&tg, &[]);
+    let v = &m["approval_cycle_time"]["value"];
+    assert_eq!((v["standard"]["count"].as_u64(), v["missing_source"].as_u64()), (Some(1), Some(1)), "{v}");
+    let log = tg.ok("auditor", &["audit", "log"]);
+    assert!(log.contains("release.submitted"), "{log}");
+
+    // A second submission, or one after the approvals are complete, is refused and writes nothing.
+    let before = tg.events();
+    check(&tg.run("eli", &["release", "submit", &r2]), 1, &["submit again"]);
+    let again = tg.run("eli", &["release", "submit", &r1]);
+    check(&again, 1, &["submit after approval"]);
+    assert!(stderr(&again).contains("already complete"), "{}", stderr(&again));
+    // Nobody without the authority to open releases submits one.
+    let r3 = minor_release(&tg, "2.6.0");
+    let before3 = tg.events();
+    check(&tg.run("quinn", &["release", "submit", &r3]), 3, &["submit as qa lead"]);
+    assert_eq!(tg.events(), before3);
+    assert_eq!(before + 1, before3, "only the third release's creation was recorded");
+}

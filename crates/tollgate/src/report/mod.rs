@@ -680,7 +680,8 @@ mod tests {
                 release: format!("R-{i}"),
                 service: d.service.to_string(),
                 emergency: d.emergency,
-                requested: d.finished - 3 * 3_600,
+                requested: Some(d.finished - 3 * 3_600),
+                opened: d.finished - 4 * 3_600,
                 granted: Some(d.finished - 3_600),
             });
             h.releases.push(ReleaseAtGate {
