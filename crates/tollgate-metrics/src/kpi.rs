@@ -80,9 +80,10 @@ pub enum Value {
     Ratio { numerator: u64, denominator: u64 },
     /// `count` per 100 `deployments`; `deployments` is never 0.
     PerHundred { count: u64, deployments: u64 },
-    /// Durations in seconds, with the number of items over the per-item target and the number
-    /// that could not be measured (unresolved, still running, no start time, negative).
-    Durations { stats: Stats, over_target: u64, unmeasured: u64 },
+    /// Durations in seconds, with the number of items over the per-item target, the number
+    /// that could not be measured (unresolved, still running, negative), and the number whose
+    /// source record is missing (a deployment with no pipeline trigger time).
+    Durations { stats: Stats, over_target: u64, unmeasured: u64, missing_source: u64 },
     /// approval_cycle_time: standard and emergency separately; `pending` submitted and not yet
     /// granted; `missing_source` approved with no submission on record (no start to measure from).
     Approvals { standard: Option<Stats>, emergency: Option<Stats>, pending: u64, missing_source: u64 },
@@ -260,10 +261,11 @@ impl Value {
             Value::PerHundred { count, deployments } => {
                 json!({"count": count, "deployments": deployments, "per_hundred": self.headline()})
             }
-            Value::Durations { stats, over_target, unmeasured } => {
+            Value::Durations { stats, over_target, unmeasured, missing_source } => {
                 let mut v = stats.to_json();
                 v["over_target"] = json!(over_target);
                 v["unmeasured"] = json!(unmeasured);
+                v["missing_source"] = json!(missing_source);
                 v
             }
             Value::Approvals { standard, emergency, pending, missing_source } => json!({
@@ -948,7 +950,7 @@ impl<'a> Window<'a> {
             });
         };
         kpi.band = Some(time_band(st.mean));
-        kpi.value = Some(Value::Durations { stats: st, over_target: over, unmeasured });
+        kpi.value = Some(Value::Durations { stats: st, over_target: over, unmeasured, missing_source: 0 });
         kpi.finish()
     }
 
@@ -980,7 +982,7 @@ impl<'a> Window<'a> {
             });
         }
         kpi.band = Some(time_band(st.median as f64));
-        kpi.value = Some(Value::Durations { stats: st, over_target: over, unmeasured: negative });
+        kpi.value = Some(Value::Durations { stats: st, over_target: over, unmeasured: negative, missing_source: 0 });
         kpi.finish()
     }
 
@@ -1016,22 +1018,27 @@ impl<'a> Window<'a> {
         let mut kpi = Builder::new(
             "mean_time_to_deploy",
             "Mean time to deploy (MTTD)",
-            "Pipeline start → finish of successful deployments: mean and median; deployments without a pipeline \
-             start are left out and counted.",
+            "Pipeline trigger (the pipeline run's first queued or started event) → environment-healthy \
+             confirmation (the deployment event) of successful deployments: mean and median; deployments with no \
+             pipeline trigger on record are missing source, counted and never timed.",
             "< 30 minutes for application releases; < 60 minutes for infrastructure",
         );
         if self.successes == 0 {
             return kpi.null(self.no_successes());
         }
         let mut times = Vec::with_capacity(self.rows.len());
-        let (mut unmeasured, mut over) = (0u64, 0u64);
+        let (mut missing_source, mut unmeasured, mut over) = (0u64, 0u64, 0u64);
         let mut all_infrastructure = true;
         for (i, r) in self.rows.iter().enumerate() {
             if !r.success() {
                 continue;
             }
+            if !r.has(PIPELINE) {
+                missing_source += 1;
+                continue;
+            }
             let t = r.finished.saturating_sub(r.pipeline_started);
-            if !r.has(PIPELINE) || t < 0 {
+            if t < 0 {
                 unmeasured += 1;
                 continue;
             }
@@ -1044,15 +1051,34 @@ impl<'a> Window<'a> {
                 kpi.breaches.push(|| Breaches::of(self.deps[i], format!("pipeline took {}", human(t)), r.finished));
             }
         }
+        if missing_source > 0 {
+            kpi.notes.push(format!(
+                "missing source: {missing_source} successful deployments have no pipeline trigger time and are not \
+                 measured"
+            ));
+        }
         if unmeasured > 0 {
-            kpi.notes.push(format!("{unmeasured} successful deployments without a pipeline start left out"));
+            kpi.notes.push(format!(
+                "{unmeasured} successful deployments whose pipeline started after they finished left out"
+            ));
         }
         let Some(st) = stats(&mut times) else {
-            return kpi.null(format!("none of the {} successful deployments has a pipeline start", self.successes));
+            return kpi.null(if unmeasured == 0 {
+                format!(
+                    "missing source: none of the {} successful deployments has a pipeline trigger time",
+                    self.successes
+                )
+            } else {
+                format!(
+                    "none of the {} successful deployments could be measured: {missing_source} have no pipeline trigger \
+                     time (missing source), {unmeasured} started after they finished",
+                    self.successes
+                )
+            });
         };
         let limit = if all_infrastructure { target::DEPLOY_INFRASTRUCTURE } else { target::DEPLOY_APPLICATION };
         kpi.band = Some(Band::target(st.mean < limit as f64));
-        kpi.value = Some(Value::Durations { stats: st, over_target: over, unmeasured });
+        kpi.value = Some(Value::Durations { stats: st, over_target: over, unmeasured, missing_source });
         kpi.finish()
     }
 
@@ -1094,7 +1120,7 @@ impl<'a> Window<'a> {
             });
         };
         kpi.band = Some(Band::target(over == 0));
-        kpi.value = Some(Value::Durations { stats: st, over_target: over, unmeasured });
+        kpi.value = Some(Value::Durations { stats: st, over_target: over, unmeasured, missing_source: 0 });
         kpi.finish()
     }
 

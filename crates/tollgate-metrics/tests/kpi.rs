@@ -81,7 +81,9 @@ fn ratio(k: &Kpi) -> (u64, u64) {
 
 fn durations(k: &Kpi) -> (Stats, u64, u64) {
     match k.value {
-        Some(Value::Durations { stats, over_target, unmeasured }) => (stats, over_target, unmeasured),
+        Some(Value::Durations { stats, over_target, unmeasured, missing_source }) => {
+            (stats, over_target, unmeasured + missing_source)
+        }
         ref v => panic!("{}: not durations: {v:?}", k.key),
     }
 }
@@ -486,6 +488,34 @@ fn mean_time_to_deploy() {
     assert_eq!(breach_deployments(k), [7]);
     // Mean 25 min < 30 min.
     assert_eq!(band(k), ("within target", true));
+}
+
+#[test]
+fn a_deployment_without_a_pipeline_trigger_is_missing_source_not_zero_seconds() {
+    // Given one deployment whose pipeline was triggered 20 minutes before it was confirmed
+    // deployed, and one with no pipeline trigger on record,
+    let timed = Deployment { pipeline_started: Some(MON + 9 * H - 20 * M), ..dep(1, "pay", MON + 9 * H) };
+    let untimed = dep(2, "pay", MON + 10 * H);
+    let h = History { deployments: vec![timed, untimed.clone()], ..History::default() };
+    // when the time to deploy is computed,
+    let kpis = kpi::compute(&h, &query(None, MON, MON + D));
+    let k = get(&kpis, "mean_time_to_deploy");
+    // then only the first is timed, and the second is counted as missing source.
+    let Some(Value::Durations { stats, missing_source: 1, unmeasured: 0, .. }) = k.value else { panic!("{k:?}") };
+    assert_eq!((stats.count, stats.mean), (1, 1200.0));
+    assert_eq!(
+        k.notes,
+        ["missing source: 1 successful deployments have no pipeline trigger time and are not measured"]
+    );
+    // And with no trigger at all there is no value (not 0 s), and the reason says so.
+    let h = History { deployments: vec![untimed], ..History::default() };
+    let kpis = kpi::compute(&h, &query(None, MON, MON + D));
+    let k = get(&kpis, "mean_time_to_deploy");
+    assert_eq!(k.value, None);
+    assert_eq!(
+        k.null_reason.as_deref(),
+        Some("missing source: none of the 1 successful deployments has a pipeline trigger time")
+    );
 }
 
 #[test]

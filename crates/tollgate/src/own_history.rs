@@ -35,7 +35,11 @@ pub fn history(state: &State, environment: &str, service: Option<&str>) -> Histo
                 service: r.service.as_str().into(),
                 environment: d.environment.as_str().into(),
                 artefact: artefact.clone(),
-                pipeline_started: Some(d.started.at.timestamp()),
+                // Tollgate records when a person started and finished a deployment, not when a
+                // pipeline was triggered nor when the environment was confirmed healthy: its
+                // own deployments are missing source for the time to deploy (4.2's source is
+                // "CI/CD platform timestamps"), which imported pipeline runs supply.
+                pipeline_started: None,
                 finished: finished.timestamp(),
                 success,
                 release: Some(r.id.to_string()),

@@ -2,7 +2,11 @@
 
 mod support;
 
+use std::sync::Arc;
+
 use support::*;
+use tollgate_domain::playbook::{self, Rehearsal, Runner};
+use tollgate_metrics::kpi::{self, Query};
 
 fn line(id: &str, chain: &str, kind: &str, at: &str, subject: &str, content: &str, custom: &str) -> String {
     format!(
@@ -214,4 +218,36 @@ fn the_approval_cycle_runs_from_submission_and_an_unsubmitted_approval_is_missin
     check(&tg.run("quinn", &["release", "submit", &r3]), 3, &["submit as qa lead"]);
     assert_eq!(tg.events(), before3);
     assert_eq!(before + 1, before3, "only the third release's creation was recorded");
+}
+
+#[test]
+fn tollgate_s_own_deployments_have_no_pipeline_trigger_so_their_time_to_deploy_is_missing_source() {
+    // Given a release deployed through Tollgate, its `deploy` and `deployed` commands typed ten
+    // minutes apart by a person,
+    let start: chrono::DateTime<chrono::Utc> = "2026-01-05T09:00:00Z".parse().unwrap();
+    let mut h = Rehearsal::new(start);
+    let mut profile =
+        tollgate_profile::load("builtin:qms-dev-pro-004", tollgate_profile::builtin("qms-dev-pro-004").unwrap())
+            .unwrap();
+    profile.policy.artefacts.trusted_keys.insert(tollgate_domain::evidence::Digest::from_sha256([7; 32]));
+    profile.policy.artefacts.trusted_builders.insert("https://ci.example.com/rehearsal".into());
+    let people: Vec<(&str, &[&str])> = PEOPLE.iter().map(|(name, role)| (*name, std::slice::from_ref(role))).collect();
+    for (actor, command) in playbook::staffing(Arc::new(profile), &people) {
+        h.run(&actor, command).unwrap();
+    }
+    let id = playbook::create(&mut h, "payments", "1.0.0", "patch", chrono::Duration::weeks(3)).unwrap();
+    playbook::walk_to_closed(&mut h, id).unwrap();
+    assert!(h.state.releases[&id].live_since().is_some());
+    // when the KPIs are computed from Tollgate's own records,
+    let history = tollgate::own_history::history(&h.state, "production", None);
+    let q =
+        Query { service: None, environment: "production".into(), from: start.timestamp(), to: h.now().timestamp() + 1 };
+    let k = kpi::compute(&history, &q).into_iter().find(|k| k.key == "mean_time_to_deploy").unwrap();
+    // then the time between two commands is not reported as the time to deploy: there is no
+    // pipeline trigger on record, and the KPI says so.
+    assert_eq!(k.value, None, "{k:?}");
+    assert_eq!(
+        k.null_reason.as_deref(),
+        Some("missing source: none of the 1 successful deployments has a pipeline trigger time")
+    );
 }
