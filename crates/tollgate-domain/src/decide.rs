@@ -276,16 +276,7 @@ impl<'a> Ctx<'a> {
             profile_version: policy.version.clone(),
             profile_hash: current.hash.clone(),
         };
-        let mut events = vec![Event::ReleaseCreated(created.clone())];
-        if rt.track == Track::Emergency {
-            // Evaluate 4.6's frequency rule against the release as it will exist.
-            let mut next = self.state.clone();
-            let fact = crate::event::Fact { at: self.now, actor: self.actor.to_owned(), event: events[0].clone() };
-            crate::evolve::evolve(&mut next, &fact).map_err(|e| Rejection::invalid(e.0))?;
-            let release = &next.releases[&created.release];
-            let findings = nonconformance::emergency_frequency(self.state, policy, &new.service, release, self.now);
-            events.extend(nonconformance::raise(self.state, policy, findings, self.now));
-        }
+        let events = vec![Event::ReleaseCreated(created)];
         Ok(events)
     }
 
@@ -991,7 +982,24 @@ impl<'a> OnRelease<'a, '_> {
                     )
                 });
                 let environment = running.map(|d| d.environment.clone()).unwrap_or_default();
-                vec![Event::DeploymentFinished { release, environment, success: *success }]
+                let finished = Event::DeploymentFinished { release, environment, success: *success };
+                let mut events = vec![finished.clone()];
+                // 4.6's frequency rule, against the release as it will stand: an emergency
+                // occurs when it first goes live in production.
+                if r.track == Track::Emergency && *success && running.is_some_and(|d| d.production) {
+                    let mut next = self.ctx.state.clone();
+                    let fact =
+                        crate::event::Fact { at: self.ctx.now, actor: self.ctx.actor.to_owned(), event: finished };
+                    crate::evolve::evolve(&mut next, &fact).map_err(|e| Rejection::invalid(e.0))?;
+                    let findings = nonconformance::emergency_frequency(
+                        self.ctx.state,
+                        policy,
+                        &next.releases[&release],
+                        self.ctx.now,
+                    );
+                    events.extend(nonconformance::raise(self.ctx.state, policy, findings, self.ctx.now));
+                }
+                events
             }
             Command::StartRollback { reason, .. } => {
                 // 4.5: the on-call or deploying engineer rolls back at once, without further

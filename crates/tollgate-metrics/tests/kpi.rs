@@ -932,3 +932,11 @@ fn display_reads_well() {
     assert_eq!(kpi::date(-1), "1969-12-31");
     assert_eq!(kpi::date(951_782_400), "2000-02-29");
 }
+
+#[test]
+fn every_kpi_a_profile_may_name_is_one_that_is_computed() {
+    let kpis = kpi::compute(&History::default(), &query(None, MON, MON + D));
+    let keys: Vec<&str> = kpis.iter().map(|k| k.key).collect();
+    let named: Vec<String> = tollgate_domain::policy::KpiDef::IDS.iter().map(|id| kpi::key_of(id)).collect();
+    assert_eq!(named, keys);
+}

@@ -254,3 +254,14 @@ access = "x"
     assert!(errors.contains("release-types.quick: adds release type `quick`"), "{errors}");
     assert!(errors.contains("retention: \"Release Plans\" are retained for 3 years"), "{errors}");
 }
+
+#[test]
+fn a_kpi_tollgate_does_not_compute_is_refused_naming_the_ones_it_does() {
+    let bad = "[profile]\nid = \"x\"\nversion = \"1\"\ntitle = \"x\"\ndocument = \"x\"\nextends = \"grs-isms-prc-009\"\n[[kpis]]\nid = \"happiness\"\nname = \"Happiness\"\nmeasures = \"Smiles\"\n";
+    check(
+        bad,
+        &[
+            "team.toml:7:3: kpis[4].id: unknown KPI `happiness`; expected one Tollgate computes: deployment-frequency, deployment-success-rate, change-failure-rate, mean-time-to-restore, lead-time-for-changes, rollback-rate, mean-time-to-deploy, rollback-execution-time, environment-parity-drift, documentation-completeness, post-deployment-incident-rate, stabilisation-breach-rate, approval-cycle-time, emergency-release-frequency, deployment-rework-rate, unattributed-incidents",
+        ],
+    );
+}

@@ -251,3 +251,88 @@ fn tollgate_s_own_deployments_have_no_pipeline_trigger_so_their_time_to_deploy_i
         Some("missing source: none of the 1 successful deployments has a pipeline trigger time")
     );
 }
+
+fn rehearsal(profile_id: &str, people: &[(&str, &str)]) -> Rehearsal {
+    let start: chrono::DateTime<chrono::Utc> = "2026-01-05T09:00:00Z".parse().unwrap();
+    let mut h = Rehearsal::new(start);
+    let text = tollgate_profile::builtin(profile_id).unwrap();
+    let mut profile = tollgate_profile::load(&format!("builtin:{profile_id}"), text).unwrap();
+    profile.policy.artefacts.trusted_keys.insert(tollgate_domain::evidence::Digest::from_sha256([7; 32]));
+    profile.policy.artefacts.trusted_builders.insert("https://ci.example.com/rehearsal".into());
+    let people: Vec<(&str, &[&str])> = people.iter().map(|(name, role)| (*name, std::slice::from_ref(role))).collect();
+    for (actor, command) in playbook::staffing(Arc::new(profile), &people) {
+        h.run(&actor, command).unwrap();
+    }
+    h
+}
+
+/// The KPIs of the rehearsal's own records over the `days` to now, under its profile.
+fn own_kpis(h: &Rehearsal, days: i64) -> Vec<kpi::Kpi> {
+    let history = tollgate::own_history::history(&h.state, "production", None);
+    let to = h.now().timestamp() + 1;
+    let q = Query { service: None, environment: "production".into(), from: to - days * 86_400, to };
+    kpi::compute_for(&history, &q, &tollgate::metrics_cmd::procedure(h.state.policy().unwrap()))
+}
+
+fn emergency_kpi(h: &Rehearsal) -> (u64, u64) {
+    let k = own_kpis(h, 60).into_iter().find(|k| k.key == "emergency_release_frequency").unwrap();
+    match k.value {
+        Some(kpi::Value::Emergency { worst, services_over_limit, .. }) => (worst, services_over_limit),
+        v => panic!("{v:?}"),
+    }
+}
+
+#[test]
+fn the_register_and_the_kpi_count_the_same_emergencies_and_neither_counts_a_withdrawn_one() {
+    // Given two emergency releases of payments live in production ten days apart,
+    let mut h = rehearsal("qms-dev-pro-004", PEOPLE);
+    for v in ["1.0.1", "1.0.2"] {
+        let id = playbook::create(&mut h, "payments", v, "emergency", chrono::Duration::zero()).unwrap();
+        playbook::walk_to_closed(&mut h, id).unwrap();
+        h.wait_until(h.now() + chrono::Duration::days(10));
+    }
+    // when a third is opened and then withdrawn before production,
+    let third = playbook::create(&mut h, "payments", "1.0.3", "emergency", chrono::Duration::zero()).unwrap();
+    h.run("rita", tollgate_domain::Command::Withdraw { release: third, reason: "fixed by config".into() }).unwrap();
+    // then neither the register nor the KPI counts it.
+    let ncs = |h: &Rehearsal| h.state.ncs.iter().filter(|n| n.condition == "emergency-frequency").count();
+    assert_eq!(ncs(&h), 0);
+    assert_eq!(emergency_kpi(&h), (2, 0));
+    // And when a fourth goes live within the 30 days, both count three.
+    let fourth = playbook::create(&mut h, "payments", "1.0.4", "emergency", chrono::Duration::zero()).unwrap();
+    playbook::walk_to_closed(&mut h, fourth).unwrap();
+    assert_eq!(ncs(&h), 1);
+    assert_eq!(emergency_kpi(&h), (3, 1));
+}
+
+#[test]
+fn a_grs_release_reports_grs_s_four_metrics_without_targets_or_bands() {
+    // Given a release deployed under GRS-ISMS-PRC-009, which names four metrics and no target,
+    let people = [
+        ("eli", "engineering-lead"),
+        ("paula", "product-owner"),
+        ("ella", "engineering-lead"),
+        ("omar", "sre"),
+        ("oscar", "sre"),
+        ("sam", "security-engineer"),
+        ("cab1", "cab-member"),
+        ("cab2", "cab-member"),
+    ];
+    let mut h = rehearsal("grs-isms-prc-009", &people);
+    let id = playbook::create(&mut h, "payments", "1.0.0", "minor", chrono::Duration::weeks(3)).unwrap();
+    playbook::walk_to_closed(&mut h, id).unwrap();
+    // when its KPIs are computed under its own profile,
+    let kpis = own_kpis(&h, 30);
+    // then exactly its four are reported, each with a value and neither a target nor a band.
+    let keys: Vec<&str> = kpis.iter().map(|k| k.key).collect();
+    assert_eq!(
+        keys,
+        ["change_failure_rate", "failed_deployment_recovery_time", "deployment_frequency", "lead_time_for_changes"]
+    );
+    for k in &kpis {
+        assert_eq!(k.band, None, "{}", k.key);
+        assert_eq!(k.target, "not set by GRS-ISMS-PRC-009", "{}", k.key);
+        assert!(k.breaches.is_empty(), "{}", k.key);
+    }
+    assert!(kpis[0].value.is_some() && kpis[2].value.is_some());
+}
