@@ -103,6 +103,11 @@ pub enum Command {
         confirmation: String,
         comment: Option<String>,
     },
+    /// The release package submitted for approval: the start of the approval cycle (4.2 "CAB /
+    /// Approval Cycle Time": "from release package submission to all required approvals").
+    Submit {
+        release: ReleaseId,
+    },
     Approve {
         release: ReleaseId,
         role: Option<RoleId>,

@@ -276,16 +276,7 @@ impl<'a> Ctx<'a> {
             profile_version: policy.version.clone(),
             profile_hash: current.hash.clone(),
         };
-        let mut events = vec![Event::ReleaseCreated(created.clone())];
-        if rt.track == Track::Emergency {
-            // Evaluate 4.6's frequency rule against the release as it will exist.
-            let mut next = self.state.clone();
-            let fact = crate::event::Fact { at: self.now, actor: self.actor.to_owned(), event: events[0].clone() };
-            crate::evolve::evolve(&mut next, &fact).map_err(|e| Rejection::invalid(e.0))?;
-            let release = &next.releases[&created.release];
-            let findings = nonconformance::emergency_frequency(self.state, policy, &new.service, release, self.now);
-            events.extend(nonconformance::raise(self.state, policy, findings, self.now));
-        }
+        let events = vec![Event::ReleaseCreated(created)];
         Ok(events)
     }
 
@@ -380,6 +371,7 @@ fn release_of(command: &Command) -> ReleaseId {
         | RecordDefect { release, .. }
         | TriageDefect { release, .. }
         | Confirm { release, .. }
+        | Submit { release }
         | Approve { release, .. }
         | Override { release, .. }
         | Go { release }
@@ -905,6 +897,7 @@ impl<'a> OnRelease<'a, '_> {
                 });
                 vec![Event::Confirmed { release, confirmation: confirmation.clone(), comment: comment.clone() }]
             }
+            Command::Submit { .. } => self.submit(&mut reasons),
             Command::Approve { role, approve, comment, .. } => self.approve(role, *approve, comment, &mut reasons),
             Command::Override { criterion, justification, .. } => {
                 reasons.absorb(self.authorised(Action::Override));
@@ -1038,7 +1031,24 @@ impl<'a> OnRelease<'a, '_> {
                     )
                 });
                 let environment = running.map(|d| d.environment.clone()).unwrap_or_default();
-                vec![Event::DeploymentFinished { release, environment, success: *success }]
+                let finished = Event::DeploymentFinished { release, environment, success: *success };
+                let mut events = vec![finished.clone()];
+                // 4.6's frequency rule, against the release as it will stand: an emergency
+                // occurs when it first goes live in production.
+                if r.track == Track::Emergency && *success && running.is_some_and(|d| d.production) {
+                    let mut next = self.ctx.state.clone();
+                    let fact =
+                        crate::event::Fact { at: self.ctx.now, actor: self.ctx.actor.to_owned(), event: finished };
+                    crate::evolve::evolve(&mut next, &fact).map_err(|e| Rejection::invalid(e.0))?;
+                    let findings = nonconformance::emergency_frequency(
+                        self.ctx.state,
+                        policy,
+                        &next.releases[&release],
+                        self.ctx.now,
+                    );
+                    events.extend(nonconformance::raise(self.ctx.state, policy, findings, self.ctx.now));
+                }
+                events
             }
             Command::StartRollback { reason, .. } => {
                 // 4.5: the on-call or deploying engineer rolls back at once, without further
@@ -1085,6 +1095,32 @@ impl<'a> OnRelease<'a, '_> {
         };
         reasons.finish()?;
         Ok(events)
+    }
+
+    /// 4.2's approval cycle starts when the release package is submitted to its approvers. Who
+    /// may open a release may submit its package; it is submitted once, before the production
+    /// deployment and before its approvals are complete (a submission after them would measure
+    /// nothing).
+    fn submit(&self, reasons: &mut Reasons) -> Vec<Event> {
+        let r = self.release;
+        let action = match r.track {
+            Track::Emergency => Action::CreateEmergency,
+            Track::Standard => Action::CreateRelease,
+        };
+        reasons.absorb(self.authorised(action));
+        reasons.absorb(self.before_deployment("the submission for approval"));
+        if let Some(s) = &r.submitted {
+            reasons.invalid_if(true, || {
+                format!("{} was already submitted for approval by {} at {}", r.id, s.by, when(s.at))
+            });
+        }
+        reasons.invalid_if(r.submitted.is_none() && approval::status(self.ctx.state, r, self.policy).met, || {
+            format!(
+                "the required approvals of {} are already complete: the approval cycle runs from submission to the last required approval, so a submission now would measure nothing",
+                r.id
+            )
+        });
+        vec![Event::Submitted { release: r.id }]
     }
 
     fn approve(

@@ -128,6 +128,10 @@ pub enum Event {
         confirmation: String,
         comment: Option<String>,
     },
+    /// The release package was submitted to its approvers (4.2): the approval cycle starts.
+    Submitted {
+        release: ReleaseId,
+    },
     ApprovalRecorded {
         release: ReleaseId,
         role: RoleId,
@@ -306,6 +310,7 @@ impl Event {
             | DefectRecorded { release, .. }
             | DefectTriaged { release, .. }
             | Confirmed { release, .. }
+            | Submitted { release }
             | ApprovalRecorded { release, .. }
             | Overridden { release, .. }
             | GoDecided { release, .. }

@@ -103,6 +103,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                     defects: BTreeMap::new(),
                     defect_counts: Default::default(),
                     confirmations: BTreeMap::new(),
+                    submitted: None,
                     approvals: BTreeMap::new(),
                     board,
                     overrides: BTreeMap::new(),
@@ -176,6 +177,7 @@ fn apply_to_release(r: &mut Release, event: &Event, s: Stamped<()>, production: 
                 r.removed_scope.push(s.with((item, because.clone())));
             }
         }
+        Event::Submitted { .. } => r.submitted = Some(s.clone()),
         Event::PlanRecorded { field, text, .. } => {
             r.plan.insert(*field, s.with(text.clone()));
         }

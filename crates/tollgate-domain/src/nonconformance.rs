@@ -174,35 +174,102 @@ pub fn rollback_over_target(state: &State, release: &Release, now: Timestamp) ->
     vec![finding(id, release, format!("{}/rollback#{}", release.id, n + 1), detail, deadline)]
 }
 
-/// Finding when an emergency release is created for a service that already had `max` in the
-/// rolling window.
-pub fn emergency_frequency(
-    state: &State,
-    policy: &Policy,
-    service: &str,
-    new: &Release,
-    now: Timestamp,
-) -> Vec<Finding> {
-    let Some((id, Detect::EmergencyFrequency { max, window })) = condition(policy, "emergency-frequency") else {
-        return Vec::new();
-    };
-    let recent: Vec<String> = state
+/// 4.6 "Emergency releases that occur more than twice in any rolling 30-day period for the same
+/// service are a process non-conformance" (6.2: "exceeding two events in 30 days for a single
+/// service"), read one way for the register and for the emergency release frequency KPI
+/// (`tollgate-metrics`), which both call this:
+/// - an emergency release *occurs* when it first goes live in production: its first successful
+///   production deployment. A failed attempt is not a release, a redeployment of the same
+///   release is not another, and a withdrawn release never reached production (withdrawal is
+///   refused after a production deployment), so neither the register nor the KPI counts it;
+/// - the period ending at `t` is `(t − window, t]`: two occurrences exactly a window apart are
+///   not in one period;
+/// - more than `max` in one period is the breach.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmergencyRule {
+    pub max: u32,
+    pub window: crate::time::Span,
+    pub calendar: crate::time::Calendar,
+}
+
+impl EmergencyRule {
+    /// The profile's rule, when it has the condition.
+    pub fn of(policy: &Policy) -> Option<EmergencyRule> {
+        match condition(policy, "emergency-frequency") {
+            Some((_, Detect::EmergencyFrequency { max, window })) => {
+                Some(EmergencyRule { max: *max, window: *window, calendar: policy.calendar.clone() })
+            }
+            _ => None,
+        }
+    }
+
+    /// When `release` occurred as an emergency release, if it has.
+    pub fn occurred(release: &Release) -> Option<Timestamp> {
+        if release.track != crate::lifecycle::Track::Emergency || release.withdrawn.is_some() {
+            return None;
+        }
+        release.deployments.iter().filter(|d| d.production).find_map(|d| d.finished.filter(|f| f.1).map(|f| f.0))
+    }
+
+    /// Whether `earlier` is inside the period ending at `t`.
+    pub fn within(&self, earlier: Timestamp, t: Timestamp) -> bool {
+        earlier <= t && self.window.after(earlier, &self.calendar) > t
+    }
+
+    pub fn breached(&self, count: u64) -> bool {
+        count > u64::from(self.max)
+    }
+
+    /// For one service's occurrences in time order (Unix seconds), the count in the period
+    /// ending at each: `counts[j]` is the number of occurrences in `(times[j] − window,
+    /// times[j]]`. One pass: the period's start only moves forward.
+    pub fn rolling_counts(&self, times: &[i64]) -> Vec<u64> {
+        let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap_or_default();
+        let mut start = 0usize;
+        times
+            .iter()
+            .enumerate()
+            .map(|(j, &t)| {
+                while start < j && !self.within(at(times[start]), at(t)) {
+                    start += 1;
+                }
+                (j - start + 1) as u64
+            })
+            .collect()
+    }
+}
+
+/// Finding when an emergency release goes live in production for a service that already had
+/// `max` in the rolling window ([`EmergencyRule`]).
+pub fn emergency_frequency(state: &State, policy: &Policy, new: &Release, now: Timestamp) -> Vec<Finding> {
+    let Some((id, _)) = condition(policy, "emergency-frequency") else { return Vec::new() };
+    let Some(rule) = EmergencyRule::of(policy) else { return Vec::new() };
+    // Only the first go-live of `new` counts: a redeployment is not another emergency.
+    let Some(occurred) = EmergencyRule::occurred(new).filter(|t| *t == now) else { return Vec::new() };
+    let mut recent: Vec<(Timestamp, String)> = state
         .releases
         .values()
-        // A withdrawn emergency never reached production: it did not occur.
-        .filter(|r| r.service == service && r.track == crate::lifecycle::Track::Emergency && r.withdrawn.is_none())
-        .filter(|r| window.after(r.created.at, &policy.calendar) > now)
-        .map(|r| r.id.to_string())
-        .chain(std::iter::once(new.id.to_string()))
+        .filter(|r| r.service == new.service && r.id != new.id)
+        .filter_map(|r| EmergencyRule::occurred(r).map(|t| (t, r.id.to_string())))
+        .filter(|(t, _)| rule.within(*t, occurred))
         .collect();
-    if recent.len() as u32 <= *max {
+    recent.sort();
+    recent.push((occurred, new.id.to_string()));
+    if !rule.breached(recent.len() as u64) {
         return Vec::new();
     }
+    let service = &new.service;
+    let ids: Vec<String> = recent.into_iter().map(|(_, id)| id).collect();
     vec![finding(
         id,
         new,
         format!("service:{service}/emergency:{}", new.id),
-        format!("{} emergency releases for {service} within {window}: {}", recent.len(), recent.join(", ")),
+        format!(
+            "{} emergency releases for {service} live in production within {}: {}",
+            ids.len(),
+            rule.window,
+            ids.join(", ")
+        ),
         now,
     )]
 }

@@ -218,6 +218,14 @@ pub fn satisfy<R: Runner + ?Sized>(runner: &mut R, id: ReleaseId, check: &Check)
             ok(runner, &by, Command::RecordPlan { release: id, fields })?;
         }
         Check::Approvals => {
+            if release(runner, id).submitted.is_none() {
+                let submit = match release(runner, id).track {
+                    crate::lifecycle::Track::Emergency => Action::CreateEmergency,
+                    crate::lifecycle::Track::Standard => Action::CreateRelease,
+                };
+                let by = who(runner, policy.roles_for(submit), &[])?;
+                ok(runner, &by, Command::Submit { release: id })?;
+            }
             let r = release(runner, id).clone();
             // The first route the organisation has enough distinct people to fill.
             let mut stuck = Stuck("no approval route can be filled by the people on record".into());

@@ -670,13 +670,37 @@ pub struct RetentionRule {
     pub access: String,
 }
 
+/// A metric the procedure names. `id` is one Tollgate computes ([`KpiDef::IDS`]); `target` is
+/// the procedure's own words, `None` when it sets none (then no target and no band is reported).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KpiDef {
     pub id: String,
     pub name: String,
     pub measures: String,
-    pub target: String,
+    pub target: Option<String>,
     pub dora: bool,
+}
+
+impl KpiDef {
+    /// The KPIs Tollgate computes (`tollgate-metrics`), by the id a profile names them with.
+    pub const IDS: [&str; 16] = [
+        "deployment-frequency",
+        "deployment-success-rate",
+        "change-failure-rate",
+        "mean-time-to-restore",
+        "lead-time-for-changes",
+        "rollback-rate",
+        "mean-time-to-deploy",
+        "rollback-execution-time",
+        "environment-parity-drift",
+        "documentation-completeness",
+        "post-deployment-incident-rate",
+        "stabilisation-breach-rate",
+        "approval-cycle-time",
+        "emergency-release-frequency",
+        "deployment-rework-rate",
+        "unattributed-incidents",
+    ];
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

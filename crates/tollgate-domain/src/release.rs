@@ -184,6 +184,9 @@ pub struct Release {
     /// `evolve` so gates need not walk every defect of a big release on each evaluation.
     pub defect_counts: DefectCounts,
     pub confirmations: BTreeMap<String, Stamped<Option<String>>>,
+    /// When the release package was submitted for approval, and by whom: the approval cycle of
+    /// 4.2 runs from here to the last required approval.
+    pub submitted: Option<Stamped<()>>,
     /// Latest decision per person.
     pub approvals: BTreeMap<String, Approval>,
     /// Who held each role when the release was created and its approval became due: a

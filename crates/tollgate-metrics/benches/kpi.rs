@@ -118,7 +118,8 @@ fn generate() -> History {
             release: release.clone(),
             service: d.service.to_string(),
             emergency: d.emergency,
-            requested,
+            requested: Some(requested),
+            opened: requested - DAY,
             granted: rng.chance(97).then(|| requested + rng.between(10 * 60, 8 * 3600)),
         });
         releases.push(ReleaseAtGate {
@@ -129,7 +130,7 @@ fn generate() -> History {
             critical_drift: rng.chance(60).then(|| u32::from(rng.chance(3))),
         });
     }
-    approvals.sort_by_key(|a| a.requested);
+    approvals.sort_by_key(|a| a.placed());
     releases.sort_by_key(|r| r.gate_at);
     History { deployments, incidents, approvals, releases }
 }

@@ -76,15 +76,26 @@ pub struct Incident {
     pub caused_by: Option<u64>,
 }
 
-/// From the release package's submission to the last required approval.
+/// From the release package's submission to the last required approval (4.2).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ApprovalCycle {
     pub release: String,
     pub service: String,
     pub emergency: bool,
-    pub requested: Time,
+    /// When the release package was submitted for approval; `None` when the record holds no
+    /// submission (the cycle then has no start: "missing source", never a cycle from creation).
+    pub requested: Option<Time>,
+    /// When the release was opened: places a cycle without a submission in a window.
+    pub opened: Time,
     /// `None` while approvals are outstanding.
     pub granted: Option<Time>,
+}
+
+impl ApprovalCycle {
+    /// The time that puts the cycle in a query's window: its submission, else its opening.
+    pub fn placed(&self) -> Time {
+        self.requested.unwrap_or(self.opened)
+    }
 }
 
 /// What a Tollgate release looked like at its pre-deployment gate.
@@ -107,7 +118,7 @@ pub struct History {
     pub deployments: Vec<Deployment>,
     /// By `detected`.
     pub incidents: Vec<Incident>,
-    /// By `requested`.
+    /// By [`ApprovalCycle::placed`].
     pub approvals: Vec<ApprovalCycle>,
     /// By `gate_at`.
     pub releases: Vec<ReleaseAtGate>,

@@ -6,6 +6,7 @@
 //! selection for each percentile. Services are interned once so no per-item string is hashed
 //! twice or allocated; strings are only built for the (at most [`MAX_BREACHES`]) breaches.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -34,8 +35,8 @@ pub struct Kpi {
     pub value: Option<Value>,
     /// Set exactly when `value` is `None`.
     pub null_reason: Option<String>,
-    /// The procedure's words.
-    pub target: &'static str,
+    /// The procedure's words; "not set by <document>" when the governing profile sets none.
+    pub target: Cow<'static, str>,
     /// `None` when there is no value, or the procedure sets no target, or the value cannot be
     /// judged (deployment frequency over a window without a whole week).
     pub band: Option<Band>,
@@ -80,11 +81,13 @@ pub enum Value {
     Ratio { numerator: u64, denominator: u64 },
     /// `count` per 100 `deployments`; `deployments` is never 0.
     PerHundred { count: u64, deployments: u64 },
-    /// Durations in seconds, with the number of items over the per-item target and the number
-    /// that could not be measured (unresolved, still running, no start time, negative).
-    Durations { stats: Stats, over_target: u64, unmeasured: u64 },
-    /// approval_cycle_time: standard and emergency separately; `pending` not yet granted.
-    Approvals { standard: Option<Stats>, emergency: Option<Stats>, pending: u64 },
+    /// Durations in seconds, with the number of items over the per-item target, the number
+    /// that could not be measured (unresolved, still running, negative), and the number whose
+    /// source record is missing (a deployment with no pipeline trigger time).
+    Durations { stats: Stats, over_target: u64, unmeasured: u64, missing_source: u64 },
+    /// approval_cycle_time: standard and emergency separately; `pending` submitted and not yet
+    /// granted; `missing_source` approved with no submission on record (no start to measure from).
+    Approvals { standard: Option<Stats>, emergency: Option<Stats>, pending: u64, missing_source: u64 },
     /// environment_parity_drift.
     Drift {
         /// Sum of unresolved critical drift items over the releases with IaC evidence.
@@ -182,6 +185,83 @@ mod target {
     pub const UNKNOWN_STABILISATION: i64 = 24 * HOUR;
 }
 
+/// What the governing profile says about KPIs: which it names, whether it sets their targets,
+/// and its emergency frequency rule (shared with the non-conformance register).
+#[derive(Clone, Debug)]
+pub struct Procedure {
+    /// The profile's document, for "not set by GRS-ISMS-PRC-009".
+    pub document: String,
+    /// The KPIs the profile names, by [`Kpi::key`], in its order, each with its target as the
+    /// profile words it (`None`: the profile sets none, so no target and no band). `None`: every
+    /// KPI with the 4.2 targets (QMS-DEV-PRO-004), as [`compute`] reports them.
+    pub kpis: Option<Vec<(String, Option<String>)>>,
+    /// 4.6's rule as the profile states it; `None`: the profile has none, and the emergency
+    /// frequency reports counts without a limit.
+    pub emergency: Option<tollgate_domain::nonconformance::EmergencyRule>,
+}
+
+impl Default for Procedure {
+    /// QMS-DEV-PRO-004's: every KPI, the 4.2 targets, 4.6's "more than twice in any rolling
+    /// 30-day period".
+    fn default() -> Procedure {
+        Procedure {
+            document: "QMS-DEV-PRO-004".into(),
+            kpis: None,
+            emergency: Some(tollgate_domain::nonconformance::EmergencyRule {
+                max: target::EMERGENCY_LIMIT as u32,
+                window: tollgate_domain::Span::Fixed(chrono::Duration::seconds(target::EMERGENCY_PERIOD)),
+                calendar: Default::default(),
+            }),
+        }
+    }
+}
+
+/// The KPI a profile's `[[kpis]] id` ([`tollgate_domain::policy::KpiDef::IDS`]) names: its
+/// key in kebab-case, and `mean-time-to-restore` (4.2's name for MTTR) for
+/// `failed_deployment_recovery_time`.
+pub fn key_of(profile_id: &str) -> String {
+    match profile_id {
+        "mean-time-to-restore" => "failed_deployment_recovery_time".into(),
+        id => id.replace('-', "_"),
+    }
+}
+
+/// The KPIs the governing profile names, in its order. A KPI whose target the profile does not
+/// set has no target and no band: another procedure's targets are never applied.
+pub fn compute_for(history: &History, query: &Query, procedure: &Procedure) -> Vec<Kpi> {
+    let all = Window::build(history, query, procedure.emergency.as_ref()).all();
+    let Some(named) = &procedure.kpis else { return all };
+    let unattributed = all.iter().find(|k| k.key == "unattributed_incidents").and_then(|k| match k.value {
+        Some(Value::Count { count }) if count > 0 => Some(count),
+        _ => None,
+    });
+    let mut all: Vec<Option<Kpi>> = all.into_iter().map(Some).collect();
+    let mut kpis: Vec<Kpi> = named
+        .iter()
+        .filter_map(|(key, target)| {
+            let mut k = all.iter_mut().find(|k| k.as_ref().is_some_and(|k| k.key == key))?.take()?;
+            match target {
+                Some(t) => k.target = Cow::Owned(t.clone()),
+                None => {
+                    k.target = Cow::Owned(format!("not set by {}", procedure.document));
+                    k.band = None;
+                    k.breaches.clear();
+                    k.breaches_total = 0;
+                }
+            }
+            Some(k)
+        })
+        .collect();
+    // A gap in the incident records stays visible where the profile does not name it.
+    if let Some(n) = unattributed.filter(|_| !named.iter().any(|(k, _)| k == "unattributed_incidents")) {
+        for k in kpis.iter_mut().filter(|k| matches!(k.key, "change_failure_rate" | "failed_deployment_recovery_time"))
+        {
+            k.notes.push(format!("{n} P1/P2 incidents in the window name no deployment and are not counted"));
+        }
+    }
+    kpis
+}
+
 /// Every KPI for the query, in the 4.2 table's order, then emergency release frequency (4.6),
 /// DORA's deployment rework rate, and the unattributed P1/P2 incidents.
 ///
@@ -190,25 +270,31 @@ mod target {
 /// hour after a deployment (success rate), and incidents or rollbacks of window deployments
 /// whenever they happened. Whatever of those the history holds is used.
 pub fn compute(history: &History, query: &Query) -> Vec<Kpi> {
-    let w = Window::build(history, query);
-    vec![
-        w.deployment_frequency(),
-        w.deployment_success_rate(),
-        w.change_failure_rate(),
-        w.failed_deployment_recovery_time(),
-        w.lead_time_for_changes(),
-        w.rollback_rate(),
-        w.mean_time_to_deploy(),
-        w.rollback_execution_time(),
-        w.environment_parity_drift(),
-        w.documentation_completeness(),
-        w.post_deployment_incident_rate(),
-        w.stabilisation_breach_rate(),
-        w.approval_cycle_time(),
-        w.emergency_release_frequency(),
-        w.deployment_rework_rate(),
-        w.unattributed_incidents(),
-    ]
+    compute_for(history, query, &Procedure::default())
+}
+
+impl Window<'_> {
+    fn all(&self) -> Vec<Kpi> {
+        let w = self;
+        vec![
+            w.deployment_frequency(),
+            w.deployment_success_rate(),
+            w.change_failure_rate(),
+            w.failed_deployment_recovery_time(),
+            w.lead_time_for_changes(),
+            w.rollback_rate(),
+            w.mean_time_to_deploy(),
+            w.rollback_execution_time(),
+            w.environment_parity_drift(),
+            w.documentation_completeness(),
+            w.post_deployment_incident_rate(),
+            w.stabilisation_breach_rate(),
+            w.approval_cycle_time(),
+            w.emergency_release_frequency(),
+            w.deployment_rework_rate(),
+            w.unattributed_incidents(),
+        ]
+    }
 }
 
 /// All KPIs as one JSON object keyed by [`Kpi::key`].
@@ -259,16 +345,18 @@ impl Value {
             Value::PerHundred { count, deployments } => {
                 json!({"count": count, "deployments": deployments, "per_hundred": self.headline()})
             }
-            Value::Durations { stats, over_target, unmeasured } => {
+            Value::Durations { stats, over_target, unmeasured, missing_source } => {
                 let mut v = stats.to_json();
                 v["over_target"] = json!(over_target);
                 v["unmeasured"] = json!(unmeasured);
+                v["missing_source"] = json!(missing_source);
                 v
             }
-            Value::Approvals { standard, emergency, pending } => json!({
+            Value::Approvals { standard, emergency, pending, missing_source } => json!({
                 "standard": standard.as_ref().map(Stats::to_json),
                 "emergency": emergency.as_ref().map(Stats::to_json),
                 "pending": pending,
+                "missing_source": missing_source,
             }),
             Value::Drift { unresolved_critical, releases_with_drift, releases_with_evidence, releases } => json!({
                 "unresolved_critical": unresolved_critical, "releases_with_drift": releases_with_drift,
@@ -316,7 +404,7 @@ impl fmt::Display for Value {
                 write!(f, "{:.2} per 100 ({count} in {deployments})", self.headline())
             }
             Value::Durations { stats, over_target, .. } => write!(f, "{stats}, {over_target} over target"),
-            Value::Approvals { standard, emergency, pending } => {
+            Value::Approvals { standard, emergency, pending, missing_source } => {
                 match standard {
                     Some(s) => write!(f, "standard {s}")?,
                     None => write!(f, "standard: none")?,
@@ -325,7 +413,11 @@ impl fmt::Display for Value {
                     Some(s) => write!(f, "; emergency {s}")?,
                     None => write!(f, "; emergency: none")?,
                 }
-                write!(f, "; {pending} pending")
+                write!(f, "; {pending} pending")?;
+                if *missing_source > 0 {
+                    write!(f, "; {missing_source} approved without a submission (missing source)")?;
+                }
+                Ok(())
             }
             Value::Drift { unresolved_critical, releases_with_drift, releases_with_evidence, .. } => write!(
                 f,
@@ -499,11 +591,13 @@ impl Row {
     }
 }
 
-struct EmergencyDeployment {
+struct EmergencyDeployment<'a> {
     service: u32,
     finished: Time,
     success: bool,
     index: u32,
+    /// A redeployment of the same release is not another emergency release.
+    release: Option<&'a str>,
 }
 
 /// The query's deployments and what the KPIs share about them, computed once.
@@ -518,8 +612,10 @@ struct Window<'a> {
     /// Emergency deployments of the query's environment (and service) at any time, by
     /// (service, finished), indexing `history.deployments`; `emergency_start[s]..[s+1]` is
     /// service s's run.
-    emergencies: Vec<EmergencyDeployment>,
+    emergencies: Vec<EmergencyDeployment<'a>>,
     emergency_start: Vec<u32>,
+    /// 4.6's rule as the profile states it (shared with the non-conformance register).
+    emergency_rule: Option<&'a tollgate_domain::nonconformance::EmergencyRule>,
     /// P1/P2 incidents caused by window deployments: (incident, index in `deps`).
     major: Vec<(&'a Incident, u32)>,
     /// P1/P2 incidents detected in the window, of the query's scope, naming no deployment.
@@ -534,7 +630,11 @@ struct Window<'a> {
 }
 
 impl<'a> Window<'a> {
-    fn build(history: &'a History, query: &'a Query) -> Window<'a> {
+    fn build(
+        history: &'a History,
+        query: &'a Query,
+        emergency_rule: Option<&'a tollgate_domain::nonconformance::EmergencyRule>,
+    ) -> Window<'a> {
         let mut ids: HashMap<&'a str, u32, BuildHasherDefault<Fx>> = HashMap::default();
         let mut services: Vec<&'a str> = Vec::new();
         // At most every deployment is in the window: the vectors grow once.
@@ -569,6 +669,7 @@ impl<'a> Window<'a> {
                     finished: d.finished,
                     success: d.success,
                     index: index as u32,
+                    release: d.release.as_deref(),
                 });
             }
             if !in_window {
@@ -625,6 +726,7 @@ impl<'a> Window<'a> {
             services,
             emergencies,
             emergency_start,
+            emergency_rule,
             major: Vec::new(),
             unattributed: Vec::new(),
             lead_times,
@@ -942,7 +1044,7 @@ impl<'a> Window<'a> {
             });
         };
         kpi.band = Some(time_band(st.mean));
-        kpi.value = Some(Value::Durations { stats: st, over_target: over, unmeasured });
+        kpi.value = Some(Value::Durations { stats: st, over_target: over, unmeasured, missing_source: 0 });
         kpi.finish()
     }
 
@@ -974,7 +1076,7 @@ impl<'a> Window<'a> {
             });
         }
         kpi.band = Some(time_band(st.median as f64));
-        kpi.value = Some(Value::Durations { stats: st, over_target: over, unmeasured: negative });
+        kpi.value = Some(Value::Durations { stats: st, over_target: over, unmeasured: negative, missing_source: 0 });
         kpi.finish()
     }
 
@@ -1010,22 +1112,27 @@ impl<'a> Window<'a> {
         let mut kpi = Builder::new(
             "mean_time_to_deploy",
             "Mean time to deploy (MTTD)",
-            "Pipeline start → finish of successful deployments: mean and median; deployments without a pipeline \
-             start are left out and counted.",
+            "Pipeline trigger (the pipeline run's first queued or started event) → environment-healthy \
+             confirmation (the deployment event) of successful deployments: mean and median; deployments with no \
+             pipeline trigger on record are missing source, counted and never timed.",
             "< 30 minutes for application releases; < 60 minutes for infrastructure",
         );
         if self.successes == 0 {
             return kpi.null(self.no_successes());
         }
         let mut times = Vec::with_capacity(self.rows.len());
-        let (mut unmeasured, mut over) = (0u64, 0u64);
+        let (mut missing_source, mut unmeasured, mut over) = (0u64, 0u64, 0u64);
         let mut all_infrastructure = true;
         for (i, r) in self.rows.iter().enumerate() {
             if !r.success() {
                 continue;
             }
+            if !r.has(PIPELINE) {
+                missing_source += 1;
+                continue;
+            }
             let t = r.finished.saturating_sub(r.pipeline_started);
-            if !r.has(PIPELINE) || t < 0 {
+            if t < 0 {
                 unmeasured += 1;
                 continue;
             }
@@ -1038,15 +1145,34 @@ impl<'a> Window<'a> {
                 kpi.breaches.push(|| Breaches::of(self.deps[i], format!("pipeline took {}", human(t)), r.finished));
             }
         }
+        if missing_source > 0 {
+            kpi.notes.push(format!(
+                "missing source: {missing_source} successful deployments have no pipeline trigger time and are not \
+                 measured"
+            ));
+        }
         if unmeasured > 0 {
-            kpi.notes.push(format!("{unmeasured} successful deployments without a pipeline start left out"));
+            kpi.notes.push(format!(
+                "{unmeasured} successful deployments whose pipeline started after they finished left out"
+            ));
         }
         let Some(st) = stats(&mut times) else {
-            return kpi.null(format!("none of the {} successful deployments has a pipeline start", self.successes));
+            return kpi.null(if unmeasured == 0 {
+                format!(
+                    "missing source: none of the {} successful deployments has a pipeline trigger time",
+                    self.successes
+                )
+            } else {
+                format!(
+                    "none of the {} successful deployments could be measured: {missing_source} have no pipeline trigger \
+                     time (missing source), {unmeasured} started after they finished",
+                    self.successes
+                )
+            });
         };
         let limit = if all_infrastructure { target::DEPLOY_INFRASTRUCTURE } else { target::DEPLOY_APPLICATION };
         kpi.band = Some(Band::target(st.mean < limit as f64));
-        kpi.value = Some(Value::Durations { stats: st, over_target: over, unmeasured });
+        kpi.value = Some(Value::Durations { stats: st, over_target: over, unmeasured, missing_source });
         kpi.finish()
     }
 
@@ -1088,7 +1214,7 @@ impl<'a> Window<'a> {
             });
         };
         kpi.band = Some(Band::target(over == 0));
-        kpi.value = Some(Value::Durations { stats: st, over_target: over, unmeasured });
+        kpi.value = Some(Value::Durations { stats: st, over_target: over, unmeasured, missing_source: 0 });
         kpi.finish()
     }
 
@@ -1244,18 +1370,28 @@ impl<'a> Window<'a> {
         let mut kpi = Builder::new(
             "approval_cycle_time",
             "CAB / approval cycle time",
-            "Release package submission → last required approval, for approval cycles requested in the window, \
-             standard and emergency separately: mean and median; pending ones are counted.",
+            "Release package submission → last required approval, for approval cycles submitted in the window, \
+             standard and emergency separately: mean and median; pending ones are counted, and approvals with no \
+             submission on record are counted as missing source.",
             "< 4 hours for standard; < 30 minutes for emergency",
         );
         let q = self.query;
         let (mut standard, mut emergency) = (Vec::new(), Vec::new());
-        let mut pending = 0u64;
+        let (mut pending, mut missing_source) = (0u64, 0u64);
         for a in &self.history.approvals {
-            if a.requested < q.from || a.requested >= q.to || q.service.as_ref().is_some_and(|s| *s != a.service) {
+            let placed = a.placed();
+            if placed < q.from || placed >= q.to || q.service.as_ref().is_some_and(|s| *s != a.service) {
                 continue;
             }
-            let Some(t) = a.granted.map(|g| g.saturating_sub(a.requested)).filter(|t| *t >= 0) else {
+            let Some(requested) = a.requested else {
+                // Approved without a submission: there is no start to measure from. A cycle
+                // neither submitted nor approved has not begun.
+                if a.granted.is_some() {
+                    missing_source += 1;
+                }
+                continue;
+            };
+            let Some(t) = a.granted.map(|g| g.saturating_sub(requested)).filter(|t| *t >= 0) else {
                 pending += 1;
                 continue;
             };
@@ -1271,18 +1407,27 @@ impl<'a> Window<'a> {
                     release: Some(a.release.clone()),
                     service: a.service.clone(),
                     deployment: None,
-                    at: a.requested,
+                    at: requested,
                 });
             }
         }
+        if missing_source > 0 {
+            kpi.notes.push(format!(
+                "missing source: {missing_source} releases approved without a release package submission on record \
+                 are not measured"
+            ));
+        }
         let (standard, emergency) = (stats(&mut standard), stats(&mut emergency));
         if standard.is_none() && emergency.is_none() {
-            return kpi.null(self.window_reason().unwrap_or_else(|| {
-                if pending == 0 {
-                    "no approval cycle was requested in the window".into()
-                } else {
-                    format!("none of the {pending} approval cycles requested in the window is complete")
-                }
+            return kpi.null(self.window_reason().unwrap_or_else(|| match (pending, missing_source) {
+                (0, 0) => "no approval cycle was requested in the window".into(),
+                (0, m) => format!(
+                    "missing source: none of the {m} releases approved in the window has a release package submission on record"
+                ),
+                (p, 0) => format!("none of the {p} approval cycles submitted in the window is complete"),
+                (p, m) => format!(
+                    "none of the {p} approval cycles submitted in the window is complete, and {m} approved releases have no submission on record (missing source)"
+                ),
             }));
         }
         if pending > 0 {
@@ -1291,7 +1436,7 @@ impl<'a> Window<'a> {
         let met = standard.is_none_or(|s| s.mean < target::APPROVAL_STANDARD as f64)
             && emergency.is_none_or(|s| s.mean < target::APPROVAL_EMERGENCY as f64);
         kpi.band = Some(Band::target(met));
-        kpi.value = Some(Value::Approvals { standard, emergency, pending });
+        kpi.value = Some(Value::Approvals { standard, emergency, pending, missing_source });
         kpi.finish()
     }
 
@@ -1299,14 +1444,16 @@ impl<'a> Window<'a> {
         let mut kpi = Builder::new(
             "emergency_release_frequency",
             "Emergency release frequency",
-            "Per service, the most successful emergency deployments in any rolling 30 days (30 × 24 h) ending in \
-             the window, earlier ones counted; services with more than two are flagged.",
+            "Per service, the most emergency releases live in production (first successful production deployment \
+             of each) in any rolling period ending in the window, earlier ones counted; services over the limit are \
+             flagged. The non-conformance register reads the same rule.",
             "Emergency releases that occur more than twice in any rolling 30-day period for the same service are a \
              process non-conformance (4.6)",
         );
         if self.attempts == 0 {
             return kpi.null(self.no_deployments());
         }
+        let rule = self.emergency_rule;
         let (from, to) = (self.query.from, self.query.to);
         let mut worst = (0u64, None::<usize>);
         let mut in_window = 0u64;
@@ -1314,26 +1461,28 @@ impl<'a> Window<'a> {
         let mut flagged: Vec<(u64, usize)> = Vec::new();
         let mut run: Vec<Time> = Vec::new();
         let mut run_index: Vec<u32> = Vec::new();
+        let mut seen: std::collections::HashSet<&str, BuildHasherDefault<Fx>> = Default::default();
         for s in 0..self.services.len() {
             run.clear();
             run_index.clear();
+            seen.clear();
             for e in &self.emergencies[self.emergency_start[s] as usize..self.emergency_start[s + 1] as usize] {
-                if e.success {
+                // An emergency release occurs at its first successful production deployment.
+                if e.success && e.release.is_none_or(|r| seen.insert(r)) {
                     run.push(e.finished);
                     run_index.push(e.index);
                 }
             }
-            let (mut start, mut best) = (0usize, (0u64, 0usize));
-            for (j, &t) in run.iter().enumerate() {
-                // A period is (t − 30 days, t]: two emergencies exactly 30 days apart are not in one.
-                while start < j && run[start] <= t.saturating_sub(target::EMERGENCY_PERIOD) {
-                    start += 1;
-                }
+            let counts = match rule {
+                Some(rule) => rule.rolling_counts(&run),
+                None => (1..=run.len() as u64).collect(),
+            };
+            let mut best = (0u64, 0usize);
+            for (j, (&t, &n)) in run.iter().zip(&counts).enumerate() {
                 if t < from || t >= to {
                     continue;
                 }
                 in_window += 1;
-                let n = (j - start + 1) as u64;
                 if n > best.0 {
                     best = (n, j);
                 }
@@ -1341,7 +1490,7 @@ impl<'a> Window<'a> {
             if best.0 > worst.0 {
                 worst = (best.0, Some(s));
             }
-            if best.0 > target::EMERGENCY_LIMIT {
+            if rule.is_some_and(|r| r.breached(best.0)) {
                 flagged.push((best.0, run_index[best.1] as usize));
             }
         }
@@ -1352,7 +1501,7 @@ impl<'a> Window<'a> {
                 Breaches::of(d, format!("{n} emergency deployments in the 30 days to {}", date(d.finished)), d.finished)
             });
         }
-        kpi.band = Some(Band {
+        kpi.band = rule.map(|_| Band {
             label: if flagged.is_empty() { "within limit" } else { "over limit: root cause review" }.into(),
             met: flagged.is_empty(),
         });
@@ -1481,7 +1630,7 @@ impl Builder {
                 definition,
                 value: None,
                 null_reason: None,
-                target,
+                target: Cow::Borrowed(target),
                 band: None,
                 breaches: Vec::new(),
                 breaches_total: 0,

@@ -44,7 +44,14 @@ fn incident(id: &str, severity: Severity, detected: Time, resolved: Option<Time>
 }
 
 fn approval(release: &str, service: &str, emergency: bool, requested: Time, granted: Option<Time>) -> ApprovalCycle {
-    ApprovalCycle { release: release.into(), service: service.into(), emergency, requested, granted }
+    ApprovalCycle {
+        release: release.into(),
+        service: service.into(),
+        emergency,
+        requested: Some(requested),
+        opened: requested - D,
+        granted,
+    }
 }
 
 fn gate(release: &str, service: &str, gate_at: Time, docs: bool, drift: Option<u32>) -> ReleaseAtGate {
@@ -74,7 +81,9 @@ fn ratio(k: &Kpi) -> (u64, u64) {
 
 fn durations(k: &Kpi) -> (Stats, u64, u64) {
     match k.value {
-        Some(Value::Durations { stats, over_target, unmeasured }) => (stats, over_target, unmeasured),
+        Some(Value::Durations { stats, over_target, unmeasured, missing_source }) => {
+            (stats, over_target, unmeasured + missing_source)
+        }
         ref v => panic!("{}: not durations: {v:?}", k.key),
     }
 }
@@ -482,6 +491,34 @@ fn mean_time_to_deploy() {
 }
 
 #[test]
+fn a_deployment_without_a_pipeline_trigger_is_missing_source_not_zero_seconds() {
+    // Given one deployment whose pipeline was triggered 20 minutes before it was confirmed
+    // deployed, and one with no pipeline trigger on record,
+    let timed = Deployment { pipeline_started: Some(MON + 9 * H - 20 * M), ..dep(1, "pay", MON + 9 * H) };
+    let untimed = dep(2, "pay", MON + 10 * H);
+    let h = History { deployments: vec![timed, untimed.clone()], ..History::default() };
+    // when the time to deploy is computed,
+    let kpis = kpi::compute(&h, &query(None, MON, MON + D));
+    let k = get(&kpis, "mean_time_to_deploy");
+    // then only the first is timed, and the second is counted as missing source.
+    let Some(Value::Durations { stats, missing_source: 1, unmeasured: 0, .. }) = k.value else { panic!("{k:?}") };
+    assert_eq!((stats.count, stats.mean), (1, 1200.0));
+    assert_eq!(
+        k.notes,
+        ["missing source: 1 successful deployments have no pipeline trigger time and are not measured"]
+    );
+    // And with no trigger at all there is no value (not 0 s), and the reason says so.
+    let h = History { deployments: vec![untimed], ..History::default() };
+    let kpis = kpi::compute(&h, &query(None, MON, MON + D));
+    let k = get(&kpis, "mean_time_to_deploy");
+    assert_eq!(k.value, None);
+    assert_eq!(
+        k.null_reason.as_deref(),
+        Some("missing source: none of the 1 successful deployments has a pipeline trigger time")
+    );
+}
+
+#[test]
 fn rollback_execution_time() {
     let kpis = org();
     let k = get(&kpis, "rollback_execution_time");
@@ -570,13 +607,44 @@ fn approval_cycle_time() {
     // Requested in the window: R-2 standard 3 h (10800), R-4 standard 6 h (21600), R-6
     // emergency 20 min (1200), R-12 pending. R-0 was requested before the window.
     // Standard: mean (10800 + 21600) / 2 = 16200 (4 h 30) ≥ 4 h; median rank 1 → 10800.
-    let Some(Value::Approvals { standard, emergency, pending }) = k.value else { panic!("{k:?}") };
+    let Some(Value::Approvals { standard, emergency, pending, missing_source: 0 }) = k.value else { panic!("{k:?}") };
     assert_eq!(standard, Some(Stats { count: 2, mean: 16200.0, median: 10800, p90: 21600, max: 21600 }));
     assert_eq!(emergency, Some(Stats { count: 1, mean: 1200.0, median: 1200, p90: 1200, max: 1200 }));
     assert_eq!(pending, 1);
     assert_eq!(band(k), ("outside target", false));
     assert_eq!(k.breaches.len(), 1);
     assert_eq!(k.breaches[0].what, "standard approval took 6 h 00 min");
+}
+
+#[test]
+fn an_approval_without_a_submission_is_missing_source_not_a_cycle_from_creation() {
+    // Given R-1 submitted at 09:00 and approved at 10:00, and R-2 approved at 12:00 with no
+    // submission on record (it was opened at 08:00),
+    let submitted =
+        ApprovalCycle { opened: MON + 8 * H, ..approval("R-1", "pay", false, MON + 9 * H, Some(MON + 10 * H)) };
+    let unsubmitted =
+        ApprovalCycle { requested: None, opened: MON + 8 * H, ..approval("R-2", "pay", false, 0, Some(MON + 12 * H)) };
+    let h = History { approvals: vec![submitted, unsubmitted.clone()], ..History::default() };
+    // when the KPIs are computed for the day,
+    let kpis = kpi::compute(&h, &query(None, MON, MON + D));
+    // then R-1 is the only cycle (1 h), R-2 is counted as missing source and not timed from
+    // its creation (4 h) or as 0 s.
+    let k = get(&kpis, "approval_cycle_time");
+    let Some(Value::Approvals { standard: Some(s), emergency: None, pending: 0, missing_source: 1 }) = k.value else {
+        panic!("{k:?}")
+    };
+    assert_eq!((s.count, s.mean), (1, 3600.0));
+    assert!(k.notes.iter().any(|n| n.starts_with("missing source: 1 releases approved")), "{:?}", k.notes);
+    // And with only the unsubmitted one there is no value, and the reason says why.
+    let h = History { approvals: vec![unsubmitted], ..History::default() };
+    let k = kpi::compute(&h, &query(None, MON, MON + D)).into_iter().find(|k| k.key == "approval_cycle_time").unwrap();
+    assert_eq!(k.value, None);
+    assert_eq!(
+        k.null_reason.as_deref(),
+        Some(
+            "missing source: none of the 1 releases approved in the window has a release package submission on record"
+        )
+    );
 }
 
 #[test]
@@ -687,7 +755,7 @@ fn one_service() {
     // Success: 1 (rollback) and 5 (emergency after) fail: 3/5.
     assert_eq!(ratio(get(&kpis, "deployment_success_rate")), (3, 5));
     // Approvals of pay requested in the window: R-2 (3 h) and R-6 (emergency, 20 min).
-    let Some(Value::Approvals { standard, emergency, pending }) = get(&kpis, "approval_cycle_time").value.clone()
+    let Some(Value::Approvals { standard, emergency, pending, .. }) = get(&kpis, "approval_cycle_time").value.clone()
     else {
         panic!()
     };
@@ -863,4 +931,12 @@ fn display_reads_well() {
     assert_eq!(kpi::date(0), "1970-01-01");
     assert_eq!(kpi::date(-1), "1969-12-31");
     assert_eq!(kpi::date(951_782_400), "2000-02-29");
+}
+
+#[test]
+fn every_kpi_a_profile_may_name_is_one_that_is_computed() {
+    let kpis = kpi::compute(&History::default(), &query(None, MON, MON + D));
+    let keys: Vec<&str> = kpis.iter().map(|k| k.key).collect();
+    let named: Vec<String> = tollgate_domain::policy::KpiDef::IDS.iter().map(|id| kpi::key_of(id)).collect();
+    assert_eq!(named, keys);
 }

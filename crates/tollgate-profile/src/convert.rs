@@ -705,6 +705,14 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
 
     let classification = classification_rules(&mut cx, &root.key("classification"));
 
+    for (i, k) in raw.kpis.iter().enumerate() {
+        if !KpiDef::IDS.contains(&k.id.as_str()) {
+            cx.problems.at(
+                &root.key("kpis").index(i).key("id"),
+                format!("unknown KPI `{}`; expected one Tollgate computes: {}", k.id, KpiDef::IDS.join(", ")),
+            );
+        }
+    }
     let policy = Policy {
         id: raw.profile.id.clone(),
         version: raw.profile.version.clone(),

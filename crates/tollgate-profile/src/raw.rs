@@ -360,7 +360,9 @@ pub struct RawKpi {
     pub id: String,
     pub name: String,
     pub measures: String,
-    pub target: String,
+    /// Absent when the procedure sets no target.
+    #[serde(default)]
+    pub target: Option<String>,
     #[serde(default)]
     pub dora: bool,
 }

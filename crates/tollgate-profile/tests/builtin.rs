@@ -57,3 +57,21 @@ fn qms_profile_encodes_the_release_type_table() {
         assert!(p.gate_for(track, tollgate_domain::lifecycle::Phase::Deployment, Opens::Deploy).is_some());
     }
 }
+
+#[test]
+fn the_grs_profile_names_its_four_metrics_and_sets_no_target() {
+    // GRS-ISMS-PRC-009 6: "Change failure rate, MTTR, deployment frequency, lead time for
+    // changes", and no target for any.
+    let text = tollgate_profile::builtin("grs-isms-prc-009").unwrap();
+    let p = tollgate_profile::load("builtin:grs-isms-prc-009", text).unwrap();
+    let ids: Vec<&str> = p.policy.kpis.iter().map(|k| k.id.as_str()).collect();
+    assert_eq!(ids, ["change-failure-rate", "mean-time-to-restore", "deployment-frequency", "lead-time-for-changes"]);
+    assert!(p.policy.kpis.iter().all(|k| k.target.is_none()), "{:?}", p.policy.kpis);
+    // Nor does it add an approver the document does not require.
+    assert!(p.policy.additional_approvals.is_empty());
+    // Every QMS KPI keeps the procedure's target.
+    let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
+    let q = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
+    assert_eq!(q.policy.kpis.len(), 14);
+    assert!(q.policy.kpis.iter().all(|k| k.target.is_some()));
+}

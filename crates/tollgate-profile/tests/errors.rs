@@ -300,3 +300,14 @@ max-lateness = "1 week"
     let errors = load("team.toml", text).unwrap_err().to_string();
     assert!(errors.contains("team.toml:9:1: recording.max-lateness: lets facts be recorded 1 week after they happened; at most 1 day in qms-dev-pro-004 1.0"), "{errors}");
 }
+
+#[test]
+fn a_kpi_tollgate_does_not_compute_is_refused_naming_the_ones_it_does() {
+    let bad = "[profile]\nid = \"x\"\nversion = \"1\"\ntitle = \"x\"\ndocument = \"x\"\nextends = \"grs-isms-prc-009\"\n[[kpis]]\nid = \"happiness\"\nname = \"Happiness\"\nmeasures = \"Smiles\"\n";
+    check(
+        bad,
+        &[
+            "team.toml:7:3: kpis[4].id: unknown KPI `happiness`; expected one Tollgate computes: deployment-frequency, deployment-success-rate, change-failure-rate, mean-time-to-restore, lead-time-for-changes, rollback-rate, mean-time-to-deploy, rollback-execution-time, environment-parity-drift, documentation-completeness, post-deployment-incident-rate, stabilisation-breach-rate, approval-cycle-time, emergency-release-frequency, deployment-rework-rate, unattributed-incidents",
+        ],
+    );
+}

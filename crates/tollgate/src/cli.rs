@@ -314,6 +314,8 @@ pub enum ReleaseCmd {
         #[arg(long)]
         comment: Option<String>,
     },
+    /// Submit the release package to its approvers: the approval cycle (4.2) starts here.
+    Submit { id: String },
     /// Approve (or reject) the release in one of your roles.
     Approve {
         id: String,

@@ -80,6 +80,8 @@ enum Wire {
     ScopeLocked { release: String },
     #[serde(rename = "release.scope_removed")]
     ScopeRemoved { release: String, kind: String, reference: String, because: String },
+    #[serde(rename = "release.submitted")]
+    Submitted { release: String },
     #[serde(rename = "release.plan_recorded")]
     PlanRecorded { release: String, field: String, text: String },
     #[serde(rename = "release.document_attached")]
@@ -262,6 +264,7 @@ pub fn encode(fact: &Fact, profile_version: &str, late_reason: Option<&str>) -> 
             reference: reference.clone(),
             because: because.clone(),
         },
+        Event::Submitted { release } => Wire::Submitted { release: r(release) },
         Event::PlanRecorded { release, field, text } => {
             Wire::PlanRecorded { release: r(release), field: field.key().to_owned(), text: text.clone() }
         }
@@ -471,6 +474,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         Wire::ScopeRemoved { release, kind, reference, because } => {
             Event::ScopeRemoved { release: parse_release(&release)?, kind, reference, because }
         }
+        Wire::Submitted { release } => Event::Submitted { release: parse_release(&release)? },
         Wire::PlanRecorded { release, field, text } => Event::PlanRecorded {
             release: parse_release(&release)?,
             field: key("plan field", &field, PlanField::from_key)?,

@@ -11,7 +11,7 @@ use tollgate_domain::evidence::Digest;
 use tollgate_ledger::SqliteLedger;
 use tollgate_metrics::history::History;
 use tollgate_metrics::import::{Importer, Summary};
-use tollgate_metrics::kpi::{self, Query};
+use tollgate_metrics::kpi::{self, Procedure, Query};
 use tollgate_metrics::store::{self, Store};
 
 use crate::app::App;
@@ -180,6 +180,16 @@ impl Progress {
     }
 }
 
+/// What the governing profile says about KPIs: the ones its document names, with its targets
+/// (none where it sets none), and its emergency frequency rule, shared with the register.
+pub fn procedure(policy: &tollgate_domain::policy::Policy) -> Procedure {
+    Procedure {
+        document: policy.document.clone(),
+        kpis: Some(policy.kpis.iter().map(|k| (kpi::key_of(&k.id), k.target.clone())).collect()),
+        emergency: tollgate_domain::nonconformance::EmergencyRule::of(policy),
+    }
+}
+
 /// Imported facts (if anything was imported) and Tollgate's own, for one query.
 pub fn history(
     db: &Path,
@@ -223,7 +233,7 @@ pub(crate) fn metrics(
         from: from.timestamp(),
         to: to.timestamp(),
     };
-    let kpis = kpi::compute(&h, &query);
+    let kpis = kpi::compute_for(&h, &query, &procedure(policy));
     // The command ends after printing: the OS takes a million deployments' memory back at
     // once, where freeing their strings one by one takes a quarter of the command's time.
     std::mem::forget(h);

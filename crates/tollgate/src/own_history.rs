@@ -35,7 +35,11 @@ pub fn history(state: &State, environment: &str, service: Option<&str>) -> Histo
                 service: r.service.as_str().into(),
                 environment: d.environment.as_str().into(),
                 artefact: artefact.clone(),
-                pipeline_started: Some(d.started.at.timestamp()),
+                // Tollgate records when a person started and finished a deployment, not when a
+                // pipeline was triggered nor when the environment was confirmed healthy: its
+                // own deployments are missing source for the time to deploy (4.2's source is
+                // "CI/CD platform timestamps"), which imported pipeline runs supply.
+                pipeline_started: None,
                 finished: finished.timestamp(),
                 success,
                 release: Some(r.id.to_string()),
@@ -55,20 +59,27 @@ pub fn history(state: &State, environment: &str, service: Option<&str>) -> Histo
         }
     }
     h.deployments.sort_by_key(|d| d.finished);
-    h.approvals.sort_by_key(|a| a.requested);
+    h.approvals.sort_by_key(|a| a.placed());
     h.releases.sort_by_key(|r| r.gate_at);
     h
 }
 
-/// From creation (the package submitted for approval) to the approval that completed a route.
+/// From the release package's submission to the approval that completed a route. A release
+/// neither submitted nor approved has no cycle yet; one approved with no submission on record
+/// has no start (`requested: None`), and is reported as such, never timed from its creation.
 fn approval_cycle(state: &State, r: &Release) -> Option<ApprovalCycle> {
     let policy = state.policy_of(r);
     let granted = approval::status(state, r, policy).met.then(|| r.approvals.values().map(|a| a.at).max()).flatten();
+    let requested = r.submitted.as_ref().map(|s| s.at.timestamp());
+    if requested.is_none() && granted.is_none() {
+        return None;
+    }
     Some(ApprovalCycle {
         release: r.id.to_string(),
         service: r.service.clone(),
         emergency: r.track == Track::Emergency,
-        requested: r.created.at.timestamp(),
+        requested,
+        opened: r.created.at.timestamp(),
         granted: granted.map(|t| t.timestamp()),
     })
 }

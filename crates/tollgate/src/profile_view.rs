@@ -103,7 +103,7 @@ pub fn show(profile: &Profile) -> View {
     }
     t.push_str("\nKPIs (4.2)\n");
     for k in &p.kpis {
-        t.push_str(&format!("  {:<30} {}\n", k.name, k.target));
+        t.push_str(&format!("  {:<30} {}\n", k.name, k.target.as_deref().unwrap_or("no target set")));
     }
     let json: Value = json!({
         "id": p.id, "version": p.version, "title": p.title, "document": p.document, "extends": p.extends, "hash": profile.hash,

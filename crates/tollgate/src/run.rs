@@ -807,6 +807,10 @@ fn release(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: ReleaseCmd) -> Result<()
             let summary = format!("{id}: {check} confirmed");
             (Command::Confirm { release: id, confirmation: check, comment }, summary)
         }
+        ReleaseCmd::Submit { id } => {
+            let id = release_id(&id)?;
+            (Command::Submit { release: id }, format!("{id}: submitted for approval"))
+        }
         ReleaseCmd::Approve { id, reject, role, comment } => {
             let id = release_id(&id)?;
             let summary = format!("{id}: {}", if reject { "rejected" } else { "approved" });

@@ -152,6 +152,7 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
     json["removed_scope"] = Value::Array(removed_scope);
     let flags = classification_flags(state, r);
     json["classification_flags"] = json!(flags);
+    json["submitted"] = json!(r.submitted.as_ref().map(|s| json!({"by": s.by, "at": time(s.at)})));
     let mut text = format!(
         "{} {} {} — {}\n  type       {} ({}, {} track; min lead time {}, stabilisation {})\n  phase      {}\n  window     {}{}\n  governed   {} {} ({}…)\n  created    by {} at {}\n",
         r.id,
@@ -261,6 +262,9 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
     }
     for (criterion, o) in &r.overrides {
         text.push_str(&format!("  override   {criterion} by {}: {}\n", o.by, o.value.justification));
+    }
+    if let Some(s) = &r.submitted {
+        text.push_str(&format!("  submitted  for approval by {} at {}\n", s.by, when(s.at)));
     }
     for (who, a) in &r.approvals {
         text.push_str(&format!(

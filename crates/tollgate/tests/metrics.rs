@@ -2,7 +2,11 @@
 
 mod support;
 
+use std::sync::Arc;
+
 use support::*;
+use tollgate_domain::playbook::{self, Rehearsal, Runner};
+use tollgate_metrics::kpi::{self, Query};
 
 fn line(id: &str, chain: &str, kind: &str, at: &str, subject: &str, content: &str, custom: &str) -> String {
     format!(
@@ -140,4 +144,189 @@ fn an_import_that_fails_part_way_leaves_the_store_and_the_log_as_they_were() {
         (v["imported"].as_u64(), v["duplicates"].as_u64(), v["deployments"].as_u64()),
         (Some(1), Some(0), Some(1))
     );
+}
+
+fn minor_release(tg: &Tg, version: &str) -> String {
+    let v = tg.json(
+        "eli",
+        &[
+            "release",
+            "create",
+            "--service",
+            "payments",
+            "--version",
+            version,
+            "--type",
+            "minor",
+            "--title",
+            "Faster refunds",
+            "--window-start",
+            "+2s",
+            "--window-end",
+            "+1h",
+        ],
+    );
+    v["id"].as_str().unwrap().to_owned()
+}
+
+fn day_around_now(tg: &Tg, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["metrics", "--to", "+1 day"];
+    all.extend_from_slice(args);
+    tg.json("rita", &all)
+}
+
+#[test]
+fn the_approval_cycle_runs_from_submission_and_an_unsubmitted_approval_is_missing_source() {
+    // Given a release approved without its package ever being submitted,
+    let tg = Tg::new();
+    let profile = fast_profile(tg.dir.path());
+    init_with_people(&tg, profile.to_str().unwrap());
+    let r1 = minor_release(&tg, "2.4.0");
+    tg.ok("rita", &["release", "approve", &r1]);
+    tg.ok("quinn", &["release", "approve", &r1]);
+    // when the KPIs are computed,
+    let m = day_around_now(&tg, &[]);
+    // then the cycle is not timed from the release's creation: it has no start, and says so.
+    let k = &m["approval_cycle_time"];
+    assert!(k["value"].is_null(), "{k}");
+    assert!(k["null_reason"].as_str().unwrap().starts_with("missing source: none of the 1 releases approved"), "{k}");
+
+    // Given a second release submitted for approval a moment after creation, then approved,
+    let r2 = minor_release(&tg, "2.5.0");
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    tg.ok("eli", &["release", "submit", &r2]);
+    let show = tg.json("rita", &["release", "show", &r2]);
+    assert_eq!(show["submitted"]["by"], "eli");
+    tg.ok("rita", &["release", "approve", &r2]);
+    tg.ok("quinn", &["release", "approve", &r2]);
+    // then it is the one measured cycle, and the first is still counted apart.
+    let m = day_around_now(&tg, &[]);
+    let v = &m["approval_cycle_time"]["value"];
+    assert_eq!((v["standard"]["count"].as_u64(), v["missing_source"].as_u64()), (Some(1), Some(1)), "{v}");
+    let log = tg.ok("auditor", &["audit", "log"]);
+    assert!(log.contains("release.submitted"), "{log}");
+
+    // A second submission, or one after the approvals are complete, is refused and writes nothing.
+    let before = tg.events();
+    check(&tg.run("eli", &["release", "submit", &r2]), 1, &["submit again"]);
+    let again = tg.run("eli", &["release", "submit", &r1]);
+    check(&again, 1, &["submit after approval"]);
+    assert!(stderr(&again).contains("already complete"), "{}", stderr(&again));
+    // Nobody without the authority to open releases submits one.
+    let r3 = minor_release(&tg, "2.6.0");
+    let before3 = tg.events();
+    check(&tg.run("quinn", &["release", "submit", &r3]), 3, &["submit as qa lead"]);
+    assert_eq!(tg.events(), before3);
+    assert_eq!(before + 1, before3, "only the third release's creation was recorded");
+}
+
+#[test]
+fn tollgate_s_own_deployments_have_no_pipeline_trigger_so_their_time_to_deploy_is_missing_source() {
+    // Given a release deployed through Tollgate, its `deploy` and `deployed` commands typed ten
+    // minutes apart by a person,
+    let mut h = rehearsal("qms-dev-pro-004", PEOPLE);
+    let start = h.now();
+    let id = playbook::create(&mut h, "payments", "1.0.0", "patch", chrono::Duration::weeks(3)).unwrap();
+    playbook::walk_to_closed(&mut h, id).unwrap();
+    assert!(h.state.releases[&id].live_since().is_some());
+    // when the KPIs are computed from Tollgate's own records,
+    let history = tollgate::own_history::history(&h.state, "production", None);
+    let q =
+        Query { service: None, environment: "production".into(), from: start.timestamp(), to: h.now().timestamp() + 1 };
+    let k = kpi::compute(&history, &q).into_iter().find(|k| k.key == "mean_time_to_deploy").unwrap();
+    // then the time between two commands is not reported as the time to deploy: there is no
+    // pipeline trigger on record, and the KPI says so.
+    assert_eq!(k.value, None, "{k:?}");
+    assert_eq!(
+        k.null_reason.as_deref(),
+        Some("missing source: none of the 1 successful deployments has a pipeline trigger time")
+    );
+}
+
+fn rehearsal(profile_id: &str, people: &[(&str, &str)]) -> Rehearsal {
+    let start: chrono::DateTime<chrono::Utc> = "2026-01-05T09:00:00Z".parse().unwrap();
+    let mut h = Rehearsal::new(start);
+    let text = tollgate_profile::builtin(profile_id).unwrap();
+    let mut profile = tollgate_profile::load(&format!("builtin:{profile_id}"), text).unwrap();
+    profile.policy.artefacts.trusted_keys.insert(tollgate_domain::evidence::Digest::from_sha256([7; 32]));
+    profile.policy.artefacts.builders.push(tollgate_domain::policy::TrustedBuilder {
+        id: "https://ci.example.com/rehearsal".into(),
+        keys: [tollgate_domain::evidence::Digest::from_sha256([8; 32])].into(),
+    });
+    let people: Vec<(&str, &[&str])> = people.iter().map(|(name, role)| (*name, std::slice::from_ref(role))).collect();
+    for (actor, command) in playbook::staffing(Arc::new(profile), &people) {
+        h.run(&actor, command).unwrap();
+    }
+    h
+}
+
+/// The KPIs of the rehearsal's own records over the `days` to now, under its profile.
+fn own_kpis(h: &Rehearsal, days: i64) -> Vec<kpi::Kpi> {
+    let history = tollgate::own_history::history(&h.state, "production", None);
+    let to = h.now().timestamp() + 1;
+    let q = Query { service: None, environment: "production".into(), from: to - days * 86_400, to };
+    kpi::compute_for(&history, &q, &tollgate::metrics_cmd::procedure(h.state.policy().unwrap()))
+}
+
+fn emergency_kpi(h: &Rehearsal) -> (u64, u64) {
+    let k = own_kpis(h, 60).into_iter().find(|k| k.key == "emergency_release_frequency").unwrap();
+    match k.value {
+        Some(kpi::Value::Emergency { worst, services_over_limit, .. }) => (worst, services_over_limit),
+        v => panic!("{v:?}"),
+    }
+}
+
+#[test]
+fn the_register_and_the_kpi_count_the_same_emergencies_and_neither_counts_a_withdrawn_one() {
+    // Given two emergency releases of payments live in production ten days apart,
+    let mut h = rehearsal("qms-dev-pro-004", PEOPLE);
+    for v in ["1.0.1", "1.0.2"] {
+        let id = playbook::create(&mut h, "payments", v, "emergency", chrono::Duration::zero()).unwrap();
+        playbook::walk_to_closed(&mut h, id).unwrap();
+        h.wait_until(h.now() + chrono::Duration::days(10));
+    }
+    // when a third is opened and then withdrawn before production,
+    let third = playbook::create(&mut h, "payments", "1.0.3", "emergency", chrono::Duration::zero()).unwrap();
+    h.run("rita", tollgate_domain::Command::Withdraw { release: third, reason: "fixed by config".into() }).unwrap();
+    // then neither the register nor the KPI counts it.
+    let ncs = |h: &Rehearsal| h.state.ncs.iter().filter(|n| n.condition == "emergency-frequency").count();
+    assert_eq!(ncs(&h), 0);
+    assert_eq!(emergency_kpi(&h), (2, 0));
+    // And when a fourth goes live within the 30 days, both count three.
+    let fourth = playbook::create(&mut h, "payments", "1.0.4", "emergency", chrono::Duration::zero()).unwrap();
+    playbook::walk_to_closed(&mut h, fourth).unwrap();
+    assert_eq!(ncs(&h), 1);
+    assert_eq!(emergency_kpi(&h), (3, 1));
+}
+
+#[test]
+fn a_grs_release_reports_grs_s_four_metrics_without_targets_or_bands() {
+    // Given a release deployed under GRS-ISMS-PRC-009, which names four metrics and no target,
+    let people = [
+        ("eli", "engineering-lead"),
+        ("paula", "product-owner"),
+        ("ella", "engineering-lead"),
+        ("omar", "sre"),
+        ("oscar", "sre"),
+        ("sam", "security-engineer"),
+        ("cab1", "cab-member"),
+        ("cab2", "cab-member"),
+    ];
+    let mut h = rehearsal("grs-isms-prc-009", &people);
+    let id = playbook::create(&mut h, "payments", "1.0.0", "minor", chrono::Duration::weeks(3)).unwrap();
+    playbook::walk_to_closed(&mut h, id).unwrap();
+    // when its KPIs are computed under its own profile,
+    let kpis = own_kpis(&h, 30);
+    // then exactly its four are reported, each with a value and neither a target nor a band.
+    let keys: Vec<&str> = kpis.iter().map(|k| k.key).collect();
+    assert_eq!(
+        keys,
+        ["change_failure_rate", "failed_deployment_recovery_time", "deployment_frequency", "lead_time_for_changes"]
+    );
+    for k in &kpis {
+        assert_eq!(k.band, None, "{}", k.key);
+        assert_eq!(k.target, "not set by GRS-ISMS-PRC-009", "{}", k.key);
+        assert!(k.breaches.is_empty(), "{}", k.key);
+    }
+    assert!(kpis[0].value.is_some() && kpis[2].value.is_some());
 }

@@ -254,7 +254,7 @@ fn kpi_table(h: &mut String, r: &Report) {
             if missed { "missed" } else { "ok" },
             e(k.name),
             e(k.definition),
-            e(k.target),
+            e(&k.target),
             band(k)
         );
     }
@@ -374,7 +374,7 @@ fn breaches(h: &mut String, r: &Report) {
             e(k.name),
             e(k.band.as_ref().map_or("", |b| b.label.as_str())),
             e(&value),
-            e(k.target),
+            e(&k.target),
             super::items(k.breaches_total)
         );
         if k.breaches.is_empty() {
@@ -391,7 +391,7 @@ fn breaches(h: &mut String, r: &Report) {
             "<h3>{} <span class=\"badge none\">no target</span></h3>\n<p class=\"muted\">{} {}</p>",
             e(k.name),
             e(k.definition),
-            e(k.target)
+            e(&k.target)
         );
         breach_table(h, k);
     }

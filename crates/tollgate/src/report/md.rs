@@ -107,7 +107,7 @@ pub fn render(r: &Report) -> String {
         for n in &k.notes {
             let _ = write!(value, "<br>{}", e(n));
         }
-        row(&mut m, &[format!("**{}**", e(k.name)), value, e(k.target), band(k)]);
+        row(&mut m, &[format!("**{}**", e(k.name)), value, e(&k.target), band(k)]);
     }
     m.push('\n');
 
@@ -141,7 +141,7 @@ pub fn render(r: &Report) -> String {
             e(k.name),
             e(k.band.as_ref().map_or("", |b| b.label.as_str())),
             e(&k.value.as_ref().map(|v| v.to_string()).unwrap_or_default()),
-            e(k.target),
+            e(&k.target),
             super::items(k.breaches_total)
         );
         breach_table(&mut m, k);

@@ -11,7 +11,7 @@
 //!
 //! Loading the facts is most of a report's cost: the trend's periods are cut into one run per
 //! core, each run's facts loaded once (with the look-back the KPIs need, as `tollgate metrics`
-//! loads them) and its periods computed by `kpi::compute` on its own thread. The report's own
+//! loads them) and its periods computed by `kpi::compute_for` on its own thread. The report's own
 //! period is the last of the last run, so its KPIs are those `tollgate metrics` gives for it.
 
 mod chart;
@@ -356,7 +356,9 @@ pub fn build(
     let load = |from, to| crate::metrics_cmd::history(db, state, service, &environment, from, to);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (mut per_period, lists) =
-        grouped(&queries, threads, &load, |h: &History| listed_deployments(h, from, to, rollback_target))?;
+        grouped(&crate::metrics_cmd::procedure(policy), &queries, threads, &load, |h: &History| {
+            listed_deployments(h, from, to, rollback_target)
+        })?;
     let (emergency_deployments, rollbacks) = lists.unwrap_or_default();
     let trends = TRENDS
         .iter()
@@ -516,6 +518,7 @@ type Load<'a> = dyn Fn(Time, Time) -> Result<History, Failure> + Sync + 'a;
 /// into one run per core, each run's facts loaded once (the loader adds the look-back KPIs
 /// need) and its periods computed on its own thread. Results come back in query order.
 fn grouped<T: Send>(
+    procedure: &kpi::Procedure,
     queries: &[Query],
     threads: usize,
     load: &Load<'_>,
@@ -536,7 +539,7 @@ fn grouped<T: Send>(
                 s.spawn(move || -> Result<_, Failure> {
                     let (Some(first), Some(end)) = (run.first(), run.last()) else { return Ok((Vec::new(), None)) };
                     let history = load(first.from, end.to)?;
-                    let kpis: Vec<Vec<Kpi>> = run.iter().map(|q| kpi::compute(&history, q)).collect();
+                    let kpis: Vec<Vec<Kpi>> = run.iter().map(|q| kpi::compute_for(&history, q, procedure)).collect();
                     Ok((kpis, last.map(|f| f(&history))))
                 })
             })
@@ -680,7 +683,8 @@ mod tests {
                 release: format!("R-{i}"),
                 service: d.service.to_string(),
                 emergency: d.emergency,
-                requested: d.finished - 3 * 3_600,
+                requested: Some(d.finished - 3 * 3_600),
+                opened: d.finished - 4 * 3_600,
                 granted: Some(d.finished - 3_600),
             });
             h.releases.push(ReleaseAtGate {
@@ -715,7 +719,8 @@ mod tests {
                 asked.lock().unwrap().push((from, to));
                 Ok(h.clone())
             };
-            let (kpis, last) = grouped(&queries, threads, &load, |_: &History| "last").unwrap();
+            let (kpis, last) =
+                grouped(&kpi::Procedure::default(), &queries, threads, &load, |_: &History| "last").unwrap();
             assert_eq!(kpis, sequential, "{threads} threads");
             assert_eq!(last, Some("last"));
             // One load per run, the runs together covering the periods once, in order.
@@ -726,8 +731,8 @@ mod tests {
             assert!(asked.windows(2).all(|w| w[0].1 == w[1].0), "{asked:?}");
         }
         let fail = |_, _| Err(error("unreadable"));
-        assert!(grouped(&queries, 2, &fail, |_: &History| ()).is_err());
-        assert!(grouped(&[], 2, &fail, |_: &History| ()).unwrap().0.is_empty());
+        assert!(grouped(&kpi::Procedure::default(), &queries, 2, &fail, |_: &History| ()).is_err());
+        assert!(grouped(&kpi::Procedure::default(), &[], 2, &fail, |_: &History| ()).unwrap().0.is_empty());
     }
 
     #[test]
