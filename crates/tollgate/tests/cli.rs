@@ -42,23 +42,7 @@ fn a_full_minor_release_through_every_gate() {
     let keys = [ci::fingerprint(&ci.dir, &ci.sign_pub), ci::fingerprint(&ci.dir, &ci.build_pub)];
     let profile = fast_profile_trusting(tg.dir.path(), &keys, &[(ci::BUILDER, keys[1].as_str())]);
     init_with_people(&tg, profile.to_str().unwrap());
-    let id = release_create(
-        &tg,
-        &[
-            "--service",
-            "payments",
-            "--version",
-            "2.4.0",
-            "--type",
-            "minor",
-            "--title",
-            "Faster refunds",
-            "--window-start",
-            "+2s",
-            "--window-end",
-            "+1h",
-        ],
-    );
+    let id = minor_release(&tg, "2.4.0");
     assert_eq!(id, "R-1");
     let show = tg.json("rita", &["release", "show", &id]);
     assert_eq!(

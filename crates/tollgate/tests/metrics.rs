@@ -146,29 +146,6 @@ fn an_import_that_fails_part_way_leaves_the_store_and_the_log_as_they_were() {
     );
 }
 
-fn minor_release(tg: &Tg, version: &str) -> String {
-    let v = tg.json(
-        "eli",
-        &[
-            "release",
-            "create",
-            "--service",
-            "payments",
-            "--version",
-            version,
-            "--type",
-            "minor",
-            "--title",
-            "Faster refunds",
-            "--window-start",
-            "+2s",
-            "--window-end",
-            "+1h",
-        ],
-    );
-    v["id"].as_str().unwrap().to_owned()
-}
-
 fn day_around_now(tg: &Tg, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["metrics", "--to", "+1 day"];
     all.extend_from_slice(args);

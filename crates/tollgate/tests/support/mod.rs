@@ -146,3 +146,27 @@ pub fn init_with_people(tg: &Tg, profile: &str) {
         tg.ok("rita", &["person", "add", name, "--role", role]);
     }
 }
+
+/// A minor release of payments created by eli, its window opening in two seconds; its id.
+pub fn minor_release(tg: &Tg, version: &str) -> String {
+    let v = tg.json(
+        "eli",
+        &[
+            "release",
+            "create",
+            "--service",
+            "payments",
+            "--version",
+            version,
+            "--type",
+            "minor",
+            "--title",
+            "Faster refunds",
+            "--window-start",
+            "+2s",
+            "--window-end",
+            "+1h",
+        ],
+    );
+    v["id"].as_str().unwrap().to_owned()
+}
