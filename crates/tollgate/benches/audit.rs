@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use tollgate::codec;
+use tollgate_app::codec;
 use tollgate_domain::playbook::{self, Rehearsal, Runner};
 use tollgate_ledger::{Expectation, Ledger, NewRecord, SqliteLedger};
 

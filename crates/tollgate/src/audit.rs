@@ -13,8 +13,8 @@ use tollgate_domain::{State, evolve};
 use tollgate_ledger::{Ledger, LedgerError, NoteVerifier, SqliteLedger, merkle, verify_each};
 
 use crate::cli::AuditCmd;
-use crate::codec;
 use crate::run::Failure;
+use tollgate_app::codec;
 
 /// Opens the store to read it, with the public key only: an auditor's copy needs no secret.
 fn open(db: &Path, trusted: Option<NoteVerifier>) -> Result<SqliteLedger, Failure> {

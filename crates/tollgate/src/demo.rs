@@ -14,8 +14,8 @@ use tollgate_domain::release::ReleaseId;
 use tollgate_domain::{Command, Event, Rejection, State, Timestamp};
 use tollgate_ledger::{SqliteLedger, verify};
 
-use crate::app::{App, AppError};
 use crate::when::system_now;
+use tollgate_app::app::{App, AppError};
 
 const PEOPLE: &[(&str, &str)] = &[
     ("rita", "release-manager"),

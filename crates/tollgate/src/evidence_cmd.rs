@@ -15,10 +15,10 @@ use tollgate_domain::release::TriageOutcome;
 use tollgate_evidence::ParseError;
 use tollgate_ledger::SqliteLedger;
 
-use crate::app::App;
 use crate::cli::{ArtefactCmd, EvidenceCmd};
 use crate::run::{Ctx, Failure, error, release_id};
 use crate::view::View;
+use tollgate_app::app::App;
 
 /// JSON and XML evidence is read whole up to this size; JUnit is streamed at any size.
 const MAX_EVIDENCE: u64 = tollgate_evidence::json::MAX_DOCUMENT_BYTES as u64;

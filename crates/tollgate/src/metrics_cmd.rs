@@ -14,10 +14,10 @@ use tollgate_metrics::import::{Importer, Summary};
 use tollgate_metrics::kpi::{self, Procedure, Query};
 use tollgate_metrics::store::{self, Store};
 
-use crate::app::App;
 use crate::event_stream::{self, MAX_LINE, ReadError};
 use crate::run::{Ctx, Failure, error};
 use crate::view::View;
+use tollgate_app::app::App;
 
 pub(crate) fn import(ctx: &Ctx, app: &mut App<SqliteLedger>, file: &Path) -> Result<(), Failure> {
     let actor = ctx.actor()?.to_owned();
@@ -239,7 +239,7 @@ pub(crate) fn metrics(
     std::mem::forget(h);
     let mut json = kpi::to_json(&kpis);
     if let Some(o) = json.as_object_mut() {
-        o.insert("query".into(), json!({"service": service, "environment": environment, "from": crate::codec::time(from), "to": crate::codec::time(to)}));
+        o.insert("query".into(), json!({"service": service, "environment": environment, "from": tollgate_app::codec::time(from), "to": tollgate_app::codec::time(to)}));
     }
     let mut table = String::new();
     for k in &kpis {

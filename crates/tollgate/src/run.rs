@@ -17,10 +17,11 @@ use tollgate_domain::release::ReleaseId;
 use tollgate_domain::{Command, NewRelease, Profile, Refusal, Rejection, State, Timestamp};
 use tollgate_ledger::SqliteLedger;
 
-use crate::app::{App, AppError, Recorded};
 use crate::cli::*;
 use crate::view::{self, View};
-use crate::{audit, codec, when as time_arg};
+use crate::{audit, when as time_arg};
+use tollgate_app::app::{App, AppError, Recorded};
+use tollgate_app::codec;
 
 /// Why a command did not complete, and so its exit code.
 #[derive(Debug)]

@@ -10,7 +10,7 @@ use tollgate_domain::release::Release;
 use tollgate_domain::state::{Nonconformance, State};
 use tollgate_domain::{Timestamp, approval};
 
-use crate::codec::time;
+use tollgate_app::codec::time;
 
 /// A view: the JSON document and the text rendering.
 pub struct View {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
-use tollgate::app::{App, AppError};
+use tollgate_app::app::{App, AppError};
 use tollgate_domain::evidence::{Digest, EvidenceKind, Finding, Rating, Report, ScanReport, ScanSubject};
 use tollgate_domain::lifecycle::Phase;
 use tollgate_domain::playbook::{self, Runner};

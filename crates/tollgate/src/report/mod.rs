@@ -28,9 +28,9 @@ use tollgate_ledger::SqliteLedger;
 use tollgate_metrics::history::{History, Time};
 use tollgate_metrics::kpi::{self, Kpi, Query, Value};
 
-use crate::app::App;
 use crate::run::{Ctx, Failure, error};
 use crate::view::View;
+use tollgate_app::app::App;
 
 const DAY: i64 = 86_400;
 
@@ -586,7 +586,7 @@ pub(crate) fn when(t: Time) -> String {
 }
 
 fn when_rfc3339(t: Time) -> String {
-    stamp(t).map_or_else(|| t.to_string(), crate::codec::time)
+    stamp(t).map_or_else(|| t.to_string(), tollgate_app::codec::time)
 }
 
 /// `2026-11-22`.

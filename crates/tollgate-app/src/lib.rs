@@ -1,0 +1,12 @@
+//! The application layer that every front end calls — the CLI today, the server and the rollout
+//! executor next: the wire format of the log ([`codec`]), replay and the one way a command
+//! becomes facts in the log ([`app`]: load, `decide`, append, with the clock injected).
+//! Nothing here knows a terminal, a file path given by a person, or HTTP.
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod codec;
+pub mod codec_evidence;
+
+pub use app::{App, AppError, Recorded};
