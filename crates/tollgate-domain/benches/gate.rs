@@ -8,7 +8,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use tollgate_domain::event::Triage;
 use tollgate_domain::lifecycle::{Phase, Track};
 use tollgate_domain::playbook::{self, Rehearsal, Runner};
-use tollgate_domain::policy::Severity;
+use tollgate_domain::evidence::Digest;
+use tollgate_domain::policy::{Severity, TrustedBuilder};
 use tollgate_domain::release::ReleaseId;
 use tollgate_domain::{Command, gate};
 
@@ -16,7 +17,14 @@ fn setup() -> (Rehearsal, ReleaseId) {
     let now: DateTime<Utc> = "2026-11-02T09:00:00Z".parse().unwrap();
     let mut b = Rehearsal::new(now);
     let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
-    let profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
+    let mut profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
+    // The rehearsal's artefacts are signed and built by keys and a builder the profile trusts.
+    let artefacts = &mut profile.policy.artefacts;
+    artefacts.trusted_keys.insert(Digest::from_sha256([7; 32]));
+    artefacts.builders.push(TrustedBuilder {
+        id: "https://ci.example.com/rehearsal".into(),
+        keys: [Digest::from_sha256([8; 32])].into(),
+    });
     let people: Vec<(&str, &[&str])> = [
         ("rita", "release-manager"),
         ("eli", "engineering-lead"),
