@@ -4,9 +4,10 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use tollgate_domain::recording::{self, Timing};
-use tollgate_domain::{Command, Event, Fact, Rejection, State, decide, evolve};
+use tollgate_domain::{Command, Event, Fact, Rejection, State, Timestamp, decide, evolve};
 use tollgate_ledger::{Expectation, Ledger, LedgerError, NewRecord, SqliteLedger};
 
 use crate::codec;
@@ -39,7 +40,7 @@ fn conflict(stream: &str, expected: u64, actual: u64) -> String {
     } else {
         format!("{stream} changed while this command was being decided (version {expected} became {actual})")
     };
-    format!("conflict: {what}; nothing was written, run the command again")
+    format!("conflict: {what}, again on every retry; nothing was written")
 }
 
 /// What an accepted command recorded.
@@ -50,11 +51,78 @@ pub struct Recorded {
     pub checkpoint: String,
 }
 
+/// The recording clock: when facts are written down. Injected so that the demo, the tests and
+/// a rehearsal can run on simulated time; the CLI and the server use the system's.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+    }
+}
+
+/// A clock that moves only when told to (simulations, tests).
+#[derive(Clone, Debug)]
+pub struct ManualClock(Arc<Mutex<Timestamp>>);
+
+impl ManualClock {
+    pub fn new(at: Timestamp) -> ManualClock {
+        ManualClock(Arc::new(Mutex::new(at)))
+    }
+
+    pub fn set(&self, at: Timestamp) {
+        *self.0.lock().expect("clock lock") = at;
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.0.lock().expect("clock lock") += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().expect("clock lock")
+    }
+}
+
+/// When a command's facts happened: now (the recording clock's time, read afresh on every
+/// attempt), or at a given earlier time with the reason it is recorded late.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum When {
+    Now,
+    At { happened: Timestamp, late_reason: Option<String> },
+}
+
+impl When {
+    /// The timing of facts recorded at `recorded`.
+    pub fn timing(&self, recorded: Timestamp) -> Timing {
+        match self {
+            When::Now => Timing::on_time(recorded),
+            When::At { happened, late_reason } => {
+                Timing { happened: *happened, recorded, late_reason: late_reason.clone() }
+            }
+        }
+    }
+}
+
+/// How many times a command is decided again after a concurrent writer changed what it read.
+/// Each retry first applies the other writer's facts, so only a burst of more than this many
+/// writers to the same streams within one command's decision can exhaust it.
+const ATTEMPTS: usize = 16;
+
 pub struct App<L: Ledger> {
     ledger: L,
     state: State,
     /// Stream versions seen while replaying: the expectations of the next append.
     versions: HashMap<String, u64>,
+    /// How many log entries `state` has applied: the next catch-up starts there.
+    applied: u64,
+    clock: Arc<dyn Clock>,
 }
 
 impl App<SqliteLedger> {
@@ -75,33 +143,42 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 }
 
 impl<L: Ledger> App<L> {
-    /// Rebuilds state from every fact in the log.
+    /// Rebuilds state from every fact in the log; records on the system clock.
     pub fn from_ledger(ledger: L) -> Result<Self, AppError> {
-        let mut state = State::default();
-        let mut versions = HashMap::new();
+        let mut app =
+            App { ledger, state: State::default(), versions: HashMap::new(), applied: 0, clock: Arc::new(SystemClock) };
+        app.catch_up()?;
+        Ok(app)
+    }
+
+    /// The same, recording on `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Applies the log entries written since this process last read it (by anyone): a
+    /// long-lived process pays only for what is new.
+    pub fn catch_up(&mut self) -> Result<(), AppError> {
         let mut failure = None;
-        ledger
-            .scan_frames(0, &mut |frame| {
-                let fact = codec::decode(frame.payload)
-                    .map_err(|e| AppError::Unreadable { seq: frame.seq, message: e.0 })
-                    .and_then(|d| {
-                        evolve(&mut state, &d.fact)
-                            .map_err(|e| AppError::Unreadable { seq: frame.seq, message: e.0 })?;
-                        Ok(d)
-                    });
-                match fact {
-                    Ok(_) => {
+        let (state, versions, applied) = (&mut self.state, &mut self.versions, &mut self.applied);
+        self.ledger
+            .scan_frames(*applied, &mut |frame| {
+                let applies =
+                    codec::decode(frame.payload).map_err(|e| e.0).and_then(|d| evolve(state, &d.fact).map_err(|e| e.0));
+                match applies {
+                    Ok(()) => {
                         versions.insert(frame.stream.to_owned(), frame.stream_version);
+                        *applied = frame.seq + 1;
                         Ok(())
                     }
-                    Err(e) => {
-                        failure = Some(e);
+                    Err(message) => {
+                        failure = Some(AppError::Unreadable { seq: frame.seq, message });
                         Err(LedgerError::Corrupt { at: format!("event {}", frame.seq), detail: "unreadable".into() })
                     }
                 }
             })
-            .map_err(|e| failure.take().unwrap_or_else(|| e.into()))?;
-        Ok(App { ledger, state, versions })
+            .map_err(|e| failure.take().unwrap_or_else(|| e.into()))
     }
 
     pub fn state(&self) -> &State {
@@ -116,10 +193,48 @@ impl<L: Ledger> App<L> {
         self.ledger
     }
 
-    /// Decides `command` as `actor` at `timing.happened`; records the facts at
-    /// `timing.recorded`, or nothing. A fact recorded late needs a reason, and is refused when
-    /// later than the profile allows.
-    pub fn execute(&mut self, actor: &str, timing: &Timing, command: &Command) -> Result<Recorded, AppError> {
+    /// Decides `command` as `actor`; records the facts, or nothing. When another writer
+    /// changed a stream the decision read, its facts are applied and the command is decided
+    /// again (the clock read afresh for `When::Now`): concurrent writers wait or succeed, and a
+    /// command that no longer holds is refused with the reason, never "run it again".
+    pub fn execute(&mut self, actor: &str, when: &When, command: &Command) -> Result<Recorded, AppError> {
+        let clock = Arc::clone(&self.clock);
+        // Now is never earlier than what the log already holds: a writer that raced ahead by a
+        // few milliseconds moves this command's time to its own, not the log backwards.
+        let timing = |state: &State| {
+            let t = clock.now();
+            when.timing(if *when == When::Now { state.last_at.map_or(t, |last| last.max(t)) } else { t })
+        };
+        self.with_retries(actor, &timing, command)
+    }
+
+    /// For simulations on their own time (the demo, rehearsals, tests): the facts happen, and
+    /// are recorded, at `at`.
+    pub fn execute_at(&mut self, actor: &str, at: Timestamp, command: &Command) -> Result<Recorded, AppError> {
+        self.with_retries(actor, &|_| Timing::on_time(at), command)
+    }
+
+    fn with_retries(
+        &mut self,
+        actor: &str,
+        timing: &dyn Fn(&State) -> Timing,
+        command: &Command,
+    ) -> Result<Recorded, AppError> {
+        let mut attempt = 1;
+        loop {
+            match self.execute_once(actor, &timing(&self.state), command) {
+                Err(AppError::Conflict { .. }) if attempt < ATTEMPTS => {
+                    attempt += 1;
+                    self.catch_up()?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One decision on the state as read: a fact recorded late needs a reason, and is refused
+    /// when later than the profile allows.
+    fn execute_once(&mut self, actor: &str, timing: &Timing, command: &Command) -> Result<Recorded, AppError> {
         recording::check(&self.state, command, timing).map_err(AppError::Rejected)?;
         let now = timing.happened;
         let events = decide(&self.state, actor, now, command).map_err(AppError::Rejected)?;
@@ -144,8 +259,10 @@ impl<L: Ledger> App<L> {
             });
         }
         let mut streams: Vec<String> = records.iter().map(|r| r.stream.clone()).collect();
-        // The actor's roles were read to decide: a concurrent change to them is a conflict too.
+        // What was read to decide must not have changed either: the actor's roles, and the
+        // procedure in force.
         streams.push(format!("person/{actor}"));
+        streams.push(codec::PROFILE_STREAM.to_owned());
         streams.sort();
         streams.dedup();
         let expect: Vec<Expectation> = streams
@@ -153,10 +270,17 @@ impl<L: Ledger> App<L> {
             .map(|s| Expectation { version: self.versions.get(&s).copied().unwrap_or(0), stream: s })
             .collect();
         let appended = self.ledger.append(&expect, &records, timing.recorded.timestamp_micros())?;
-        for r in &records {
-            *self.versions.entry(r.stream.clone()).or_insert(0) += 1;
+        if appended.first_seq == self.applied {
+            for r in &records {
+                *self.versions.entry(r.stream.clone()).or_insert(0) += 1;
+            }
+            self.applied = appended.size;
+            self.state = next;
+        } else {
+            // Others wrote to streams this command did not read, in between: read their facts
+            // and ours back in log order.
+            self.catch_up()?;
         }
-        self.state = next;
         Ok(Recorded { facts, first_seq: appended.first_seq, size: appended.size, checkpoint: appended.checkpoint })
     }
 }

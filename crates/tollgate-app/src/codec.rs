@@ -162,10 +162,13 @@ struct WireCriterion {
     reason: String,
 }
 
+/// The stream of profile adoptions: every decision reads the procedure in force.
+pub const PROFILE_STREAM: &str = "profile";
+
 /// The stream a fact belongs to: the unit of optimistic concurrency.
 pub fn stream(event: &Event) -> String {
     match event {
-        Event::ProfileAdopted(_) => "profile".to_owned(),
+        Event::ProfileAdopted(_) => PROFILE_STREAM.to_owned(),
         Event::PersonAdded { name, .. }
         | Event::RolesGranted { name, .. }
         | Event::RolesRevoked { name, .. }

@@ -9,4 +9,4 @@ pub mod app;
 pub mod codec;
 pub mod codec_evidence;
 
-pub use app::{App, AppError, Recorded};
+pub use app::{App, AppError, Clock, ManualClock, Recorded, SystemClock, When};

@@ -326,8 +326,13 @@ pub fn verify_each(
     }
     match ledger.sidecar()? {
         Sidecar::NotKept => {}
+        // A checkpoint the auditor kept elsewhere stands in for the one beside the store.
+        Sidecar::Missing { .. } if external_checkpoint.is_some() => {}
         Sidecar::Missing { location } => {
-            unplaced.push(format!("the sidecar checkpoint {location} is missing (deleted)"));
+            // Most often a store copied without its checkpoint file, not a deletion.
+            unplaced.push(format!(
+                "the checkpoint file {location} that belongs beside the store is missing (deleted, or not copied with it); copy it too, or pass a checkpoint you kept with --checkpoint FILE"
+            ));
         }
         Sidecar::Found { location, note } => match open(&note) {
             Ok(cp) => {

@@ -189,7 +189,11 @@ fn truncated_rows_and_checkpoints_are_caught_by_the_sidecar() {
     std::fs::remove_file(sidecar_path(&path)).unwrap();
     let r = report(&path, None);
     assert!(!r.intact);
-    assert!(r.problems[0].what.contains("sidecar checkpoint"), "{:?}", r.problems);
+    assert!(
+        r.problems[0].what.contains("checkpoint file") && r.problems[0].what.contains("is missing"),
+        "{:?}",
+        r.problems
+    );
 }
 
 #[test]

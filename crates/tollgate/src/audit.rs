@@ -258,15 +258,34 @@ fn log(ledger: &SqliteLedger, json: bool, release: Option<&str>) -> Result<(), F
     ledger
         .scan(0, &mut |record| {
             let decoded: Value = serde_json::from_slice(&record.payload).unwrap_or(Value::Null);
-            let release_of = decoded.pointer("/event/data/release").and_then(Value::as_str).map(|r| format!("release/{r}"));
+            let release_of =
+                decoded.pointer("/event/data/release").and_then(Value::as_str).map(|r| format!("release/{r}"));
             if filter.as_ref().is_some_and(|f| *f != record.stream && Some(f) != release_of.as_ref()) {
                 return Ok(());
             }
             let kind = codec::type_name(&record.payload).unwrap_or_else(|| "?".into());
             let at = decoded.get("at").and_then(Value::as_str).unwrap_or("?").to_owned();
             let actor = decoded.get("actor").and_then(Value::as_str).unwrap_or("?").to_owned();
+            let written = chrono::DateTime::from_timestamp_micros(record.recorded_at);
+            // A fact recorded after it happened shows when it was written, and why.
+            let late = codec::decode(&record.payload).ok().zip(written).and_then(|(d, recorded)| {
+                let timing = Timing { happened: d.fact.at, recorded, late_reason: d.late_reason };
+                timing.is_late().then_some(timing)
+            });
             text.push_str(&format!("{:>6}  {at}  {actor:<10} {:<22} {kind}\n", record.seq, record.stream));
-            rows.push(json!({"seq": record.seq, "stream": record.stream, "stream_version": record.stream_version, "leaf_hash": hex::encode(record.leaf_hash), "event": decoded}));
+            if let Some(t) = &late {
+                text.push_str(&format!(
+                    "        written {}, {} late: {}\n",
+                    codec::time(t.recorded),
+                    format_duration(t.lateness()),
+                    t.late_reason.as_deref().unwrap_or("no reason given")
+                ));
+            }
+            rows.push(json!({
+                "seq": record.seq, "stream": record.stream, "stream_version": record.stream_version,
+                "recorded_at": written.map(codec::time), "late_by": late.map(|t| format_duration(t.lateness())),
+                "leaf_hash": hex::encode(record.leaf_hash), "event": decoded,
+            }));
             Ok(())
         })
         .map_err(|e| Failure::Integrity(e.to_string()))?;

@@ -12,7 +12,6 @@ use tollgate_domain::event::Triage;
 use tollgate_domain::gate::{self, when};
 use tollgate_domain::lifecycle::Phase;
 use tollgate_domain::policy::{Opens, PlanField, Severity};
-use tollgate_domain::recording::Timing;
 use tollgate_domain::release::ReleaseId;
 use tollgate_domain::{Command, NewRelease, Profile, Refusal, Rejection, State, Timestamp};
 use tollgate_ledger::SqliteLedger;
@@ -20,7 +19,7 @@ use tollgate_ledger::SqliteLedger;
 use crate::cli::*;
 use crate::view::{self, View};
 use crate::{audit, when as time_arg};
-use tollgate_app::app::{App, AppError, Recorded};
+use tollgate_app::app::{App, AppError, ManualClock, Recorded, When};
 use tollgate_app::codec;
 
 /// Why a command did not complete, and so its exit code.
@@ -113,8 +112,10 @@ pub(crate) struct Ctx {
     pub(crate) actor: Option<String>,
     pub(crate) json: bool,
     pub(crate) now: Timestamp,
-    /// The machine's clock when the command started: when its facts are recorded.
+    /// The machine's clock when the command started.
     pub(crate) clock: Timestamp,
+    /// `--now` was given: the facts happened then, not when they are recorded.
+    pub(crate) now_given: bool,
     pub(crate) late_reason: Option<String>,
 }
 
@@ -124,12 +125,20 @@ impl Ctx {
     }
 
     pub(crate) fn open(&self) -> Result<App<SqliteLedger>, Failure> {
-        App::open(&self.db).map_err(|e| match e {
+        let app = App::open(&self.db).map_err(|e| match e {
             AppError::Ledger(tollgate_ledger::LedgerError::NotInitialised { .. }) => {
                 error(format!("{e}; run `tollgate init` (or point --db / TOLLGATE_DB at your store)"))
             }
             other => other.into(),
-        })
+        })?;
+        Ok(app.with_clock(self.command_clock()))
+    }
+
+    /// The command's facts are recorded at the instant it started, so that the relative times
+    /// it was given (`+2 weeks`) count from the same instant as the facts themselves; a
+    /// concurrent writer that got there first moves it only as far as that writer's time.
+    pub(crate) fn command_clock(&self) -> std::sync::Arc<ManualClock> {
+        std::sync::Arc::new(ManualClock::new(self.clock))
     }
 
     pub(crate) fn print(&self, view: View) {
@@ -150,12 +159,12 @@ impl Ctx {
     /// Executes a command and prints what was recorded.
     pub(crate) fn execute(&self, app: &mut App<SqliteLedger>, command: Command) -> Result<Recorded, Failure> {
         let actor = self.actor()?.to_owned();
-        let recorded = app.execute(&actor, &self.timing(), &command)?;
+        let recorded = app.execute(&actor, &self.when(), &command)?;
         Ok(recorded)
     }
 
-    pub(crate) fn timing(&self) -> Timing {
-        Timing { happened: self.now, recorded: self.clock, late_reason: self.late_reason.clone() }
+    pub(crate) fn when(&self) -> When {
+        if self.now_given { When::At { happened: self.now, late_reason: self.late_reason.clone() } } else { When::Now }
     }
 
     pub(crate) fn done(&self, recorded: &Recorded, summary: String) {
@@ -267,7 +276,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(text) => time_arg::parse(text, clock).map_err(|e| error(format!("--now: {e}")))?,
         None => clock,
     };
-    let ctx = Ctx { db: cli.db, actor: cli.actor, json: cli.json, now, clock, late_reason: cli.late_reason };
+    let now_given = cli.now.is_some();
+    let ctx = Ctx { db: cli.db, actor: cli.actor, json: cli.json, now, clock, now_given, late_reason: cli.late_reason };
     match cli.command {
         Cmd::Init { profile, roles } => init(&ctx, &profile, roles),
         Cmd::Demo => crate::demo::run(ctx.json).map_err(Failure::Error),
@@ -293,11 +303,11 @@ fn init(ctx: &Ctx, spec: &str, roles: Vec<String>) -> Result<(), Failure> {
     };
     let command = Command::Init { profile: Arc::new(profile.clone()), roles: roles.clone() };
     // Nothing is created unless the profile is valid and the command would be accepted.
-    tollgate_domain::recording::check(&State::default(), &command, &ctx.timing())
+    tollgate_domain::recording::check(&State::default(), &command, &ctx.when().timing(ctx.clock))
         .and_then(|()| tollgate_domain::decide(&State::default(), &actor, ctx.now, &command).map(drop))
         .map_err(|e| error(e.to_string()))?;
-    let mut app = App::create(&ctx.db)?;
-    let recorded = app.execute(&actor, &ctx.timing(), &command)?;
+    let mut app = App::create(&ctx.db)?.with_clock(ctx.command_clock());
+    let recorded = app.execute(&actor, &ctx.when(), &command)?;
     let key = tollgate_ledger::sqlite::pub_path(&ctx.db);
     ctx.done(
         &recorded,

@@ -80,7 +80,10 @@ fn a_full_minor_release_through_every_gate() {
     tg.expect(3, "eli", &["release", "approve", &id]);
     tg.ok("rita", &["release", "approve", &id]);
     tg.ok("quinn", &["release", "approve", &id, "--comment", "test plan agreed"]);
-    assert_eq!(gate(&tg, &id)["open"], true);
+    {
+        let g = gate(&tg, &id);
+        assert_eq!(g["open"], true, "{:?}", unmet(&g));
+    }
     tg.ok("rita", &["release", "advance", &id]);
 
     // Preparation.
@@ -583,6 +586,18 @@ fn an_auditor_verifies_a_copy_of_the_store_without_the_private_key() {
     let v = copy.json("auditor", &["audit", "verify", "--key", key.trim()]);
     assert_eq!(v["intact"], true);
     copy.expect(1, "auditor", &["audit", "verify"]);
+    // A copy without its checkpoint file says which file it expected and how to give one kept
+    // elsewhere, instead of calling it deleted.
+    let bare = Tg::new();
+    std::fs::copy(&tg.db, &bare.db).unwrap();
+    let out = bare.run("auditor", &["audit", "verify", "--key", key.trim()]);
+    check(&out, 4, &["verify a copy without its checkpoint"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("tollgate.db.checkpoint") && said.contains("--checkpoint FILE"), "{said}");
+    let kept = tg.path("kept.checkpoint");
+    std::fs::copy(tg.db.with_extension("db.checkpoint"), &kept).unwrap();
+    let v = bare.json("auditor", &["audit", "verify", "--key", key.trim(), "--checkpoint", kept.to_str().unwrap()]);
+    assert_eq!(v["intact"], true, "{v}");
 }
 
 #[test]
@@ -647,6 +662,12 @@ fn facts_recorded_late_need_a_reason_stay_within_the_profiles_bound_and_are_coun
     assert!(latest[0]["late_by"].as_str().unwrap().starts_with("3h"), "{late}");
     let text = tg.ok("auditor", &["audit", "verify"]);
     assert!(text.contains(&format!("{} fact(s) recorded late", init_facts + 1)), "{text}");
+    // and the log shows, beside the fact's time, when it was written and why
+    let log = tg.ok("auditor", &["audit", "log"]);
+    assert!(log.contains(", 2h late: added in the meeting"), "{log}");
+    let rows = tg.json("auditor", &["audit", "log"]);
+    let last = rows.as_array().unwrap().last().unwrap().clone();
+    assert!(last["late_by"].is_null() && last["recorded_at"].is_string(), "{last}");
 }
 
 #[test]
@@ -727,4 +748,49 @@ fn control_characters_people_recorded_never_reach_the_terminal() {
             assert!(out.contains("fix\\u{1b}[2J\\u{1b}[1;1Happroved"), "{out}");
         }
     }
+}
+
+#[test]
+fn eight_concurrent_writers_all_succeed() {
+    // Given a store, and eight processes creating releases at the same moment
+    let tg = Tg::new();
+    init_with_people(&tg, "qms-dev-pro-004");
+    let outputs: Vec<std::process::Output> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let tg = &tg;
+                s.spawn(move || {
+                    let version = format!("2.{i}.0");
+                    let args = [
+                        "--json",
+                        "release",
+                        "create",
+                        "--service",
+                        "payments",
+                        "--version",
+                        &version,
+                        "--type",
+                        "minor",
+                        "--title",
+                        "t",
+                        "--window-start",
+                        "+2 weeks",
+                    ];
+                    tg.run("eli", &args)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Then each reads what the others wrote and decides again: none is told to run again
+    let mut ids: Vec<String> = outputs
+        .iter()
+        .map(|out| {
+            check(out, 0, &["concurrent release create"]);
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, (1..=8).map(|n| format!("R-{n}")).collect::<Vec<_>>());
+    assert_eq!(tg.json("auditor", &["audit", "verify"])["intact"], true);
 }

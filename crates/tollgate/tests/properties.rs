@@ -15,7 +15,6 @@ use tollgate_domain::evidence::{Digest, EvidenceKind, Finding, Rating, Report, S
 use tollgate_domain::lifecycle::Phase;
 use tollgate_domain::playbook::{self, Runner};
 use tollgate_domain::policy::Opens;
-use tollgate_domain::recording::Timing;
 use tollgate_domain::release::ReleaseId;
 use tollgate_domain::{Command, Event, Rejection, State, Timestamp};
 use tollgate_domain::{artefact, gate, judge};
@@ -54,7 +53,7 @@ impl Runner for Shell {
     }
     fn run(&mut self, actor: &str, command: Command) -> Result<Vec<Event>, Rejection> {
         let before = self.app.state().clone();
-        match self.app.execute(actor, &Timing::on_time(self.now), &command) {
+        match self.app.execute_at(actor, self.now, &command) {
             Ok(r) => {
                 let events: Vec<Event> = r.facts.into_iter().map(|f| f.event).collect();
                 check_invariants(&before, actor, self.now, &events);
@@ -362,7 +361,7 @@ fn random_sequences_keep_the_procedure_and_the_log_intact() {
 }
 
 #[test]
-fn a_stale_writer_gets_a_conflict_and_nothing_is_lost() {
+fn a_stale_writer_reads_what_changed_and_decides_again() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.db");
     let now: Timestamp = "2026-11-02T09:00:00Z".parse().unwrap();
@@ -371,36 +370,39 @@ fn a_stale_writer_gets_a_conflict_and_nothing_is_lost() {
         let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
         let profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
         for (actor, command) in playbook::staffing(Arc::new(profile), PEOPLE) {
-            app.execute(&actor, &Timing::on_time(now), &command).unwrap();
+            app.execute_at(&actor, now, &command).unwrap();
         }
         let mut shell = Shell { app, now };
         playbook::create(&mut shell, "payments", "1.0", "minor", Duration::days(10)).unwrap();
+        playbook::create(&mut shell, "ledger", "1.0", "minor", Duration::days(10)).unwrap();
     }
+    let now = now + Duration::hours(1);
+    // Given two processes that read the log at the same moment
     let mut a = App::open(&db).unwrap();
     let mut b = App::open(&db).unwrap();
-    let confirm = |c: &str| Command::Confirm { release: ReleaseId(1), confirmation: c.into(), comment: None };
-    a.execute("omar", &Timing::on_time(now), &confirm("maintenance-window-confirmed")).unwrap();
-    let size = a.ledger().latest_checkpoint().unwrap().unwrap().size;
-    match b.execute("rita", &Timing::on_time(now), &confirm("release-schedule-published")) {
-        Err(AppError::Conflict { stream, expected, actual }) => {
-            assert_eq!(stream, "release/R-1");
-            assert_eq!(actual, expected + 1);
-        }
-        other => panic!("expected a conflict, got {:?}", other.map(|r| r.size)),
-    }
-    assert_eq!(
-        App::open(&db).unwrap().ledger().latest_checkpoint().unwrap().unwrap().size,
-        size,
-        "the loser wrote nothing"
-    );
-    // Re-reading and deciding again succeeds; both facts are kept.
-    let mut b = App::open(&db).unwrap();
-    b.execute("rita", &Timing::on_time(now), &confirm("release-schedule-published")).unwrap();
+    let confirm = |id: u32, c: &str| Command::Confirm { release: ReleaseId(id), confirmation: c.into(), comment: None };
+    // When one records a fact on R-1 and the other, still holding the old state, another
+    a.execute_at("omar", now, &confirm(1, "maintenance-window-confirmed")).unwrap();
+    b.execute_at("rita", now, &confirm(1, "release-schedule-published")).unwrap();
+    // Then the second read the first's fact, decided again, and both are kept
     let r = &b.state().releases[&ReleaseId(1)];
     assert!(
         r.confirmations.contains_key("maintenance-window-confirmed")
             && r.confirmations.contains_key("release-schedule-published")
     );
+    // and a write to another release is not a conflict at all: its state still catches up.
+    a.execute_at("omar", now, &confirm(2, "maintenance-window-confirmed")).unwrap();
+    assert!(a.state().releases[&ReleaseId(1)].confirmations.contains_key("release-schedule-published"));
+    // When a change makes the stale writer's command wrong, it is refused with the reason
+    a.execute_at("rita", now, &Command::Withdraw { release: ReleaseId(2), reason: "merged into R-1".into() }).unwrap();
+    let size = App::open(&db).unwrap().ledger().size().unwrap();
+    match b.execute_at("omar", now, &confirm(2, "on-call-confirmed")) {
+        Err(AppError::Rejected(why)) => assert!(why.to_string().contains("closed"), "{why}"),
+        other => panic!("expected a refusal, got {:?}", other.map(|r| r.size)),
+    }
+    assert_eq!(App::open(&db).unwrap().ledger().size().unwrap(), size, "the refused command wrote nothing");
+    let replayed = App::open(&db).unwrap();
+    assert_eq!(format!("{:?}", replayed.state()), format!("{:?}", b.state()), "the state kept in memory is the log's");
     assert!(verify(b.ledger(), None).unwrap().intact);
 }
 
@@ -415,7 +417,7 @@ fn racing_writers_on_one_release_never_lose_an_update() {
         let profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
         let people: &[(&str, &[&str])] = &[("rita", &["release-manager"]), ("eli", &["engineering-lead"])];
         for (actor, command) in playbook::staffing(Arc::new(profile), people) {
-            app.execute(&actor, &Timing::on_time(now), &command).unwrap();
+            app.execute_at(&actor, now, &command).unwrap();
         }
         let new = tollgate_domain::NewRelease {
             service: "payments".into(),
@@ -427,13 +429,13 @@ fn racing_writers_on_one_release_never_lose_an_update() {
             touches: Default::default(),
             incident: None,
         };
-        app.execute("eli", &Timing::on_time(now), &Command::CreateRelease(new)).unwrap();
+        app.execute_at("eli", now, &Command::CreateRelease(new)).unwrap();
     }
     let threads: Vec<_> = (0..2)
         .map(|t| {
             let db = db.clone();
             std::thread::spawn(move || {
-                let (mut ok, mut conflicts) = (0, 0);
+                let (mut ok, mut conflicts) = (0u32, 0u32);
                 for i in 0..15 {
                     let mut app = App::open(&db).unwrap();
                     let command = Command::AddScope {
@@ -443,7 +445,7 @@ fn racing_writers_on_one_release_never_lose_an_update() {
                         rollback: None,
                         justification: None,
                     };
-                    match app.execute("eli", &Timing::on_time(now), &command) {
+                    match app.execute_at("eli", now, &command) {
                         Ok(_) => ok += 1,
                         Err(AppError::Conflict { .. }) => conflicts += 1,
                         Err(other) => panic!("{other}"),
@@ -455,6 +457,7 @@ fn racing_writers_on_one_release_never_lose_an_update() {
         .collect();
     let results: Vec<(u32, u32)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     let accepted: u32 = results.iter().map(|r| r.0).sum();
+    assert_eq!((accepted, results.iter().map(|r| r.1).sum::<u32>()), (30, 0), "every writer succeeds");
     let app = App::open(&db).unwrap();
     assert_eq!(
         app.state().releases[&ReleaseId(1)].scope.len() as u32,
