@@ -12,7 +12,7 @@ use tollgate_domain::event::{CriterionSnapshot, NcRaised, ReleaseCreated, Triage
 use tollgate_domain::lifecycle::Phase;
 use tollgate_domain::policy::{PlanField, Severity};
 use tollgate_domain::release::{ReleaseId, ScopeItem, Window};
-use tollgate_domain::{Event, Fact, ProfileSource, Timestamp};
+use tollgate_domain::{Event, Fact, Profile, ProfileSource, Timestamp};
 
 use crate::codec_evidence as ev;
 
@@ -40,6 +40,17 @@ struct Envelope {
 enum Wire {
     #[serde(rename = "profile.adopted")]
     ProfileAdopted { id: String, version: String, hash: String, reason: String, sources: Vec<WireSource> },
+    #[serde(rename = "profile.proposed")]
+    ProfileProposed {
+        id: String,
+        version: String,
+        hash: String,
+        reason: String,
+        sources: Vec<WireSource>,
+        loosens: Vec<String>,
+    },
+    #[serde(rename = "profile.reviewed")]
+    ProfileReviewed { id: String, version: String, approve: bool, comment: String },
     #[serde(rename = "person.added")]
     PersonAdded { name: String, roles: BTreeSet<String> },
     #[serde(rename = "person.roles_granted")]
@@ -168,7 +179,9 @@ pub const PROFILE_STREAM: &str = "profile";
 /// The stream a fact belongs to: the unit of optimistic concurrency.
 pub fn stream(event: &Event) -> String {
     match event {
-        Event::ProfileAdopted(_) => PROFILE_STREAM.to_owned(),
+        Event::ProfileAdopted(_) | Event::ProfileProposed { .. } | Event::ProfileReviewed { .. } => {
+            PROFILE_STREAM.to_owned()
+        }
         Event::PersonAdded { name, .. }
         | Event::RolesGranted { name, .. }
         | Event::RolesRevoked { name, .. }
@@ -207,15 +220,50 @@ fn key<T>(what: &str, s: &str, from: impl Fn(&str) -> Option<T>) -> Result<T, De
     from(s).ok_or_else(|| DecodeError(format!("unknown {what} `{s}`")))
 }
 
+/// A profile as the log keeps it: its source texts, so the log alone rebuilds the policy.
+fn wire_profile(p: &Profile) -> (String, String, String, String, Vec<WireSource>) {
+    let sources = p.sources.iter().map(|s| WireSource { name: s.name.clone(), text: s.text.clone() }).collect();
+    (p.policy.id.clone(), p.policy.version.clone(), p.hash.clone(), p.reason.clone(), sources)
+}
+
+/// Re-reads a recorded profile from its texts and checks it is the one recorded.
+fn profile_from(
+    id: &str,
+    version: &str,
+    hash: &str,
+    reason: String,
+    sources: Vec<WireSource>,
+) -> Result<Arc<Profile>, DecodeError> {
+    let sources: Vec<ProfileSource> =
+        sources.into_iter().map(|s| ProfileSource { name: s.name, text: s.text }).collect();
+    let mut profile = tollgate_profile::from_sources(sources)
+        .map_err(|e| DecodeError(format!("the recorded profile {id} {version} no longer loads: {e}")))?;
+    if profile.hash != hash || profile.policy.version != version {
+        return Err(DecodeError(format!(
+            "profile {id} {version}: recorded hash {hash} does not match its sources ({})",
+            profile.hash
+        )));
+    }
+    profile.reason = reason;
+    Ok(Arc::new(profile))
+}
+
 pub fn encode(fact: &Fact, profile_version: &str, late_reason: Option<&str>) -> Vec<u8> {
     let r = |id: &ReleaseId| id.to_string();
     let event = match &fact.event {
-        Event::ProfileAdopted(p) => Wire::ProfileAdopted {
-            id: p.policy.id.clone(),
-            version: p.policy.version.clone(),
-            hash: p.hash.clone(),
-            reason: p.reason.clone(),
-            sources: p.sources.iter().map(|s| WireSource { name: s.name.clone(), text: s.text.clone() }).collect(),
+        Event::ProfileAdopted(p) => {
+            let (id, version, hash, reason, sources) = wire_profile(p);
+            Wire::ProfileAdopted { id, version, hash, reason, sources }
+        }
+        Event::ProfileProposed { profile, loosens } => {
+            let (id, version, hash, reason, sources) = wire_profile(profile);
+            Wire::ProfileProposed { id, version, hash, reason, sources, loosens: loosens.clone() }
+        }
+        Event::ProfileReviewed { id, version, approve, comment } => Wire::ProfileReviewed {
+            id: id.clone(),
+            version: version.clone(),
+            approve: *approve,
+            comment: comment.clone(),
         },
         Event::PersonAdded { name, roles } => Wire::PersonAdded { name: name.clone(), roles: roles.clone() },
         Event::RolesGranted { name, roles } => Wire::RolesGranted { name: name.clone(), roles: roles.clone() },
@@ -412,18 +460,13 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
     let at = parse_time("at", &envelope.at)?;
     let event = match envelope.event {
         Wire::ProfileAdopted { id, version, hash, reason, sources } => {
-            let sources: Vec<ProfileSource> =
-                sources.into_iter().map(|s| ProfileSource { name: s.name, text: s.text }).collect();
-            let mut profile = tollgate_profile::from_sources(sources)
-                .map_err(|e| DecodeError(format!("the adopted profile {id} {version} no longer loads: {e}")))?;
-            if profile.hash != hash || profile.policy.version != version {
-                return Err(DecodeError(format!(
-                    "profile {id} {version}: recorded hash {hash} does not match its sources ({})",
-                    profile.hash
-                )));
-            }
-            profile.reason = reason;
-            Event::ProfileAdopted(Arc::new(profile))
+            Event::ProfileAdopted(profile_from(&id, &version, &hash, reason, sources)?)
+        }
+        Wire::ProfileProposed { id, version, hash, reason, sources, loosens } => {
+            Event::ProfileProposed { profile: profile_from(&id, &version, &hash, reason, sources)?, loosens }
+        }
+        Wire::ProfileReviewed { id, version, approve, comment } => {
+            Event::ProfileReviewed { id, version, approve, comment }
         }
         Wire::PersonAdded { name, roles } => Event::PersonAdded { name, roles },
         Wire::RolesGranted { name, roles } => Event::RolesGranted { name, roles },

@@ -8,5 +8,6 @@
 pub mod app;
 pub mod codec;
 pub mod codec_evidence;
+pub mod procedure;
 
 pub use app::{App, AppError, Clock, ManualClock, Recorded, SystemClock, When};

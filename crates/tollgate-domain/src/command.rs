@@ -19,8 +19,19 @@ pub enum Command {
         roles: BTreeSet<RoleId>,
     },
     /// A new document version (6.3).
+    /// Propose a new version of the procedure (6.3); it takes effect once approved.
     AdoptProfile {
         profile: Arc<Profile>,
+        /// Every rule it loosens relative to the version in force, as `key: message` lines
+        /// (computed by the application layer, which reads profiles).
+        loosens: Vec<String>,
+    },
+    /// Approve (or reject, with `approve = false`) the proposed version `version` of `id`.
+    ReviewProfile {
+        id: String,
+        version: String,
+        approve: bool,
+        comment: String,
     },
     AddPerson {
         name: String,

@@ -18,6 +18,8 @@ use crate::release::{Acceptance, EvidenceRecord, FindingKind, Release, ReleaseId
 use crate::state::State;
 use crate::time::Timestamp;
 
+mod document_control;
+pub use document_control::missing_approvals;
 mod people;
 use people::valid_name;
 
@@ -32,7 +34,8 @@ pub fn decide(state: &State, actor: &str, now: Timestamp, command: &Command) -> 
     let ctx = Ctx { state, actor, now };
     match command {
         Command::Init { profile, roles } => ctx.init(profile, roles),
-        Command::AdoptProfile { profile } => ctx.adopt_profile(profile),
+        Command::AdoptProfile { profile, loosens } => ctx.propose_profile(profile, loosens),
+        Command::ReviewProfile { id, version, approve, comment } => ctx.review_profile(id, version, *approve, comment),
         Command::AddPerson { name, roles } => ctx.add_person(name, roles),
         Command::GrantRoles { name, roles } => ctx.change_roles(name, roles, true),
         Command::RevokeRoles { name, roles } => ctx.change_roles(name, roles, false),
@@ -137,37 +140,6 @@ impl<'a> Ctx<'a> {
             });
         }
         events
-    }
-
-    fn adopt_profile(&self, profile: &std::sync::Arc<crate::event::Profile>) -> Result<Vec<Event>, Rejection> {
-        let Some(current) = self.state.current() else {
-            return Err(Rejection::invalid(
-                "this store has no procedure profile; `tollgate init` adopts the first and names its administrator",
-            ));
-        };
-        self.known_actor()?;
-        let mut reasons = Reasons::default();
-        reasons.absorb(self.authorised(&current.policy, Action::AdoptProfile));
-        reasons.invalid_if(blank(&profile.reason), || "say why the new version is adopted (--reason)".into());
-        reasons.invalid_if(profile.hash == current.hash, || {
-            format!("this profile is identical to version {} already in force", current.policy.version)
-        });
-        reasons.invalid_if(
-            profile.hash != current.hash
-                && self.state.profiles.iter().any(|a| {
-                    a.profile.policy.id == profile.policy.id
-                        && a.profile.policy.version == profile.policy.version
-                        && a.profile.hash != profile.hash
-                }),
-            || {
-                format!(
-                    "version {} was adopted before with different content; a changed document needs a new version (6.3)",
-                    profile.policy.version
-                )
-            },
-        );
-        reasons.finish()?;
-        Ok(vec![Event::ProfileAdopted(profile.clone())])
     }
 
     fn add_blackout(

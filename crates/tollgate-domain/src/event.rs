@@ -37,6 +37,18 @@ pub struct ProfileSource {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     ProfileAdopted(Arc<Profile>),
+    /// A new version proposed; the version in force stays until it is approved.
+    ProfileProposed {
+        profile: Arc<Profile>,
+        loosens: Vec<String>,
+    },
+    /// A review of the proposed version by one person: approved, or rejected (which ends it).
+    ProfileReviewed {
+        id: String,
+        version: String,
+        approve: bool,
+        comment: String,
+    },
     PersonAdded {
         name: String,
         roles: BTreeSet<RoleId>,
@@ -326,6 +338,8 @@ impl Event {
             | FindingTriaged { release, .. } => Some(*release),
             NcRaised(nc) => nc.release,
             ProfileAdopted(_)
+            | ProfileProposed { .. }
+            | ProfileReviewed { .. }
             | PersonAdded { .. }
             | RolesGranted { .. }
             | RolesRevoked { .. }

@@ -23,6 +23,26 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
     match &fact.event {
         Event::ProfileAdopted(profile) => {
             state.profiles.push(Adopted { profile: profile.clone(), by: by.clone(), at });
+            state.proposed_profile = None;
+        }
+        Event::ProfileProposed { profile, loosens } => {
+            state.proposed_profile = Some(crate::state::ProposedProfile {
+                profile: profile.clone(),
+                loosens: loosens.clone(),
+                by: by.clone(),
+                at,
+                approvals: Vec::new(),
+            });
+        }
+        Event::ProfileReviewed { approve, .. } => {
+            let roles = state.people.get(&by).map(|p| p.roles.clone()).unwrap_or_default();
+            if *approve {
+                if let Some(p) = state.proposed_profile.as_mut() {
+                    p.approvals.push((by.clone(), roles));
+                }
+            } else {
+                state.proposed_profile = None;
+            }
         }
         Event::PersonAdded { name, roles } => {
             state.people.insert(name.clone(), Person { name: name.clone(), roles: roles.clone() });

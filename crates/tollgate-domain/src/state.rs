@@ -13,6 +13,8 @@ use crate::time::Timestamp;
 pub struct State {
     /// Every version adopted, oldest first; the last is in force for new releases.
     pub profiles: Vec<Adopted>,
+    /// A version proposed and not yet approved or rejected (one at a time).
+    pub proposed_profile: Option<ProposedProfile>,
     pub people: BTreeMap<String, Person>,
     /// Governing roles awaiting a second administrator, by (person, role).
     pub pending_grants: BTreeMap<(String, RoleId), PendingGrant>,
@@ -35,6 +37,17 @@ pub struct Adopted {
 pub struct Person {
     pub name: String,
     pub roles: BTreeSet<RoleId>,
+}
+
+/// A proposed version of the procedure and the reviews it has had (6.3 document control).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProposedProfile {
+    pub profile: Arc<Profile>,
+    pub loosens: Vec<String>,
+    pub by: String,
+    pub at: Timestamp,
+    /// Approvals so far: who, and the roles they held when they approved.
+    pub approvals: Vec<(String, BTreeSet<RoleId>)>,
 }
 
 /// Who proposed a governing role, and when.

@@ -146,9 +146,25 @@ pub enum ProfileCmd {
     },
     /// Validate a profile file without adopting it.
     Check { file: PathBuf },
-    /// Adopt a new version of the procedure (6.3): who, when and why are recorded.
+    /// Propose a new version of the procedure (6.3). It takes effect when a second holder of
+    /// adopt-profile approves it, and, if it loosens any rule, the executive authority too.
     Adopt {
         file: PathBuf,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Approve the proposed version (`profile history` shows it and whose approval it awaits).
+    Approve {
+        id: String,
+        version: String,
+        /// What was reviewed.
+        #[arg(long)]
+        comment: String,
+    },
+    /// Reject the proposed version; the version in force stays.
+    Reject {
+        id: String,
+        version: String,
         #[arg(long)]
         reason: String,
     },

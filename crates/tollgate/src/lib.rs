@@ -13,6 +13,7 @@ pub mod evidence_cmd;
 pub mod metrics_cmd;
 pub mod out;
 pub mod own_history;
+mod profile_cmd;
 pub mod profile_view;
 pub mod report;
 pub mod run;

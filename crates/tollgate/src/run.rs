@@ -212,7 +212,7 @@ fn nc_id(text: &str) -> Result<u32, Failure> {
         .ok_or_else(|| error(format!("`{text}` is not a non-conformance id; expected NC-<number>")))
 }
 
-fn load_profile(spec: &str) -> Result<Profile, Failure> {
+pub(crate) fn load_profile(spec: &str) -> Result<Profile, Failure> {
     if let Some(text) = tollgate_profile::builtin(spec) {
         return tollgate_profile::load(&tollgate_profile::builtin_source_name(spec), text)
             .map_err(|e| error(e.to_string()));
@@ -281,7 +281,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Cmd::Init { profile, roles } => init(&ctx, &profile, roles),
         Cmd::Demo => crate::demo::run(ctx.json).map_err(Failure::Error),
-        Cmd::Profile(cmd) => profile(&ctx, cmd),
+        Cmd::Profile(cmd) => crate::profile_cmd::run(&ctx, cmd),
         Cmd::Audit(cmd) => audit::run(&ctx.db, ctx.json, cmd),
         // Needs no store: it only reads the key.
         Cmd::Artefact(ArtefactCmd::Fingerprint { key }) => crate::evidence_cmd::fingerprint_only(&ctx, &key),
@@ -322,99 +322,6 @@ fn init(ctx: &Ctx, spec: &str, roles: Vec<String>) -> Result<(), Failure> {
         ),
     );
     Ok(())
-}
-
-fn profile(ctx: &Ctx, cmd: ProfileCmd) -> Result<(), Failure> {
-    match cmd {
-        ProfileCmd::Show { profile: Some(spec) } => {
-            let profile = load_profile(&spec)?;
-            ctx.print(crate::profile_view::show(&profile));
-            Ok(())
-        }
-        ProfileCmd::Show { profile: None } => {
-            let app = ctx.open()?;
-            let profile = app.state().current().ok_or_else(|| error("no profile adopted"))?.clone();
-            ctx.print(crate::profile_view::show(&profile));
-            Ok(())
-        }
-        ProfileCmd::Check { file } => {
-            let profile = load_profile(&file.display().to_string())?;
-            let p = &profile.policy;
-            ctx.print(View {
-                json: json!({"valid": true, "id": p.id, "version": p.version, "extends": p.extends, "hash": profile.hash}),
-                text: format!(
-                    "{}: valid — {} {} ({}){}; content hash {}",
-                    file.display(),
-                    p.id,
-                    p.version,
-                    p.title,
-                    p.extends.as_deref().map(|b| format!(", tightens {b}")).unwrap_or_default(),
-                    profile.hash
-                ),
-            });
-            Ok(())
-        }
-        ProfileCmd::Adopt { file, reason } => {
-            let mut app = ctx.open()?;
-            let mut profile = load_profile(&file.display().to_string())?;
-            profile.reason = reason;
-            // A new version may loosen (it is a new document, approved as such), but never
-            // silently: whoever adopts it sees every rule it relaxes relative to the one in force.
-            let loosens = app
-                .state()
-                .current()
-                .map(|current| tollgate_profile::loosened(&current.policy, &profile.policy))
-                .unwrap_or_default();
-            let mut summary =
-                format!("adopted {} {} (hash {})", profile.policy.id, profile.policy.version, &profile.hash[..12]);
-            match app.state().current() {
-                Some(current) if !loosens.is_empty() => {
-                    summary.push_str(&format!(
-                        "; it loosens {} rule(s) of {} {}:",
-                        loosens.len(),
-                        current.policy.id,
-                        current.policy.version
-                    ));
-                    for rule in &loosens {
-                        summary.push_str(&format!("\n  - {rule}"));
-                    }
-                }
-                Some(current) => summary
-                    .push_str(&format!("; it loosens no rule of {} {}", current.policy.id, current.policy.version)),
-                None => {}
-            }
-            let recorded = ctx.execute(&mut app, Command::AdoptProfile { profile: Arc::new(profile) })?;
-            ctx.done_with(&recorded, summary, json!({ "loosens": loosens }));
-            Ok(())
-        }
-        ProfileCmd::History => {
-            let app = ctx.open()?;
-            let rows: Vec<Value> = app
-                .state()
-                .profiles
-                .iter()
-                .map(|a| json!({"id": a.profile.policy.id, "version": a.profile.policy.version, "hash": a.profile.hash, "adopted_by": a.by, "adopted_at": codec::time(a.at), "reason": a.profile.reason}))
-                .collect();
-            let text = app
-                .state()
-                .profiles
-                .iter()
-                .map(|a| {
-                    format!(
-                        "{} {} adopted by {} at {}: {} ({})\n",
-                        a.profile.policy.id,
-                        a.profile.policy.version,
-                        a.by,
-                        when(a.at),
-                        a.profile.reason,
-                        &a.profile.hash[..12]
-                    )
-                })
-                .collect();
-            ctx.print(View { json: Value::Array(rows), text });
-            Ok(())
-        }
-    }
 }
 
 fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), Failure> {
