@@ -162,6 +162,38 @@ struct WireCriterion {
     reason: String,
 }
 
+/// Every event type name the log can hold, in `Wire`'s order. Read from `Wire`'s own serde
+/// names (the list serde reports for an unknown type), so it cannot drift from what decoding
+/// accepts: the golden tests require a golden file for each.
+pub fn event_types() -> &'static [&'static str] {
+    #[derive(Debug)]
+    struct Expected(Option<&'static [&'static str]>);
+    impl std::fmt::Display for Expected {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{:?}", self.0)
+        }
+    }
+    impl std::error::Error for Expected {}
+    impl serde::de::Error for Expected {
+        fn custom<T: std::fmt::Display>(_: T) -> Self {
+            Expected(None)
+        }
+        fn unknown_variant(_: &str, expected: &'static [&'static str]) -> Self {
+            Expected(Some(expected))
+        }
+    }
+    let probe = serde::de::value::MapDeserializer::<_, Expected>::new([("type", "\0"), ("data", "")].into_iter());
+    match Wire::deserialize(probe) {
+        Err(Expected(Some(names))) => names,
+        _ => unreachable!("serde names the expected variants of an unknown event type"),
+    }
+}
+
+/// The version `event_type`'s data is written at today.
+pub fn version(_event_type: &str) -> u32 {
+    VERSION
+}
+
 /// The stream a fact belongs to: the unit of optimistic concurrency.
 pub fn stream(event: &Event) -> String {
     match event {
