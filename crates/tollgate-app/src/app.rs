@@ -209,9 +209,9 @@ impl<L: Ledger> App<L> {
     }
 
     /// For simulations on their own time (the demo, rehearsals, tests): the facts happen, and
-    /// are recorded, at `at`.
-    pub fn execute_at(&mut self, actor: &str, at: Timestamp, command: &Command) -> Result<Recorded, AppError> {
-        self.with_retries(actor, &|_| Timing::on_time(at), command)
+    /// are recorded, as `timing` says.
+    pub fn execute_at(&mut self, actor: &str, timing: &Timing, command: &Command) -> Result<Recorded, AppError> {
+        self.with_retries(actor, &|_| timing.clone(), command)
     }
 
     fn with_retries(

@@ -1,13 +1,19 @@
 //! The log's wire format: each fact as one JSON document, versioned per event type, and the
 //! stream it belongs to. Domain types are not serialisable by design; this module converts by
-//! hand, so renaming a Rust field can never silently change what the log says. Decoding an
-//! older version of an event is where upcasting goes.
+//! hand, so renaming a Rust field can never silently change what the log says.
+//!
+//! Each event type has its own version (`ev` in the envelope, absent for version 1). A change
+//! to a type's data bumps its version by adding an upcaster to `UPCASTERS`: a function from
+//! the old version's data (as a `serde_json::Value`) to the next version's. Decoding reads a
+//! current-version fact straight into the wire types; an older one goes through its upcasters
+//! first. `tests/golden` pins every type's bytes, and keeps old versions' goldens decoding.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tollgate_domain::event::{CriterionSnapshot, NcRaised, ReleaseCreated, Triage};
 use tollgate_domain::lifecycle::Phase;
 use tollgate_domain::policy::{PlanField, Severity};
@@ -16,8 +22,29 @@ use tollgate_domain::{Event, Fact, Profile, ProfileSource, Timestamp};
 
 use crate::codec_evidence as ev;
 
-/// The version every event type is written at today.
+/// The envelope's own version (`v`): the fields around the event.
 const VERSION: u32 = 1;
+
+/// Turns one version of an event type's data into the next; an error says what is missing.
+type Upcaster = fn(Value) -> Result<Value, String>;
+
+/// The event types whose data has changed, with their upcasters: the `i`-th turns version
+/// `i + 1` into version `i + 2`, so a type is written at one more than its number of upcasters
+/// (a type not listed is at version 1). Never edit or remove an upcaster: logs hold every
+/// version ever written.
+const UPCASTERS: &[(&str, &[Upcaster])] = &[
+    // v2: a scan report always writes `cleared` and `subjects`.
+    ("release.evidence_recorded", &[ev::evidence_v1_to_v2]),
+];
+
+fn upcasters(event_type: &str) -> &'static [Upcaster] {
+    UPCASTERS.iter().find(|(t, _)| *t == event_type).map_or(&[], |(_, u)| u)
+}
+
+/// The version `event_type`'s data is written at today.
+pub fn version(event_type: &str) -> u32 {
+    upcasters(event_type).len() as u32 + 1
+}
 
 #[derive(Serialize, Deserialize)]
 struct Envelope {
@@ -30,6 +57,10 @@ struct Envelope {
     /// Why the fact was recorded after it happened (more than the clock skew), if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     late: Option<String>,
+    /// The event type's version; absent for version 1 (every log written before types had
+    /// versions is version 1 throughout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ev: Option<u32>,
     /// `{"type": ..., "data": ...}`, type first so that reading never buffers the data (serde's
     /// `flatten` would, at several times the cost).
     event: Wire,
@@ -160,6 +191,52 @@ enum Wire {
     },
 }
 
+impl Wire {
+    /// The type name serde writes for this variant (checked against every golden file).
+    fn name(&self) -> &'static str {
+        match self {
+            Wire::ProfileAdopted { .. } => "profile.adopted",
+            Wire::ProfileProposed { .. } => "profile.proposed",
+            Wire::ProfileReviewed { .. } => "profile.reviewed",
+            Wire::PersonAdded { .. } => "person.added",
+            Wire::RolesGranted { .. } => "person.roles_granted",
+            Wire::RolesRevoked { .. } => "person.roles_revoked",
+            Wire::GrantProposed { .. } => "person.grant_proposed",
+            Wire::BlackoutAdded { .. } => "blackout.added",
+            Wire::RiskAdded { .. } => "risk.added",
+            Wire::ReleaseCreated { .. } => "release.created",
+            Wire::Rescheduled { .. } => "release.rescheduled",
+            Wire::ScopeAdded { .. } => "release.scope_added",
+            Wire::ScopeLocked { .. } => "release.scope_locked",
+            Wire::ScopeRemoved { .. } => "release.scope_removed",
+            Wire::Submitted { .. } => "release.submitted",
+            Wire::PlanRecorded { .. } => "release.plan_recorded",
+            Wire::DocumentAttached { .. } => "release.document_attached",
+            Wire::TestResultRecorded { .. } => "release.test_result_recorded",
+            Wire::TestPhaseSkipped { .. } => "release.test_phase_skipped",
+            Wire::DefectRecorded { .. } => "release.defect_recorded",
+            Wire::DefectTriaged { .. } => "release.defect_triaged",
+            Wire::Confirmed { .. } => "release.confirmed",
+            Wire::ApprovalRecorded { .. } => "release.approval_recorded",
+            Wire::Overridden { .. } => "release.overridden",
+            Wire::GoDecided { .. } => "release.go_decided",
+            Wire::PhaseAdvanced { .. } => "release.phase_advanced",
+            Wire::DeploymentStarted { .. } => "release.deployment_started",
+            Wire::DeploymentFinished { .. } => "release.deployment_finished",
+            Wire::RollbackStarted { .. } => "release.rollback_started",
+            Wire::RollbackCompleted { .. } => "release.rollback_completed",
+            Wire::Withdrawn { .. } => "release.withdrawn",
+            Wire::SourceRecorded { .. } => "release.source_recorded",
+            Wire::ArtefactRecorded { .. } => "release.artefact_recorded",
+            Wire::EvidenceRecorded { .. } => "release.evidence_recorded",
+            Wire::FindingTriaged { .. } => "release.finding_triaged",
+            Wire::NcRaised { .. } => "nc.raised",
+            Wire::NcClosed { .. } => "nc.closed",
+            Wire::EventsImported { .. } => "import.recorded",
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct WireSource {
     name: String,
@@ -175,6 +252,33 @@ struct WireCriterion {
 
 /// The stream of profile adoptions: every decision reads the procedure in force.
 pub const PROFILE_STREAM: &str = "profile";
+
+/// Every event type name the log can hold, in `Wire`'s order. Read from `Wire`'s own serde
+/// names (the list serde reports for an unknown type), so it cannot drift from what decoding
+/// accepts: the golden tests require a golden file for each.
+pub fn event_types() -> &'static [&'static str] {
+    #[derive(Debug)]
+    struct Expected(Option<&'static [&'static str]>);
+    impl std::fmt::Display for Expected {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{:?}", self.0)
+        }
+    }
+    impl std::error::Error for Expected {}
+    impl serde::de::Error for Expected {
+        fn custom<T: std::fmt::Display>(_: T) -> Self {
+            Expected(None)
+        }
+        fn unknown_variant(_: &str, expected: &'static [&'static str]) -> Self {
+            Expected(Some(expected))
+        }
+    }
+    let probe = serde::de::value::MapDeserializer::<_, Expected>::new([("type", "\0"), ("data", "")].into_iter());
+    match Wire::deserialize(probe) {
+        Err(Expected(Some(names))) => names,
+        _ => unreachable!("serde names the expected variants of an unknown event type"),
+    }
+}
 
 /// The stream a fact belongs to: the unit of optimistic concurrency.
 pub fn stream(event: &Event) -> String {
@@ -430,12 +534,14 @@ pub fn encode(fact: &Fact, profile_version: &str, late_reason: Option<&str>) -> 
             Wire::NcClosed { id: *id, corrective_action: corrective_action.clone() }
         }
     };
+    let ev = version(event.name());
     let envelope = Envelope {
         v: VERSION,
         at: time(fact.at),
         actor: fact.actor.clone(),
         profile: profile_version.to_owned(),
         late: late_reason.map(str::to_owned),
+        ev: (ev > 1).then_some(ev),
         event,
     };
     serde_json::to_vec(&envelope).expect("wire types always serialise")
@@ -448,15 +554,72 @@ pub struct Decoded {
     pub late_reason: Option<String>,
 }
 
+/// Reads a fact back. Errors name the event type, the version it was written at and the field.
 pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
-    let envelope: Envelope =
-        serde_json::from_slice(bytes).map_err(|e| DecodeError(format!("not a Tollgate event: {e}")))?;
-    if envelope.v != VERSION {
-        return Err(DecodeError(format!(
-            "event version {} is newer than this Tollgate understands ({VERSION})",
-            envelope.v
-        )));
+    // Nearly every fact is at its type's current version: read it straight into the wire
+    // types. Anything else (an older version, or a document that does not read) goes the slow
+    // way, which upcasts, or says exactly what is wrong.
+    let (envelope, written) = match serde_json::from_slice::<Envelope>(bytes) {
+        Ok(e) if e.v == VERSION && e.ev.unwrap_or(1) == version(e.event.name()) => {
+            let written = e.ev.unwrap_or(1);
+            (e, written)
+        }
+        _ => upcast(bytes)?,
+    };
+    let name = envelope.event.name();
+    from_wire(envelope).map_err(|e| DecodeError(format!("{name} v{written}: {}", e.0)))
+}
+
+/// The envelope of an event at any version, its data upcast to the current version, and the
+/// version it was written at.
+fn upcast(bytes: &[u8]) -> Result<(Envelope, u32), DecodeError> {
+    let fail = |m: String| DecodeError(m);
+    let mut doc: Value = serde_json::from_slice(bytes).map_err(|e| fail(format!("not a Tollgate event: {e}")))?;
+    match doc.get("v").and_then(Value::as_u64) {
+        Some(v) if v == u64::from(VERSION) => {}
+        Some(v) => {
+            return Err(fail(format!("envelope version {v} is newer than this Tollgate understands ({VERSION})")));
+        }
+        None => return Err(fail("not a Tollgate event: no envelope version `v`".into())),
     }
+    let Some(kind) = doc.pointer("/event/type").and_then(Value::as_str) else {
+        return Err(fail("not a Tollgate event: no `event.type`".into()));
+    };
+    let Some(kind) = event_types().iter().copied().find(|t| *t == kind) else {
+        return Err(fail(format!("unknown event type `{kind}`")));
+    };
+    let written = match doc.get("ev") {
+        None => 1,
+        Some(ev) => ev
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| fail(format!("{kind}: `ev` must be a version number from 1, not {ev}")))?,
+    };
+    let current = version(kind);
+    if written > current {
+        return Err(fail(format!("{kind} v{written} is newer than this Tollgate understands (v{current})")));
+    }
+    let event = doc.get_mut("event").expect("has a type");
+    for (n, up) in (written..).zip(&upcasters(kind)[written as usize - 1..]) {
+        let data = event.get_mut("data").map(Value::take).unwrap_or(Value::Null);
+        let data = up(data).map_err(|e| fail(format!("{kind} v{written}: upcasting v{n} to v{}: {e}", n + 1)))?;
+        event["data"] = data;
+    }
+    doc["ev"] = Value::from(current);
+    // Read from text rather than the value, so that serde_json says where in the data it
+    // stopped; the type goes first, as `encode` writes it, so that the data is read as it
+    // comes rather than buffered and judged at its end. Serde names a missing or unknown field
+    // or variant; `from_wire` names the field of a value it cannot read.
+    let data = doc.get_mut("event").and_then(|e| e.get_mut("data")).map(Value::take).unwrap_or(Value::Null);
+    doc.as_object_mut().expect("has a version").remove("event");
+    let head = doc.to_string();
+    let text = format!(r#"{},"event":{{"type":{},"data":{data}}}}}"#, &head[..head.len() - 1], Value::from(kind));
+    let envelope: Envelope = serde_json::from_str(&text).map_err(|e| fail(format!("{kind} v{written}: {e}")))?;
+    Ok((envelope, written))
+}
+
+fn from_wire(envelope: Envelope) -> Result<Decoded, DecodeError> {
     let at = parse_time("at", &envelope.at)?;
     let event = match envelope.event {
         Wire::ProfileAdopted { id, version, hash, reason, sources } => {
@@ -644,4 +807,83 @@ pub fn type_name(bytes: &[u8]) -> Option<String> {
         event: Kind,
     }
     serde_json::from_slice::<Head>(bytes).ok().map(|h| h.event.kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Wire::name` is written by hand beside serde's renames: it must agree with them for
+    /// every type (every type has a golden file, `tests/golden.rs` checks that).
+    #[test]
+    fn every_variant_is_named_as_serde_writes_it() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+        let mut seen = BTreeSet::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let envelope: Envelope = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(Some(envelope.event.name()), type_name(&bytes).as_deref(), "{}", path.display());
+            seen.insert(envelope.event.name());
+        }
+        assert_eq!(seen.len(), event_types().len());
+    }
+
+    #[test]
+    fn every_upcast_type_exists_and_is_listed_once() {
+        for (i, (kind, ups)) in UPCASTERS.iter().enumerate() {
+            assert!(event_types().contains(kind), "{kind}");
+            assert!(!ups.is_empty(), "{kind}");
+            assert!(UPCASTERS[..i].iter().all(|(k, _)| k != kind), "{kind} twice");
+        }
+    }
+
+    fn error(json: &str) -> String {
+        decode(json.as_bytes()).err().unwrap().0
+    }
+
+    #[test]
+    fn decoding_errors_name_the_type_the_version_and_the_field() {
+        let head = r#"{"v":1,"at":"2026-11-02T09:00:00Z","actor":"rita","profile":"1""#;
+        assert!(
+            error(&format!(r#"{head},"event":{{"type":"release.overridden","data":{{"release":"R-1","criterion":"c","justification":"j"}}}}}}"#))
+                .starts_with("release.overridden v1: missing field `unmet` at line 1 column ")
+        );
+        assert_eq!(
+            error(&format!(
+                r#"{head},"event":{{"type":"release.phase_advanced","data":{{"release":"R-1","gate":"g","from":"testing","to":"nowhere","criteria":[]}}}}}}"#
+            )),
+            "release.phase_advanced v1: unknown phase `nowhere`"
+        );
+        assert_eq!(
+            error(&format!(r#"{head},"ev":3,"event":{{"type":"release.evidence_recorded","data":{{}}}}}}"#)),
+            "release.evidence_recorded v3 is newer than this Tollgate understands (v2)"
+        );
+        assert_eq!(
+            error(&format!(
+                r#"{head},"ev":1,"event":{{"type":"release.evidence_recorded","data":{{"release":"R-1"}}}}}}"#
+            )),
+            "release.evidence_recorded v1: upcasting v1 to v2: no `evidence.report`"
+        );
+        assert_eq!(
+            error(&format!(r#"{head},"ev":2,"event":{{"type":"release.submitted","data":{{"release":"R-1"}}}}}}"#)),
+            "release.submitted v2 is newer than this Tollgate understands (v1)"
+        );
+        assert_eq!(
+            error(&format!(r#"{head},"event":{{"type":"release.teleported","data":{{}}}}}}"#)),
+            "unknown event type `release.teleported`"
+        );
+        assert!(error(r#"{"v":2}"#).starts_with("envelope version 2 is newer"));
+        let golden = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/release.evidence_recorded--scan.json"),
+        )
+        .unwrap();
+        let bad = error(&golden.replace(r#""rating":"high""#, r#""rating":7"#));
+        assert!(bad.starts_with("release.evidence_recorded v2: invalid type: integer `7`, expected a string"), "{bad}");
+        let bad = error(&golden.replace(r#""kind":"vulns""#, r#""kind":"vibes""#));
+        assert_eq!(bad, "release.evidence_recorded v2: unknown evidence kind `vibes`");
+    }
 }

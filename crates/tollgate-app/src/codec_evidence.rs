@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tollgate_domain::evidence::{
     Digest, EvidenceKind, FailedTest, Finding, PerfMetric, PerfReport, PlanItem, PlanReport, Rating, Report,
     SbomReport, ScanReport, ScanSubject, SuiteCounts, TestCounts, TestReport, Verification,
@@ -128,13 +129,8 @@ enum WireReport {
         open: BTreeMap<String, u64>,
         excluded: BTreeMap<String, u64>,
         findings: Vec<WireFinding>,
-        /// Added after the first logs were written: absent means none.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        /// Written always since `release.evidence_recorded` v2; see [`evidence_v1_to_v2`].
         cleared: Vec<String>,
-        /// Added after the first logs were written: absent means the report was recorded
-        /// before subjects were read, and names nothing (it no longer counts; see
-        /// docs/evidence-formats.md). Replay applies it unchanged.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         subjects: Vec<WireSubject>,
     },
     Sbom {
@@ -388,6 +384,20 @@ pub fn evidence_from(w: WireEvidence) -> Result<EvidenceRecord, DecodeError> {
     })
 }
 
+/// `release.evidence_recorded` v1 to v2. Version 1 left a scan's `cleared` and `subjects` out
+/// when empty, and scans recorded before either existed have neither: absent means none, so a
+/// scan from before subjects were read names nothing (it no longer counts, see
+/// docs/evidence-formats.md; replay applies it unchanged). Version 2 writes both always.
+pub fn evidence_v1_to_v2(mut data: Value) -> Result<Value, String> {
+    let report = data.pointer_mut("/evidence/report").ok_or("no `evidence.report`")?;
+    if report.get("format").and_then(Value::as_str) == Some("scan") {
+        let report = report.as_object_mut().ok_or("`evidence.report` is not an object")?;
+        report.entry("cleared").or_insert_with(|| Value::Array(Vec::new()));
+        report.entry("subjects").or_insert_with(|| Value::Array(Vec::new()));
+    }
+    Ok(data)
+}
+
 #[derive(Serialize, Deserialize)]
 pub struct WireAcceptance {
     kind: String,
@@ -420,24 +430,40 @@ pub fn acceptance_from(w: WireAcceptance) -> Result<Acceptance, DecodeError> {
 mod tests {
     use super::*;
 
-    const OLD_SCAN: &str = r#"{"phase":"security-scan","kind":"vulns","artefact":"sha256:0101010101010101010101010101010101010101010101010101010101010101",
+    /// A scan recorded before `cleared` and `subjects` existed (`release.evidence_recorded` v1).
+    const OLD_SCAN: &str = r#"{"release":"R-1","evidence":{"phase":"security-scan","kind":"vulns","artefact":"sha256:0101010101010101010101010101010101010101010101010101010101010101",
         "file":"grype.json","file_digest":"sha256:0202020202020202020202020202020202020202020202020202020202020202","bytes":10,
-        "report":{"format":"scan","tool":"grype 0.74.0","open":{},"excluded":{},"findings":[]}}"#;
+        "report":{"format":"scan","tool":"grype 0.74.0","open":{},"excluded":{},"findings":[]}}}"#;
+
+    fn upcast_old_scan() -> EvidenceRecord {
+        let data = evidence_v1_to_v2(serde_json::from_str(OLD_SCAN).unwrap()).unwrap();
+        evidence_from(serde_json::from_value(data["evidence"].clone()).unwrap()).unwrap()
+    }
 
     #[test]
-    fn a_scan_written_before_subjects_decodes_naming_nothing_and_is_written_back_the_same() {
-        let wire: WireEvidence = serde_json::from_str(OLD_SCAN).unwrap();
-        let e = evidence_from(wire).unwrap();
+    fn a_scan_written_before_subjects_is_upcast_to_naming_nothing() {
+        let e = upcast_old_scan();
         let Report::Scan(s) = &e.report else { panic!("{e:?}") };
-        assert!(s.subjects.is_empty());
-        let again: serde_json::Value = serde_json::to_value(evidence_to(&e)).unwrap();
-        assert_eq!(again, serde_json::from_str::<serde_json::Value>(OLD_SCAN).unwrap());
+        assert!(s.subjects.is_empty() && s.cleared.is_empty());
+        let again = serde_json::to_value(evidence_to(&e)).unwrap();
+        assert_eq!(again["report"]["subjects"], serde_json::json!([]));
+        // Version 2 refuses a scan without them rather than reading it as naming nothing.
+        let v1: serde_json::Value = serde_json::from_str(OLD_SCAN).unwrap();
+        assert!(serde_json::from_value::<WireEvidence>(v1["evidence"].clone()).is_err());
+    }
+
+    #[test]
+    fn the_upcaster_leaves_other_reports_and_present_fields_alone() {
+        let tests = serde_json::json!({"evidence": {"report": {"format": "tests", "totals": [1, 0, 0, 0]}}});
+        assert_eq!(evidence_v1_to_v2(tests.clone()).unwrap(), tests);
+        let scan = serde_json::json!({"evidence": {"report": {"format": "scan", "cleared": ["CVE-1"], "subjects": [{"digest": "d"}]}}});
+        assert_eq!(evidence_v1_to_v2(scan.clone()).unwrap(), scan);
+        assert_eq!(evidence_v1_to_v2(serde_json::json!({"release": "R-1"})).unwrap_err(), "no `evidence.report`");
     }
 
     #[test]
     fn scan_subjects_round_trip() {
-        let wire: WireEvidence = serde_json::from_str(OLD_SCAN).unwrap();
-        let mut e = evidence_from(wire).unwrap();
+        let mut e = upcast_old_scan();
         let Report::Scan(s) = &mut e.report else { panic!() };
         s.subjects = vec![
             ScanSubject::Digest(Digest::from_sha256([3; 32])),

@@ -9,6 +9,7 @@ use chrono::{Duration, DurationRound};
 use serde_json::json;
 use tollgate_domain::gate::Verdict;
 use tollgate_domain::playbook::{self, Runner};
+use tollgate_domain::recording::Timing;
 use tollgate_domain::release::ReleaseId;
 use tollgate_domain::{Command, Event, Rejection, State, Timestamp};
 use tollgate_ledger::{SqliteLedger, verify};
@@ -56,7 +57,7 @@ impl Runner for Demo {
     }
 
     fn run(&mut self, actor: &str, command: Command) -> Result<Vec<Event>, Rejection> {
-        match self.app.execute_at(actor, self.now, &command) {
+        match self.app.execute_at(actor, &Timing::on_time(self.now), &command) {
             Ok(r) => {
                 // Each step takes a minute of simulated time.
                 self.now += Duration::minutes(1);

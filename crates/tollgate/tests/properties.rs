@@ -15,6 +15,7 @@ use tollgate_domain::evidence::{Digest, EvidenceKind, Finding, Rating, Report, S
 use tollgate_domain::lifecycle::Phase;
 use tollgate_domain::playbook::{self, Runner};
 use tollgate_domain::policy::Opens;
+use tollgate_domain::recording::Timing;
 use tollgate_domain::release::ReleaseId;
 use tollgate_domain::{Command, Event, Rejection, State, Timestamp};
 use tollgate_domain::{artefact, gate, judge};
@@ -53,7 +54,7 @@ impl Runner for Shell {
     }
     fn run(&mut self, actor: &str, command: Command) -> Result<Vec<Event>, Rejection> {
         let before = self.app.state().clone();
-        match self.app.execute_at(actor, self.now, &command) {
+        match self.app.execute_at(actor, &Timing::on_time(self.now), &command) {
             Ok(r) => {
                 let events: Vec<Event> = r.facts.into_iter().map(|f| f.event).collect();
                 check_invariants(&before, actor, self.now, &events);
@@ -370,7 +371,7 @@ fn a_stale_writer_reads_what_changed_and_decides_again() {
         let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
         let profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
         for (actor, command) in playbook::staffing(Arc::new(profile), PEOPLE) {
-            app.execute_at(&actor, now, &command).unwrap();
+            app.execute_at(&actor, &Timing::on_time(now), &command).unwrap();
         }
         let mut shell = Shell { app, now };
         playbook::create(&mut shell, "payments", "1.0", "minor", Duration::days(10)).unwrap();
@@ -382,8 +383,8 @@ fn a_stale_writer_reads_what_changed_and_decides_again() {
     let mut b = App::open(&db).unwrap();
     let confirm = |id: u32, c: &str| Command::Confirm { release: ReleaseId(id), confirmation: c.into(), comment: None };
     // When one records a fact on R-1 and the other, still holding the old state, another
-    a.execute_at("omar", now, &confirm(1, "maintenance-window-confirmed")).unwrap();
-    b.execute_at("rita", now, &confirm(1, "release-schedule-published")).unwrap();
+    a.execute_at("omar", &Timing::on_time(now), &confirm(1, "maintenance-window-confirmed")).unwrap();
+    b.execute_at("rita", &Timing::on_time(now), &confirm(1, "release-schedule-published")).unwrap();
     // Then the second read the first's fact, decided again, and both are kept
     let r = &b.state().releases[&ReleaseId(1)];
     assert!(
@@ -391,12 +392,17 @@ fn a_stale_writer_reads_what_changed_and_decides_again() {
             && r.confirmations.contains_key("release-schedule-published")
     );
     // and a write to another release is not a conflict at all: its state still catches up.
-    a.execute_at("omar", now, &confirm(2, "maintenance-window-confirmed")).unwrap();
+    a.execute_at("omar", &Timing::on_time(now), &confirm(2, "maintenance-window-confirmed")).unwrap();
     assert!(a.state().releases[&ReleaseId(1)].confirmations.contains_key("release-schedule-published"));
     // When a change makes the stale writer's command wrong, it is refused with the reason
-    a.execute_at("rita", now, &Command::Withdraw { release: ReleaseId(2), reason: "merged into R-1".into() }).unwrap();
+    a.execute_at(
+        "rita",
+        &Timing::on_time(now),
+        &Command::Withdraw { release: ReleaseId(2), reason: "merged into R-1".into() },
+    )
+    .unwrap();
     let size = App::open(&db).unwrap().ledger().size().unwrap();
-    match b.execute_at("omar", now, &confirm(2, "on-call-confirmed")) {
+    match b.execute_at("omar", &Timing::on_time(now), &confirm(2, "on-call-confirmed")) {
         Err(AppError::Rejected(why)) => assert!(why.to_string().contains("closed"), "{why}"),
         other => panic!("expected a refusal, got {:?}", other.map(|r| r.size)),
     }
@@ -417,7 +423,7 @@ fn racing_writers_on_one_release_never_lose_an_update() {
         let profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
         let people: &[(&str, &[&str])] = &[("rita", &["release-manager"]), ("eli", &["engineering-lead"])];
         for (actor, command) in playbook::staffing(Arc::new(profile), people) {
-            app.execute_at(&actor, now, &command).unwrap();
+            app.execute_at(&actor, &Timing::on_time(now), &command).unwrap();
         }
         let new = tollgate_domain::NewRelease {
             service: "payments".into(),
@@ -429,7 +435,7 @@ fn racing_writers_on_one_release_never_lose_an_update() {
             touches: Default::default(),
             incident: None,
         };
-        app.execute_at("eli", now, &Command::CreateRelease(new)).unwrap();
+        app.execute_at("eli", &Timing::on_time(now), &Command::CreateRelease(new)).unwrap();
     }
     let threads: Vec<_> = (0..2)
         .map(|t| {
@@ -445,7 +451,7 @@ fn racing_writers_on_one_release_never_lose_an_update() {
                         rollback: None,
                         justification: None,
                     };
-                    match app.execute_at("eli", now, &command) {
+                    match app.execute_at("eli", &Timing::on_time(now), &command) {
                         Ok(_) => ok += 1,
                         Err(AppError::Conflict { .. }) => conflicts += 1,
                         Err(other) => panic!("{other}"),
