@@ -1164,7 +1164,8 @@ impl<'a> OnRelease<'a, '_> {
         let policy = self.policy;
         let actor = self.ctx.actor;
         let mut reasons = Reasons::default();
-        let Some(env) = policy.environments.iter().find(|e| e.id == environment) else {
+        // Named as imports name them: `Production` is the production environment.
+        let Some(env) = policy.environment(environment) else {
             return Err(Rejection::invalid(format!(
                 "unknown environment `{environment}`; expected one of {}",
                 policy.environments.iter().map(|e| e.id.as_str()).collect::<Vec<_>>().join(", ")
@@ -1178,30 +1179,18 @@ impl<'a> OnRelease<'a, '_> {
                 format!("{actor} recorded the go/no-go decision at {} and can never start the deployment, whatever roles they hold", when(go.at))
             });
         }
-        reasons.refuse_if(r.running_deployment().is_some(), "phase", || "a deployment is already running".into());
-        reasons.refuse_if(r.rollback_in_progress().is_some(), "phase", || "a rollback is running".into());
-        if env.production {
-            reasons.refuse_if(r.phase != Phase::Deployment, "phase", || {
-                format!("production deployment happens in the deployment phase; {} is in {}", r.id, r.phase)
-            });
-            reasons.refuse_if(r.live_since().is_some(), "phase", || format!("{} is already live in production", r.id));
-            let gate = policy.gate_for(r.track, Phase::Deployment, Opens::Deploy).ok_or_else(|| {
-                Rejection::invalid(format!("the profile has no pre-deployment gate for the {} track", r.track))
-            })?;
-            let verdict = gate::evaluate(self.ctx.state, r, gate, self.ctx.now);
+        // Everything else is the release's readiness, which `tollgate check` asks too.
+        let ready = gate::readiness(self.ctx.state, r, env, self.ctx.now).map_err(Rejection::invalid)?;
+        for c in ready.conditions.iter().filter(|c| !c.met) {
+            reasons.refuse_if(true, "phase", || c.reason.clone());
+        }
+        if let Some((_, verdict)) = &ready.gate {
             for c in verdict.unmet() {
-                reasons.refuse_if(true, &format!("gate:{}/{}", gate.id, c.id), || c.reason.clone());
+                reasons.refuse_if(true, &format!("gate:{}/{}", verdict.gate, c.id), || c.reason.clone());
             }
-        } else {
-            let pos = r.track.position(r.phase).unwrap_or(0);
-            let testing = r.track.position(Phase::Testing).unwrap_or(0);
-            let deployment = r.track.position(Phase::Deployment).unwrap_or(0);
-            reasons.refuse_if(pos < testing || pos > deployment, "phase", || {
-                format!("{} deploys to {environment} during testing and deployment; it is in {}", r.id, r.phase)
-            });
         }
         reasons.finish()?;
-        let mut events = vec![Event::DeploymentStarted { release: r.id, environment: environment.to_owned() }];
+        let mut events = vec![Event::DeploymentStarted { release: r.id, environment: env.id.clone() }];
         if env.production {
             let findings = nonconformance::at_production_deployment(self.ctx.state, r, self.ctx.now);
             events.extend(nonconformance::raise(self.ctx.state, policy, findings, self.ctx.now));

@@ -13,6 +13,11 @@ use crate::release::Release;
 use crate::state::State;
 use crate::time::{Timestamp, format_duration};
 
+mod deploy;
+pub use deploy::{
+    Condition, DEPLOYER_NOT_CHECKED, DeployAnswer, Readiness, SIGNING_NOT_CHECKED, may_deploy, readiness,
+};
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
     pub gate: String,

@@ -180,6 +180,13 @@ pub struct Environment {
     pub production: bool,
 }
 
+/// How environment names are compared: sources differ in case and spacing (`Production`,
+/// ` production `), and a deployment must not escape the checks by its spelling. Used by the
+/// profile's lookup (`Policy::environment`) and by the import of deployments.
+pub fn environment_key(name: &str) -> String {
+    name.trim().to_ascii_lowercase()
+}
+
 /// Things a person may only do while holding one of the roles the profile lists for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Action {
@@ -735,6 +742,12 @@ impl Policy {
 
     pub fn production(&self) -> Option<&str> {
         self.environments.iter().find(|e| e.production).map(|e| e.id.as_str())
+    }
+
+    /// The environment a name means, compared by `environment_key`.
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        let key = environment_key(name);
+        self.environments.iter().find(|e| environment_key(&e.id) == key)
     }
 
     pub fn gate(&self, track: Track, id: &str) -> Option<&GateDef> {

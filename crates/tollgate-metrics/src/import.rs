@@ -23,6 +23,7 @@ use crate::history::Time;
 pub use crate::ids::id_hash;
 use crate::ids::{FastMap, FastSet};
 use crate::store::Store;
+use tollgate_domain::policy::environment_key;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
@@ -392,9 +393,9 @@ impl<'s> Importer<'s> {
         let service = self.name(&e.subject)?;
         // `Production` and ` production ` are the production environment: sources differ in
         // case and spacing, and a deployment must not escape the checks by its spelling.
-        let env = env.trim().to_ascii_lowercase();
+        let env = environment_key(env);
         let environment = self.name(&env)?;
-        let production = env == self.production.to_ascii_lowercase();
+        let production = env == environment_key(&self.production);
         let artefact = e.artefact.as_deref().map(id_hash);
         let mut lead_times = Vec::new();
         if production

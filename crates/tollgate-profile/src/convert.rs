@@ -323,6 +323,21 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
     if environments.iter().filter(|e| e.production).count() != 1 {
         cx.problems.at(&root.key("environments"), "exactly one environment must be marked `production = true`");
     }
+    // Environments are named as `environment_key` compares them: two ids that differ only in
+    // case or spacing would be one environment.
+    for (i, e) in environments.iter().enumerate() {
+        let key = tollgate_domain::policy::environment_key(&e.id);
+        if let Some(earlier) = environments[..i].iter().find(|o| tollgate_domain::policy::environment_key(&o.id) == key)
+        {
+            cx.problems.at(
+                &root.key("environments"),
+                format!(
+                    "environments `{}` and `{}` differ only in case or spacing; they would be one environment",
+                    earlier.id, e.id
+                ),
+            );
+        }
+    }
 
     let mut authority = BTreeMap::new();
     let auth_path = root.key("authority");

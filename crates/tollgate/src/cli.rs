@@ -88,6 +88,22 @@ pub enum Cmd {
     Risk(RiskCmd),
     /// Evaluate the time-driven rules now: overdue deferred steps, late rollbacks.
     Tick,
+    /// May this artefact be deployed to this environment now? For a pipeline, before it deploys:
+    /// exit 0 yes, 3 no, with every reason. The release is the open one of the service whose
+    /// current build has the digest. Production needs the release's pre-deployment gate open
+    /// (go decision and window included); another environment of the profile takes the current
+    /// build of a release in testing or deployment. Who deploys (authority, separation of
+    /// duties) is checked when `release deploy` records the deployment, not here.
+    Check {
+        #[arg(long)]
+        service: String,
+        /// The artefact's digest, `sha256:` and 64 hex digits.
+        #[arg(long, value_name = "DIGEST")]
+        artefact: String,
+        /// An environment of the profile; case and surrounding spaces do not matter.
+        #[arg(long)]
+        env: String,
+    },
     /// Import deployments, rollbacks, changes and incidents from CDEvents (JSON lines) into the
     /// KPI store; idempotent by `context.id`. The log records the input's digest and counts.
     Import {
@@ -267,7 +283,8 @@ pub enum ReleaseCmd {
     },
     /// Everything recorded for a release.
     Show { id: String },
-    /// Evaluate a gate: the current phase's by default, or any gate ahead of time.
+    /// Evaluate a gate: the current phase's by default, or any gate ahead of time. Exit 0 when
+    /// it is open, 3 when it is shut.
     Gate {
         id: String,
         #[arg(long)]

@@ -199,6 +199,16 @@ impl Ctx {
     }
 }
 
+/// `--artefact`: a pipeline names what it deploys by digest, written out in full.
+fn artefact_digest(text: &str) -> Result<tollgate_domain::evidence::Digest, Failure> {
+    let expected =
+        || error(format!("--artefact: `{text}` is not an artefact digest; expected sha256: followed by 64 hex digits"));
+    if !text.starts_with("sha256:") {
+        return Err(expected());
+    }
+    tollgate_domain::evidence::Digest::parse(text).map_err(|_| expected())
+}
+
 pub(crate) fn release_id(text: &str) -> Result<ReleaseId, Failure> {
     text.parse().map_err(Failure::Error)
 }
@@ -285,6 +295,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Audit(cmd) => audit::run(&ctx.db, ctx.json, cmd),
         // Needs no store: it only reads the key.
         Cmd::Artefact(ArtefactCmd::Fingerprint { key }) => crate::evidence_cmd::fingerprint_only(&ctx, &key),
+        Cmd::Check { service, artefact, env } => {
+            // The question is checked before the store is opened.
+            let digest = artefact_digest(&artefact)?;
+            let app = ctx.open()?;
+            let answer = gate::may_deploy(app.state(), &service, &digest, &env, ctx.now);
+            ctx.print(view::deploy_answer(&answer));
+            if answer.allowed() { Ok(()) } else { Err(Failure::Shown(3)) }
+        }
         command => {
             let mut app = ctx.open()?;
             dispatch(&ctx, &mut app, command)
@@ -510,7 +528,7 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
                 },
             );
         }
-        Cmd::Init { .. } | Cmd::Demo | Cmd::Profile(_) | Cmd::Audit(_) => {
+        Cmd::Init { .. } | Cmd::Demo | Cmd::Profile(_) | Cmd::Audit(_) | Cmd::Check { .. } => {
             unreachable!("handled before opening the store")
         }
     }
@@ -640,7 +658,8 @@ fn release(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: ReleaseCmd) -> Result<()
             };
             let verdict = gate::evaluate(state, r, g, ctx.now);
             ctx.print(view::gate(state, r, &verdict, &g.name));
-            return Ok(());
+            // A pipeline can stop on a shut gate: the answer is printed, the exit code says no.
+            return if verdict.open { Ok(()) } else { Err(Failure::Shown(3)) };
         }
         ReleaseCmd::Advance { id } => {
             let id = release_id(&id)?;

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use tollgate_domain::evidence::Verification;
-use tollgate_domain::gate::{Verdict, when};
+use tollgate_domain::gate::{Condition, DeployAnswer, Verdict, when};
 use tollgate_domain::judge;
 use tollgate_domain::obligation;
 use tollgate_domain::release::Release;
@@ -68,6 +68,58 @@ pub fn gate(state: &State, release: &Release, verdict: &Verdict, name: &str) -> 
         text.push_str(&format!("  {mark} {:<34} {}\n", c.id, c.reason));
     }
     text.push_str(&flag_lines(&flags));
+    View { json, text }
+}
+
+/// The answer of `tollgate check`: yes or no, the release and gate it came from, everything
+/// checked and every unmet condition with its reason.
+pub fn deploy_answer(a: &DeployAnswer) -> View {
+    let condition = |c: &Condition| json!({"id": c.id, "met": c.met, "reason": c.reason});
+    let gate = a.gate.as_ref().map_or(Value::Null, |(name, v)| {
+        let criteria: Vec<Value> = v
+            .criteria
+            .iter()
+            .map(|c| json!({"id": c.id, "met": c.met, "reason": c.reason, "says": c.says, "overridden": c.overridden}))
+            .collect();
+        json!({"id": v.gate, "name": name, "open": v.open, "criteria": criteria})
+    });
+    let json = json!({
+        "allowed": a.allowed(),
+        "service": a.service,
+        "artefact": a.artefact.as_str(),
+        "environment": a.asked,
+        "target": a.environment.as_ref().map_or(Value::Null, |e| json!({"id": e.id, "production": e.production})),
+        "release": a.release.as_ref().map(|(id, _)| id.to_string()),
+        "artefact_name": a.release.as_ref().map(|(_, name)| name.clone()),
+        "phase": a.phase.map(|p| p.key()),
+        "gate": gate,
+        "checked": a.checked.iter().map(condition).collect::<Vec<_>>(),
+        "unmet": a.unmet().iter().map(|c| json!({"id": c.id, "reason": c.reason})).collect::<Vec<_>>(),
+        "not_checked": a.not_checked,
+    });
+    let target = a.environment.as_ref().map_or(a.asked.as_str(), |e| e.id.as_str());
+    let mut text = if a.allowed() {
+        format!("YES: {} {} may be deployed to {target} now\n", a.service, a.artefact)
+    } else {
+        format!("NO: {} {} may not be deployed to {target} now\n", a.service, a.artefact)
+    };
+    if let (Some((id, name)), Some(phase)) = (&a.release, a.phase) {
+        text.push_str(&format!("  release {id}, artefact {name}, in {phase}\n"));
+    }
+    let mark = |met: bool| if met { "✓" } else { "✗" };
+    for c in &a.checked {
+        text.push_str(&format!("  {} {:<34} {}\n", mark(c.met), c.id, c.reason));
+    }
+    if let Some((name, v)) = &a.gate {
+        text.push_str(&format!("  gate {} ({name}) is {}\n", v.gate, if v.open { "OPEN" } else { "SHUT" }));
+        for c in &v.criteria {
+            let m = if c.overridden { "!" } else { mark(c.met) };
+            text.push_str(&format!("    {m} {:<32} {}\n", c.id, c.reason));
+        }
+    }
+    for n in &a.not_checked {
+        text.push_str(&format!("  not checked: {n}\n"));
+    }
     View { json, text }
 }
 

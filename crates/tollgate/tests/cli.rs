@@ -22,7 +22,15 @@ fn write(tg: &Tg, name: &str, text: &str) -> String {
 }
 
 fn gate(tg: &Tg, id: &str) -> serde_json::Value {
-    tg.json("rita", &["release", "gate", id])
+    tg.gate("rita", &[id])
+}
+
+/// `tollgate check` for payments' artefact: yes or no, with every unmet condition's id.
+fn may_deploy(tg: &Tg, digest: &str, env: &str) -> (bool, Vec<String>, serde_json::Value) {
+    let (yes, v) = tg.answer("dev", &["check", "--service", "payments", "--artefact", digest, "--env", env]);
+    assert_eq!(Some(yes), v["allowed"].as_bool(), "{v}");
+    let unmet = v["unmet"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect();
+    (yes, unmet, v)
 }
 
 fn unmet(v: &serde_json::Value) -> Vec<String> {
@@ -172,6 +180,16 @@ fn a_full_minor_release_through_every_gate() {
     tg.ok("omar", &["release", "confirm", &id, "performance-baseline-compared"]);
     tg.ok("sam", &["release", "confirm", &id, "security-scan-within-threshold"]);
     tg.ok("quinn", &["release", "confirm", &id, "readiness-checklist-complete"]);
+    // The pipeline may take the build to a test environment now, not to production.
+    let (yes, _, qa) = may_deploy(&tg, &digest, "qa");
+    assert!(yes, "{qa}");
+    assert_eq!(
+        (qa["release"].as_str(), qa["phase"].as_str(), &qa["gate"]),
+        (Some("R-1"), Some("testing"), &serde_json::Value::Null)
+    );
+    let (yes, unmet, _) = may_deploy(&tg, &digest, "production");
+    assert!(!yes);
+    assert!(unmet.contains(&"phase".to_owned()), "{unmet:?}");
     tg.ok("quinn", &["release", "advance", &id]);
 
     // Deployment. Monitoring is confirmed before the window opens (3.6); this window opens two
@@ -185,6 +203,13 @@ fn a_full_minor_release_through_every_gate() {
         tg.ok("omar", &["release", "confirm", &id, check]);
     }
     sleep(Duration::from_secs(3));
+    // `check` and `release deploy` agree: no go decision yet.
+    let (yes, unmet, answer) = may_deploy(&tg, &digest, "production");
+    assert!(!yes);
+    assert_eq!(unmet, ["gate:pre-deployment/go-decision"]);
+    assert_eq!(answer["gate"]["id"], "pre-deployment");
+    let text = tg.expect(3, "dev", &["check", "--service", "payments", "--artefact", &digest, "--env", "production"]);
+    assert!(text.starts_with("NO: payments sha256:") && text.contains("✗ go-decision"), "{text}");
     let no_go = tg.run("dev", &["release", "deploy", &id, "--env", "production"]);
     check(&no_go, 3, &["deploy"]);
     assert!(
@@ -197,8 +222,15 @@ fn a_full_minor_release_through_every_gate() {
     let sod = tg.run("rita", &["release", "deploy", &id, "--env", "production"]);
     check(&sod, 3, &["deploy as go decider"]);
     assert!(stderr(&sod).contains("[separation-of-duties]"), "{}", stderr(&sod));
+    let (yes, unmet, answer) = may_deploy(&tg, &digest, "Production");
+    assert!(yes, "{unmet:?}");
+    assert_eq!(answer["target"]["id"], "production");
+    assert!(answer["not_checked"][0].as_str().unwrap().starts_with("who deploys"));
     tg.ok("dev", &["release", "deploy", &id, "--env", "production"]);
     tg.ok("dev", &["release", "deployed", &id, "--outcome", "success"]);
+    let (yes, unmet, _) = may_deploy(&tg, &digest, "production");
+    assert!(!yes);
+    assert!(unmet.contains(&"not-live".to_owned()), "{unmet:?}");
     tg.ok("dev", &["release", "confirm", &id, "pipeline-execution-logged", "--comment", "run 4412"]);
     tg.ok("dev", &["release", "confirm", &id, "smoke-tests-passed"]);
     tg.ok("omar", &["release", "confirm", &id, "no-rollback-trigger"]);
@@ -807,4 +839,56 @@ fn eight_concurrent_writers_all_succeed() {
     ids.sort();
     assert_eq!(ids, (1..=8).map(|n| format!("R-{n}")).collect::<Vec<_>>());
     assert_eq!(tg.json("auditor", &["audit", "verify"])["intact"], true);
+}
+
+#[test]
+fn check_answers_no_with_the_reason_and_a_malformed_digest_is_an_error_naming_the_flag() {
+    let tg = Tg::new();
+    // Malformed input is an error (exit 1), found before any store is read.
+    for bad in ["sha256:abc", &"ab".repeat(32), &format!("sha512:{}", "ab".repeat(32))] {
+        let out = tg.run("dev", &["check", "--service", "payments", "--artefact", bad, "--env", "production"]);
+        check(&out, 1, &["check", bad]);
+        assert!(
+            stderr(&out).contains(&format!(
+                "--artefact: `{bad}` is not an artefact digest; expected sha256: followed by 64 hex digits"
+            )),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let profile = fast_profile(tg.dir.path());
+    init_with_people(&tg, profile.to_str().unwrap());
+    let id = minor_release(&tg, "2.4.0");
+    let first = format!("sha256:{}", "ab".repeat(32));
+    let second = format!("sha256:{}", "cd".repeat(32));
+
+    // No release has it.
+    let (yes, unmet, v) = may_deploy(&tg, &first, "qa");
+    assert!(!yes);
+    assert_eq!(unmet, ["release"]);
+    assert_eq!(v["unmet"][0]["reason"], format!("no release of payments records artefact {}", &first[..19]));
+    // An environment the profile does not have.
+    let (_, unmet, v) = may_deploy(&tg, &first, "prod");
+    assert!(unmet.contains(&"environment".to_owned()), "{v}");
+
+    // In planning, not even a test environment takes it.
+    tg.ok("dev", &["artefact", "add", &id, "--name", "payments", "--digest", &first]);
+    let (yes, unmet, v) = may_deploy(&tg, &first, " QA ");
+    assert!(!yes);
+    assert_eq!(unmet, ["phase"]);
+    assert_eq!(v["target"]["id"], "qa");
+    assert_eq!(v["release"], "R-1");
+
+    // A rebuild: the earlier digest is no longer the release's artefact.
+    tg.ok("dev", &["artefact", "add", &id, "--name", "payments", "--digest", &second]);
+    let (_, unmet, v) = may_deploy(&tg, &first, "qa");
+    assert_eq!(unmet, ["release"]);
+    let why = v["unmet"][0]["reason"].as_str().unwrap();
+    assert!(why.contains("is an earlier build of artefact payments of R-1, rebuilt as"), "{why}");
+
+    // Withdrawn: nowhere, and the text says why.
+    tg.ok("rita", &["release", "withdraw", &id, "--reason", "superseded"]);
+    let text = tg.expect(3, "dev", &["check", "--service", "payments", "--artefact", &second, "--env", "qa"]);
+    assert!(text.starts_with("NO: payments sha256:cdcd") && text.contains("withdrawn by rita"), "{text}");
+    assert!(text.contains("not checked: who deploys"), "{text}");
 }

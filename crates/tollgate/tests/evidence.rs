@@ -50,7 +50,7 @@ fn rejected(tg: &Tg, code: i32, actor: &str, args: &[&str]) -> String {
 
 /// A criterion of the pre-deployment gate, which re-checks tests and artefacts.
 fn gate_reason(tg: &Tg, criterion: &str) -> (bool, String) {
-    let gate = tg.json("rita", &["release", "gate", "R-1", "--gate", "pre-deployment"]);
+    let gate = tg.gate("rita", &["R-1", "--gate", "pre-deployment"]);
     let c = gate["criteria"]
         .as_array()
         .unwrap()

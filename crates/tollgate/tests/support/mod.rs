@@ -63,6 +63,30 @@ impl Tg {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}):\n{out}"))
     }
 
+    /// Runs a question that answers with its exit code (`release gate`, `check`): 0 yes, 3 no,
+    /// the answer in JSON on stdout either way. Returns whether it said yes, and the answer.
+    #[track_caller]
+    pub fn answer(&self, actor: &str, args: &[&str]) -> (bool, serde_json::Value) {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.run(actor, &all);
+        let code = out.status.code();
+        assert!(matches!(code, Some(0 | 3)), "tollgate {args:?} exited {code:?}\nstderr:\n{}", stderr(&out));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}):\n{text}"));
+        (code == Some(0), v)
+    }
+
+    /// `release gate ARGS` as `actor`; its exit code is 0 exactly when the gate is open.
+    #[track_caller]
+    pub fn gate(&self, actor: &str, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["release", "gate"];
+        all.extend_from_slice(args);
+        let (yes, v) = self.answer(actor, &all);
+        assert_eq!(Some(yes), v["open"].as_bool(), "exit code and verdict of {args:?} differ: {v}");
+        v
+    }
+
     pub fn events(&self) -> u64 {
         let v = self.json("auditor", &["audit", "verify"]);
         v["events"].as_u64().unwrap()
