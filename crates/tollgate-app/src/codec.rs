@@ -90,6 +90,11 @@ enum Wire {
     RolesRevoked { name: String, roles: BTreeSet<String> },
     #[serde(rename = "person.grant_proposed")]
     GrantProposed { name: String, roles: BTreeSet<String> },
+    /// `sha256` is the hex SHA-256 of the whole token; the token itself is never written.
+    #[serde(rename = "token.created")]
+    TokenCreated { id: String, person: String, sha256: String, expires: Option<String> },
+    #[serde(rename = "token.revoked")]
+    TokenRevoked { id: String, reason: Option<String> },
     #[serde(rename = "blackout.added")]
     BlackoutAdded { id: u32, from: String, to: String, reason: String, service: Option<String> },
     #[serde(rename = "risk.added")]
@@ -202,6 +207,8 @@ impl Wire {
             Wire::RolesGranted { .. } => "person.roles_granted",
             Wire::RolesRevoked { .. } => "person.roles_revoked",
             Wire::GrantProposed { .. } => "person.grant_proposed",
+            Wire::TokenCreated { .. } => "token.created",
+            Wire::TokenRevoked { .. } => "token.revoked",
             Wire::BlackoutAdded { .. } => "blackout.added",
             Wire::RiskAdded { .. } => "risk.added",
             Wire::ReleaseCreated { .. } => "release.created",
@@ -292,6 +299,7 @@ pub fn stream(event: &Event) -> String {
         | Event::GrantProposed { name, .. } => {
             format!("person/{name}")
         }
+        Event::TokenCreated { id, .. } | Event::TokenRevoked { id, .. } => format!("token/{id}"),
         Event::BlackoutAdded { id, .. } => format!("blackout/B-{id}"),
         Event::RiskAdded { id, .. } => format!("risk/RISK-{id}"),
         Event::NcRaised(nc) => format!("nc/NC-{}", nc.id),
@@ -373,6 +381,13 @@ pub fn encode(fact: &Fact, profile_version: &str, late_reason: Option<&str>) -> 
         Event::RolesGranted { name, roles } => Wire::RolesGranted { name: name.clone(), roles: roles.clone() },
         Event::GrantProposed { name, roles } => Wire::GrantProposed { name: name.clone(), roles: roles.clone() },
         Event::RolesRevoked { name, roles } => Wire::RolesRevoked { name: name.clone(), roles: roles.clone() },
+        Event::TokenCreated { id, person, sha256, expires } => Wire::TokenCreated {
+            id: id.clone(),
+            person: person.clone(),
+            sha256: sha256.clone(),
+            expires: expires.map(time),
+        },
+        Event::TokenRevoked { id, reason } => Wire::TokenRevoked { id: id.clone(), reason: reason.clone() },
         Event::BlackoutAdded { id, from, to, reason, service } => Wire::BlackoutAdded {
             id: *id,
             from: time(*from),
@@ -635,6 +650,10 @@ fn from_wire(envelope: Envelope) -> Result<Decoded, DecodeError> {
         Wire::RolesGranted { name, roles } => Event::RolesGranted { name, roles },
         Wire::GrantProposed { name, roles } => Event::GrantProposed { name, roles },
         Wire::RolesRevoked { name, roles } => Event::RolesRevoked { name, roles },
+        Wire::TokenCreated { id, person, sha256, expires } => {
+            Event::TokenCreated { id, person, sha256, expires: expires.map(|e| parse_time("expires", &e)).transpose()? }
+        }
+        Wire::TokenRevoked { id, reason } => Event::TokenRevoked { id, reason },
         Wire::BlackoutAdded { id, from, to, reason, service } => {
             Event::BlackoutAdded { id, from: parse_time("from", &from)?, to: parse_time("to", &to)?, reason, service }
         }

@@ -167,6 +167,28 @@ fn samples() -> Vec<Sample> {
             Event::GrantProposed { name: "eve".into(), roles: roles(&["executive", "release-manager"]) },
         ),
         sample(
+            "token.created",
+            Event::TokenCreated {
+                id: "0f1e2d3c4b5a6978".into(),
+                person: "ci-payments".into(),
+                sha256: "5d41402abc4b2a76b9719d911017c592a6f1e7c4d5d1c8b4b1a1e2f3a4b5c6d7".into(),
+                expires: Some(at("2027-02-01T10:15:30Z")),
+            },
+        ),
+        sample(
+            "token.created--no-expiry",
+            Event::TokenCreated {
+                id: "8796a5b4c3d2e1f0".into(),
+                person: "rita".into(),
+                sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
+                expires: None,
+            },
+        ),
+        sample(
+            "token.revoked",
+            Event::TokenRevoked { id: "0f1e2d3c4b5a6978".into(), reason: Some("the CI secret was rotated".into()) },
+        ),
+        sample(
             "blackout.added",
             Event::BlackoutAdded {
                 id: 2,

@@ -45,6 +45,19 @@ pub enum Command {
         name: String,
         roles: BTreeSet<RoleId>,
     },
+    /// A personal API token for `person`. The secret never reaches the domain: only the hex
+    /// SHA-256 of the whole token string the person will present.
+    CreateToken {
+        id: String,
+        person: String,
+        sha256: String,
+        expires: Option<Timestamp>,
+    },
+    /// Revoke a token: by an administrator, or by the person it was issued to.
+    RevokeToken {
+        id: String,
+        reason: Option<String>,
+    },
     AddBlackout {
         from: Timestamp,
         to: Timestamp,

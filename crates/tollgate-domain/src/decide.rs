@@ -22,6 +22,7 @@ mod document_control;
 pub use document_control::missing_approvals;
 mod people;
 use people::valid_name;
+mod tokens;
 
 pub fn decide(state: &State, actor: &str, now: Timestamp, command: &Command) -> Result<Vec<Event>, Rejection> {
     if let Some(last) = state.last_at.filter(|last| now < *last) {
@@ -39,6 +40,8 @@ pub fn decide(state: &State, actor: &str, now: Timestamp, command: &Command) -> 
         Command::AddPerson { name, roles } => ctx.add_person(name, roles),
         Command::GrantRoles { name, roles } => ctx.change_roles(name, roles, true),
         Command::RevokeRoles { name, roles } => ctx.change_roles(name, roles, false),
+        Command::CreateToken { id, person, sha256, expires } => ctx.create_token(id, person, sha256, *expires),
+        Command::RevokeToken { id, reason } => ctx.revoke_token(id, reason.as_deref()),
         Command::AddBlackout { from, to, reason, service } => ctx.add_blackout(*from, *to, reason, service),
         Command::AddRisk { category, risk, mitigation, owner } => ctx.add_risk(category, risk, mitigation, owner),
         Command::CreateRelease(new) => ctx.create_release(new),

@@ -67,6 +67,18 @@ pub enum Event {
         name: String,
         roles: BTreeSet<RoleId>,
     },
+    /// A personal API token issued: its id, whose it is, and the hex SHA-256 of the token
+    /// (never the token itself).
+    TokenCreated {
+        id: String,
+        person: String,
+        sha256: String,
+        expires: Option<Timestamp>,
+    },
+    TokenRevoked {
+        id: String,
+        reason: Option<String>,
+    },
     BlackoutAdded {
         id: u32,
         from: Timestamp,
@@ -344,6 +356,8 @@ impl Event {
             | RolesGranted { .. }
             | RolesRevoked { .. }
             | GrantProposed { .. }
+            | TokenCreated { .. }
+            | TokenRevoked { .. }
             | BlackoutAdded { .. }
             | RiskAdded { .. }
             | NcClosed { .. }

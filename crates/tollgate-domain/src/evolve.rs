@@ -9,7 +9,7 @@ use crate::event::{Event, Fact};
 use crate::release::{
     Approval, Artefact, Defect, Deployment, Document, GoDecision, Override, Release, Rollback, Stamped, TestResult,
 };
-use crate::state::{Adopted, Blackout, Nonconformance, PendingGrant, Person, Risk, State};
+use crate::state::{Adopted, Blackout, Nonconformance, PendingGrant, Person, Risk, State, Token};
 
 /// A fact that does not fit the state it is applied to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +62,24 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
             for role in roles {
                 state.pending_grants.insert((name.clone(), role.clone()), PendingGrant { by: by.clone(), at });
             }
+        }
+        Event::TokenCreated { id, person, sha256, expires } => {
+            state.tokens.insert(
+                id.clone(),
+                Token {
+                    id: id.clone(),
+                    person: person.clone(),
+                    sha256: sha256.clone(),
+                    created_at: at,
+                    created_by: by.clone(),
+                    expires: *expires,
+                    revoked: None,
+                },
+            );
+        }
+        Event::TokenRevoked { id, .. } => {
+            let token = state.tokens.get_mut(id).ok_or_else(|| unknown("token", id))?;
+            token.revoked = Some((at, by.clone()));
         }
         Event::BlackoutAdded { id, from, to, reason, service } => state.blackouts.push(Blackout {
             id: *id,

@@ -18,6 +18,8 @@ pub struct State {
     pub people: BTreeMap<String, Person>,
     /// Governing roles awaiting a second administrator, by (person, role).
     pub pending_grants: BTreeMap<(String, RoleId), PendingGrant>,
+    /// Personal API tokens by id, revoked ones included (their ids are never reused).
+    pub tokens: BTreeMap<String, Token>,
     pub releases: BTreeMap<ReleaseId, Release>,
     pub blackouts: Vec<Blackout>,
     pub risks: Vec<Risk>,
@@ -48,6 +50,21 @@ pub struct ProposedProfile {
     pub at: Timestamp,
     /// Approvals so far: who, and the roles they held when they approved.
     pub approvals: Vec<(String, BTreeSet<RoleId>)>,
+}
+
+/// A personal API token as the log knows it: whose it is and the SHA-256 of the token string.
+/// The token itself is shown once, to the administrator who created it, and kept nowhere.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Token {
+    pub id: String,
+    pub person: String,
+    /// Lower-case hex SHA-256 of the whole token as presented (`tgt_<id>_<secret>`).
+    pub sha256: String,
+    pub created_at: Timestamp,
+    pub created_by: String,
+    pub expires: Option<Timestamp>,
+    /// When, and by whom.
+    pub revoked: Option<(Timestamp, String)>,
 }
 
 /// Who proposed a governing role, and when.
