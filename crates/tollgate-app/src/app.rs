@@ -157,6 +157,11 @@ impl<L: Ledger> App<L> {
         self
     }
 
+    /// Records on `clock` from now on (a server sets each command's own).
+    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+
     /// Applies the log entries written since this process last read it (by anyone): a
     /// long-lived process pays only for what is new.
     pub fn catch_up(&mut self) -> Result<(), AppError> {

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod codec;
 pub mod codec_evidence;
+pub mod identity;
 pub mod procedure;
 
 pub use app::{App, AppError, Clock, ManualClock, Recorded, SystemClock, When};

@@ -23,6 +23,7 @@ pub use document_control::missing_approvals;
 mod people;
 use people::valid_name;
 mod tokens;
+pub use tokens::valid_token_id;
 
 pub fn decide(state: &State, actor: &str, now: Timestamp, command: &Command) -> Result<Vec<Event>, Rejection> {
     if let Some(last) = state.last_at.filter(|last| now < *last) {

@@ -15,7 +15,8 @@ use crate::time::{Timestamp, format_duration};
 
 mod deploy;
 pub use deploy::{
-    Condition, DEPLOYER_NOT_CHECKED, DeployAnswer, Readiness, SIGNING_NOT_CHECKED, may_deploy, readiness,
+    Condition, DEPLOYER_NOT_CHECKED, DeployAnswer, Readiness, SIGNING_NOT_CHECKED, may_deploy, may_deploy_commit,
+    readiness,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]

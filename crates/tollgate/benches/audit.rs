@@ -4,88 +4,22 @@
 //!
 //! `cargo bench -p tollgate --bench audit` (add `-- --quick` for a small run).
 
-use std::collections::HashMap;
+#[path = "support/history.rs"]
+mod history;
+
 use std::io::Write;
 use std::process::Command as Process;
-use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, Utc};
-use tollgate_app::codec;
-use tollgate_domain::playbook::{self, Rehearsal, Runner};
-use tollgate_ledger::{Expectation, Ledger, NewRecord, SqliteLedger};
+use tollgate_ledger::{Ledger, SqliteLedger};
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick") || std::env::var_os("TOLLGATE_BENCH_QUICK").is_some();
     let releases = if quick { 120 } else { 1_800 };
-    let start: DateTime<Utc> = "2026-01-05T09:00:00Z".parse().unwrap();
-    let mut h = Rehearsal::new(start);
-    let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
-    let profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
-    let people: Vec<(&str, &[&str])> = [
-        ("rita", "release-manager"),
-        ("dora", "deputy-release-manager"),
-        ("eli", "engineering-lead"),
-        ("ella", "engineering-lead"),
-        ("quinn", "qa-lead"),
-        ("sam", "security-engineer"),
-        ("omar", "sre"),
-        ("dev", "devops-engineer"),
-        ("pat", "product-owner"),
-        ("cab1", "cab-member"),
-        ("cab2", "cab-member"),
-        ("pla", "platform-lead"),
-        ("eve", "executive"),
-    ]
-    .iter()
-    .map(|(name, role)| (*name, std::slice::from_ref(role)))
-    .collect();
-    for (actor, command) in playbook::staffing(Arc::new(profile), &people) {
-        h.run(&actor, command).unwrap();
-    }
-    let types = ["minor", "patch", "major", "security-patch", "infrastructure", "emergency"];
-    let generated = Instant::now();
-    for i in 0..releases {
-        let service = format!("service-{}", i % 40);
-        // Emergencies are rarer than the rest, and spaced so the frequency rule rarely fires.
-        let release_type = if i % 25 == 0 { "emergency" } else { types[i % 5] };
-        let id = playbook::create(&mut h, &service, &format!("1.{i}"), release_type, Duration::weeks(3)).unwrap();
-        playbook::walk_to_closed(&mut h, id).unwrap();
-    }
-    let generation = generated.elapsed();
-    // Encode as the shell would: the profile version in force for each fact.
-    let mut versions_in_force = String::new();
-    let records: Vec<NewRecord> = h
-        .facts
-        .iter()
-        .map(|fact| {
-            if let tollgate_domain::Event::ProfileAdopted(p) = &fact.event {
-                versions_in_force = p.policy.version.clone();
-            }
-            NewRecord { stream: codec::stream(&fact.event), payload: codec::encode(fact, &versions_in_force, None) }
-        })
-        .collect();
-
     let dir = tempfile::Builder::new().prefix("audit-bench").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let db = dir.path().join("bench.db");
-    let mut ledger = SqliteLedger::create(&db, "tollgate/bench").unwrap();
-    let mut versions: HashMap<String, u64> = HashMap::new();
-    let appended = Instant::now();
-    for batch in records.chunks(1_000) {
-        let mut streams: Vec<&str> = batch.iter().map(|r| r.stream.as_str()).collect();
-        streams.sort();
-        streams.dedup();
-        let expect: Vec<Expectation> = streams
-            .iter()
-            .map(|s| Expectation { stream: (*s).to_owned(), version: versions.get(*s).copied().unwrap_or(0) })
-            .collect();
-        ledger.append(&expect, batch, 0).unwrap();
-        for r in batch {
-            *versions.entry(r.stream.clone()).or_default() += 1;
-        }
-    }
-    let append = appended.elapsed();
-    let events = records.len();
+    let history::History { events, generation, append } = history::write(&db, releases);
+    let ledger = SqliteLedger::open(&db).unwrap();
 
     // The same leaf bytes, concatenated, for sha256sum.
     let leaves = dir.path().join("leaves.bin");

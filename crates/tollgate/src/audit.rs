@@ -57,7 +57,7 @@ pub fn run(db: &Path, json: bool, cmd: AuditCmd) -> Result<(), Failure> {
 }
 
 fn read(path: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(path).map_err(|e| Failure::Error(format!("{}: {e}", path.display())))
+    crate::files::read_text(path, 1 << 20, "a checkpoint or key is a few lines")
 }
 
 /// A verifier key given as the key itself or as a file holding it.

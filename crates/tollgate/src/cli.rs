@@ -32,6 +32,11 @@ pub struct Cli {
     /// before the clock, and kept with each fact.
     #[arg(long, global = true, value_name = "TEXT")]
     pub late_reason: Option<String>,
+    /// Run the command on a Tollgate server (`tollgate serve`) instead of the local store, as
+    /// the person TOLLGATE_TOKEN (or `tollgate login`) authenticates: same output, same exit
+    /// codes. Files the command names are uploaded; --as and --db do not apply.
+    #[arg(long, global = true, env = "TOLLGATE_SERVER", value_name = "URL")]
+    pub server: Option<String>,
     #[command(subcommand)]
     pub command: Cmd,
 }
@@ -54,6 +59,9 @@ pub enum Cmd {
     /// People and the roles they hold.
     #[command(subcommand)]
     Person(PersonCmd),
+    /// Personal API tokens, for `tollgate serve`: created by an administrator, shown once.
+    #[command(subcommand)]
+    Token(TokenCmd),
     /// Business blackout periods (5.1).
     #[command(subcommand)]
     Blackout(BlackoutCmd),
@@ -141,7 +149,7 @@ pub enum Cmd {
         #[arg(long)]
         to: Option<String>,
         /// The file to write, or `-` for standard output.
-        #[arg(long)]
+        #[arg(long, value_hint = clap::ValueHint::Other)]
         out: PathBuf,
         #[arg(long, value_enum, default_value = "html")]
         format: crate::report::Format,
@@ -151,6 +159,30 @@ pub enum Cmd {
     Audit(AuditCmd),
     /// Walk one release of each type through the default procedure on a temporary store.
     Demo,
+    /// Serve the store over HTTP (`/api/v1/...`): every command, for authenticated people and
+    /// pipelines; the acting person is the one the bearer token authenticates.
+    Serve(ServeArgs),
+    /// Keep a token for --server: read from standard input, checked with the server, stored in
+    /// a file only you may read.
+    Login,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The address to listen on; port 0 picks a free one (the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// OIDC issuers whose ID tokens authenticate pipelines and people, and how their claims map
+    /// to people (see docs/service.md).
+    #[arg(long, value_name = "FILE")]
+    pub oidc: Option<PathBuf>,
+    /// Act as a GitHub custom deployment protection rule (see docs/service.md): the webhook
+    /// secret, the token for the review callback, and which repository is which service.
+    #[arg(long, value_name = "FILE")]
+    pub github: Option<PathBuf>,
+    /// The largest request body accepted, in MiB (evidence is uploaded in the body).
+    #[arg(long, default_value_t = 64)]
+    pub max_body_mib: usize,
 }
 
 #[derive(Subcommand, Debug)]
@@ -158,6 +190,7 @@ pub enum ProfileCmd {
     /// The profile in force, or a built-in one.
     Show {
         /// A built-in profile id or file to show instead of the one in force.
+        #[arg(value_hint = clap::ValueHint::FilePath)]
         profile: Option<String>,
     },
     /// Validate a profile file without adopting it.
@@ -210,6 +243,29 @@ pub enum PersonCmd {
     },
     /// Everyone on record and their roles.
     List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// A new token for a person (an administrator): printed once; the log keeps its hash.
+    Create {
+        #[arg(long)]
+        person: String,
+        /// When it stops working: a time, or a span from now (`+90d`).
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// Stop a token working (an administrator, or the token's own person).
+    Revoke {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Tokens on record, never their secrets.
+    List {
+        #[arg(long)]
+        person: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -619,7 +675,7 @@ pub enum AuditCmd {
         checkpoint: Option<PathBuf>,
         /// The public key you trust (a note verifier key, or a file holding one); default: the
         /// one beside the store. The private key is never needed to audit.
-        #[arg(long)]
+        #[arg(long, value_hint = clap::ValueHint::FilePath)]
         key: Option<String>,
     },
     /// The facts in the log, in order.

@@ -26,17 +26,7 @@ const MAX_EVIDENCE: u64 = tollgate_evidence::json::MAX_DOCUMENT_BYTES as u64;
 const MAX_SMALL: u64 = 16 << 20;
 
 fn read(file: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
-    let f = std::fs::File::open(file).map_err(|e| error(format!("{}: {e}", file.display())))?;
-    let mut bytes = Vec::new();
-    f.take(limit + 1).read_to_end(&mut bytes).map_err(|e| error(format!("{}: {e}", file.display())))?;
-    if bytes.len() as u64 > limit {
-        return Err(error(format!(
-            "{}: larger than {} MiB, which is more than this kind of file holds",
-            file.display(),
-            limit >> 20
-        )));
-    }
-    Ok(bytes)
+    crate::files::read(file, limit, "which is more than this kind of file holds")
 }
 
 fn text(file: &Path) -> Result<String, Failure> {
@@ -90,7 +80,7 @@ pub(crate) fn artefact(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: ArtefactCmd)
             let id = release_id(&id)?;
             let (digest, bytes) = match (file, digest) {
                 (Some(file), _) => {
-                    let bytes = std::fs::read(&file).map_err(|e| error(format!("{}: {e}", file.display())))?;
+                    let bytes = crate::files::read(&file, u64::MAX >> 1, "")?;
                     (sha256(&bytes), Some(bytes))
                 }
                 (None, Some(d)) => (Digest::parse(&d).map_err(|e| error(format!("--digest: {e}")))?, None),
@@ -331,7 +321,7 @@ pub(crate) fn evidence(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: EvidenceCmd)
 /// Parses one evidence file into its report, with the file's own digest and size.
 pub fn parse_file(kind: EvidenceKind, file: &Path) -> Result<(Report, Digest, u64), Failure> {
     if kind == EvidenceKind::Junit {
-        let f = std::fs::File::open(file).map_err(|e| error(format!("{}: {e}", file.display())))?;
+        let f = crate::files::open(file)?;
         let mut reader = Hashing { inner: f, hasher: Sha256::new(), bytes: 0 };
         let report = tollgate_evidence::junit::parse(BufReader::with_capacity(1 << 16, &mut reader))
             .map_err(|e| parse_failed(file, kind, e))?;

@@ -7,15 +7,20 @@
 
 pub mod audit;
 pub mod cli;
+mod client;
 pub mod demo;
 mod event_stream;
 pub mod evidence_cmd;
+pub mod files;
 pub mod metrics_cmd;
 pub mod out;
 pub mod own_history;
 mod profile_cmd;
 pub mod profile_view;
+mod remote;
 pub mod report;
 pub mod run;
+pub mod serve;
+mod token_cmd;
 pub mod view;
 pub mod when;

@@ -33,12 +33,8 @@ pub(crate) fn import(ctx: &Ctx, app: &mut App<SqliteLedger>, file: &Path) -> Res
         tollgate_domain::Rejection::Invalid(r) => error(r.join("\n")),
     })?;
 
-    let input: Box<dyn Read + Send> = if file.as_os_str() == "-" {
-        Box::new(std::io::stdin())
-    } else {
-        Box::new(std::fs::File::open(file).map_err(|e| error(format!("{}: {e}", file.display())))?)
-    };
-    let size = std::fs::metadata(file).ok().map(|m| m.len());
+    let input: Box<dyn Read + Send> = crate::files::open(file)?;
+    let size = crate::files::size(file);
     let kpi_path = store::path_beside(&ctx.db);
     let mut kpi = Store::open(&kpi_path).map_err(|e| error(e.to_string()))?;
     let enforced = tollgate_domain::nonconformance::enforcement_start(app.state(), &policy).map(|t| t.timestamp());

@@ -3,10 +3,57 @@
 //! (comments, justifications, titles) never reaches the terminal as control characters: an
 //! escape sequence in a comment could otherwise rewrite what a reviewer sees.
 
+use std::cell::RefCell;
 use std::io::Write;
+
+thread_local! {
+    /// While a server thread runs a command for a client, what it prints is kept here and sent
+    /// back, instead of reaching the server's own terminal.
+    static CAPTURED: RefCell<Option<Captured>> = const { RefCell::new(None) };
+}
+
+/// What one command printed, on each stream.
+#[derive(Debug, Default)]
+pub struct Captured {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `f` with everything it prints through this module kept rather than written.
+pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Captured) {
+    CAPTURED.with(|c| *c.borrow_mut() = Some(Captured::default()));
+    let result = f();
+    let captured = CAPTURED.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    (result, captured)
+}
+
+fn captured(text: &str, stderr: bool) -> bool {
+    CAPTURED.with(|c| match c.borrow_mut().as_mut() {
+        Some(c) => {
+            if stderr {
+                c.stderr.push_str(text)
+            } else {
+                c.stdout.push_str(text)
+            }
+            true
+        }
+        None => false,
+    })
+}
+
+/// Standard error, for text that may hold what people recorded.
+pub fn ewrite(text: &str) {
+    let text = printable(text);
+    if !captured(&text, true) {
+        eprint!("{text}");
+    }
+}
 
 pub fn write(text: &str) {
     let text = printable(text);
+    if captured(&text, false) {
+        return;
+    }
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -43,6 +90,6 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 #[macro_export]
 macro_rules! errln {
     ($($arg:tt)*) => {
-        eprintln!("{}", $crate::out::printable(&format!($($arg)*)))
+        $crate::out::ewrite(&format!("{}\n", format_args!($($arg)*)))
     };
 }

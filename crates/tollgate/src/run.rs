@@ -5,7 +5,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tollgate_domain::event::Triage;
@@ -33,12 +32,14 @@ pub enum Failure {
     Integrity(String),
     /// Already reported in full on stdout (the audit report): just the exit code.
     Shown(u8),
+    /// Another writer kept changing what the command read, on every retry: exit 1.
+    Conflict(String),
 }
 
 impl Failure {
-    fn code(&self) -> u8 {
+    pub(crate) fn code(&self) -> u8 {
         match self {
-            Failure::Error(_) => 1,
+            Failure::Error(_) | Failure::Conflict(_) => 1,
             Failure::Refused(_) => 3,
             Failure::Integrity(_) => 4,
             Failure::Shown(code) => *code,
@@ -55,6 +56,7 @@ impl From<AppError> for Failure {
             AppError::Ledger(tollgate_ledger::LedgerError::Corrupt { .. }) => {
                 Failure::Integrity(format!("{e}; run `tollgate audit verify`"))
             }
+            e @ AppError::Conflict { .. } => Failure::Conflict(e.to_string()),
             other => Failure::Error(other.to_string()),
         }
     }
@@ -65,9 +67,15 @@ pub(crate) fn error(message: impl Into<String>) -> Failure {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let json = cli.json;
-    match run(cli) {
+    let result = match cli.server.clone() {
+        Some(server) => crate::client::run(&server, &cli, &matches),
+        None => run(cli),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             report(&failure, json);
@@ -76,13 +84,14 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn report(failure: &Failure, json: bool) {
+pub(crate) fn report(failure: &Failure, json: bool) {
     if let Failure::Shown(_) = failure {
         return;
     }
     if json {
         let doc = match failure {
             Failure::Error(m) => json!({"error": "invalid", "message": m}),
+            Failure::Conflict(m) => json!({"error": "conflict", "message": m}),
             Failure::Integrity(m) => json!({"error": "integrity", "message": m}),
             Failure::Refused(r) => json!({
                 "error": "refused",
@@ -94,10 +103,10 @@ fn report(failure: &Failure, json: bool) {
         return;
     }
     match failure {
-        Failure::Error(m) => crate::errln!("error: {m}"),
+        Failure::Error(m) | Failure::Conflict(m) => crate::errln!("error: {m}"),
         Failure::Integrity(m) => crate::errln!("integrity failure: {m}"),
         Failure::Refused(reasons) => {
-            eprintln!("refused by the procedure:");
+            crate::errln!("refused by the procedure:");
             for r in reasons {
                 crate::errln!("  [{}] {}", r.rule, r.reason);
             }
@@ -106,9 +115,41 @@ fn report(failure: &Failure, json: bool) {
     }
 }
 
+/// The application a server keeps open for every request (already caught up with the log).
+pub type SharedApp = Arc<std::sync::Mutex<App<SqliteLedger>>>;
+
+/// The store a command works on: opened for this command (embedded), or the server's.
+// One per command: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Opened<'a> {
+    Own(App<SqliteLedger>),
+    Shared(std::sync::MutexGuard<'a, App<SqliteLedger>>),
+}
+
+impl std::ops::Deref for Opened<'_> {
+    type Target = App<SqliteLedger>;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Opened::Own(app) => app,
+            Opened::Shared(app) => app,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Opened<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Opened::Own(app) => app,
+            Opened::Shared(app) => app,
+        }
+    }
+}
+
 /// The resolved environment of one invocation.
 pub(crate) struct Ctx {
     pub(crate) db: std::path::PathBuf,
+    /// Set when the server runs the command: its open store.
+    pub(crate) shared: Option<SharedApp>,
     pub(crate) actor: Option<String>,
     pub(crate) json: bool,
     pub(crate) now: Timestamp,
@@ -124,14 +165,23 @@ impl Ctx {
         self.actor.as_deref().ok_or_else(|| error("who is acting? set --as NAME or TOLLGATE_USER"))
     }
 
-    pub(crate) fn open(&self) -> Result<App<SqliteLedger>, Failure> {
+    pub(crate) fn open(&self) -> Result<Opened<'_>, Failure> {
+        if let Some(shared) = &self.shared {
+            // A command that panicked mid-way wrote nothing (appends are atomic): the state is
+            // still the log's, so the lock's poisoning carries no meaning here.
+            let mut app = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Another process (an embedded CLI on the same store) may have written since.
+            app.catch_up()?;
+            app.set_clock(self.command_clock());
+            return Ok(Opened::Shared(app));
+        }
         let app = App::open(&self.db).map_err(|e| match e {
             AppError::Ledger(tollgate_ledger::LedgerError::NotInitialised { .. }) => {
                 error(format!("{e}; run `tollgate init` (or point --db / TOLLGATE_DB at your store)"))
             }
             other => other.into(),
         })?;
-        Ok(app.with_clock(self.command_clock()))
+        Ok(Opened::Own(app.with_clock(self.command_clock())))
     }
 
     /// The command's facts are recorded at the instant it started, so that the relative times
@@ -228,9 +278,10 @@ pub(crate) fn load_profile(spec: &str) -> Result<Profile, Failure> {
             .map_err(|e| error(e.to_string()));
     }
     let path = Path::new(spec);
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::files::read_text(path, MAX_DOCUMENT, "a profile is text people read").map_err(|e| {
         let builtins: Vec<&str> = tollgate_profile::BUILTINS.iter().map(|(id, _)| *id).collect();
-        error(format!("{spec}: {e} (expected a profile file or one of {})", builtins.join(", ")))
+        let Failure::Error(e) = e else { return e };
+        error(format!("{e} (expected a profile file or one of {})", builtins.join(", ")))
     })?;
     tollgate_profile::load(&path.display().to_string(), &text).map_err(|e| error(e.to_string()))
 }
@@ -240,18 +291,7 @@ pub(crate) fn load_profile(spec: &str) -> Result<Profile, Failure> {
 const MAX_DOCUMENT: u64 = 64 << 20;
 
 fn read_document(file: &Path) -> Result<Vec<u8>, Failure> {
-    use std::io::Read;
-    let f = std::fs::File::open(file).map_err(|e| error(format!("{}: {e}", file.display())))?;
-    let mut bytes = Vec::new();
-    f.take(MAX_DOCUMENT + 1).read_to_end(&mut bytes).map_err(|e| error(format!("{}: {e}", file.display())))?;
-    if bytes.len() as u64 > MAX_DOCUMENT {
-        return Err(error(format!(
-            "{}: larger than {} MiB; attach the document, not an artefact",
-            file.display(),
-            MAX_DOCUMENT >> 20
-        )));
-    }
-    Ok(bytes)
+    crate::files::read(file, MAX_DOCUMENT, "attach the document, not an artefact")
 }
 
 /// What an add or a grant did: the roles now held, and those waiting for a second administrator.
@@ -280,21 +320,65 @@ fn set(roles: Vec<String>) -> std::collections::BTreeSet<String> {
     roles.into_iter().collect()
 }
 
-fn run(cli: Cli) -> Result<(), Failure> {
+/// Runs a client's command on the server: as the authenticated `principal`, on the server's
+/// open store, reading only the files the client uploaded; what it prints is returned.
+pub fn run_for_client(
+    cli: Cli,
+    principal: &str,
+    db: &Path,
+    shared: &SharedApp,
+    uploads: std::collections::HashMap<String, Vec<u8>>,
+) -> (Result<(), Failure>, crate::out::Captured) {
+    crate::out::capture(|| {
+        crate::files::with_uploads(uploads, || {
+            let Cli { now, late_reason, json, command, .. } = cli;
+            let ctx = match context(db.to_owned(), Some(principal.to_owned()), json, now, late_reason) {
+                Ok(ctx) => Ctx { shared: Some(Arc::clone(shared)), ..ctx },
+                Err(e) => return Err(e),
+            };
+            match command {
+                Cmd::Init { .. } | Cmd::Demo | Cmd::Serve { .. } | Cmd::Login => {
+                    Err(error("this command runs on the machine that holds the store, not through a server"))
+                }
+                command => execute_command(&ctx, command),
+            }
+            .inspect_err(|failure| report(failure, json))
+        })
+    })
+}
+
+fn context(
+    db: std::path::PathBuf,
+    actor: Option<String>,
+    json: bool,
+    now_text: Option<String>,
+    late_reason: Option<String>,
+) -> Result<Ctx, Failure> {
     let clock = time_arg::system_now();
-    let now = match &cli.now {
+    let now = match &now_text {
         Some(text) => time_arg::parse(text, clock).map_err(|e| error(format!("--now: {e}")))?,
         None => clock,
     };
-    let now_given = cli.now.is_some();
-    let ctx = Ctx { db: cli.db, actor: cli.actor, json: cli.json, now, clock, now_given, late_reason: cli.late_reason };
+    Ok(Ctx { db, shared: None, actor, json, now, clock, now_given: now_text.is_some(), late_reason })
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let ctx = context(cli.db, cli.actor, cli.json, cli.now, cli.late_reason)?;
     match cli.command {
-        Cmd::Init { profile, roles } => init(&ctx, &profile, roles),
+        Cmd::Serve(args) => crate::serve::run(&ctx.db, args),
+        Cmd::Login => Err(error("login keeps a token for a server: give --server URL (or TOLLGATE_SERVER)")),
+        command => execute_command(&ctx, command),
+    }
+}
+
+fn execute_command(ctx: &Ctx, command: Cmd) -> Result<(), Failure> {
+    match command {
+        Cmd::Init { profile, roles } => init(ctx, &profile, roles),
         Cmd::Demo => crate::demo::run(ctx.json).map_err(Failure::Error),
-        Cmd::Profile(cmd) => crate::profile_cmd::run(&ctx, cmd),
+        Cmd::Profile(cmd) => crate::profile_cmd::run(ctx, cmd),
         Cmd::Audit(cmd) => audit::run(&ctx.db, ctx.json, cmd),
         // Needs no store: it only reads the key.
-        Cmd::Artefact(ArtefactCmd::Fingerprint { key }) => crate::evidence_cmd::fingerprint_only(&ctx, &key),
+        Cmd::Artefact(ArtefactCmd::Fingerprint { key }) => crate::evidence_cmd::fingerprint_only(ctx, &key),
         Cmd::Check { service, artefact, env } => {
             // The question is checked before the store is opened.
             let digest = artefact_digest(&artefact)?;
@@ -305,7 +389,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         command => {
             let mut app = ctx.open()?;
-            dispatch(&ctx, &mut app, command)
+            dispatch(ctx, &mut app, command)
         }
     }
 }
@@ -404,6 +488,7 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
             }
         },
         Cmd::Release(cmd) => release(ctx, app, cmd)?,
+        Cmd::Token(cmd) => crate::token_cmd::run(ctx, app, cmd)?,
         Cmd::Emergency(EmergencyCmd::Create { service, version, title, incident, touches }) => {
             let new = NewRelease {
                 service,
@@ -528,7 +613,13 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
                 },
             );
         }
-        Cmd::Init { .. } | Cmd::Demo | Cmd::Profile(_) | Cmd::Audit(_) | Cmd::Check { .. } => {
+        Cmd::Init { .. }
+        | Cmd::Demo
+        | Cmd::Profile(_)
+        | Cmd::Audit(_)
+        | Cmd::Check { .. }
+        | Cmd::Serve(_)
+        | Cmd::Login => {
             unreachable!("handled before opening the store")
         }
     }

@@ -45,11 +45,25 @@ fn unmet(v: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn a_full_minor_release_through_every_gate() {
+    full_minor_release(false);
+}
+
+/// The same, every command a client of `tollgate serve` with the person's own token: the same
+/// output and exit codes.
+#[test]
+fn a_full_minor_release_through_every_gate_through_the_server() {
+    full_minor_release(true);
+}
+
+fn full_minor_release(remote: bool) {
     let tg = Tg::new();
     let ci = ci::Ci::new(tg.dir.path());
     let keys = [ci::fingerprint(&ci.dir, &ci.sign_pub), ci::fingerprint(&ci.dir, &ci.build_pub)];
     let profile = fast_profile_trusting(tg.dir.path(), &keys, &[(ci::BUILDER, keys[1].as_str())]);
     init_with_people(&tg, profile.to_str().unwrap());
+    if remote {
+        tg.serve("rita");
+    }
     let id = minor_release(&tg, "2.4.0");
     assert_eq!(id, "R-1");
     let show = tg.json("rita", &["release", "show", &id]);
@@ -263,7 +277,7 @@ fn a_full_minor_release_through_every_gate() {
     assert_eq!(show["phase"], "closed");
     assert_eq!(show["deployments"][0]["outcome"], "success");
     assert!(tg.json("rita", &["nc", "list"]).as_array().unwrap().is_empty());
-    let v = tg.json("auditor", &["audit", "verify"]);
+    let v = tg.json("rita", &["audit", "verify"]);
     assert_eq!(v["intact"], true);
     assert!(v["events"].as_u64().unwrap() > 60);
     assert_eq!(v["root"].as_str().unwrap().len(), 64);
@@ -271,6 +285,17 @@ fn a_full_minor_release_through_every_gate() {
 
 #[test]
 fn a_full_emergency_release_with_its_deadlines() {
+    full_emergency_release(false);
+}
+
+/// The same, every command a client of `tollgate serve` with the person's own token: the same
+/// output and exit codes.
+#[test]
+fn a_full_emergency_release_with_its_deadlines_through_the_server() {
+    full_emergency_release(true);
+}
+
+fn full_emergency_release(remote: bool) {
     let tg = Tg::new();
     let ci = ci::Ci::new(tg.dir.path());
     let keys = [ci::fingerprint(&ci.dir, &ci.sign_pub), ci::fingerprint(&ci.dir, &ci.build_pub)];
@@ -283,6 +308,9 @@ fn a_full_emergency_release_with_its_deadlines() {
         .replace("within = \"4s\"", "within = \"20s\"");
     std::fs::write(&profile, text).unwrap();
     init_with_people(&tg, profile.to_str().unwrap());
+    if remote {
+        tg.serve("rita");
+    }
     let v = tg.json(
         "omar",
         &[
@@ -428,7 +456,7 @@ fn a_full_emergency_release_with_its_deadlines() {
     );
     let ncs = tg.json("rita", &["nc", "list"]);
     assert_eq!(ncs[0]["status"], "closed");
-    assert_eq!(tg.json("auditor", &["audit", "verify"])["intact"], true);
+    assert_eq!(tg.json("rita", &["audit", "verify"])["intact"], true);
 }
 
 #[test]
@@ -798,9 +826,23 @@ fn control_characters_people_recorded_never_reach_the_terminal() {
 
 #[test]
 fn eight_concurrent_writers_all_succeed() {
+    eight_concurrent_writers(false);
+}
+
+/// The same, every command a client of `tollgate serve` with the person's own token: the same
+/// output and exit codes.
+#[test]
+fn eight_concurrent_writers_all_succeed_through_the_server() {
+    eight_concurrent_writers(true);
+}
+
+fn eight_concurrent_writers(remote: bool) {
     // Given a store, and eight processes creating releases at the same moment
     let tg = Tg::new();
     init_with_people(&tg, "qms-dev-pro-004");
+    if remote {
+        tg.serve("rita");
+    }
     let outputs: Vec<std::process::Output> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
             .map(|i| {
@@ -838,7 +880,7 @@ fn eight_concurrent_writers_all_succeed() {
         .collect();
     ids.sort();
     assert_eq!(ids, (1..=8).map(|n| format!("R-{n}")).collect::<Vec<_>>());
-    assert_eq!(tg.json("auditor", &["audit", "verify"])["intact"], true);
+    assert_eq!(tg.json("rita", &["audit", "verify"])["intact"], true);
 }
 
 #[test]

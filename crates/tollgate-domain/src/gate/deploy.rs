@@ -277,3 +277,42 @@ fn why_no_release(state: &State, of_service: &[&Release], service: &str, digest:
         format!("no release of {service} records artefact {short}; it is recorded for {}", elsewhere.join(", "))
     }
 }
+
+/// A deployment system's question by commit (GitHub's deployment protection rule knows the
+/// commit, not the artefact): may `commit` of `service` be deployed to `environment` now? The
+/// release is the open one of the service whose recorded source is that commit (4.1: built from
+/// a tagged, reviewed commit); the answer is `may_deploy`'s for every current artefact of it,
+/// and yes only when each is yes. `Err` says why there is no such release.
+pub fn may_deploy_commit(
+    state: &State,
+    service: &str,
+    commit: &str,
+    environment: &str,
+    now: Timestamp,
+) -> Result<Vec<DeployAnswer>, String> {
+    let commit = commit.trim().to_ascii_lowercase();
+    let built: Vec<&Release> = state
+        .releases
+        .values()
+        .filter(|r| r.service == service && r.phase != Phase::Closed)
+        .filter(|r| r.source.as_ref().is_some_and(|s| s.value.commit.to_ascii_lowercase() == commit))
+        .collect();
+    let release = match built.as_slice() {
+        [r] => *r,
+        [] => return Err(format!("no open release of {service} records commit {commit} as its source")),
+        several => {
+            let ids: Vec<String> = several.iter().map(|r| r.id.to_string()).collect();
+            return Err(format!(
+                "{} open releases of {service} are built from commit {commit} ({}): which one deploys is ambiguous",
+                several.len(),
+                ids.join(", ")
+            ));
+        }
+    };
+    let answers: Vec<DeployAnswer> =
+        release.current_digests().map(|d| may_deploy(state, service, d, environment, now)).collect();
+    if answers.is_empty() {
+        return Err(format!("{} is built from commit {commit} but records no artefact yet", release.id));
+    }
+    Ok(answers)
+}

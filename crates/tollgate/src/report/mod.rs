@@ -273,6 +273,12 @@ pub(crate) fn run(
         crate::out::write(&text);
         return Ok(());
     }
+    if crate::files::remote() {
+        return Err(error(format!(
+            "--out {}: the server writes no files; give --out - (the client writes the file)",
+            out.display()
+        )));
+    }
     std::fs::write(out, text.as_bytes()).map_err(|e| error(format!("{}: {e}", out.display())))?;
     let missed: Vec<&str> =
         report.kpis.iter().filter(|k| k.band.as_ref().is_some_and(|b| !b.met)).map(|k| k.key).collect();

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod ci;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -12,13 +13,22 @@ use assert_cmd::Command;
 pub struct Tg {
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
+    /// Once set, every command but `init` runs through this server with the actor's token.
+    pub remote: std::sync::Mutex<Option<server::Remote>>,
 }
 
 impl Tg {
     pub fn new() -> Tg {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("tollgate.db");
-        Tg { dir, db }
+        Tg { dir, db, remote: std::sync::Mutex::new(None) }
+    }
+
+    /// From now on, commands run as clients of `tollgate serve` on this store, each person
+    /// authenticated by a token of their own (created on the store by `admin`).
+    pub fn serve(&self, admin: &str) {
+        let remote = server::Remote::start(self, admin);
+        *self.remote.lock().unwrap() = Some(remote);
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -28,10 +38,18 @@ impl Tg {
     /// Runs `tollgate ARGS` as `actor`; `now` sets the command's time.
     pub fn run_at(&self, actor: &str, now: Option<&str>, args: &[&str]) -> Output {
         let mut cmd = Command::cargo_bin("tollgate").unwrap();
-        cmd.current_dir(self.dir.path())
-            .env("TOLLGATE_DB", &self.db)
-            .env("TOLLGATE_USER", actor)
-            .env_remove("TOLLGATE_NOW");
+        cmd.current_dir(self.dir.path()).env_remove("TOLLGATE_NOW").env_remove("TOLLGATE_SERVER");
+        match self.remote.lock().unwrap().as_ref() {
+            Some(remote) if !args.contains(&"init") => {
+                cmd.env("TOLLGATE_SERVER", &remote.url)
+                    .env("TOLLGATE_TOKEN", remote.token(actor))
+                    .env_remove("TOLLGATE_USER")
+                    .env("TOLLGATE_DB", "/nonexistent/not-the-store.db");
+            }
+            _ => {
+                cmd.env("TOLLGATE_DB", &self.db).env("TOLLGATE_USER", actor);
+            }
+        }
         if let Some(now) = now {
             cmd.env("TOLLGATE_NOW", now);
         }
@@ -87,8 +105,17 @@ impl Tg {
         v
     }
 
+    /// Runs on the store itself, whether or not a server serves it.
+    pub fn local(&self, actor: &str, args: &[&str]) -> Output {
+        let mut cmd = Command::cargo_bin("tollgate").unwrap();
+        cmd.current_dir(self.dir.path()).env_remove("TOLLGATE_NOW").env_remove("TOLLGATE_SERVER");
+        cmd.env("TOLLGATE_DB", &self.db).env("TOLLGATE_USER", actor).args(args).output().unwrap()
+    }
+
     pub fn events(&self) -> u64 {
-        let v = self.json("auditor", &["audit", "verify"]);
+        let out = self.local("auditor", &["--json", "audit", "verify"]);
+        check(&out, 0, &["audit", "verify"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         v["events"].as_u64().unwrap()
     }
 

@@ -1,0 +1,476 @@
+//! The HTTP API, `/api/v1/...`. Every CLI command is `POST /api/v1/<its words>` with the body
+//! [`crate::remote`] describes; read-only ones are also `GET` with their arguments in the query
+//! (`GET /api/v1/release/show?id=R-1`), and the most asked have their own paths:
+//! `GET /api/v1/releases`, `/api/v1/releases/{id}`, `/api/v1/releases/{id}/gate`,
+//! `/api/v1/check?service=&artefact=&env=`.
+//!
+//! A response is JSON: `{"exit", "stdout", "stderr", "result"?, "error"?}` — the exit code the
+//! CLI would end with, what it would print, the JSON answer, and for a failure a stable `code`.
+//! Status: 200 done (a shut gate is a 200 with exit 3: the answer is "no"), 400 bad input
+//! (naming the field), 401 unauthenticated, 403 not allowed (role, separation of duties),
+//! 409 conflict after retries, 413 body too large, 415 wrong content type, 422 refused by the
+//! procedure, 500 integrity failure. Nothing is written on any of the 4xx.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use clap::Parser;
+use serde_json::{Map, Value, json};
+
+use super::Server;
+use crate::cli::Cli;
+use crate::remote;
+use crate::run::Failure;
+use tollgate_ledger::Ledger;
+
+/// The paths of the most asked reads: (path, command, path parameters).
+pub(super) const ALIASES: &[(&str, &str, &[&str])] = &[
+    ("/api/v1/releases", "release list", &[]),
+    ("/api/v1/releases/{id}", "release show", &["id"]),
+    ("/api/v1/releases/{id}/gate", "release gate", &["id"]),
+    ("/api/v1/check", "check", &[]),
+];
+
+/// Commands a `GET` may run: they only read.
+pub(super) const READS: &[&str] = &[
+    "release list",
+    "release show",
+    "release gate",
+    "check",
+    "person list",
+    "blackout list",
+    "obligations",
+    "nc list",
+    "risk list",
+    "metrics",
+    "profile show",
+    "profile history",
+    "audit log",
+    "audit verify",
+    "audit proof",
+    "audit checkpoint",
+    "token list",
+];
+
+pub(super) fn router(server: Arc<Server>, max_body: usize, timeout: Duration) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(|| async { axum::Json(super::openapi::document()) }))
+        .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/github/deployment-protection-rule", axum::routing::post(github_hook))
+        .route("/api/v1/releases", get(releases))
+        .route("/api/v1/releases/{id}", get(release))
+        .route("/api/v1/releases/{id}/gate", get(gate))
+        // `check` is a command as well: POST reaches it as every command.
+        .route("/api/v1/check", get(check).post(check_command))
+        .route("/api/v1/{*command}", get(command).post(command))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .with_state(server)
+}
+
+async fn ready(State(s): State<Arc<Server>>) -> Response {
+    let s2 = Arc::clone(&s);
+    let caught_up = tokio::task::spawn_blocking(move || {
+        let mut app = s2.app.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        app.catch_up().and_then(|()| app.ledger().size().map_err(tollgate_app::AppError::from))
+    })
+    .await;
+    match caught_up {
+        Ok(Ok(size)) => (StatusCode::OK, format!("ready: {size} entries\n")).into_response(),
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response(),
+    }
+}
+
+async fn metrics(State(s): State<Arc<Server>>) -> Response {
+    let size = {
+        let app = s.app.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        app.ledger().size().ok()
+    };
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.metrics.render(size))
+        .into_response()
+}
+
+/// GitHub asking whether a deployment may proceed (`serve --github`); signed, not bearer.
+async fn github_hook(State(s): State<Arc<Server>>, headers: HeaderMap, body: Bytes) -> Response {
+    const ROUTE: &str = "/api/v1/github/deployment-protection-rule";
+    let s2 = Arc::clone(&s);
+    let outcome = tokio::task::spawn_blocking(move || match &s2.github {
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown-command",
+            "this server is not a GitHub deployment protection rule (serve --github FILE)".into(),
+        )),
+        Some(github) => super::github::deliver(github, &s2.app, &headers, &body),
+    })
+    .await
+    .unwrap_or_else(|e| Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())));
+    let response = match outcome {
+        Ok((status, body)) => (status, axum::Json(body)).into_response(),
+        Err(e) => {
+            if e.status == StatusCode::UNAUTHORIZED {
+                s.metrics.auth_failure();
+            }
+            e.into_response()
+        }
+    };
+    s.metrics.request(ROUTE, response.status());
+    response
+}
+
+/// Who the credential authenticates (what `tollgate login` checks).
+async fn whoami(State(s): State<Arc<Server>>, headers: HeaderMap) -> Response {
+    let s2 = Arc::clone(&s);
+    let who = tokio::task::spawn_blocking(move || s2.identity.authenticate(&s2.app, &headers)).await;
+    let response = match who {
+        Ok(Ok(person)) => {
+            axum::Json(json!({"exit": 0, "stdout": format!("{person}\n"), "stderr": "", "result": {"person": person}}))
+                .into_response()
+        }
+        Ok(Err(e)) => {
+            s.metrics.auth_failure();
+            e.into_response()
+        }
+        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()).into_response(),
+    };
+    s.metrics.request("/api/v1/whoami", response.status());
+    response
+}
+
+async fn releases(State(s): State<Arc<Server>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let args = query_args(q.as_deref());
+    run(s, headers, "GET /api/v1/releases", words("release list"), args, HashMap::new(), &Method::GET).await
+}
+
+async fn release(s: State<Arc<Server>>, headers: HeaderMap, id: Path<String>, q: RawQuery) -> Response {
+    one_release(s, headers, id, q, "GET /api/v1/releases/{id}", "release show").await
+}
+
+async fn gate(s: State<Arc<Server>>, headers: HeaderMap, id: Path<String>, q: RawQuery) -> Response {
+    one_release(s, headers, id, q, "GET /api/v1/releases/{id}/gate", "release gate").await
+}
+
+/// A read of one release: its id from the path, the other arguments from the query.
+async fn one_release(
+    State(s): State<Arc<Server>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    route: &'static str,
+    command: &str,
+) -> Response {
+    let mut args = query_args(q.as_deref());
+    args.insert("id".into(), Value::String(id));
+    run(s, headers, route, words(command), args, HashMap::new(), &Method::GET).await
+}
+
+async fn check(State(s): State<Arc<Server>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let args = query_args(q.as_deref());
+    run(s, headers, "GET /api/v1/check", words("check"), args, HashMap::new(), &Method::GET).await
+}
+
+/// `/api/v1/<words>`: a JSON body (`args` and `files`), or for a single evidence or document
+/// upload the file's own bytes (`application/octet-stream`) with the arguments in the query,
+/// the file argument's value naming the upload.
+async fn command(
+    State(s): State<Arc<Server>>,
+    method: Method,
+    headers: HeaderMap,
+    Path(path): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    command_at(s, method, headers, &path, q, body).await
+}
+
+async fn check_command(
+    State(s): State<Arc<Server>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    command_at(s, method, headers, "check", q, body).await
+}
+
+async fn command_at(
+    s: Arc<Server>,
+    method: Method,
+    headers: HeaderMap,
+    path: &str,
+    q: Option<String>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => {
+            let status = e.status();
+            s.metrics.request("/api/v1/{command}", status);
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too-large" } else { "invalid" };
+            return ApiError::new(status, code, format!("body: {}", e.body_text())).into_response();
+        }
+    };
+    let words: Vec<String> = path.split('/').filter(|w| !w.is_empty()).map(str::to_owned).collect();
+    let route = "/api/v1/{command}";
+    let parsed = if method == Method::GET {
+        Ok((query_args(q.as_deref()), HashMap::new()))
+    } else {
+        match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(media_type) {
+            Some("application/json") => json_body(&body),
+            Some("application/octet-stream") => raw_upload(&words, q.as_deref(), body),
+            other => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                format!(
+                    "Content-Type {}: expected application/json, or application/octet-stream for a file upload",
+                    other.unwrap_or("missing")
+                ),
+            )),
+        }
+    };
+    match parsed {
+        Ok((args, files)) => run(s, headers, route, words, args, files, &method).await,
+        Err(e) => {
+            s.metrics.request(route, e.status);
+            e.into_response()
+        }
+    }
+}
+
+fn media_type(value: &str) -> &str {
+    value.split(';').next().unwrap_or("").trim()
+}
+
+fn words(command: &str) -> Vec<String> {
+    command.split(' ').map(str::to_owned).collect()
+}
+
+/// Query parameters as arguments: a name given twice becomes an array; a switch is `all=true`.
+fn query_args(query: Option<&str>) -> Map<String, Value> {
+    let mut args = Map::new();
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let (k, v) = (k.into_owned(), Value::String(v.into_owned()));
+        match args.get_mut(&k) {
+            Some(Value::Array(items)) => items.push(v),
+            Some(first) => *first = Value::Array(vec![first.clone(), v]),
+            None => {
+                args.insert(k, v);
+            }
+        }
+    }
+    args
+}
+
+type Parsed = (Map<String, Value>, HashMap<String, Vec<u8>>);
+
+fn json_body(body: &[u8]) -> Result<Parsed, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid", m);
+    let doc: Value = serde_json::from_slice(body).map_err(|e| bad(format!("body: not JSON ({e})")))?;
+    let Value::Object(mut doc) = doc else { return Err(bad("body: expected a JSON object {\"args\": {...}}".into())) };
+    if let Some(k) = doc.keys().find(|k| *k != "args" && *k != "files") {
+        return Err(bad(format!("body.{k}: unknown field; expected args and files")));
+    }
+    let args = match doc.remove("args") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(a)) => a,
+        Some(other) => return Err(bad(format!("body.args: expected an object, found {other}"))),
+    };
+    let mut files = HashMap::new();
+    match doc.remove("files") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(f)) => {
+            for (name, content) in f {
+                let Value::String(b64) = content else {
+                    return Err(bad(format!("body.files.{name}: expected the file's bytes in base64")));
+                };
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b64.as_bytes())
+                    .map_err(|e| bad(format!("body.files.{name}: not base64 ({e})")))?;
+                files.insert(name, bytes);
+            }
+        }
+        Some(other) => return Err(bad(format!("body.files: expected an object, found {other}"))),
+    }
+    Ok((args, files))
+}
+
+fn raw_upload(words: &[String], query: Option<&str>, body: Bytes) -> Result<Parsed, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid", m);
+    let cmd = remote::command_at(words).map_err(|m| ApiError::new(StatusCode::NOT_FOUND, "unknown-command", m))?;
+    let args = query_args(query);
+    let named: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| remote::names_input_file(a))
+        .filter_map(|a| args.get(remote::key(a)).and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    let [name] = named.as_slice() else {
+        return Err(bad(format!(
+            "an octet-stream body is one file: name it with exactly one file argument in the query (found {})",
+            named.len()
+        )));
+    };
+    Ok((args, HashMap::from([(name.clone(), body.to_vec())])))
+}
+
+/// Authenticates, parses the command line the request stands for, and runs it as the
+/// authenticated person on the server's store.
+async fn run(
+    s: Arc<Server>,
+    headers: HeaderMap,
+    route: &'static str,
+    words: Vec<String>,
+    args: Map<String, Value>,
+    files: HashMap<String, Vec<u8>>,
+    method: &Method,
+) -> Response {
+    let started = Instant::now();
+    let command = words.join(" ");
+    let release = args.get("id").and_then(Value::as_str).map(str::to_owned);
+    let reads_only = READS.contains(&command.as_str());
+    let get = *method == Method::GET;
+    let logged = command.clone();
+    let s2 = Arc::clone(&s);
+    let outcome = tokio::task::spawn_blocking(move || {
+        let principal = s2.identity.authenticate(&s2.app, &headers).inspect_err(|_| s2.metrics.auth_failure())?;
+        if get && !reads_only {
+            return Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                format!("`{command}` records facts: POST it"),
+            ));
+        }
+        let argv = remote::to_argv(&words, &args).map_err(|m| {
+            let status = if m.starts_with("no command") || m.contains("needs a subcommand") {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            ApiError::new(status, if status == StatusCode::NOT_FOUND { "unknown-command" } else { "invalid" }, m)
+        })?;
+        let mut cli = Cli::try_parse_from(&argv).map_err(|e| {
+            let text = e.render().to_string();
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid", text.trim_start_matches("error: ").trim_end().to_owned())
+        })?;
+        cli.json = !text_requested(&headers);
+        let json = cli.json;
+        let (result, captured) = crate::run::run_for_client(cli, &principal, &s2.db, &s2.app, files);
+        Ok((principal, result, captured, json))
+    })
+    .await
+    .unwrap_or_else(|e| Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())));
+    let response = match outcome {
+        Err(e) => {
+            s.metrics.request(route, e.status);
+            tracing::warn!(route, status = e.status.as_u16(), code = e.code, message = %e.message, "request refused");
+            return e.into_response();
+        }
+        Ok((principal, result, captured, json)) => {
+            let (status, error) = match &result {
+                Ok(()) => (StatusCode::OK, None),
+                Err(f) => (status_of(f), Some(error_of(f))),
+            };
+            let exit = result.as_ref().map_or_else(Failure::code, |()| 0);
+            if status == StatusCode::OK && exit == 0 && !reads_only {
+                s.metrics.write();
+            }
+            tracing::info!(
+                route,
+                command = %logged,
+                release = release.as_deref().unwrap_or(""),
+                principal,
+                status = status.as_u16(),
+                exit,
+                micros = started.elapsed().as_micros() as u64,
+                "request"
+            );
+            s.metrics.request(route, status);
+            let mut body = json!({"exit": exit, "stdout": captured.stdout, "stderr": captured.stderr});
+            if json && let Ok(v) = serde_json::from_str::<Value>(&captured.stdout) {
+                body["result"] = v;
+            }
+            if let Some(e) = error {
+                body["error"] = e;
+            }
+            (status, axum::Json(body)).into_response()
+        }
+    };
+    s.metrics.latency(route, started.elapsed());
+    response
+}
+
+/// The CLI asks for the text it prints (`Accept: text/plain`); everyone else gets JSON.
+fn text_requested(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/plain"))
+}
+
+fn status_of(f: &Failure) -> StatusCode {
+    match f {
+        Failure::Refused(reasons) if reasons.iter().all(|r| is_permission(&r.rule)) => StatusCode::FORBIDDEN,
+        Failure::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Failure::Error(_) => StatusCode::BAD_REQUEST,
+        Failure::Conflict(_) => StatusCode::CONFLICT,
+        Failure::Integrity(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Failure::Shown(_) => StatusCode::OK,
+    }
+}
+
+/// Refusals about who is acting rather than about the release.
+fn is_permission(rule: &str) -> bool {
+    matches!(rule, "role" | "separation-of-duties")
+}
+
+fn error_of(f: &Failure) -> Value {
+    match f {
+        Failure::Refused(reasons) => json!({
+            "code": if reasons.iter().all(|r| is_permission(&r.rule)) { "forbidden" } else { "refused" },
+            "criterion": reasons.first().map(|r| r.rule.clone()),
+            "message": reasons.iter().map(|r| format!("[{}] {}", r.rule, r.reason)).collect::<Vec<_>>().join("; "),
+            "reasons": reasons.iter().map(|r| json!({"rule": r.rule, "reason": r.reason})).collect::<Vec<_>>(),
+        }),
+        Failure::Error(m) => json!({"code": "invalid", "message": m}),
+        Failure::Conflict(m) => json!({"code": "conflict", "message": m}),
+        Failure::Integrity(m) => json!({"code": "integrity", "message": m}),
+        Failure::Shown(code) => json!({"code": "answered", "message": format!("exit {code}")}),
+    }
+}
+
+/// A request refused before its command ran: nothing was written.
+#[derive(Debug)]
+pub(super) struct ApiError {
+    pub(super) status: StatusCode,
+    pub(super) code: &'static str,
+    pub(super) message: String,
+}
+
+impl ApiError {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: String) -> ApiError {
+        ApiError { status, code, message }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "exit": 1,
+            "stdout": "",
+            "stderr": format!("error: {}\n", self.message),
+            "error": {"code": self.code, "message": self.message},
+        });
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
