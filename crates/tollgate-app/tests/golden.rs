@@ -377,6 +377,17 @@ fn samples() -> Vec<Sample> {
         sample("release.rollback_completed", Event::RollbackCompleted { release: R, seconds: 754 }),
         sample("release.withdrawn", Event::Withdrawn { release: R, reason: "superseded by 2.4.1".into() }),
         sample(
+            "release.regoverned",
+            Event::ReleaseRegoverned {
+                release: R,
+                from: "2.1".into(),
+                to: "2.2".into(),
+                to_hash: "ab".repeat(32),
+                reason: "2.2 trusts the new signing key".into(),
+                loosens: vec!["release-types.minor.min-lead-time: 1 day is shorter than 1 week".into()],
+            },
+        ),
+        sample(
             "release.source_recorded",
             Event::SourceRecorded {
                 release: R,

@@ -163,6 +163,18 @@ pub enum Command {
         release: ReleaseId,
         reason: String,
     },
+    /// Move an open release to the profile version in force: from then on every gate of it is
+    /// evaluated under that version (6.3).
+    Regovern {
+        release: ReleaseId,
+        reason: String,
+        /// Every rule the version in force loosens relative to the release's governing version,
+        /// as `key: message` lines (computed by the application layer, which reads profiles).
+        loosens: Vec<String>,
+        /// The content hashes `loosens` compares: the governing version's, then the one in
+        /// force. If either changed before the command is decided, it is refused as stale.
+        compared: (String, String),
+    },
     RecordSource {
         release: ReleaseId,
         repository: String,

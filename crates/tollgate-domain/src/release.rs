@@ -201,6 +201,8 @@ pub struct Release {
     pub advanced: Vec<Stamped<(Phase, Phase)>>,
     /// Abandoned before production, with the reason.
     pub withdrawn: Option<Stamped<String>>,
+    /// Every move to a newer profile version, oldest first (`profile` is the latest `to`).
+    pub regoverned: Vec<Stamped<Regoverned>>,
     /// What the release is built from.
     pub source: Option<Stamped<Source>>,
     /// By artefact name; a rebuild replaces the digest and keeps the old one in `previous`.
@@ -209,6 +211,24 @@ pub struct Release {
     pub evidence: Vec<Stamped<EvidenceRecord>>,
     /// Triage of findings (a CVE, a drifted resource, a regressed metric), by finding id.
     pub acceptances: BTreeMap<String, Stamped<Acceptance>>,
+}
+
+/// A move of the release to the profile version in force.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Regoverned {
+    /// Indexes into `State::profiles`, and those versions' names.
+    pub from: usize,
+    pub to: usize,
+    pub from_version: String,
+    pub to_version: String,
+    pub reason: String,
+    /// The rules `to` loosens relative to `from`.
+    pub loosens: Vec<String>,
+    /// How many go/no-go decisions had been taken: those no longer count (the go/no-go is
+    /// taken again under the rules now governing).
+    pub decisions_before: usize,
+    /// The approvals that no longer count because the move loosens a rule, as they stood.
+    pub superseded_approvals: BTreeMap<String, Approval>,
 }
 
 /// The repository, tag and commit the release is built from.
@@ -352,6 +372,14 @@ impl Release {
     /// The go/no-go decision standing now.
     pub fn go(&self) -> Option<&Stamped<GoDecision>> {
         self.decisions.last()
+    }
+
+    /// The move to another profile version that the standing go/no-go decision predates, if
+    /// any: that decision was taken under other rules and no longer counts.
+    pub fn go_predates_regovern(&self) -> Option<&Stamped<Regoverned>> {
+        self.regoverned
+            .last()
+            .filter(|m| !self.decisions.is_empty() && self.decisions.len() <= m.value.decisions_before)
     }
 
     /// Everyone who took a go/no-go decision on this release: none of them may deploy it.

@@ -395,6 +395,12 @@ pub enum ReleaseCmd {
         #[arg(long)]
         reason: String,
     },
+    /// Move an open release to the profile version in force (release manager).
+    Regovern {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Executive written risk acceptance for an overridable criterion.
     Override {
         id: String,

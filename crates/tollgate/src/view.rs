@@ -205,6 +205,9 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
     let flags = classification_flags(state, r);
     json["classification_flags"] = json!(flags);
     json["submitted"] = json!(r.submitted.as_ref().map(|s| json!({"by": s.by, "at": time(s.at)})));
+    json["regoverned"] = Value::Array(r.regoverned.iter().map(|m| json!({"from": m.value.from_version, "to": m.value.to_version, "reason": m.value.reason, "loosens": m.value.loosens, "decisions_set_aside": m.value.decisions_before, "approvals_set_aside": m.value.superseded_approvals.keys().collect::<Vec<_>>(), "by": m.by, "at": time(m.at)})).collect());
+    let in_force = state.current().map(|p| &p.policy).filter(|p| p.version != policy.version || p.id != policy.id);
+    json["profile_in_force"] = json!(state.current().map(|p| p.policy.version.clone()));
     let mut text = format!(
         "{} {} {} — {}\n  type       {} ({}, {} track; min lead time {}, stabilisation {})\n  phase      {}\n  window     {}{}\n  governed   {} {} ({}…)\n  created    by {} at {}\n",
         r.id,
@@ -226,6 +229,36 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
         when(r.created.at),
     );
     text.push_str(&flag_lines(&flags));
+    if let Some(p) = in_force.filter(|_| r.phase != tollgate_domain::lifecycle::Phase::Closed) {
+        text.push_str(&format!(
+            "  in force   {} {} (to move: `tollgate release regovern {} --reason ...`)\n",
+            p.id, p.version, r.id
+        ));
+    }
+    for m in &r.regoverned {
+        let v = &m.value;
+        text.push_str(&format!(
+            "  moved      from {} to {} by {} at {}: {}\n",
+            v.from_version,
+            v.to_version,
+            m.by,
+            when(m.at),
+            v.reason
+        ));
+        for l in &v.loosens {
+            text.push_str(&format!("             loosens {l}\n"));
+        }
+        if v.decisions_before > 0 {
+            text.push_str("             the go/no-go decisions before it no longer count\n");
+        }
+        if !v.superseded_approvals.is_empty() {
+            let who: Vec<&str> = v.superseded_approvals.keys().map(String::as_str).collect();
+            text.push_str(&format!(
+                "             approvals set aside (given again under the new rules): {}\n",
+                who.join(", ")
+            ));
+        }
+    }
     if !r.touches.is_empty() {
         text.push_str(&format!("  touches    {}\n", r.touches.iter().cloned().collect::<Vec<_>>().join(", ")));
     }
