@@ -97,6 +97,7 @@ fn evidence(kind: EvidenceKind, phase: &str, file: &str, report: Report) -> Even
             file_digest: digest(0x22),
             bytes: 4096,
             report,
+            rerun_reason: None,
         }),
     }
 }
@@ -478,6 +479,25 @@ fn samples() -> Vec<Sample> {
                 }),
             ),
         ),
+        sample("release.evidence_recorded--rerun", {
+            let mut e = evidence(
+                EvidenceKind::Junit,
+                "integration",
+                "ci/integration-rerun.xml",
+                Report::Tests(TestReport {
+                    suites: vec![SuiteCounts {
+                        name: "checkout".into(),
+                        counts: TestCounts { tests: 40, failures: 0, errors: 0, skipped: 0 },
+                    }],
+                    totals: TestCounts { tests: 40, failures: 0, errors: 0, skipped: 0 },
+                    failed: vec![],
+                }),
+            );
+            if let Event::EvidenceRecorded { evidence, .. } = &mut e {
+                evidence.rerun_reason = Some("flaky payment-gateway stub fixed in CI-812".into());
+            }
+            e
+        }),
         sample(
             "release.evidence_recorded--scan",
             evidence(

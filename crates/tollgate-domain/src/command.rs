@@ -199,6 +199,9 @@ pub enum Command {
         file_digest: Digest,
         bytes: u64,
         report: Box<Report>,
+        /// Why a report of the same kind for the same phase and artefact is recorded again
+        /// (a rerun): required when an earlier one counts, which it then supersedes.
+        rerun_reason: Option<String>,
     },
     TriageFinding {
         release: ReleaseId,

@@ -801,7 +801,7 @@ impl<'a> OnRelease<'a, '_> {
                     verifications: verifications.clone(),
                 }]
             }
-            Command::AddEvidence { phase, kind, artefact, file, file_digest, bytes, report, .. } => {
+            Command::AddEvidence { phase, kind, artefact, file, file_digest, bytes, report, rerun_reason, .. } => {
                 let def = policy.test_phase(phase).ok_or_else(|| {
                     Rejection::invalid(format!(
                         "unknown test phase `{phase}`; expected one of {}",
@@ -858,6 +858,33 @@ impl<'a> OnRelease<'a, '_> {
                 {
                     reasons.refuse_if(true, "scan-subject", || format!("{file}: {why}"));
                 }
+                // A rerun replaces the earlier report in the gate only with a recorded reason.
+                // Scans are the exception: their findings accumulate per artefact whatever
+                // supersedes what (several scanners and VEX statements are normal), so a reason
+                // is recorded when given and never needed.
+                let scan = matches!(report.as_ref(), Report::Scan(_));
+                let earlier: Vec<String> = r
+                    .current_evidence(phase)
+                    .into_iter()
+                    .filter(|(_, e)| e.value.kind == *kind && e.value.artefact == against)
+                    .map(|(i, e)| format!("E-{} {} (recorded by {} at {})", i + 1, e.value.file, e.by, when(e.at)))
+                    .collect();
+                let rerun_reason = rerun_reason.as_deref().map(str::trim).filter(|t| !t.is_empty());
+                reasons.refuse_if(!scan && !earlier.is_empty() && rerun_reason.is_none(), "rerun-reason", || {
+                    format!(
+                        "{phase} already has a {} against {}: {}; recording another is a rerun, which needs its reason (--rerun-reason TEXT) and then supersedes it",
+                        kind.label(),
+                        against.short(),
+                        earlier.join(", ")
+                    )
+                });
+                reasons.invalid_if(earlier.is_empty() && rerun_reason.is_some(), || {
+                    format!(
+                        "{phase} has no {} against {} to rerun; record it without --rerun-reason",
+                        kind.label(),
+                        against.short()
+                    )
+                });
                 let evidence = EvidenceRecord {
                     phase: phase.clone(),
                     kind: *kind,
@@ -866,6 +893,7 @@ impl<'a> OnRelease<'a, '_> {
                     file_digest: file_digest.clone(),
                     bytes: *bytes,
                     report: report.as_ref().clone(),
+                    rerun_reason: rerun_reason.map(str::to_owned),
                 };
                 vec![Event::EvidenceRecorded { release, evidence: Box::new(evidence) }]
             }

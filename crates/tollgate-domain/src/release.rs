@@ -262,6 +262,9 @@ pub struct EvidenceRecord {
     pub file_digest: Digest,
     pub bytes: u64,
     pub report: Report,
+    /// Why this report was recorded again for the same phase, kind and artefact: it supersedes
+    /// the earlier ones in the gate, which stay in the record.
+    pub rerun_reason: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -340,20 +343,35 @@ impl Release {
             .map(|(n, a)| (n.as_str(), a))
     }
 
-    /// The evidence that counts for a phase: against a current artefact, and not replaced by
-    /// a newer file of the same name and kind. With its `E-n` number.
+    /// The evidence that counts for a phase: against a current artefact, and not superseded by
+    /// a later report (`superseded_by`). With its `E-n` number.
     pub fn current_evidence(&self, phase: &str) -> Vec<(usize, &Stamped<EvidenceRecord>)> {
-        let mut out: Vec<(usize, &Stamped<EvidenceRecord>)> = Vec::new();
-        for (i, e) in self.evidence.iter().enumerate() {
-            if e.value.phase != phase || !self.is_current(&e.value.artefact) {
-                continue;
-            }
-            out.retain(|(_, o)| {
-                !(o.value.kind == e.value.kind && o.value.file == e.value.file && o.value.artefact == e.value.artefact)
-            });
-            out.push((i, e));
-        }
-        out
+        self.evidence
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| {
+                e.value.phase == phase && self.is_current(&e.value.artefact) && self.superseded_by(*i).is_none()
+            })
+            .collect()
+    }
+
+    /// The later report that replaces evidence `index` in the gate, if any: a rerun (a report
+    /// of the same phase, kind and artefact recorded with its reason) or, in logs written
+    /// before reruns needed a reason, a later file of the same name, kind and artefact.
+    pub fn superseded_by(&self, index: usize) -> Option<(usize, &Stamped<EvidenceRecord>)> {
+        let o = &self.evidence.get(index)?.value;
+        self.evidence.iter().enumerate().skip(index + 1).find(|(_, e)| {
+            let e = &e.value;
+            e.phase == o.phase
+                && e.kind == o.kind
+                && e.artefact == o.artefact
+                && (e.rerun_reason.is_some() || e.file == o.file)
+        })
+    }
+
+    /// The earlier evidence that evidence `index` replaced in the gate, by `E-n` index.
+    pub fn supersedes(&self, index: usize) -> Vec<usize> {
+        (0..index).filter(|j| self.superseded_by(*j).is_some_and(|(i, _)| i == index)).collect()
     }
 
     /// Evidence for a phase recorded against a digest that has since been rebuilt.

@@ -516,6 +516,10 @@ pub enum EvidenceCmd {
         /// The artefact the evidence was produced against; default: the release's only artefact.
         #[arg(long)]
         digest: Option<String>,
+        /// Why a report of this kind is recorded again for the phase and artefact: it then
+        /// supersedes the earlier one in the gate (both stay in the record).
+        #[arg(long)]
+        rerun_reason: Option<String>,
     },
     /// Triage a finding of the current evidence: a vulnerability (security engineer), a
     /// critical drift (platform lead) or an SLO regression (SRE, QA lead), until a deadline.

@@ -317,18 +317,27 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
         let problems = judge::problems(policy, r, &e.value, now);
         let status = if !r.is_current(&e.value.artefact) {
             format!("STALE: recorded against {}, since rebuilt", e.value.artefact.short())
+        } else if let Some((j, later)) = r.superseded_by(i) {
+            let why = later.value.rerun_reason.as_deref().unwrap_or("a later file of the same name");
+            let counts = if matches!(e.value.report, tollgate_domain::evidence::Report::Scan(_)) {
+                "its findings still stand until triaged or cleared"
+            } else {
+                "it no longer counts"
+            };
+            format!("SUPERSEDED by E-{} (rerun: {why}); {counts}", j + 1)
         } else if problems.is_empty() {
             "passes".to_owned()
         } else {
             format!("DOES NOT PASS: {}", problems.join("; "))
         };
         text.push_str(&format!(
-            "  evidence   E-{} {} {} {}: {} — {status}\n",
+            "  evidence   E-{} {} {} {}: {} — {status}{}\n",
             i + 1,
             e.value.phase,
             e.value.kind.key(),
             e.value.file,
-            judge::summary(&e.value.report)
+            judge::summary(&e.value.report),
+            judge::rerun(r, i)
         ));
     }
     for (finding, a) in &r.acceptances {
@@ -463,6 +472,10 @@ fn evidence_json(policy: &tollgate_domain::policy::Policy, r: &Release, now: Tim
                 "bytes": e.value.bytes,
                 "artefact": e.value.artefact.to_string(),
                 "current": r.is_current(&e.value.artefact),
+                "counts": r.is_current(&e.value.artefact) && r.superseded_by(i).is_none(),
+                "superseded_by": r.superseded_by(i).map(|(j, _)| format!("E-{}", j + 1)),
+                "rerun_reason": e.value.rerun_reason,
+                "supersedes": r.supersedes(i).iter().map(|j| format!("E-{}", j + 1)).collect::<Vec<_>>(),
                 "summary": judge::summary(&e.value.report),
                 "passes": problems.is_empty(),
                 "problems": problems,
