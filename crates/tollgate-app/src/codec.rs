@@ -161,6 +161,15 @@ enum Wire {
     RollbackCompleted { release: String, seconds: i64 },
     #[serde(rename = "release.withdrawn")]
     Withdrawn { release: String, reason: String },
+    #[serde(rename = "release.regoverned")]
+    ReleaseRegoverned {
+        release: String,
+        from: String,
+        to: String,
+        to_hash: String,
+        reason: String,
+        loosens: Vec<String>,
+    },
     #[serde(rename = "release.source_recorded")]
     SourceRecorded { release: String, source: ev::WireSource },
     #[serde(rename = "release.artefact_recorded")]
@@ -233,6 +242,7 @@ impl Wire {
             Wire::RollbackStarted { .. } => "release.rollback_started",
             Wire::RollbackCompleted { .. } => "release.rollback_completed",
             Wire::Withdrawn { .. } => "release.withdrawn",
+            Wire::ReleaseRegoverned { .. } => "release.regoverned",
             Wire::SourceRecorded { .. } => "release.source_recorded",
             Wire::ArtefactRecorded { .. } => "release.artefact_recorded",
             Wire::EvidenceRecorded { .. } => "release.evidence_recorded",
@@ -507,6 +517,14 @@ pub fn encode(fact: &Fact, profile_version: &str, late_reason: Option<&str>) -> 
             Wire::RollbackCompleted { release: r(release), seconds: *seconds }
         }
         Event::Withdrawn { release, reason } => Wire::Withdrawn { release: r(release), reason: reason.clone() },
+        Event::ReleaseRegoverned { release, from, to, to_hash, reason, loosens } => Wire::ReleaseRegoverned {
+            release: r(release),
+            from: from.clone(),
+            to: to.clone(),
+            to_hash: to_hash.clone(),
+            reason: reason.clone(),
+            loosens: loosens.clone(),
+        },
         Event::SourceRecorded { release, source } => {
             Wire::SourceRecorded { release: r(release), source: ev::source_to(source) }
         }
@@ -762,6 +780,9 @@ fn from_wire(envelope: Envelope) -> Result<Decoded, DecodeError> {
             Event::RollbackCompleted { release: parse_release(&release)?, seconds }
         }
         Wire::Withdrawn { release, reason } => Event::Withdrawn { release: parse_release(&release)?, reason },
+        Wire::ReleaseRegoverned { release, from, to, to_hash, reason, loosens } => {
+            Event::ReleaseRegoverned { release: parse_release(&release)?, from, to, to_hash, reason, loosens }
+        }
         Wire::SourceRecorded { release, source } => {
             Event::SourceRecorded { release: parse_release(&release)?, source: ev::source_from(source) }
         }

@@ -114,6 +114,10 @@ pub struct WireEvidence {
     file_digest: String,
     bytes: u64,
     report: WireReport,
+    /// Added without a version bump: absent when there is none, so every earlier fact reads
+    /// and re-encodes to the same bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rerun_reason: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -305,6 +309,7 @@ pub fn evidence_to(e: &EvidenceRecord) -> WireEvidence {
         file_digest: e.file_digest.to_string(),
         bytes: e.bytes,
         report,
+        rerun_reason: e.rerun_reason.clone(),
     }
 }
 
@@ -381,6 +386,7 @@ pub fn evidence_from(w: WireEvidence) -> Result<EvidenceRecord, DecodeError> {
         file_digest: digest(&w.file_digest)?,
         bytes: w.bytes,
         report,
+        rerun_reason: w.rerun_reason,
     })
 }
 

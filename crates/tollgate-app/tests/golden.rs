@@ -97,6 +97,7 @@ fn evidence(kind: EvidenceKind, phase: &str, file: &str, report: Report) -> Even
             file_digest: digest(0x22),
             bytes: 4096,
             report,
+            rerun_reason: None,
         }),
     }
 }
@@ -399,6 +400,17 @@ fn samples() -> Vec<Sample> {
         sample("release.rollback_completed", Event::RollbackCompleted { release: R, seconds: 754 }),
         sample("release.withdrawn", Event::Withdrawn { release: R, reason: "superseded by 2.4.1".into() }),
         sample(
+            "release.regoverned",
+            Event::ReleaseRegoverned {
+                release: R,
+                from: "2.1".into(),
+                to: "2.2".into(),
+                to_hash: "ab".repeat(32),
+                reason: "2.2 trusts the new signing key".into(),
+                loosens: vec!["release-types.minor.min-lead-time: 1 day is shorter than 1 week".into()],
+            },
+        ),
+        sample(
             "release.source_recorded",
             Event::SourceRecorded {
                 release: R,
@@ -489,6 +501,25 @@ fn samples() -> Vec<Sample> {
                 }),
             ),
         ),
+        sample("release.evidence_recorded--rerun", {
+            let mut e = evidence(
+                EvidenceKind::Junit,
+                "integration",
+                "ci/integration-rerun.xml",
+                Report::Tests(TestReport {
+                    suites: vec![SuiteCounts {
+                        name: "checkout".into(),
+                        counts: TestCounts { tests: 40, failures: 0, errors: 0, skipped: 0 },
+                    }],
+                    totals: TestCounts { tests: 40, failures: 0, errors: 0, skipped: 0 },
+                    failed: vec![],
+                }),
+            );
+            if let Event::EvidenceRecorded { evidence, .. } = &mut e {
+                evidence.rerun_reason = Some("flaky payment-gateway stub fixed in CI-812".into());
+            }
+            e
+        }),
         sample(
             "release.evidence_recorded--scan",
             evidence(

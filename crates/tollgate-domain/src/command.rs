@@ -176,6 +176,18 @@ pub enum Command {
         release: ReleaseId,
         reason: String,
     },
+    /// Move an open release to the profile version in force: from then on every gate of it is
+    /// evaluated under that version (6.3).
+    Regovern {
+        release: ReleaseId,
+        reason: String,
+        /// Every rule the version in force loosens relative to the release's governing version,
+        /// as `key: message` lines (computed by the application layer, which reads profiles).
+        loosens: Vec<String>,
+        /// The content hashes `loosens` compares: the governing version's, then the one in
+        /// force. If either changed before the command is decided, it is refused as stale.
+        compared: (String, String),
+    },
     RecordSource {
         release: ReleaseId,
         repository: String,
@@ -200,6 +212,9 @@ pub enum Command {
         file_digest: Digest,
         bytes: u64,
         report: Box<Report>,
+        /// Why a report of the same kind for the same phase and artefact is recorded again
+        /// (a rerun): required when an earlier one counts, which it then supersedes.
+        rerun_reason: Option<String>,
     },
     TriageFinding {
         release: ReleaseId,

@@ -359,6 +359,7 @@ fn release_of(command: &Command) -> ReleaseId {
         | StartRollback { release, .. }
         | CompleteRollback { release }
         | Withdraw { release, .. }
+        | Regovern { release, .. }
         | RecordSource { release, .. }
         | AddArtefact { release, .. }
         | AddEvidence { release, .. }
@@ -415,6 +416,74 @@ impl<'a> OnRelease<'a, '_> {
             reference: found.value.reference.clone(),
             because: format!("defect {defect} descoped"),
         })
+    }
+
+    /// When the version in force is not the release's governing one and `accepts` under it,
+    /// the sentence naming both and the way out, to append to a refusal; empty otherwise.
+    fn in_force_would(&self, accepts: impl Fn(&Policy) -> Result<(), String>) -> String {
+        let r = self.release;
+        let state = self.ctx.state;
+        let in_force = state.profiles.len() - 1;
+        if r.profile == in_force || accepts(&state.profiles[in_force].profile.policy).is_err() {
+            return String::new();
+        }
+        let governing = self.policy;
+        let current = &state.profiles[in_force].profile.policy;
+        format!(
+            ". {id} is governed by {} {}; {} is in force: `tollgate release regovern {id} --reason ...`",
+            governing.id,
+            governing.version,
+            current.version,
+            id = r.id
+        )
+    }
+
+    /// 6.3: an open release moves to the version in force; its gates are evaluated under it
+    /// from then on. A go decision taken before no longer counts; when the new version loosens a
+    /// rule, neither do the approvals given before: they are given again under the new rules.
+    fn regovern(&self, reason: &str, loosens: &[String], compared: &(String, String)) -> Result<Vec<Event>, Rejection> {
+        let r = self.release;
+        let state = self.ctx.state;
+        let from = &state.profiles[r.profile].profile;
+        let to = state.current().expect("policy exists");
+        let mut reasons = Reasons::default();
+        reasons.absorb(self.authorised(Action::RegovernRelease));
+        if r.profile == state.profiles.len() - 1 || from.hash == to.hash {
+            return Err(Rejection::refused(
+                "governing-version",
+                format!("{} is already governed by {} {}, the version in force", r.id, to.policy.id, to.policy.version),
+            ));
+        }
+        reasons.invalid_if(blank(reason), || "say why the release moves to the version in force (--reason)".into());
+        reasons.invalid_if(compared.0 != from.hash || compared.1 != to.hash, || {
+            "the release's governing version or the version in force changed while the command was prepared; run it again".into()
+        });
+        match to.policy.release_types.get(&r.release_type) {
+            None => reasons.refuse_if(true, "release-type", || {
+                format!(
+                    "{} {} has no release type `{}`; {} cannot move to it",
+                    to.policy.id, to.policy.version, r.release_type, r.id
+                )
+            }),
+            Some(t) => reasons.refuse_if(t.track != r.track, "release-type", || {
+                format!(
+                    "{} {} puts `{}` on the {} track; {} is on the {} track and cannot move to it",
+                    to.policy.id, to.policy.version, r.release_type, t.track, r.id, r.track
+                )
+            }),
+        }
+        reasons.refuse_if(r.running_deployment().is_some() || r.rollback_in_progress().is_some(), "phase", || {
+            "a deployment or rollback is running; move the release when it has finished".into()
+        });
+        reasons.finish()?;
+        Ok(vec![Event::ReleaseRegoverned {
+            release: r.id,
+            from: from.policy.version.clone(),
+            to: to.policy.version.clone(),
+            to_hash: to.hash.clone(),
+            reason: reason.to_owned(),
+            loosens: loosens.to_vec(),
+        }])
     }
 
     fn before_deployment(&self, what: &str) -> Result<(), Rejection> {
@@ -523,6 +592,9 @@ impl<'a> OnRelease<'a, '_> {
                 });
                 reasons.invalid_if(blank(reason), || "say why the release is withdrawn (--reason)".into());
                 vec![Event::Withdrawn { release, reason: reason.clone() }]
+            }
+            Command::Regovern { reason, loosens, compared, .. } => {
+                return self.regovern(reason, loosens, compared);
             }
             Command::LockScope { .. } => {
                 reasons.absorb(self.authorised(Action::LockScope));
@@ -712,13 +784,16 @@ impl<'a> OnRelease<'a, '_> {
                             }),
                             Some(source) => {
                                 if let Err(why) = artefact::trusted_provenance(policy, &source.value, v) {
-                                    reasons.refuse_if(true, "provenance", || why);
+                                    let in_force =
+                                        self.in_force_would(|p| artefact::trusted_provenance(p, &source.value, v));
+                                    reasons.refuse_if(true, "provenance", || format!("{why}{in_force}"));
                                 }
                             }
                         },
                         _ => {
                             if let Err(why) = artefact::trusted_signature(policy, v) {
-                                reasons.refuse_if(true, "signature", || why);
+                                let in_force = self.in_force_would(|p| artefact::trusted_signature(p, v));
+                                reasons.refuse_if(true, "signature", || format!("{why}{in_force}"));
                             }
                         }
                     }
@@ -730,7 +805,7 @@ impl<'a> OnRelease<'a, '_> {
                     verifications: verifications.clone(),
                 }]
             }
-            Command::AddEvidence { phase, kind, artefact, file, file_digest, bytes, report, .. } => {
+            Command::AddEvidence { phase, kind, artefact, file, file_digest, bytes, report, rerun_reason, .. } => {
                 let def = policy.test_phase(phase).ok_or_else(|| {
                     Rejection::invalid(format!(
                         "unknown test phase `{phase}`; expected one of {}",
@@ -787,6 +862,33 @@ impl<'a> OnRelease<'a, '_> {
                 {
                     reasons.refuse_if(true, "scan-subject", || format!("{file}: {why}"));
                 }
+                // A rerun replaces the earlier report in the gate only with a recorded reason.
+                // Scans are the exception: their findings accumulate per artefact whatever
+                // supersedes what (several scanners and VEX statements are normal), so a reason
+                // is recorded when given and never needed.
+                let scan = matches!(report.as_ref(), Report::Scan(_));
+                let earlier: Vec<String> = r
+                    .current_evidence(phase)
+                    .into_iter()
+                    .filter(|(_, e)| e.value.kind == *kind && e.value.artefact == against)
+                    .map(|(i, e)| format!("E-{} {} (recorded by {} at {})", i + 1, e.value.file, e.by, when(e.at)))
+                    .collect();
+                let rerun_reason = rerun_reason.as_deref().map(str::trim).filter(|t| !t.is_empty());
+                reasons.refuse_if(!scan && !earlier.is_empty() && rerun_reason.is_none(), "rerun-reason", || {
+                    format!(
+                        "{phase} already has a {} against {}: {}; recording another is a rerun, which needs its reason (--rerun-reason TEXT) and then supersedes it",
+                        kind.label(),
+                        against.short(),
+                        earlier.join(", ")
+                    )
+                });
+                reasons.invalid_if(earlier.is_empty() && rerun_reason.is_some(), || {
+                    format!(
+                        "{phase} has no {} against {} to rerun; record it without --rerun-reason",
+                        kind.label(),
+                        against.short()
+                    )
+                });
                 let evidence = EvidenceRecord {
                     phase: phase.clone(),
                     kind: *kind,
@@ -795,6 +897,7 @@ impl<'a> OnRelease<'a, '_> {
                     file_digest: file_digest.clone(),
                     bytes: *bytes,
                     report: report.as_ref().clone(),
+                    rerun_reason: rerun_reason.map(str::to_owned),
                 };
                 vec![Event::EvidenceRecorded { release, evidence: Box::new(evidence) }]
             }

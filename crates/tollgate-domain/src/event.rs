@@ -202,6 +202,18 @@ pub enum Event {
         release: ReleaseId,
         reason: String,
     },
+    /// The release moved from the profile version `from` to `to` (the version in force then,
+    /// by its content hash): its gates are evaluated under `to` from here on. `loosens` lists the
+    /// rules `to` loosens relative to `from`; a go decision taken before no longer counts, nor,
+    /// when `loosens` is not empty, the approvals given before.
+    ReleaseRegoverned {
+        release: ReleaseId,
+        from: String,
+        to: String,
+        to_hash: String,
+        reason: String,
+        loosens: Vec<String>,
+    },
     SourceRecorded {
         release: ReleaseId,
         source: Source,
@@ -344,6 +356,7 @@ impl Event {
             | RollbackStarted { release, .. }
             | RollbackCompleted { release, .. }
             | Withdrawn { release, .. }
+            | ReleaseRegoverned { release, .. }
             | SourceRecorded { release, .. }
             | ArtefactRecorded { release, .. }
             | EvidenceRecorded { release, .. }

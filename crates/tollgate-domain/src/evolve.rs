@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use crate::event::{Event, Fact};
 use crate::release::{
-    Approval, Artefact, Defect, Deployment, Document, GoDecision, Override, Release, Rollback, Stamped, TestResult,
+    Approval, Artefact, Defect, Deployment, Document, GoDecision, Override, Regoverned, Release, Rollback, Stamped,
+    TestResult,
 };
 use crate::state::{Adopted, Blackout, Nonconformance, PendingGrant, Person, Risk, State, Token};
 
@@ -107,14 +108,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                 .get(&c.release_type)
                 .ok_or_else(|| unknown("release type", &c.release_type))?
                 .track;
-            let board = policy
-                .release_types
-                .values()
-                .flat_map(|t| t.approvals.iter().flat_map(|r| &r.requires))
-                .chain(&policy.additional_approvals)
-                .filter(|req| req.count == crate::policy::Count::All)
-                .map(|req| (req.role.clone(), state.holders(&req.role).map(str::to_owned).collect()))
-                .collect();
+            let board = whole_board(state, policy);
             state.releases.insert(
                 c.release,
                 Release {
@@ -150,6 +144,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                     rollbacks: Vec::new(),
                     advanced: Vec::new(),
                     withdrawn: None,
+                    regoverned: Vec::new(),
                     source: None,
                     artefacts: Default::default(),
                     evidence: Vec::new(),
@@ -181,6 +176,34 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                 .ok_or_else(|| unknown("non-conformance", &id.to_string()))?;
             nc.closed = Some((at, by.clone(), corrective_action.clone()));
         }
+        Event::ReleaseRegoverned { release, from, to, to_hash, reason, loosens } => {
+            let index = state
+                .profiles
+                .iter()
+                .rposition(|a| a.profile.hash == *to_hash)
+                .ok_or_else(|| unknown("profile", to_hash))?;
+            // A whole-board requirement the new version adds counts the holders of now.
+            let policy = &state.profiles[index].profile.policy;
+            let board = whole_board(state, policy);
+            let r = state.releases.get_mut(release).ok_or_else(|| unknown("release", &release.to_string()))?;
+            for (role, holders) in board {
+                r.board.entry(role).or_insert(holders);
+            }
+            let superseded_approvals =
+                if loosens.is_empty() { BTreeMap::new() } else { std::mem::take(&mut r.approvals) };
+            let moved = Regoverned {
+                from: r.profile,
+                to: index,
+                from_version: from.clone(),
+                to_version: to.clone(),
+                reason: reason.clone(),
+                loosens: loosens.clone(),
+                decisions_before: r.decisions.len(),
+                superseded_approvals,
+            };
+            r.profile = index;
+            r.regoverned.push(Stamped { value: moved, by: by.clone(), at });
+        }
         event => {
             let id = event.release().expect("every remaining event belongs to a release");
             let release = state.releases.get(&id).ok_or_else(|| unknown("release", &id.to_string()))?;
@@ -190,6 +213,18 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
         }
     }
     Ok(())
+}
+
+/// Who holds each role a whole-board approval requirement of `policy` names, now.
+fn whole_board(state: &State, policy: &crate::policy::Policy) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+    policy
+        .release_types
+        .values()
+        .flat_map(|t| t.approvals.iter().flat_map(|r| &r.requires))
+        .chain(&policy.additional_approvals)
+        .filter(|req| req.count == crate::policy::Count::All)
+        .map(|req| (req.role.clone(), state.holders(&req.role).map(str::to_owned).collect()))
+        .collect()
 }
 
 fn apply_to_release(r: &mut Release, event: &Event, s: Stamped<()>, production: Option<&str>) {

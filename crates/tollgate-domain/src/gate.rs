@@ -578,6 +578,17 @@ fn go_decision(r: &Release) -> Outcome {
             go.value.reason.as_deref().unwrap_or("no reason given")
         ));
     }
+    // A go decision is taken under the rules governing the release then.
+    if let Some(moved) = r.go_predates_regovern() {
+        return unmet(format!(
+            "the go decision of {} was taken under profile version {}; {} is governed by {} since {}: a new decision is needed",
+            when(go.at),
+            moved.value.from_version,
+            r.id,
+            moved.value.to_version,
+            when(moved.at)
+        ));
+    }
     // A go decision authorises one attempt at the release as it then stood.
     let stale = [
         (r.last_failed_attempt().filter(|t| *t >= go.at), "the last attempt was rolled back or failed"),

@@ -296,10 +296,22 @@ pub fn phase(policy: &Policy, r: &Release, def: &TestPhaseDef, now: Timestamp) -
     if problems.is_empty() {
         let current = r.current_evidence(&def.id);
         let ids: Vec<String> =
-            current.iter().map(|(i, e)| format!("E-{} {}", i + 1, summary(&e.value.report))).collect();
+            current.iter().map(|(i, e)| format!("E-{} {}{}", i + 1, summary(&e.value.report), rerun(r, *i))).collect();
         Ok(ids.join("; "))
     } else {
         Err(problems)
+    }
+}
+
+/// What a rerun replaced and why, for explanations: ` (rerun superseding E-1: flaky stub)`.
+pub fn rerun(r: &Release, index: usize) -> String {
+    let replaced = r.supersedes(index);
+    match r.evidence.get(index).and_then(|e| e.value.rerun_reason.as_deref()) {
+        Some(why) if !replaced.is_empty() => {
+            let ids: Vec<String> = replaced.iter().map(|j| format!("E-{}", j + 1)).collect();
+            format!(" (rerun superseding {}: {why})", ids.join(", "))
+        }
+        _ => String::new(),
     }
 }
 

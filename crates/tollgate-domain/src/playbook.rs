@@ -304,6 +304,7 @@ pub fn satisfy<R: Runner + ?Sized>(runner: &mut R, id: ReleaseId, check: &Check)
                                 file_digest: evidence_file_digest(id, now.evidence.len()),
                                 bytes: 1,
                                 report: Box::new(passing_report(*kind, digest)),
+                                rerun_reason: None,
                             };
                             ok(runner, &by, command)?;
                         }

@@ -219,10 +219,13 @@ pub enum Action {
     AcceptDrift,
     TriageRegression,
     ImportEvents,
+    /// Moving an open release to the version in force (`regovern-release`; a profile without
+    /// the key gives it to the roles of `withdraw-release`).
+    RegovernRelease,
 }
 
 impl Action {
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 30] = [
         Action::AdministerPeople,
         Action::AdoptProfile,
         Action::CreateRelease,
@@ -252,6 +255,7 @@ impl Action {
         Action::AcceptDrift,
         Action::TriageRegression,
         Action::ImportEvents,
+        Action::RegovernRelease,
     ];
 
     /// The key used in the profile's `[authority]` table.
@@ -286,6 +290,7 @@ impl Action {
             Action::AcceptDrift => "accept-drift",
             Action::TriageRegression => "triage-regression",
             Action::ImportEvents => "import-events",
+            Action::RegovernRelease => "regovern-release",
         }
     }
 

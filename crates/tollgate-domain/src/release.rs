@@ -201,6 +201,8 @@ pub struct Release {
     pub advanced: Vec<Stamped<(Phase, Phase)>>,
     /// Abandoned before production, with the reason.
     pub withdrawn: Option<Stamped<String>>,
+    /// Every move to a newer profile version, oldest first (`profile` is the latest `to`).
+    pub regoverned: Vec<Stamped<Regoverned>>,
     /// What the release is built from.
     pub source: Option<Stamped<Source>>,
     /// By artefact name; a rebuild replaces the digest and keeps the old one in `previous`.
@@ -209,6 +211,24 @@ pub struct Release {
     pub evidence: Vec<Stamped<EvidenceRecord>>,
     /// Triage of findings (a CVE, a drifted resource, a regressed metric), by finding id.
     pub acceptances: BTreeMap<String, Stamped<Acceptance>>,
+}
+
+/// A move of the release to the profile version in force.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Regoverned {
+    /// Indexes into `State::profiles`, and those versions' names.
+    pub from: usize,
+    pub to: usize,
+    pub from_version: String,
+    pub to_version: String,
+    pub reason: String,
+    /// The rules `to` loosens relative to `from`.
+    pub loosens: Vec<String>,
+    /// How many go/no-go decisions had been taken: those no longer count (the go/no-go is
+    /// taken again under the rules now governing).
+    pub decisions_before: usize,
+    /// The approvals that no longer count because the move loosens a rule, as they stood.
+    pub superseded_approvals: BTreeMap<String, Approval>,
 }
 
 /// The repository, tag and commit the release is built from.
@@ -242,6 +262,9 @@ pub struct EvidenceRecord {
     pub file_digest: Digest,
     pub bytes: u64,
     pub report: Report,
+    /// Why this report was recorded again for the same phase, kind and artefact: it supersedes
+    /// the earlier ones in the gate, which stay in the record.
+    pub rerun_reason: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -320,20 +343,35 @@ impl Release {
             .map(|(n, a)| (n.as_str(), a))
     }
 
-    /// The evidence that counts for a phase: against a current artefact, and not replaced by
-    /// a newer file of the same name and kind. With its `E-n` number.
+    /// The evidence that counts for a phase: against a current artefact, and not superseded by
+    /// a later report (`superseded_by`). With its `E-n` number.
     pub fn current_evidence(&self, phase: &str) -> Vec<(usize, &Stamped<EvidenceRecord>)> {
-        let mut out: Vec<(usize, &Stamped<EvidenceRecord>)> = Vec::new();
-        for (i, e) in self.evidence.iter().enumerate() {
-            if e.value.phase != phase || !self.is_current(&e.value.artefact) {
-                continue;
-            }
-            out.retain(|(_, o)| {
-                !(o.value.kind == e.value.kind && o.value.file == e.value.file && o.value.artefact == e.value.artefact)
-            });
-            out.push((i, e));
-        }
-        out
+        self.evidence
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| {
+                e.value.phase == phase && self.is_current(&e.value.artefact) && self.superseded_by(*i).is_none()
+            })
+            .collect()
+    }
+
+    /// The later report that replaces evidence `index` in the gate, if any: a rerun (a report
+    /// of the same phase, kind and artefact recorded with its reason) or, in logs written
+    /// before reruns needed a reason, a later file of the same name, kind and artefact.
+    pub fn superseded_by(&self, index: usize) -> Option<(usize, &Stamped<EvidenceRecord>)> {
+        let o = &self.evidence.get(index)?.value;
+        self.evidence.iter().enumerate().skip(index + 1).find(|(_, e)| {
+            let e = &e.value;
+            e.phase == o.phase
+                && e.kind == o.kind
+                && e.artefact == o.artefact
+                && (e.rerun_reason.is_some() || e.file == o.file)
+        })
+    }
+
+    /// The earlier evidence that evidence `index` replaced in the gate, by `E-n` index.
+    pub fn supersedes(&self, index: usize) -> Vec<usize> {
+        (0..index).filter(|j| self.superseded_by(*j).is_some_and(|(i, _)| i == index)).collect()
     }
 
     /// Evidence for a phase recorded against a digest that has since been rebuilt.
@@ -352,6 +390,14 @@ impl Release {
     /// The go/no-go decision standing now.
     pub fn go(&self) -> Option<&Stamped<GoDecision>> {
         self.decisions.last()
+    }
+
+    /// The move to another profile version that the standing go/no-go decision predates, if
+    /// any: that decision was taken under other rules and no longer counts.
+    pub fn go_predates_regovern(&self) -> Option<&Stamped<Regoverned>> {
+        self.regoverned
+            .last()
+            .filter(|m| !self.decisions.is_empty() && self.decisions.len() <= m.value.decisions_before)
     }
 
     /// Everyone who took a go/no-go decision on this release: none of them may deploy it.

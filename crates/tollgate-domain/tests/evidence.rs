@@ -456,3 +456,75 @@ fn a_go_decision_goes_stale_when_the_artefact_is_rebuilt() {
     let (met, reason) = criterion(&w, id, "pre-deployment", "go-decision");
     assert!(!met && reason.contains("an artefact was added or rebuilt"), "{reason}");
 }
+
+#[test]
+fn a_second_test_report_for_the_same_phase_and_artefact_is_refused_without_a_rerun_reason() {
+    // Given a failing integration report of the artefact
+    let mut w = World::qms();
+    let id = w.release_in("patch", Phase::Testing);
+    w.artefact(id, "payments", 1);
+    w.ok("dev", w.junit(id, "integration", 30, 2));
+    // When a passing report of the same phase and artefact is recorded, under another name,
+    // without a reason
+    let mut passing = w.junit(id, "integration", 30, 0);
+    if let Command::AddEvidence { file, .. } = &mut passing {
+        *file = "integration-rerun.xml".into();
+    }
+    let refusals = w.refused("dev", passing.clone());
+    // Then it is refused, naming the earlier evidence and the flag, and nothing is recorded
+    assert_eq!(rules(&refusals), ["rerun-reason".to_owned()].into());
+    let reason = &refusals[0].reason;
+    assert!(reason.contains("E-1 integration.xml") && reason.contains("--rerun-reason"), "{reason}");
+    // And the same file name does not make it a silent replacement either
+    assert_eq!(rules(&w.refused("dev", w.junit(id, "integration", 30, 0))), ["rerun-reason".to_owned()].into());
+    assert!(!w.release(id).evidence.iter().any(|e| e.value.file == "integration-rerun.xml"));
+}
+
+#[test]
+fn a_rerun_with_its_reason_counts_and_the_earlier_report_stays_in_the_record_as_superseded() {
+    // Given a failing integration report of the artefact
+    let mut w = World::qms();
+    let id = w.release_in("patch", Phase::Testing);
+    w.artefact(id, "payments", 1);
+    w.ok("dev", w.junit(id, "integration", 30, 2));
+    assert!(criterion(&w, id, "testing", "mandatory-test-phases").1.contains("E-1 integration.xml"));
+    // When it is run again and recorded with the reason
+    w.ok("dev", rerun(w.junit(id, "integration", 30, 0), "flaky gateway stub fixed in CI-812"));
+    // Then the new report is the one that counts, both stay in the record, and the gate says
+    // which superseded which and why
+    let r = w.release(id);
+    assert_eq!(r.evidence.len(), 2);
+    let current: Vec<usize> = r.current_evidence("integration").iter().map(|(i, _)| *i).collect();
+    assert_eq!(current, [1]);
+    assert_eq!(r.superseded_by(0).map(|(i, _)| i), Some(1));
+    assert_eq!(r.evidence[1].value.rerun_reason.as_deref(), Some("flaky gateway stub fixed in CI-812"));
+    let reason = criterion(&w, id, "testing", "mandatory-test-phases").1;
+    assert!(reason.contains("E-2 30 tests: 30 passed") && !reason.contains("E-1 integration.xml"), "{reason}");
+    assert!(reason.contains("(rerun superseding E-1: flaky gateway stub fixed in CI-812)"), "{reason}");
+}
+
+#[test]
+fn a_rerun_reason_without_an_earlier_report_is_refused_as_meaningless() {
+    let mut w = World::qms();
+    let id = w.release_in("patch", Phase::Testing);
+    w.artefact(id, "payments", 1);
+    let invalid = w.invalid("dev", rerun(w.junit(id, "integration", 30, 0), "again"));
+    assert!(invalid[0].contains("has no JUnit test report"), "{invalid:?}");
+}
+
+#[test]
+fn a_clean_rescan_with_a_rerun_reason_still_never_closes_an_earlier_finding() {
+    // Given a scan of the artefact listing a Critical
+    let mut w = World::qms();
+    let id = w.release_in("patch", Phase::Testing);
+    w.artefact(id, "payments", 1);
+    w.ok("sam", w.scan(id, vec![cve("CVE-2024-0001", Rating::Critical)]));
+    // When a clean scan of the same artefact is recorded as a rerun, with its reason
+    w.ok("sam", rerun(w.clean_scan(id), "rescanned after the base image update"));
+    // Then the rerun is recorded, and the Critical is still open, reported by E-1
+    assert!(w.release(id).superseded_by(0).is_some());
+    let (met, reason) = criterion(&w, id, "testing", "no-critical-findings");
+    assert!(!met && reason.contains("CVE-2024-0001"), "{reason}");
+    let (met, reason) = criterion(&w, id, "testing", "mandatory-test-phases");
+    assert!(!met && reason.contains("reported by E-1"), "{reason}");
+}

@@ -352,6 +352,14 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
             ),
         }
     }
+    // Added after profiles were first adopted: a profile without the key (every one adopted
+    // before it existed) gives it to whoever may withdraw a release, the other decision about a
+    // release's standing, so old logs replay to the same authority.
+    if !authority.contains_key(&Action::RegovernRelease)
+        && let Some(roles) = authority.get(&Action::WithdrawRelease).cloned()
+    {
+        authority.insert(Action::RegovernRelease, roles);
+    }
     for action in Action::ALL {
         if !authority.contains_key(&action) {
             cx.problems.at(&auth_path, format!("missing `{}`: say which roles may do it", action.key()));

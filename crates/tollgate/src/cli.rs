@@ -451,6 +451,12 @@ pub enum ReleaseCmd {
         #[arg(long)]
         reason: String,
     },
+    /// Move an open release to the profile version in force (release manager).
+    Regovern {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Executive written risk acceptance for an overridable criterion.
     Override {
         id: String,
@@ -566,6 +572,10 @@ pub enum EvidenceCmd {
         /// The artefact the evidence was produced against; default: the release's only artefact.
         #[arg(long)]
         digest: Option<String>,
+        /// Why a report of this kind is recorded again for the phase and artefact: it then
+        /// supersedes the earlier one in the gate (both stay in the record).
+        #[arg(long)]
+        rerun_reason: Option<String>,
     },
     /// Triage a finding of the current evidence: a vulnerability (security engineer), a
     /// critical drift (platform lead) or an SLO regression (SRE, QA lead), until a deadline.

@@ -261,7 +261,7 @@ fn slsa_provenance(digest: &Digest, envelope: &Path, key: &Path) -> Result<Verif
 
 pub(crate) fn evidence(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: EvidenceCmd) -> Result<(), Failure> {
     match cmd {
-        EvidenceCmd::Add { id, phase, junit, sarif, sbom, vulns, tfplan, perf, digest } => {
+        EvidenceCmd::Add { id, phase, junit, sarif, sbom, vulns, tfplan, perf, digest, rerun_reason } => {
             let id = release_id(&id)?;
             let (kind, file) = [
                 (EvidenceKind::Junit, junit),
@@ -287,6 +287,7 @@ pub(crate) fn evidence(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: EvidenceCmd)
                 file_digest,
                 bytes,
                 report: Box::new(report),
+                rerun_reason,
             };
             let recorded = ctx.execute(app, command)?;
             // Say straight away whether the file passes, as the gate will judge it now.

@@ -877,6 +877,13 @@ fn release(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: ReleaseCmd) -> Result<()
             let id = release_id(&id)?;
             (Command::Withdraw { release: id, reason }, format!("{id} withdrawn"))
         }
+        ReleaseCmd::Regovern { id, reason } => {
+            let id = release_id(&id)?;
+            (
+                tollgate_app::procedure::regovern(app.state(), id, reason),
+                format!("{id}: governed by the version in force"),
+            )
+        }
         ReleaseCmd::Override { id, rule, justification } => {
             let id = release_id(&id)?;
             let summary = format!("{id}: {rule} overridden in writing");

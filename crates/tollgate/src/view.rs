@@ -205,6 +205,9 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
     let flags = classification_flags(state, r);
     json["classification_flags"] = json!(flags);
     json["submitted"] = json!(r.submitted.as_ref().map(|s| json!({"by": s.by, "at": time(s.at)})));
+    json["regoverned"] = Value::Array(r.regoverned.iter().map(|m| json!({"from": m.value.from_version, "to": m.value.to_version, "reason": m.value.reason, "loosens": m.value.loosens, "decisions_set_aside": m.value.decisions_before, "approvals_set_aside": m.value.superseded_approvals.keys().collect::<Vec<_>>(), "by": m.by, "at": time(m.at)})).collect());
+    let in_force = state.current().map(|p| &p.policy).filter(|p| p.version != policy.version || p.id != policy.id);
+    json["profile_in_force"] = json!(state.current().map(|p| p.policy.version.clone()));
     let mut text = format!(
         "{} {} {} — {}\n  type       {} ({}, {} track; min lead time {}, stabilisation {})\n  phase      {}\n  window     {}{}\n  governed   {} {} ({}…)\n  created    by {} at {}\n",
         r.id,
@@ -226,6 +229,36 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
         when(r.created.at),
     );
     text.push_str(&flag_lines(&flags));
+    if let Some(p) = in_force.filter(|_| r.phase != tollgate_domain::lifecycle::Phase::Closed) {
+        text.push_str(&format!(
+            "  in force   {} {} (to move: `tollgate release regovern {} --reason ...`)\n",
+            p.id, p.version, r.id
+        ));
+    }
+    for m in &r.regoverned {
+        let v = &m.value;
+        text.push_str(&format!(
+            "  moved      from {} to {} by {} at {}: {}\n",
+            v.from_version,
+            v.to_version,
+            m.by,
+            when(m.at),
+            v.reason
+        ));
+        for l in &v.loosens {
+            text.push_str(&format!("             loosens {l}\n"));
+        }
+        if v.decisions_before > 0 {
+            text.push_str("             the go/no-go decisions before it no longer count\n");
+        }
+        if !v.superseded_approvals.is_empty() {
+            let who: Vec<&str> = v.superseded_approvals.keys().map(String::as_str).collect();
+            text.push_str(&format!(
+                "             approvals set aside (given again under the new rules): {}\n",
+                who.join(", ")
+            ));
+        }
+    }
     if !r.touches.is_empty() {
         text.push_str(&format!("  touches    {}\n", r.touches.iter().cloned().collect::<Vec<_>>().join(", ")));
     }
@@ -284,18 +317,27 @@ pub fn release(state: &State, r: &Release, now: Timestamp) -> View {
         let problems = judge::problems(policy, r, &e.value, now);
         let status = if !r.is_current(&e.value.artefact) {
             format!("STALE: recorded against {}, since rebuilt", e.value.artefact.short())
+        } else if let Some((j, later)) = r.superseded_by(i) {
+            let why = later.value.rerun_reason.as_deref().unwrap_or("a later file of the same name");
+            let counts = if matches!(e.value.report, tollgate_domain::evidence::Report::Scan(_)) {
+                "its findings still stand until triaged or cleared"
+            } else {
+                "it no longer counts"
+            };
+            format!("SUPERSEDED by E-{} (rerun: {why}); {counts}", j + 1)
         } else if problems.is_empty() {
             "passes".to_owned()
         } else {
             format!("DOES NOT PASS: {}", problems.join("; "))
         };
         text.push_str(&format!(
-            "  evidence   E-{} {} {} {}: {} — {status}\n",
+            "  evidence   E-{} {} {} {}: {} — {status}{}\n",
             i + 1,
             e.value.phase,
             e.value.kind.key(),
             e.value.file,
-            judge::summary(&e.value.report)
+            judge::summary(&e.value.report),
+            judge::rerun(r, i)
         ));
     }
     for (finding, a) in &r.acceptances {
@@ -430,6 +472,10 @@ fn evidence_json(policy: &tollgate_domain::policy::Policy, r: &Release, now: Tim
                 "bytes": e.value.bytes,
                 "artefact": e.value.artefact.to_string(),
                 "current": r.is_current(&e.value.artefact),
+                "counts": r.is_current(&e.value.artefact) && r.superseded_by(i).is_none(),
+                "superseded_by": r.superseded_by(i).map(|(j, _)| format!("E-{}", j + 1)),
+                "rerun_reason": e.value.rerun_reason,
+                "supersedes": r.supersedes(i).iter().map(|j| format!("E-{}", j + 1)).collect::<Vec<_>>(),
                 "summary": judge::summary(&e.value.report),
                 "passes": problems.is_empty(),
                 "problems": problems,

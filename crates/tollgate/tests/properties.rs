@@ -296,7 +296,14 @@ fn apply(shell: &mut Shell, step: &Step, n: &mut u32) {
             let subjects = vec![ScanSubject::Digest(digest.clone())];
             let report =
                 ScanReport { tool: "grype".into(), open, excluded: Default::default(), findings, cleared, subjects };
+            // A second scan of the same artefact is a rerun: it says why.
+            let rescan = shell.state().releases.get(&id(r)).is_some_and(|rel| {
+                rel.current_evidence("security-scan")
+                    .iter()
+                    .any(|(_, e)| e.value.kind == EvidenceKind::Vulns && e.value.artefact == digest)
+            });
             let command = Command::AddEvidence {
+                rerun_reason: rescan.then(|| "rescanned".to_owned()),
                 release: id(r),
                 phase: "security-scan".into(),
                 kind: EvidenceKind::Vulns,

@@ -324,6 +324,7 @@ impl World {
             file_digest,
             bytes: 100,
             report: Box::new(report),
+            rerun_reason: None,
         }
     }
 
@@ -413,6 +414,14 @@ impl World {
         };
         self.evidence(id, "security-scan", EvidenceKind::Sbom, "sbom.cdx.json", Report::Sbom(report))
     }
+}
+
+/// The same command as a rerun, with its reason.
+pub fn rerun(mut command: Command, reason: &str) -> Command {
+    if let Command::AddEvidence { rerun_reason, .. } = &mut command {
+        *rerun_reason = Some(reason.into());
+    }
+    command
 }
 
 pub fn cve(id: &str, rating: Rating) -> Finding {
