@@ -89,7 +89,7 @@ fn a_critical_defect_or_failed_test_found_after_the_testing_gate_blocks_the_depl
             title: "data loss".into(),
         },
     );
-    w.ok("quinn", w.junit(id, "regression", 300, 1));
+    w.ok("quinn", rerun(w.junit(id, "regression", 300, 1), "re-run after the fix"));
     w.ok("rita", Command::Go { release: id });
     let refusals = rules(&w.refused("dev", Command::Deploy { release: id, environment: "production".into() }));
     assert!(refusals.contains("gate:pre-deployment/no-open-critical-defects"), "{refusals:?}");
@@ -150,7 +150,7 @@ fn an_override_covers_only_the_shortfall_it_was_written_for() {
     );
     assert!(early[0].contains("there is no risk to accept"), "{early:?}");
     // Overridden for a performance failure, the override lapses when something else fails too.
-    w.ok("omar", w.regressed(id, 0.12));
+    w.ok("omar", rerun(w.regressed(id, 0.12), "re-run on the new build"));
     w.ok(
         "eve",
         Command::Override {
@@ -160,7 +160,7 @@ fn an_override_covers_only_the_shortfall_it_was_written_for() {
         },
     );
     assert!(w.gate(id, "testing").criteria.iter().any(|c| c.id == "mandatory-test-phases" && c.met && c.overridden));
-    w.ok("quinn", w.junit(id, "regression", 300, 1));
+    w.ok("quinn", rerun(w.junit(id, "regression", 300, 1), "re-run after the fix"));
     let c = w.gate(id, "testing").criteria.into_iter().find(|c| c.id == "mandatory-test-phases").unwrap();
     assert!(!c.met && c.reason.contains("has lapsed"), "{}", c.reason);
 }
