@@ -23,7 +23,14 @@ pub fn write(db: &Path, releases: usize) -> History {
     let start: DateTime<Utc> = "2026-01-05T09:00:00Z".parse().unwrap();
     let mut h = Rehearsal::new(start);
     let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
-    let profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
+    let mut profile = tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap();
+    // The playbook's artefacts are signed and built by keys and a builder the profile trusts.
+    let artefacts = &mut profile.policy.artefacts;
+    artefacts.trusted_keys.insert(tollgate_domain::evidence::Digest::from_sha256([7; 32]));
+    artefacts.builders.push(tollgate_domain::policy::TrustedBuilder {
+        id: "https://ci.example.com/rehearsal".into(),
+        keys: [tollgate_domain::evidence::Digest::from_sha256([8; 32])].into(),
+    });
     let people: Vec<(&str, &[&str])> = PEOPLE.iter().map(|(name, role)| (*name, std::slice::from_ref(role))).collect();
     for (actor, command) in playbook::staffing(Arc::new(profile), &people) {
         h.run(&actor, command).unwrap();
