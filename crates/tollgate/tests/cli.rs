@@ -285,17 +285,6 @@ fn full_minor_release(remote: bool) {
 
 #[test]
 fn a_full_emergency_release_with_its_deadlines() {
-    full_emergency_release(false);
-}
-
-/// The same, every command a client of `tollgate serve` with the person's own token: the same
-/// output and exit codes.
-#[test]
-fn a_full_emergency_release_with_its_deadlines_through_the_server() {
-    full_emergency_release(true);
-}
-
-fn full_emergency_release(remote: bool) {
     let tg = Tg::new();
     let ci = ci::Ci::new(tg.dir.path());
     let keys = [ci::fingerprint(&ci.dir, &ci.sign_pub), ci::fingerprint(&ci.dir, &ci.build_pub)];
@@ -308,9 +297,6 @@ fn full_emergency_release(remote: bool) {
         .replace("within = \"4s\"", "within = \"20s\"");
     std::fs::write(&profile, text).unwrap();
     init_with_people(&tg, profile.to_str().unwrap());
-    if remote {
-        tg.serve("rita");
-    }
     let v = tg.json(
         "omar",
         &[
