@@ -1,20 +1,31 @@
-//! Who is acting, for front ends that cannot take a person's word for it (the server): a bearer
-//! credential authenticates a person of the log, or nothing.
+//! Who is making a request, for front ends that cannot take `--as` on trust (`tollgate serve`).
+//! Two kinds of bearer credential are accepted, both checked offline against what this process
+//! already holds:
 //!
-//! Personal API tokens are `tgt_<id>_<secret>`: the id (8 random bytes, hex) finds the token in
-//! the log, which holds only the SHA-256 of the whole string. The secret is 32 random bytes, so
-//! a fast hash is the right one (no password KDF is needed against guessing 256 bits), and the
-//! comparison is in constant time. A token acts as its person with the roles that person holds
-//! at the moment of use: revoking a role takes effect on the next request.
+//! - a personal API token (`tgt_<id>_<secret>`, [`token`]): issued by `tollgate token create`,
+//!   recorded in the log as its SHA-256 only, checked against [`State::tokens`];
+//! - an OIDC ID token (a JWT, [`jwt`]) from an issuer configured in an [`OidcConfig`]
+//!   ([`oidc`]): signature (RS256 or ES256) against the issuer's JWKS file, issuer, audience,
+//!   validity window, then the identity rules that map its claims to a Tollgate person.
 //!
-//! OIDC ID tokens (a CI job's identity) are not accepted yet: `OidcConfig` refuses to load.
+//! Either way the result is a [`Principal`] naming a person on record; what that person may do
+//! is `decide`'s, by the roles they hold, exactly as for the command line.
+//!
+//! Errors: [`AuthError`] says precisely why a credential was refused, for the server's log and
+//! for the operator; it never contains the secret. A server may answer every variant with the
+//! same `401` and keep the detail for its log.
 
-use std::path::Path;
+pub mod jwt;
+pub mod oidc;
+pub mod token;
 
-use sha2::{Digest, Sha256};
 use tollgate_domain::{State, Timestamp};
 
-/// An authenticated person.
+pub use jwt::Jwk;
+pub use oidc::{ConfigError, JwksSource, OidcConfig, read_jwks_json};
+pub use token::{NewToken, authenticate_token};
+
+/// The person a request acts as, and how they proved it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
     pub name: String,
@@ -23,77 +34,70 @@ pub struct Principal {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Via {
+    /// A personal API token, by its id (never its secret).
     Token { id: String },
+    /// An OIDC ID token: its issuer and `sub` claim.
+    Oidc { issuer: String, subject: String },
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// Why a bearer credential was refused. Each refusal has its own variant, so tests and the
+/// server's log can tell them apart; none carries the secret.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    #[error("not a Tollgate API token (expected tgt_<id>_<secret>); OIDC ID tokens are not accepted by this server")]
-    Malformed,
-    #[error("unknown token {0}")]
-    Unknown(String),
-    #[error("token {0} does not match: check it was copied whole")]
-    Mismatch(String),
-    #[error("token {id} expired at {at}")]
-    Expired { id: String, at: String },
-    #[error("token {id} was revoked at {at}")]
-    Revoked { id: String, at: String },
-    #[error("token {id}'s person {person} is no longer on record")]
-    NoPerson { id: String, person: String },
+    #[error("not a Tollgate API token: expected tgt_<16 hex digits>_<43 base64url characters>")]
+    MalformedToken,
+    #[error("API token {id} is not known to this store")]
+    UnknownToken { id: String },
+    #[error("API token {id}: the secret does not match")]
+    WrongSecret { id: String },
+    #[error("API token {id} expired at {at}")]
+    TokenExpired { id: String, at: String },
+    #[error("API token {id} was revoked by {by} at {at}")]
+    TokenRevoked { id: String, at: String, by: String },
+    #[error("{person} is not a person on record; the credential names nobody who can act")]
+    UnknownPerson { person: String },
+    #[error("OIDC ID tokens are not accepted: no OIDC configuration is loaded")]
+    OidcNotConfigured,
+    #[error("not a well-formed JWT: {0}")]
+    MalformedJwt(String),
+    #[error("JWT algorithm `{alg}` is refused; only RS256 and ES256 are accepted")]
+    AlgorithmRefused { alg: String },
+    #[error("JWT signed by unknown issuer `{issuer}`")]
+    UnknownIssuer { issuer: String },
+    #[error("no key {kid} in the JWKS of {issuer}")]
+    KeyNotFound { issuer: String, kid: String },
+    #[error("JWT algorithm {alg} does not fit key {kid}, which is {key}")]
+    KeyMismatch { alg: String, kid: String, key: String },
+    #[error("the JWT signature does not verify against key {kid} of {issuer}")]
+    BadSignature { issuer: String, kid: String },
+    #[error("JWT audience {found} does not include `{expected}`")]
+    WrongAudience { expected: String, found: String },
+    #[error("JWT has no `{claim}` claim, which is required")]
+    MissingClaim { claim: &'static str },
+    #[error("JWT expired at {at}")]
+    Expired { at: String },
+    #[error("JWT is not valid before {at}")]
+    NotYetValid { at: String },
+    #[error("no identity rule maps issuer {issuer}, subject {subject} to a Tollgate person")]
+    NoIdentity { issuer: String, subject: String },
 }
 
-/// The issuer configuration of OIDC ID tokens: not supported yet, so refused with the reason.
-#[derive(Debug)]
-pub struct OidcConfig(());
-
-impl OidcConfig {
-    pub fn load(path: &Path) -> Result<OidcConfig, String> {
-        Err(format!(
-            "{}: OIDC ID tokens are not supported yet; authenticate pipelines with an API token (tollgate token create)",
-            path.display()
-        ))
-    }
-}
-
-/// A new token for `id`: the string to hand out once, and the hash the log keeps.
-pub fn new_token(id: &str, secret: &[u8; 32]) -> (String, String) {
-    let token = format!("tgt_{id}_{}", hex::encode(secret));
-    let hash = hex::encode(Sha256::digest(token.as_bytes()));
-    (token, hash)
-}
-
-/// The person `bearer` authenticates at `now`.
+/// Authenticates a bearer credential: a token starting `tgt_` is a personal API token, any
+/// other an OIDC ID token checked against `oidc`. The person it names must be on record in
+/// `state`. `now` is injected (the server passes its clock).
 pub fn authenticate(
     state: &State,
-    _oidc: Option<&OidcConfig>,
+    oidc: Option<&OidcConfig>,
     bearer: &str,
     now: Timestamp,
 ) -> Result<Principal, AuthError> {
-    let id = bearer
-        .strip_prefix("tgt_")
-        .and_then(|rest| rest.split_once('_'))
-        .map(|(id, _)| id)
-        .filter(|id| tollgate_domain::decide::valid_token_id(id))
-        .ok_or(AuthError::Malformed)?;
-    let token = state.tokens.get(id).ok_or_else(|| AuthError::Unknown(id.to_owned()))?;
-    let presented = Sha256::digest(bearer.as_bytes());
-    let stored = hex::decode(&token.sha256).unwrap_or_default();
-    if !constant_time_eq(&presented, &stored) {
-        return Err(AuthError::Mismatch(id.to_owned()));
+    if bearer.starts_with(token::PREFIX) {
+        return authenticate_token(state, bearer, now);
     }
-    if let Some((at, _)) = &token.revoked {
-        return Err(AuthError::Revoked { id: id.to_owned(), at: at.to_rfc3339() });
+    let config = oidc.ok_or(AuthError::OidcNotConfigured)?;
+    let principal = config.verify(bearer, now)?;
+    if !state.people.contains_key(&principal.name) {
+        return Err(AuthError::UnknownPerson { person: principal.name });
     }
-    if let Some(at) = token.expires.filter(|at| *at <= now) {
-        return Err(AuthError::Expired { id: id.to_owned(), at: at.to_rfc3339() });
-    }
-    if !state.people.contains_key(&token.person) {
-        return Err(AuthError::NoPerson { id: id.to_owned(), person: token.person.clone() });
-    }
-    Ok(Principal { name: token.person.clone(), via: Via::Token { id: id.to_owned() } })
-}
-
-/// Equal bytes, in a time that does not depend on where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    Ok(principal)
 }

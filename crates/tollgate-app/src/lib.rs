@@ -1,7 +1,9 @@
 //! The application layer that every front end calls — the CLI today, the server and the rollout
 //! executor next: the wire format of the log ([`codec`]), replay and the one way a command
-//! becomes facts in the log ([`app`]: load, `decide`, append, with the clock injected).
-//! Nothing here knows a terminal, a file path given by a person, or HTTP.
+//! becomes facts in the log ([`app`]: load, `decide`, append, with the clock injected), and who
+//! a request acts as ([`identity`]: API tokens and OIDC ID tokens, checked offline).
+//! Nothing here knows a terminal or HTTP; the only files read besides the store are the OIDC
+//! configuration and the JWKS files it names.
 
 #![forbid(unsafe_code)]
 

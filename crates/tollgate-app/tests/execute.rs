@@ -1,11 +1,11 @@
 //! The application layer records on the clock it is given: `When::Now` is the clock's time,
 //! read afresh for every command; a fact recorded after it happened is held to the profile.
 
-use std::sync::Arc;
+mod support;
 
 use chrono::Duration;
-use tollgate_app::{App, AppError, ManualClock, When};
-use tollgate_domain::{Command, Rejection, Timestamp, playbook};
+use tollgate_app::{AppError, When};
+use tollgate_domain::{Command, Rejection, Timestamp};
 use tollgate_ledger::Ledger;
 
 fn at(text: &str) -> Timestamp {
@@ -16,14 +16,7 @@ fn at(text: &str) -> Timestamp {
 fn facts_are_recorded_on_the_injected_clock_and_late_ones_are_held_to_the_profile() {
     // Given a store whose recording clock is a manual one
     let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(at("2026-11-02T09:00:00Z"));
-    let mut app = App::create(&dir.path().join("t.db")).unwrap().with_clock(Arc::new(clock.clone()));
-    let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
-    let profile = Arc::new(tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap());
-    let people: &[(&str, &[&str])] = &[("rita", &["release-manager"]), ("eli", &["engineering-lead"])];
-    for (actor, command) in playbook::staffing(profile, people) {
-        app.execute(&actor, &When::Now, &command).unwrap();
-    }
+    let (mut app, clock) = support::staffed_store(dir.path(), "2026-11-02T09:00:00Z");
     // When time passes and a fact is recorded now, it happened and was recorded at the clock's time
     clock.advance(Duration::hours(3));
     let add = |name: &str| Command::AddPerson { name: name.into(), roles: ["sre".to_owned()].into() };

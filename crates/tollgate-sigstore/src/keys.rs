@@ -71,6 +71,13 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
+/// Whether two byte strings are equal, in time that depends only on their lengths: for
+/// comparing a presented secret's hash with the stored one. The one copy in the workspace.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
 /// How an ECDSA signature may be encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EcdsaEncoding {
@@ -78,6 +85,8 @@ pub enum EcdsaEncoding {
     Der,
     /// DER, or the fixed-size `r || s` some DSSE signers write.
     DerOrFixed,
+    /// Only the fixed-size `r || s` (JOSE: RFC 7518 §3.4); DER is refused.
+    Fixed,
 }
 
 #[derive(Clone, Debug)]
@@ -144,6 +153,68 @@ impl PublicKey {
         Ok(PublicKey { kind, spki_der })
     }
 
+    /// A JSON Web Key (RFC 7517/7518): `kty: RSA` with `n` and `e`, or `kty: EC` with
+    /// `crv: P-256`, `x` and `y` (base64url without padding). It is turned into the same
+    /// SubjectPublicKeyInfo every other key is read from, so one code path checks them all.
+    /// RSA keys shorter than 2048 bits are refused; anything else (`oct`, `OKP`, other curves,
+    /// private members) is refused by name.
+    pub fn from_jwk(jwk: &serde_json::Value) -> Result<PublicKey> {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let member = |name: &str| -> Result<Vec<u8>> {
+            let text = jwk
+                .get(name)
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| SigError::malformed(format!("JWK: no `{name}` string")))?;
+            URL_SAFE_NO_PAD
+                .decode(text)
+                .map_err(|e| SigError::malformed(format!("JWK: `{name}` is not base64url without padding: {e}")))
+        };
+        if jwk.get("d").is_some() {
+            return Err(SigError::malformed("JWK: a private key (`d`) in a key set of public keys"));
+        }
+        let kty = jwk.get("kty").and_then(|v| v.as_str()).ok_or_else(|| SigError::malformed("JWK: no `kty`"))?;
+        let (algorithm, bits) = match kty {
+            "RSA" => {
+                use rsa::pkcs1::EncodeRsaPublicKey;
+                let n = rsa::BoxedUint::from_be_slice_vartime(&member("n")?);
+                let e = rsa::BoxedUint::from_be_slice_vartime(&member("e")?);
+                let key = rsa::RsaPublicKey::new(n, e)
+                    .map_err(|e| SigError::malformed(format!("JWK: not a usable RSA key: {e}")))?;
+                let size = rsa::traits::PublicKeyParts::n(&key).bits();
+                if size < 2048 {
+                    return Err(SigError::unsupported(format!(
+                        "JWK: an RSA key of {size} bits is too short (2048 at least)"
+                    )));
+                }
+                let der = key.to_pkcs1_der().map_err(|e| SigError::malformed(format!("JWK: {e}")))?;
+                let null = der::Any::new(der::Tag::Null, Vec::new()).expect("an empty NULL");
+                (AlgorithmIdentifierOwned { oid: RSA_ENCRYPTION, parameters: Some(null) }, der.as_bytes().to_vec())
+            }
+            "EC" => {
+                match jwk.get("crv").and_then(|v| v.as_str()) {
+                    Some("P-256") => {}
+                    Some(other) => {
+                        return Err(SigError::unsupported(format!("JWK: EC curve {other} is not supported")));
+                    }
+                    None => return Err(SigError::malformed("JWK: an EC key without `crv`")),
+                }
+                let (x, y) = (member("x")?, member("y")?);
+                if x.len() != 32 || y.len() != 32 {
+                    return Err(SigError::malformed("JWK: P-256 coordinates are 32 bytes each"));
+                }
+                let mut point = vec![0x04];
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                let curve = der::Any::encode_from(&SECP256R1).map_err(|e| SigError::malformed(format!("JWK: {e}")))?;
+                (AlgorithmIdentifierOwned { oid: ID_EC_PUBLIC_KEY, parameters: Some(curve) }, point)
+            }
+            other => return Err(SigError::unsupported(format!("JWK: key type `{other}` is not supported"))),
+        };
+        let subject_public_key =
+            der::asn1::BitString::from_bytes(&bits).map_err(|e| SigError::malformed(format!("JWK: {e}")))?;
+        PublicKey::from_spki(&SubjectPublicKeyInfoOwned { algorithm, subject_public_key })
+    }
+
     pub fn from_spki_der(der: &[u8]) -> Result<PublicKey> {
         let spki = SubjectPublicKeyInfoOwned::from_der(der)
             .map_err(|e| SigError::malformed(format!("public key: not a DER SubjectPublicKeyInfo: {e}")))?;
@@ -190,6 +261,10 @@ impl PublicKey {
 
     pub fn is_p256(&self) -> bool {
         matches!(self.kind, Kind::P256(_))
+    }
+
+    pub fn is_rsa(&self) -> bool {
+        matches!(self.kind, Kind::Rsa(_))
     }
 
     /// The hash a signer with this key applies to a message before signing (Sigstore's
@@ -314,6 +389,11 @@ fn verify_ed25519(key: &ed25519_dalek::VerifyingKey, message: &[u8], sig: &[u8])
 }
 
 fn p256_signature(sig: &[u8], encoding: EcdsaEncoding) -> Result<p256::ecdsa::Signature> {
+    if encoding == EcdsaEncoding::Fixed {
+        return p256::ecdsa::Signature::from_slice(sig).map_err(|_| {
+            SigError::invalid(format!("an ES256 signature is r || s, 64 bytes; this one is {} bytes", sig.len()))
+        });
+    }
     match p256::ecdsa::Signature::from_der(sig) {
         Ok(s) => Ok(s),
         Err(_) if encoding == EcdsaEncoding::DerOrFixed && sig.len() == 64 => p256::ecdsa::Signature::from_slice(sig)
@@ -323,6 +403,10 @@ fn p256_signature(sig: &[u8], encoding: EcdsaEncoding) -> Result<p256::ecdsa::Si
 }
 
 fn p384_signature(sig: &[u8], encoding: EcdsaEncoding) -> Result<p384::ecdsa::Signature> {
+    if encoding == EcdsaEncoding::Fixed {
+        return p384::ecdsa::Signature::from_slice(sig)
+            .map_err(|_| SigError::invalid("an ECDSA P-384 signature in JOSE form is r || s, 96 bytes"));
+    }
     match p384::ecdsa::Signature::from_der(sig) {
         Ok(s) => Ok(s),
         Err(_) if encoding == EcdsaEncoding::DerOrFixed && sig.len() == 96 => p384::ecdsa::Signature::from_slice(sig)

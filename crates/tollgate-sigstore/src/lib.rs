@@ -32,4 +32,5 @@ mod tsa;
 pub use bundle::{Artifact, Policy, VerifiedBundle, verify_bundle, verify_bundle_at};
 pub use dsse::{Dsse, verify_dsse};
 pub use error::{SigError, SigErrorKind};
+pub use keys::{EcdsaEncoding, HashAlg, PublicKey, constant_time_eq, sha256};
 pub use keysig::{KeyAlgorithm, KeySignature, verify_key_signature, verify_key_signature_digest};

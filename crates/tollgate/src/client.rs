@@ -3,8 +3,11 @@
 //! server runs it as the person the token authenticates and answers with what the embedded
 //! CLI would have printed and its exit code, which this prints and ends with.
 //!
-//! The token: TOLLGATE_TOKEN, or the one `tollgate login` stored for that server (a file only
-//! its owner may read, in the user's configuration directory).
+//! The token: TOLLGATE_TOKEN (an API token, or an OIDC ID token such as a GitLab job's
+//! `id_tokens`); else, in a GitHub Actions job with `id-token: write`, the job's own ID token
+//! for the audience `tollgate` (TOLLGATE_AUDIENCE to change it), asked for each command as
+//! GitHub documents it; else the one `tollgate login` stored for that server (a file only its
+//! owner may read, in the user's configuration directory).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -99,16 +102,45 @@ fn answer(url: &str, mut response: ureq::http::Response<ureq::Body>) -> Result<V
     })
 }
 
-/// The token for `server`: TOLLGATE_TOKEN, else the one stored by `tollgate login`.
+/// The token for `server`: TOLLGATE_TOKEN, else a GitHub Actions job's ID token, else the one
+/// stored by `tollgate login`.
 fn token_for(server: &str) -> Result<String, Failure> {
     if let Ok(t) = std::env::var("TOLLGATE_TOKEN")
         && !t.trim().is_empty()
     {
         return Ok(t.trim().to_owned());
     }
+    if let (Ok(url), Ok(bearer)) =
+        (std::env::var("ACTIONS_ID_TOKEN_REQUEST_URL"), std::env::var("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
+    {
+        let audience = std::env::var("TOLLGATE_AUDIENCE").unwrap_or_else(|_| "tollgate".into());
+        return github_id_token(&url, &bearer, &audience);
+    }
     stored().remove(server).ok_or_else(|| {
         error(format!("no token for {server}: set TOLLGATE_TOKEN, or run `tollgate login --server {server}`"))
     })
+}
+
+/// The job's ID token from GitHub's token endpoint: `GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=A`
+/// with the request token as bearer, answered `{"value": "<jwt>"}`.
+fn github_id_token(url: &str, bearer: &str, audience: &str) -> Result<String, Failure> {
+    let fail =
+        |why: String| error(format!("ACTIONS_ID_TOKEN_REQUEST_URL: asking GitHub for the job's ID token: {why}"));
+    let audience: String = form_urlencoded::byte_serialize(audience.as_bytes()).collect();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let mut response = agent()
+        .get(format!("{url}{separator}audience={audience}"))
+        .header("Authorization", &format!("bearer {bearer}"))
+        .header("Accept", "application/json")
+        .call()
+        .map_err(|e| fail(e.to_string()))?;
+    let status = response.status();
+    let body = response.body_mut().with_config().limit(1 << 20).read_to_vec().map_err(|e| fail(e.to_string()))?;
+    if !status.is_success() {
+        return Err(fail(format!("answered {status} (does the job have the `id-token: write` permission?)")));
+    }
+    let answer: Value = serde_json::from_slice(&body).map_err(|e| fail(format!("not JSON: {e}")))?;
+    answer["value"].as_str().map(str::to_owned).ok_or_else(|| fail("no `value` in the answer".into()))
 }
 
 fn credentials_path() -> Option<PathBuf> {

@@ -17,11 +17,8 @@ pub(crate) fn run(
     match cmd {
         TokenCmd::Create { person, expires } => {
             let expires = expires.map(|e| ctx.time(&e, "--expires")).transpose()?;
-            let mut id = [0u8; 8];
-            let mut secret = [0u8; 32];
-            getrandom::fill(&mut id).and_then(|()| getrandom::fill(&mut secret)).map_err(|e| error(e.to_string()))?;
-            let id = hex::encode(id);
-            let (token, sha256) = tollgate_app::identity::new_token(&id, &secret);
+            let tollgate_app::identity::NewToken { id, token, sha256 } =
+                tollgate_app::identity::token::generate().map_err(|e| error(e.to_string()))?;
             let r =
                 ctx.execute(app, Command::CreateToken { id: id.clone(), person: person.clone(), sha256, expires })?;
             debug_assert!(!r.facts.is_empty());

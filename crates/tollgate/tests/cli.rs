@@ -61,8 +61,15 @@ fn full_minor_release(remote: bool) {
     let keys = [ci::fingerprint(&ci.dir, &ci.sign_pub), ci::fingerprint(&ci.dir, &ci.build_pub)];
     let profile = fast_profile_trusting(tg.dir.path(), &keys, &[(ci::BUILDER, keys[1].as_str())]);
     init_with_people(&tg, profile.to_str().unwrap());
-    if remote {
-        tg.serve("rita");
+    // The pipeline's service identity deploys: a person of the store with a deploy role, which
+    // through the server is a GitHub Actions job authenticated by its OIDC ID token.
+    tg.ok("rita", &["person", "add", "ci-payments", "--role", "devops-engineer"]);
+    let issuers = remote.then(|| oidc::Issuers::start(tg.dir.path()));
+    if let Some(issuers) = &issuers {
+        tg.serve_with("rita", &["--oidc", issuers.config.to_str().unwrap()]);
+        tg.authenticate_as("ci-payments", issuers.github_token("acme/payments", "production"));
+        // dev signs in through the company's SSO rather than with an API token.
+        tg.authenticate_as("dev", issuers.sso_token("dev@example.com"));
     }
     let id = minor_release(&tg, "2.4.0");
     assert_eq!(id, "R-1");
@@ -236,12 +243,19 @@ fn full_minor_release(remote: bool) {
     let sod = tg.run("rita", &["release", "deploy", &id, "--env", "production"]);
     check(&sod, 3, &["deploy as go decider"]);
     assert!(stderr(&sod).contains("[separation-of-duties]"), "{}", stderr(&sod));
+    if let Some(issuers) = &issuers {
+        // Nor under any other identity the go decider holds: her SSO login is still rita.
+        tg.authenticate_as("rita", issuers.sso_token("rita@example.com"));
+        let sod = tg.run("rita", &["release", "deploy", &id, "--env", "production"]);
+        check(&sod, 3, &["deploy as go decider, signed in through SSO"]);
+        assert!(stderr(&sod).contains("[separation-of-duties]"), "{}", stderr(&sod));
+    }
     let (yes, unmet, answer) = may_deploy(&tg, &digest, "Production");
     assert!(yes, "{unmet:?}");
     assert_eq!(answer["target"]["id"], "production");
     assert!(answer["not_checked"][0].as_str().unwrap().starts_with("who deploys"));
-    tg.ok("dev", &["release", "deploy", &id, "--env", "production"]);
-    tg.ok("dev", &["release", "deployed", &id, "--outcome", "success"]);
+    tg.ok("ci-payments", &["release", "deploy", &id, "--env", "production"]);
+    tg.ok("ci-payments", &["release", "deployed", &id, "--outcome", "success"]);
     let (yes, unmet, _) = may_deploy(&tg, &digest, "production");
     assert!(!yes);
     assert!(unmet.contains(&"not-live".to_owned()), "{unmet:?}");

@@ -99,7 +99,8 @@ fn no_operation_answers_without_a_valid_credential_and_nothing_is_written() {
     assert!(ops.len() > 60, "{} operations", ops.len());
     // When every operation is called with no token, a malformed one, an unknown one, one with a
     // forged secret and a revoked one
-    let forged = format!("{}x", &revoked[..revoked.len() - 1]);
+    let last = if revoked.ends_with('x') { "y" } else { "x" };
+    let forged = format!("{}{last}", &revoked[..revoked.len() - 1]);
     let credentials: [(&str, Option<&str>); 5] = [
         ("none", None),
         ("malformed", Some("not a token")),
@@ -501,4 +502,144 @@ fn github_asks_before_deploying_and_tollgate_reviews_through_the_callback() {
     assert_eq!(status, 401);
     assert_eq!(github.seen.lock().unwrap().len(), before);
     child.kill();
+}
+
+#[test]
+fn a_pipeline_authenticates_with_its_oidc_id_token_and_forged_ones_write_nothing() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use hmac::{KeyInit, Mac};
+    use support::oidc::{self, GITHUB, jwk, key, sign};
+    // Given a store whose service identity ci-payments deploys, served trusting GitHub Actions
+    // (its key set fetched from a URL) and a company SSO (its key set in a file)
+    let tg = Tg::new();
+    init_with_people(&tg, "qms-dev-pro-004");
+    tg.ok("rita", &["person", "add", "ci-payments", "--role", "devops-engineer"]);
+    let issuers = oidc::Issuers::start(tg.dir.path());
+    let (url, _server) = spawn(&tg.db, &["--oidc", issuers.config.to_str().unwrap()]);
+    let before = tg.events();
+    // When a GitHub Actions job of acme/payments deploying to production asks who it is
+    let job = issuers.github_token("acme/payments", "production");
+    let (status, body) = get(&url, "/api/v1/whoami", Some(&job));
+    // Then it is ci-payments, authenticated by GitHub as that job
+    assert_eq!(status, 200, "{body}");
+    let who: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        who["result"],
+        json!({"person": "ci-payments", "via": {"kind": "oidc", "issuer": GITHUB, "subject": "repo:acme/payments:environment:production"}})
+    );
+    // And it may ask the gate (no release ships this artefact: exit 3), not govern people
+    let artefact = format!("sha256:{}", "ab".repeat(32));
+    let (status, answer) = post(
+        &url,
+        "/api/v1/check",
+        Some(&job),
+        &json!({"args": {"service": "payments", "artefact": artefact, "env": "production"}}),
+    );
+    assert_eq!((status, answer["exit"].as_i64()), (200, Some(3)), "{answer}");
+    let (status, answer) =
+        post(&url, "/api/v1/person/grant", Some(&job), &json!({"args": {"name": "ci-payments", "role": "executive"}}));
+    assert_eq!(status, 403, "{answer}");
+    // And the CLI in a GitHub Actions job asks GitHub for the job's token itself
+    let endpoint = oidc::github_token_endpoint("job-request-token", job.clone());
+    let cli = |request_token: &str| {
+        assert_cmd::Command::cargo_bin("tollgate")
+            .unwrap()
+            .env_remove("TOLLGATE_TOKEN")
+            .env("TOLLGATE_SERVER", &url)
+            .env("ACTIONS_ID_TOKEN_REQUEST_URL", &endpoint)
+            .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", request_token)
+            .args(["check", "--service", "payments", "--artefact", &artefact, "--env", "production"])
+            .output()
+            .unwrap()
+    };
+    let out = cli("job-request-token");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("NO: payments"), "{out:?}");
+    let out = cli("another-job");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("ACTIONS_ID_TOKEN_REQUEST_URL: asking GitHub for the job's ID token: answered 401"));
+    // And an SSO login is the person its e-mail names
+    let (status, body) = get(&url, "/api/v1/whoami", Some(&issuers.sso_token("rita@example.com")));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""person":"rita""#), "{body}");
+
+    // When ID tokens that must not pass are presented
+    let t = oidc::now();
+    let header = json!({"alg": "ES256", "kid": "gh-1", "typ": "JWT"});
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut claims = oidc::github_job("acme/payments", "production");
+        change(&mut claims);
+        sign(&header, &claims, &key(1))
+    };
+    let input = |h: &Value| {
+        format!(
+            "{}.{}",
+            B64.encode(h.to_string()),
+            B64.encode(oidc::github_job("acme/payments", "production").to_string())
+        )
+    };
+    let none = format!("{}.", input(&json!({"alg": "none", "typ": "JWT"})));
+    let hs256 = {
+        // HMAC keyed with the issuer's public key, which anyone can read from its JWKS.
+        let public = jwk("gh-1", &key(1)).to_string();
+        let signed = input(&json!({"alg": "HS256", "kid": "gh-1", "typ": "JWT"}));
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(public.as_bytes()).unwrap();
+        mac.update(signed.as_bytes());
+        format!("{signed}.{}", B64.encode(mac.finalize().into_bytes()))
+    };
+    // acme/other's claims under acme/payments's signature
+    let other = issuers.github_token("acme/other", "production");
+    let mut parts: Vec<&str> = job.split('.').collect();
+    parts[1] = other.split('.').nth(1).unwrap();
+    let tampered = parts.join(".");
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("expired beyond the skew", with(&|c| c["exp"] = json!(t - 120)), "expired"),
+        ("not valid yet", with(&|c| c["nbf"] = json!(t + 600)), "not valid before"),
+        ("for another audience", with(&|c| c["aud"] = json!("someone-else")), "audience"),
+        ("from an unknown issuer", with(&|c| c["iss"] = json!("https://evil.example.com")), "unknown issuer"),
+        ("of a job no rule maps", issuers.github_token("acme/other", "production"), "no identity rule"),
+        ("alg none", none, "`none` is refused"),
+        ("HS256 keyed with the public key", hs256, "`HS256` is refused"),
+        ("claims not the ones signed", tampered, "does not verify"),
+        (
+            "signed by another key under GitHub's key id",
+            sign(&header, &oidc::github_job("acme/payments", "production"), &key(9)),
+            "does not verify",
+        ),
+        ("not a JWT", "eyJhbGciOiJFUzI1NiJ9.garbage".into(), "JWT"),
+    ];
+    // Then each is a 401 saying why, and nothing is written
+    for (what, token, why) in &cases {
+        for (status, body) in [get(&url, "/api/v1/whoami", Some(token)), {
+            let (s, v) = post(&url, "/api/v1/release/create", Some(token), &json!({"args": {"service": "payments"}}));
+            (s, v.to_string())
+        }] {
+            assert_eq!(status, 401, "{what}: {body}");
+            assert!(body.contains(why), "{what}: expected {why:?} in {body}");
+        }
+    }
+    assert_eq!(tg.events(), before, "nothing written");
+
+    // When GitHub rotates its keys and signs with the new one
+    let fetched = *issuers.fetches.lock().unwrap();
+    issuers.publish(json!([jwk("gh-1", &key(1)), jwk("gh-2", &key(3))]));
+    let rotated = sign(
+        &json!({"alg": "ES256", "kid": "gh-2", "typ": "JWT"}),
+        &oidc::github_job("acme/payments", "production"),
+        &key(3),
+    );
+    // Then the server fetches the key set once more and accepts it
+    assert_eq!(get(&url, "/api/v1/whoami", Some(&rotated)).0, 200);
+    assert_eq!(*issuers.fetches.lock().unwrap(), fetched + 1);
+    // And key ids nobody published do not make it fetch again and again
+    let made_up = sign(
+        &json!({"alg": "ES256", "kid": "gh-9", "typ": "JWT"}),
+        &oidc::github_job("acme/payments", "production"),
+        &key(3),
+    );
+    for _ in 0..3 {
+        assert_eq!(get(&url, "/api/v1/whoami", Some(&made_up)).0, 401);
+    }
+    assert_eq!(*issuers.fetches.lock().unwrap(), fetched + 1, "at most one fetch a minute");
 }

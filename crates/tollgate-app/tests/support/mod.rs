@@ -1,5 +1,6 @@
-//! What the log-format tests share: where their files are, blessing (`TOLLGATE_BLESS=1`
-//! rewrites an expected file instead of comparing with it) and a line diff for a mismatch.
+//! What the application layer's tests share: where the log-format tests' files are, blessing
+//! (`TOLLGATE_BLESS=1` rewrites an expected file instead of comparing with it), a line diff
+//! for a mismatch, and a staffed store on a manual clock.
 
 #![allow(dead_code)]
 
@@ -135,4 +136,23 @@ pub fn diff(a: &str, b: &str) -> String {
         }
     }
     out
+}
+
+/// A new store under `dir` on a manual clock set to `start`, with rita as release manager and
+/// eli as engineering lead (QMS-DEV-PRO-004 in force).
+pub fn staffed_store(
+    dir: &Path,
+    start: &str,
+) -> (tollgate_app::App<tollgate_ledger::SqliteLedger>, tollgate_app::ManualClock) {
+    use std::sync::Arc;
+    use tollgate_app::{App, ManualClock, When};
+    let clock = ManualClock::new(start.parse().unwrap());
+    let mut app = App::create(&dir.join("t.db")).unwrap().with_clock(Arc::new(clock.clone()));
+    let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
+    let profile = Arc::new(tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap());
+    let people: &[(&str, &[&str])] = &[("rita", &["release-manager"]), ("eli", &["engineering-lead"])];
+    for (actor, command) in tollgate_domain::playbook::staffing(profile, people) {
+        app.execute(&actor, &When::Now, &command).unwrap();
+    }
+    (app, clock)
 }

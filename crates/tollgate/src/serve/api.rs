@@ -29,6 +29,7 @@ use super::Server;
 use crate::cli::Cli;
 use crate::remote;
 use crate::run::Failure;
+use tollgate_app::identity::Via;
 use tollgate_ledger::Ledger;
 
 /// The paths of the most asked reads: (path, command, path parameters).
@@ -134,8 +135,14 @@ async fn whoami(State(s): State<Arc<Server>>, headers: HeaderMap) -> Response {
     let s2 = Arc::clone(&s);
     let who = tokio::task::spawn_blocking(move || s2.identity.authenticate(&s2.app, &headers)).await;
     let response = match who {
-        Ok(Ok(person)) => {
-            axum::Json(json!({"exit": 0, "stdout": format!("{person}\n"), "stderr": "", "result": {"person": person}}))
+        Ok(Ok(principal)) => {
+            let via = match &principal.via {
+                Via::Token { id } => json!({"kind": "api-token", "token": id}),
+                Via::Oidc { issuer, subject } => json!({"kind": "oidc", "issuer": issuer, "subject": subject}),
+            };
+            let person = principal.name;
+            let result = json!({"person": person, "via": via});
+            axum::Json(json!({"exit": 0, "stdout": format!("{person}\n"), "stderr": "", "result": result}))
                 .into_response()
         }
         Ok(Err(e)) => {
@@ -342,7 +349,7 @@ async fn run(
     let logged = command.clone();
     let s2 = Arc::clone(&s);
     let outcome = tokio::task::spawn_blocking(move || {
-        let principal = s2.identity.authenticate(&s2.app, &headers).inspect_err(|_| s2.metrics.auth_failure())?;
+        let principal = s2.identity.authenticate(&s2.app, &headers).inspect_err(|_| s2.metrics.auth_failure())?.name;
         if get && !reads_only {
             return Err(ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -2,28 +2,42 @@
 //! API token (`tollgate token create`) or an OIDC ID token from a configured issuer (a CI job's
 //! identity). The acting person is the one it authenticates; nothing the client says (no
 //! header, no argument) can name another. The checks themselves live in the application layer
-//! ([`tollgate_app::identity`]), shared with every front end.
+//! ([`tollgate_app::identity`]), shared with every front end; this module only finds the
+//! credential in the request and fetches the key sets given by `jwks-uri`.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode, header};
 
 use super::api::ApiError;
 use crate::run::{Failure, SharedApp, error};
-use tollgate_app::identity::{self, OidcConfig};
+use tollgate_app::identity::{self, AuthError, JwksSource, OidcConfig, Principal};
+
+/// An issuer's key set is fetched again when a token names a key it does not hold (the issuer
+/// rotated its keys), but no more often than this, so that tokens with made-up key ids cannot
+/// make the server hammer the issuer.
+const REFETCH_AFTER: Duration = Duration::from_secs(60);
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Larger than any issuer's key set.
+const MAX_JWKS: u64 = 1 << 20;
 
 pub(super) struct Identity {
-    oidc: Option<OidcConfig>,
+    oidc: Option<RwLock<OidcConfig>>,
+    /// When each issuer's key set was last fetched again.
+    refetched: Mutex<HashMap<String, Instant>>,
 }
 
 impl Identity {
     pub(super) fn load(oidc: Option<&Path>) -> Result<Identity, Failure> {
-        let oidc = oidc.map(|p| OidcConfig::load(p).map_err(|e| error(e.to_string()))).transpose()?;
-        Ok(Identity { oidc })
+        let oidc = oidc.map(|p| OidcConfig::load_with(p, fetch).map_err(|e| error(e.to_string()))).transpose()?;
+        Ok(Identity { oidc: oidc.map(RwLock::new), refetched: Mutex::default() })
     }
 
-    /// The authenticated person's name, or 401 saying what is wrong with the credential.
-    pub(super) fn authenticate(&self, app: &SharedApp, headers: &HeaderMap) -> Result<String, ApiError> {
+    /// The authenticated principal, or 401 saying what is wrong with the credential.
+    pub(super) fn authenticate(&self, app: &SharedApp, headers: &HeaderMap) -> Result<Principal, ApiError> {
         let unauthenticated = |m: String| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m);
         let value = headers
             .get(header::AUTHORIZATION)
@@ -39,8 +53,53 @@ impl Identity {
         // A token created or revoked by another process since the last request counts now.
         app.catch_up().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "integrity", e.to_string()))?;
         let now = crate::when::system_now();
-        identity::authenticate(app.state(), self.oidc.as_ref(), bearer, now)
-            .map(|p| p.name)
-            .map_err(|e| unauthenticated(e.to_string()))
+        let attempt = || {
+            let oidc = self.oidc.as_ref().map(|c| c.read().unwrap_or_else(std::sync::PoisonError::into_inner));
+            identity::authenticate(app.state(), oidc.as_deref(), bearer, now)
+        };
+        match attempt() {
+            Err(AuthError::KeyNotFound { issuer, .. }) if self.refetch(&issuer) => attempt(),
+            other => other,
+        }
+        .map_err(|e| unauthenticated(e.to_string()))
     }
+
+    /// Fetches `issuer`'s key set again if it comes from a URL and was not fetched lately;
+    /// true if the keys were replaced.
+    fn refetch(&self, issuer: &str) -> bool {
+        let Some(config) = &self.oidc else { return false };
+        let uri = {
+            let config = config.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match config.issuers.iter().find(|i| i.issuer == issuer).map(|i| &i.jwks) {
+                Some(JwksSource::Uri(uri)) => uri.clone(),
+                _ => return false,
+            }
+        };
+        {
+            let mut refetched = self.refetched.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if refetched.get(issuer).is_some_and(|at| at.elapsed() < REFETCH_AFTER) {
+                return false;
+            }
+            refetched.insert(issuer.to_owned(), Instant::now());
+        }
+        let keys = fetch(&uri).and_then(|bytes| identity::read_jwks_json(&bytes).map_err(|e| format!("{uri}: {e}")));
+        match keys {
+            Ok(keys) => {
+                tracing::info!(issuer, uri, keys = keys.len(), "key set fetched again");
+                config.write().unwrap_or_else(std::sync::PoisonError::into_inner).set_keys(issuer, keys)
+            }
+            Err(e) => {
+                // The keys held stay in force: a failed fetch never widens what is accepted.
+                tracing::warn!(issuer, uri, error = %e, "fetching the key set again failed");
+                false
+            }
+        }
+    }
+}
+
+/// GET a key set: an HTTP error or a body over [`MAX_JWKS`] is an error naming the URL.
+fn fetch(uri: &str) -> Result<Vec<u8>, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(FETCH_TIMEOUT)).build().into();
+    let mut response = agent.get(uri).call().map_err(|e| format!("{uri}: {e}"))?;
+    response.body_mut().with_config().limit(MAX_JWKS).read_to_vec().map_err(|e| format!("{uri}: {e}"))
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod ci;
+pub mod oidc;
 pub mod server;
 
 use std::path::{Path, PathBuf};
@@ -27,8 +28,18 @@ impl Tg {
     /// From now on, commands run as clients of `tollgate serve` on this store, each person
     /// authenticated by a token of their own (created on the store by `admin`).
     pub fn serve(&self, admin: &str) {
-        let remote = server::Remote::start(self, admin);
+        self.serve_with(admin, &[]);
+    }
+
+    /// As [`Tg::serve`], the server started with `extra` arguments (`--oidc FILE`, say).
+    pub fn serve_with(&self, admin: &str, extra: &[&str]) {
+        let remote = server::Remote::start(self, admin, extra);
         *self.remote.lock().unwrap() = Some(remote);
+    }
+
+    /// From now on `person` authenticates to the server with `credential`.
+    pub fn authenticate_as(&self, person: &str, credential: String) {
+        self.remote.lock().unwrap().as_ref().expect("served").authenticate_as(person, credential);
     }
 
     pub fn path(&self, name: &str) -> PathBuf {

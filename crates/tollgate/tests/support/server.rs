@@ -34,9 +34,14 @@ pub struct Remote {
 impl Remote {
     /// Starts the server on `tg`'s store (already initialised) and reads its address from the
     /// first line it prints.
-    pub fn start(tg: &Tg, admin: &str) -> Remote {
-        let (url, child) = spawn(&tg.db, &[]);
+    pub fn start(tg: &Tg, admin: &str, extra: &[&str]) -> Remote {
+        let (url, child) = spawn(&tg.db, extra);
         Remote { url, child, tokens: Default::default(), db: tg.db.clone(), admin: admin.to_owned() }
+    }
+
+    /// From now on `person` authenticates with `credential` (an OIDC ID token, say).
+    pub fn authenticate_as(&self, person: &str, credential: String) {
+        self.tokens.lock().unwrap().insert(person.to_owned(), credential);
     }
 
     /// The token of `person`, created on the store by the administrator the first time.
