@@ -123,6 +123,11 @@ pub struct App<L: Ledger> {
     /// How many log entries `state` has applied: the next catch-up starts there.
     applied: u64,
     clock: Arc<dyn Clock>,
+    /// A group commit is open: `state` holds facts not durable yet.
+    grouped: bool,
+    /// How many group commits have failed: a writer that recorded in an earlier epoch and was
+    /// not committed by then has lost its facts.
+    epoch: u64,
 }
 
 impl App<SqliteLedger> {
@@ -145,8 +150,15 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 impl<L: Ledger> App<L> {
     /// Rebuilds state from every fact in the log; records on the system clock.
     pub fn from_ledger(ledger: L) -> Result<Self, AppError> {
-        let mut app =
-            App { ledger, state: State::default(), versions: HashMap::new(), applied: 0, clock: Arc::new(SystemClock) };
+        let mut app = App {
+            ledger,
+            state: State::default(),
+            versions: HashMap::new(),
+            applied: 0,
+            clock: Arc::new(SystemClock),
+            grouped: false,
+            epoch: 0,
+        };
         app.catch_up()?;
         Ok(app)
     }
@@ -188,6 +200,50 @@ impl<L: Ledger> App<L> {
 
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// How many log entries the state has applied (the log's size when caught up).
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// Opens a group commit ([`Ledger::begin_group`]) unless one is open: the commands that
+    /// follow are decided on each other's facts and become durable together.
+    pub fn begin_group(&mut self) -> Result<(), AppError> {
+        if !self.grouped {
+            self.ledger.begin_group()?;
+            self.grouped = true;
+        }
+        Ok(())
+    }
+
+    /// Whether facts of an open group are not durable yet.
+    pub fn in_group(&self) -> bool {
+        self.grouped
+    }
+
+    /// The number of group commits that failed so far.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Makes the open group durable under one signed checkpoint. When that fails nothing of
+    /// the group is kept, so the state is rebuilt from the log as it is and the epoch moves on.
+    pub fn commit_group(&mut self) -> Result<(), AppError> {
+        if !std::mem::take(&mut self.grouped) {
+            return Ok(());
+        }
+        match self.ledger.commit_group() {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.epoch += 1;
+                self.state = State::default();
+                self.versions.clear();
+                self.applied = 0;
+                self.catch_up()?;
+                Err(e.into())
+            }
+        }
     }
 
     pub fn ledger(&self) -> &L {

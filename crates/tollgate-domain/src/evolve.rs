@@ -4,6 +4,7 @@
 //! Tollgate wrote, and is reported rather than ignored.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::event::{Event, Fact};
 use crate::release::{
@@ -111,7 +112,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
             let board = whole_board(state, policy);
             state.releases.insert(
                 c.release,
-                Release {
+                Arc::new(Release {
                     id: c.release,
                     service: c.service.clone(),
                     version: c.version.clone(),
@@ -149,7 +150,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                     artefacts: Default::default(),
                     evidence: Vec::new(),
                     acceptances: Default::default(),
-                },
+                }),
             );
         }
         Event::NcRaised(nc) => state.ncs.push(Nonconformance {
@@ -186,6 +187,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
             let policy = &state.profiles[index].profile.policy;
             let board = whole_board(state, policy);
             let r = state.releases.get_mut(release).ok_or_else(|| unknown("release", &release.to_string()))?;
+            let r = Arc::make_mut(r);
             for (role, holders) in board {
                 r.board.entry(role).or_insert(holders);
             }
@@ -208,7 +210,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
             let id = event.release().expect("every remaining event belongs to a release");
             let release = state.releases.get(&id).ok_or_else(|| unknown("release", &id.to_string()))?;
             let production = state.policy_of(release).production().map(str::to_owned);
-            let release = state.releases.get_mut(&id).expect("looked up above");
+            let release = Arc::make_mut(state.releases.get_mut(&id).expect("looked up above"));
             apply_to_release(release, event, stamp(()), production.as_deref());
         }
     }

@@ -20,7 +20,7 @@ pub struct State {
     pub pending_grants: BTreeMap<(String, RoleId), PendingGrant>,
     /// Personal API tokens by id, revoked ones included (their ids are never reused).
     pub tokens: BTreeMap<String, Token>,
-    pub releases: BTreeMap<ReleaseId, Release>,
+    pub releases: BTreeMap<ReleaseId, Arc<Release>>,
     pub blackouts: Vec<Blackout>,
     pub risks: Vec<Risk>,
     pub ncs: Vec<Nonconformance>,

@@ -325,3 +325,49 @@ pub fn storage_story(new_ledger: &mut dyn FnMut() -> Box<dyn Ledger>) {
     assert_eq!(other.stream_version("orders").unwrap(), 0);
     assert!(other.verifier().open_checkpoint(&a1.checkpoint).is_err(), "each ledger signs with its own key");
 }
+
+/// The group commit chapter, for a backend that groups ([`Ledger::begin_group`]): appends in a
+/// group are each all-or-nothing, become durable together under one checkpoint, and a group
+/// abandoned keeps nothing. `reopen` gives a second handle on the same log (another process's
+/// view: it sees only what is committed).
+pub fn group_commit_story(ledger: &mut dyn Ledger, reopen: &mut dyn FnMut() -> Box<dyn Ledger>) {
+    let a = ledger.append(&[exp("orders", 0)], &[rec("orders", "{\"n\":1}")], 1).unwrap();
+    let checkpoints = ledger.checkpoints().unwrap().len();
+
+    // A group requested and idle holds nothing: another writer appends meanwhile.
+    ledger.begin_group().unwrap();
+    let mut other = reopen();
+    other.append(&[exp("invoices", 0)], &[rec("invoices", "{}")], 2).unwrap();
+    drop(other);
+
+    // Three appends in the group, the middle one refused: the other two stand.
+    let g1 = ledger.append(&[exp("orders", 1)], &[rec("orders", "{\"n\":2}")], 3).unwrap();
+    assert_eq!((g1.first_seq, g1.size), (2, 3), "the group's append follows the other writer's");
+    assert!(matches!(ledger.append(&[exp("orders", 1)], &[rec("orders", "{}")], 3), Err(LedgerError::Conflict { .. })));
+    let g3 = ledger
+        .append(&[exp("orders", 2), exp("audit", 0)], &[rec("orders", "{\"n\":3}"), rec("audit", "{}")], 4)
+        .unwrap();
+    assert_eq!(g3.size, 5);
+    assert_eq!(ledger.size().unwrap(), 5, "the group's writer reads its own appends");
+    assert_eq!(reopen().size().unwrap(), 2, "nothing of the group is visible before it commits");
+
+    // Committed: durable together, under one signed checkpoint of the last size.
+    let note = ledger.commit_group().unwrap().expect("a checkpoint for the group");
+    assert_eq!(checkpoint_root(ledger, &note).0, 5);
+    assert_eq!(ledger.checkpoints().unwrap().len(), checkpoints + 2, "the other writer's and the group's");
+    let seen = reopen();
+    assert_eq!(seen.size().unwrap(), 5);
+    assert_eq!(seen.stream_version("orders").unwrap(), 3);
+    let report = verify(seen.as_ref(), Some(&a.checkpoint)).unwrap();
+    assert!(report.intact, "{:?}", report.problems);
+    assert_eq!(ledger.commit_group().unwrap(), None, "no group open: nothing to commit");
+
+    // Abandoned: nothing of it is kept.
+    ledger.begin_group().unwrap();
+    ledger.append(&[exp("orders", 3)], &[rec("orders", "{\"n\":4}")], 5).unwrap();
+    ledger.abandon_group();
+    assert_eq!(ledger.size().unwrap(), 5);
+    assert_eq!(ledger.stream_version("orders").unwrap(), 3);
+    assert_eq!(ledger.checkpoints().unwrap().len(), checkpoints + 2);
+    assert!(verify(ledger, None).unwrap().intact);
+}

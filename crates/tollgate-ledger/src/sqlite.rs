@@ -110,6 +110,31 @@ impl Default for SqliteOptions {
     }
 }
 
+/// An append's transaction: its own, or a savepoint of the open group commit's.
+enum AppendTx<'c> {
+    Own(rusqlite::Transaction<'c>),
+    InGroup(rusqlite::Savepoint<'c>),
+}
+
+impl AppendTx<'_> {
+    fn commit(self) -> rusqlite::Result<()> {
+        match self {
+            AppendTx::Own(tx) => tx.commit(),
+            AppendTx::InGroup(sp) => sp.commit(),
+        }
+    }
+}
+
+impl std::ops::Deref for AppendTx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            AppendTx::Own(tx) => tx,
+            AppendTx::InGroup(sp) => sp,
+        }
+    }
+}
+
 /// A ledger stored in SQLite.
 #[derive(Debug)]
 pub struct SqliteLedger {
@@ -121,6 +146,17 @@ pub struct SqliteLedger {
     verifier: NoteVerifier,
     options: SqliteOptions,
     last_sidecar_error: Option<io::Error>,
+    group: Group,
+}
+
+/// The state of a group commit ([`Ledger::begin_group`]). The group's transaction starts with
+/// its first append, so an idle group never holds the database's write lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Group {
+    None,
+    Requested,
+    /// In the group's transaction, begun at this log size.
+    Open(u64),
 }
 
 /// `PATH.key`: the private key file of the ledger at `path`.
@@ -247,7 +283,15 @@ impl SqliteLedger {
             }
         };
         conn.set_prepared_statement_cache_capacity(32);
-        Ok(Self { conn, path: Some(path.to_owned()), signer: None, verifier, options, last_sidecar_error: None })
+        Ok(Self {
+            conn,
+            path: Some(path.to_owned()),
+            signer: None,
+            verifier,
+            options,
+            last_sidecar_error: None,
+            group: Group::None,
+        })
     }
 
     /// [`SqliteLedger::open`] with explicit options.
@@ -339,7 +383,22 @@ impl SqliteLedger {
     fn from_parts(conn: Connection, path: Option<PathBuf>, signer: NoteSigner, options: SqliteOptions) -> Self {
         conn.set_prepared_statement_cache_capacity(32);
         let verifier = signer.verifier();
-        Self { conn, path, signer: Some(signer), verifier, options, last_sidecar_error: None }
+        Self { conn, path, signer: Some(signer), verifier, options, last_sidecar_error: None, group: Group::None }
+    }
+
+    /// Starts the requested group's transaction, at the log's current size.
+    fn open_group(&mut self) -> Result<(), LedgerError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(self.sql("starting a group commit"))?;
+        match Self::tree_state(&self.conn, &self.options, self.path.as_deref()) {
+            Ok(range) => {
+                self.group = Group::Open(range.size());
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 
     fn signer(&self) -> Result<&NoteSigner, LedgerError> {
@@ -527,13 +586,26 @@ impl Ledger for SqliteLedger {
             .as_ref()
             .ok_or_else(|| LedgerError::ReadOnly { path: self.path.clone().unwrap_or_default() })?;
         let loc = self.location();
-        let options = &self.options;
-        let path = self.path.as_deref();
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_error(
-            options,
-            path,
-            "starting the append",
-        ))?;
+        if self.group == Group::Requested {
+            self.open_group()?;
+            // The group's first append: refused, it leaves no empty group holding the lock.
+            let appended = self.append(expect, records, recorded_at);
+            if appended.is_err() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.group = Group::Requested;
+            }
+            return appended;
+        }
+        let (options, path) = (&self.options, self.path.as_deref());
+        let grouped = matches!(self.group, Group::Open(_));
+        // In a group commit, an append is a savepoint of the group's transaction: refused, it
+        // leaves the group's earlier appends as they were; the group signs and commits once.
+        let tx = if grouped {
+            self.conn.savepoint().map(AppendTx::InGroup)
+        } else {
+            self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map(AppendTx::Own)
+        }
+        .map_err(sql_error(options, path, "starting the append"))?;
 
         let mut versions: HashMap<&str, u64> = HashMap::with_capacity(expect.len());
         {
@@ -607,17 +679,75 @@ impl Ledger for SqliteLedger {
         }
 
         let root = range.root();
-        let note =
-            signer.sign_checkpoint(&Checkpoint { origin: self.verifier.name().to_owned(), size: new_size, root })?;
         let frontier = range.hashes().concat();
         tx.prepare_cached(UPDATE_STATE)
             .and_then(|mut s| s.execute(params![new_size_sql, frontier]))
-            .and_then(|_| tx.prepare_cached(INSERT_CHECKPOINT)?.execute(params![new_size_sql, note]))
+            .map_err(sql_error(options, path, "recording the tree state"))?;
+        if grouped {
+            tx.commit().map_err(sql_error(options, path, "committing the append"))?;
+            return Ok(Appended { first_seq, size: new_size, root, checkpoint: String::new() });
+        }
+        let note =
+            signer.sign_checkpoint(&Checkpoint { origin: self.verifier.name().to_owned(), size: new_size, root })?;
+        tx.prepare_cached(INSERT_CHECKPOINT)
+            .and_then(|mut s| s.execute(params![new_size_sql, note]))
             .map_err(sql_error(options, path, "recording the checkpoint"))?;
         tx.commit().map_err(sql_error(options, path, "committing the append"))?;
 
         self.write_sidecar(&note);
         Ok(Appended { first_seq, size: new_size, root, checkpoint: note })
+    }
+
+    fn begin_group(&mut self) -> Result<(), LedgerError> {
+        self.signer()?;
+        if self.group == Group::None {
+            self.group = Group::Requested;
+        }
+        Ok(())
+    }
+
+    fn commit_group(&mut self) -> Result<Option<String>, LedgerError> {
+        let Group::Open(began) = std::mem::replace(&mut self.group, Group::None) else {
+            self.group = Group::None;
+            return Ok(None);
+        };
+        let signed = (|| {
+            let range = Self::tree_state(&self.conn, &self.options, self.path.as_deref())?;
+            if range.size() == began {
+                return Ok(None);
+            }
+            let size = range.size();
+            let checkpoint = Checkpoint { origin: self.verifier.name().to_owned(), size, root: range.root() };
+            let note = self.signer()?.sign_checkpoint(&checkpoint)?;
+            let size_sql = to_i64(size, "size")?;
+            self.conn
+                .prepare_cached(INSERT_CHECKPOINT)
+                .and_then(|mut s| s.execute(params![size_sql, note]))
+                .map_err(self.sql("recording the checkpoint"))?;
+            Ok(Some(note))
+        })();
+        let committed = signed.and_then(|note| {
+            self.conn.execute_batch("COMMIT").map_err(self.sql("committing the group"))?;
+            Ok(note)
+        });
+        match committed {
+            Ok(note) => {
+                if let Some(note) = &note {
+                    self.write_sidecar(note);
+                }
+                Ok(note)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    fn abandon_group(&mut self) {
+        if let Group::Open(_) = std::mem::replace(&mut self.group, Group::None) {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
     }
 
     fn size(&self) -> Result<u64, LedgerError> {

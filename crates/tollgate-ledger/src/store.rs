@@ -310,6 +310,24 @@ pub trait Ledger {
         recorded_at: i64,
     ) -> Result<Appended, LedgerError>;
 
+    /// Opens a group commit: the appends that follow are each all-or-nothing as always, but
+    /// become durable together, at [`Ledger::commit_group`], under one signed checkpoint. A
+    /// server uses it to pay one sync for many concurrent writers. The default has no groups:
+    /// every append commits itself.
+    fn begin_group(&mut self) -> Result<(), LedgerError> {
+        Ok(())
+    }
+
+    /// Signs a checkpoint of the group's last size and commits the group; the note, or `None`
+    /// when nothing was appended (or no group is open). On an error nothing of the group is
+    /// kept: the log is as it was before the group began.
+    fn commit_group(&mut self) -> Result<Option<String>, LedgerError> {
+        Ok(None)
+    }
+
+    /// Discards an open group: its appends are not kept.
+    fn abandon_group(&mut self) {}
+
     /// Number of events.
     fn size(&self) -> Result<u64, LedgerError>;
 

@@ -129,3 +129,11 @@ fn a_missing_or_foreign_key_is_refused() {
     std::fs::write(key_path(&path), saved).unwrap();
     assert!(SqliteLedger::open(&path).is_ok());
 }
+
+#[test]
+fn group_commit_story_file_backed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let mut ledger = SqliteLedger::create(&path, "test.example/group").unwrap();
+    tollgate_ledger::conformance::group_commit_story(&mut ledger, &mut || Box::new(SqliteLedger::open(&path).unwrap()));
+}

@@ -18,6 +18,15 @@ fn main() {
     let dir = tempfile::Builder::new().prefix("serve-bench").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let db = dir.path().join("bench.db");
     let h = history::write(&db, releases);
+    // TOLLGATE_BENCH_KEEP=DIR keeps a copy of the history there, to profile a server on it.
+    if let Some(keep) = std::env::var_os("TOLLGATE_BENCH_KEEP") {
+        let keep = std::path::Path::new(&keep);
+        std::fs::create_dir_all(keep).unwrap();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), keep.join(entry.file_name())).unwrap();
+        }
+    }
     println!(
         "history: {releases} releases, {} events (generated in {:.1} s, appended in {:.1} s)",
         h.events,

@@ -30,7 +30,7 @@ fn b64(h: &[u8]) -> String {
 
 fn print(json: bool, doc: Value, text: String) {
     if json {
-        crate::outln!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        crate::out::write_json(doc);
     } else {
         crate::outln!("{}", text.trim_end());
     }

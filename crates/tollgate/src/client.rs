@@ -48,7 +48,13 @@ pub fn run(server: &str, cli: &Cli, matches: &ArgMatches) -> Result<(), Failure>
     let body = serde_json::to_vec(&request.body()).map_err(|e| error(e.to_string()))?;
     let answer = post(&url, &token, cli.json, &body)?;
     let exit = answer.get("exit").and_then(Value::as_u64).unwrap_or(1);
-    let stdout = answer.get("stdout").and_then(Value::as_str).unwrap_or("");
+    // A JSON answer comes as `result`: printed as the embedded CLI prints it.
+    let stdout = match (answer.get("stdout").and_then(Value::as_str), answer.get("result")) {
+        (Some(text), _) => text.to_owned(),
+        (None, Some(result)) => crate::out::json_text(result),
+        (None, None) => String::new(),
+    };
+    let stdout = stdout.as_str();
     let stderr = answer.get("stderr").and_then(Value::as_str).unwrap_or("");
     match (&out_file, exit) {
         (Some(path), 0) => {

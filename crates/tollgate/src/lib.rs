@@ -17,6 +17,7 @@ pub mod out;
 pub mod own_history;
 mod profile_cmd;
 pub mod profile_view;
+mod reads;
 mod remote;
 pub mod report;
 pub mod run;

@@ -12,11 +12,33 @@ thread_local! {
     static CAPTURED: RefCell<Option<Captured>> = const { RefCell::new(None) };
 }
 
-/// What one command printed, on each stream.
+/// What one command printed, on each stream. A command that printed only a JSON answer
+/// (`--json`) has it in `json`, as the value it was, and nothing in `stdout`: the server sends
+/// the value as is, without printing and parsing it back.
 #[derive(Debug, Default)]
 pub struct Captured {
     pub stdout: String,
     pub stderr: String,
+    pub json: Option<serde_json::Value>,
+}
+
+/// Prints a JSON answer, pretty, as the CLI does (captured first, it is kept as the value).
+pub fn write_json(value: serde_json::Value) {
+    let unkept = CAPTURED.with(|c| match c.borrow_mut().as_mut() {
+        Some(c) if c.stdout.is_empty() && c.json.is_none() => {
+            c.json = Some(value);
+            None
+        }
+        _ => Some(value),
+    });
+    if let Some(value) = unkept {
+        write(&json_text(&value));
+    }
+}
+
+/// A JSON answer printed as text: what `write_json` prints.
+pub fn json_text(value: &serde_json::Value) -> String {
+    format!("{}\n", serde_json::to_string_pretty(value).expect("a JSON value serialises"))
 }
 
 /// Runs `f` with everything it prints through this module kept rather than written.
@@ -33,6 +55,10 @@ fn captured(text: &str, stderr: bool) -> bool {
             if stderr {
                 c.stderr.push_str(text)
             } else {
+                // More text after a JSON answer: the answer is text too, in its place.
+                if let Some(json) = c.json.take() {
+                    c.stdout.push_str(&json_text(&json));
+                }
                 c.stdout.push_str(text)
             }
             true

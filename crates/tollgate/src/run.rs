@@ -8,9 +8,9 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tollgate_domain::event::Triage;
-use tollgate_domain::gate::{self, when};
+use tollgate_domain::gate::when;
 use tollgate_domain::lifecycle::Phase;
-use tollgate_domain::policy::{Opens, PlanField, Severity};
+use tollgate_domain::policy::{PlanField, Severity};
 use tollgate_domain::release::ReleaseId;
 use tollgate_domain::{Command, NewRelease, Profile, Refusal, Rejection, State, Timestamp};
 use tollgate_ledger::SqliteLedger;
@@ -19,7 +19,6 @@ use crate::cli::*;
 use crate::view::{self, View};
 use crate::{audit, when as time_arg};
 use tollgate_app::app::{App, AppError, ManualClock, Recorded, When};
-use tollgate_app::codec;
 
 /// Why a command did not complete, and so its exit code.
 #[derive(Debug)]
@@ -145,11 +144,23 @@ impl std::ops::DerefMut for Opened<'_> {
     }
 }
 
+/// Where a command's last facts went in the log: the group commit epoch and the log's size
+/// after them. They are durable once a group commit of that epoch reached that size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub epoch: u64,
+    pub size: u64,
+}
+
 /// The resolved environment of one invocation.
 pub(crate) struct Ctx {
     pub(crate) db: std::path::PathBuf,
     /// Set when the server runs the command: its open store.
     pub(crate) shared: Option<SharedApp>,
+    /// Set when the server runs the command: its latest state, for reads.
+    pub(crate) snapshot: Option<Arc<State>>,
+    /// On the server, the last append of this command, to wait for its group commit.
+    pub(crate) written: std::cell::Cell<Option<Written>>,
     pub(crate) actor: Option<String>,
     pub(crate) json: bool,
     pub(crate) now: Timestamp,
@@ -193,7 +204,7 @@ impl Ctx {
 
     pub(crate) fn print(&self, view: View) {
         if self.json {
-            crate::outln!("{}", serde_json::to_string_pretty(&view.json).expect("json"));
+            crate::out::write_json(view.json);
         } else {
             crate::out::write(&view.text);
             if !view.text.ends_with('\n') && !view.text.is_empty() {
@@ -207,9 +218,17 @@ impl Ctx {
     }
 
     /// Executes a command and prints what was recorded.
+    /// On the server the command joins the open group commit, and what it wrote is noted so
+    /// that the request is answered only once that is durable.
     pub(crate) fn execute(&self, app: &mut App<SqliteLedger>, command: Command) -> Result<Recorded, Failure> {
         let actor = self.actor()?.to_owned();
+        if self.shared.is_some() {
+            app.begin_group()?;
+        }
         let recorded = app.execute(&actor, &self.when(), &command)?;
+        if self.shared.is_some() && !recorded.facts.is_empty() {
+            self.written.set(Some(Written { epoch: app.epoch(), size: recorded.size }));
+        }
         Ok(recorded)
     }
 
@@ -250,7 +269,7 @@ impl Ctx {
 }
 
 /// `--artefact`: a pipeline names what it deploys by digest, written out in full.
-fn artefact_digest(text: &str) -> Result<tollgate_domain::evidence::Digest, Failure> {
+pub(crate) fn artefact_digest(text: &str) -> Result<tollgate_domain::evidence::Digest, Failure> {
     let expected =
         || error(format!("--artefact: `{text}` is not an artefact digest; expected sha256: followed by 64 hex digits"));
     if !text.starts_with("sha256:") {
@@ -321,28 +340,33 @@ fn set(roles: Vec<String>) -> std::collections::BTreeSet<String> {
 }
 
 /// Runs a client's command on the server: as the authenticated `principal`, on the server's
-/// open store, reading only the files the client uploaded; what it prints is returned.
+/// open store (reads from `snapshot`), reading only the files the client uploaded. Returns the
+/// outcome, where its last facts went (to be waited for until durable) and what it printed.
 pub fn run_for_client(
     cli: Cli,
     principal: &str,
     db: &Path,
     shared: &SharedApp,
+    snapshot: Arc<State>,
     uploads: std::collections::HashMap<String, Vec<u8>>,
-) -> (Result<(), Failure>, crate::out::Captured) {
+) -> ((Result<(), Failure>, Option<Written>), crate::out::Captured) {
     crate::out::capture(|| {
         crate::files::with_uploads(uploads, || {
             let Cli { now, late_reason, json, command, .. } = cli;
             let ctx = match context(db.to_owned(), Some(principal.to_owned()), json, now, late_reason) {
-                Ok(ctx) => Ctx { shared: Some(Arc::clone(shared)), ..ctx },
-                Err(e) => return Err(e),
+                Ok(ctx) => Ctx { shared: Some(Arc::clone(shared)), snapshot: Some(snapshot), ..ctx },
+                Err(e) => {
+                    report(&e, json);
+                    return (Err(e), None);
+                }
             };
-            match command {
+            let result = match command {
                 Cmd::Init { .. } | Cmd::Demo | Cmd::Serve { .. } | Cmd::Login => {
                     Err(error("this command runs on the machine that holds the store, not through a server"))
                 }
                 command => execute_command(&ctx, command),
-            }
-            .inspect_err(|failure| report(failure, json))
+            };
+            (result.inspect_err(|failure| report(failure, json)), ctx.written.get())
         })
     })
 }
@@ -359,7 +383,18 @@ fn context(
         Some(text) => time_arg::parse(text, clock).map_err(|e| error(format!("--now: {e}")))?,
         None => clock,
     };
-    Ok(Ctx { db, shared: None, actor, json, now, clock, now_given: now_text.is_some(), late_reason })
+    Ok(Ctx {
+        db,
+        shared: None,
+        snapshot: None,
+        written: Default::default(),
+        actor,
+        json,
+        now,
+        clock,
+        now_given: now_text.is_some(),
+        late_reason,
+    })
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
@@ -379,17 +414,25 @@ fn execute_command(ctx: &Ctx, command: Cmd) -> Result<(), Failure> {
         Cmd::Audit(cmd) => audit::run(&ctx.db, ctx.json, cmd),
         // Needs no store: it only reads the key.
         Cmd::Artefact(ArtefactCmd::Fingerprint { key }) => crate::evidence_cmd::fingerprint_only(ctx, &key),
-        Cmd::Check { service, artefact, env } => {
-            // The question is checked before the store is opened.
-            let digest = artefact_digest(&artefact)?;
-            let app = ctx.open()?;
-            let answer = gate::may_deploy(app.state(), &service, &digest, &env, ctx.now);
-            ctx.print(view::deploy_answer(&answer));
-            if answer.allowed() { Ok(()) } else { Err(Failure::Shown(3)) }
+        Cmd::Check { ref artefact, .. } if artefact_digest(artefact).is_err() => {
+            // The question is checked before any store is read.
+            artefact_digest(artefact).map(drop)
         }
         command => {
+            // A read is answered from the server's latest snapshot when it has one, without
+            // the writers' lock; otherwise from the store, as a write is.
+            let command = match &ctx.snapshot {
+                Some(snapshot) => match crate::reads::answer(ctx, snapshot, command) {
+                    Ok(answered) => return answered,
+                    Err(command) => command,
+                },
+                None => command,
+            };
             let mut app = ctx.open()?;
-            dispatch(ctx, &mut app, command)
+            match crate::reads::answer(ctx, app.state(), command) {
+                Ok(answered) => answered,
+                Err(command) => dispatch(ctx, &mut app, command),
+            }
         }
     }
 }
@@ -426,6 +469,9 @@ fn init(ctx: &Ctx, spec: &str, roles: Vec<String>) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Why the reads never reach [`dispatch`].
+pub(crate) const READ: &str = "a read, answered by reads::answer before dispatch";
+
 fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), Failure> {
     match command {
         Cmd::Person(cmd) => match cmd {
@@ -442,35 +488,7 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
                 let r = ctx.execute(app, Command::RevokeRoles { name, roles: set(roles) })?;
                 ctx.done(&r, summary);
             }
-            PersonCmd::List => {
-                let state = app.state();
-                let pending = |name: &str| -> Vec<String> {
-                    state
-                        .pending_grants
-                        .iter()
-                        .filter(|((n, _), _)| n == name)
-                        .map(|((_, role), p)| format!("{role} (proposed by {}, awaiting a second administrator)", p.by))
-                        .collect()
-                };
-                ctx.print(View {
-                    json: Value::Array(
-                        state
-                            .people
-                            .values()
-                            .map(|p| json!({"name": p.name, "roles": p.roles, "pending": pending(&p.name)}))
-                            .collect(),
-                    ),
-                    text: state
-                        .people
-                        .values()
-                        .map(|p| {
-                            let mut roles: Vec<String> = p.roles.iter().cloned().collect();
-                            roles.extend(pending(&p.name));
-                            format!("{:<16} {}\n", p.name, roles.join(", "))
-                        })
-                        .collect(),
-                });
-            }
+            PersonCmd::List => unreachable!("{READ}"),
         },
         Cmd::Blackout(cmd) => match cmd {
             BlackoutCmd::Add { from, to, reason, service } => {
@@ -479,13 +497,7 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
                 let r = ctx.execute(app, Command::AddBlackout { from, to, reason, service })?;
                 ctx.done(&r, summary);
             }
-            BlackoutCmd::List => {
-                let b = &app.state().blackouts;
-                ctx.print(View {
-                    json: Value::Array(b.iter().map(|b| json!({"id": format!("B-{}", b.id), "from": codec::time(b.from), "to": codec::time(b.to), "reason": b.reason, "service": b.service})).collect()),
-                    text: b.iter().map(|b| format!("B-{:<3} {} to {}  {}  {}\n", b.id, when(b.from), when(b.to), b.service.as_deref().unwrap_or("all services"), b.reason)).collect(),
-                });
-            }
+            BlackoutCmd::List => unreachable!("{READ}"),
         },
         Cmd::Release(cmd) => release(ctx, app, cmd)?,
         Cmd::Token(cmd) => crate::token_cmd::run(ctx, app, cmd)?,
@@ -528,42 +540,8 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
             let r = ctx.execute(app, command)?;
             ctx.done(&r, format!("{id}: {summary}"));
         }
-        Cmd::Obligations { overdue, release } => {
-            let filter = release.as_deref().map(release_id).transpose()?;
-            let state = app.state();
-            let mut rows = Vec::new();
-            let mut text = String::new();
-            for r in state.releases.values().filter(|r| filter.is_none_or(|f| f == r.id)) {
-                for o in tollgate_domain::obligation::of(state.policy_of(r), r, ctx.now) {
-                    if overdue && o.status != tollgate_domain::obligation::ObligationStatus::Overdue {
-                        continue;
-                    }
-                    let how = fulfilment(r.id, &o.def.fulfilled_by);
-                    rows.push(json!({"release": r.id.to_string(), "service": r.service, "id": o.def.id, "says": o.def.says, "status": o.status.key(), "due_at": o.due.map(codec::time), "fulfilled_at": o.fulfilled.map(codec::time), "how": how}));
-                    text.push_str(&format!(
-                        "{:<6} {:<22} {:<48} {}\n       done by: {how}\n",
-                        r.id,
-                        o.def.id,
-                        o.status_text(),
-                        o.def.says
-                    ));
-                }
-            }
-            if text.is_empty() {
-                text = "no deferred obligations".into();
-            }
-            ctx.print(View { json: Value::Array(rows), text });
-        }
         Cmd::Nc(cmd) => match cmd {
-            NcCmd::List { open } => {
-                let ncs: Vec<_> = app.state().ncs.iter().filter(|n| !open || n.closed.is_none()).collect();
-                let text = if ncs.is_empty() {
-                    "no non-conformances".to_owned()
-                } else {
-                    ncs.iter().map(|n| view::nc_text(n, ctx.now)).collect()
-                };
-                ctx.print(View { json: Value::Array(ncs.iter().map(|n| view::nc_json(n, ctx.now)).collect()), text });
-            }
+            NcCmd::List { .. } => unreachable!("{READ}"),
             NcCmd::Close { nc, corrective_action } => {
                 let id = nc_id(&nc)?;
                 let r = ctx.execute(app, Command::CloseNc { id, corrective_action })?;
@@ -580,13 +558,7 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
                 let r = ctx.execute(app, Command::AddRisk { category, risk, mitigation, owner })?;
                 ctx.done(&r, "risk added to the register".into());
             }
-            RiskCmd::List => {
-                let risks = &app.state().risks;
-                ctx.print(View {
-                    json: Value::Array(risks.iter().map(|r| json!({"id": format!("RISK-{}", r.id), "category": r.category, "risk": r.risk, "mitigation": r.mitigation, "owner": r.owner})).collect()),
-                    text: risks.iter().map(|r| format!("RISK-{:<3} {:<12} {}\n          mitigation: {}\n          owner: {}\n", r.id, r.category, r.risk, r.mitigation, r.owner)).collect(),
-                });
-            }
+            RiskCmd::List => unreachable!("{READ}"),
         },
         Cmd::Import { cdevents } => crate::metrics_cmd::import(ctx, app, &cdevents)?,
         Cmd::Metrics { service, env, from, to } => {
@@ -613,6 +585,7 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
                 },
             );
         }
+        Cmd::Obligations { .. } => unreachable!("{READ}"),
         Cmd::Init { .. }
         | Cmd::Demo
         | Cmd::Profile(_)
@@ -627,7 +600,7 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
 }
 
 /// The command that fulfils a deferred step.
-fn fulfilment(id: ReleaseId, check: &tollgate_domain::policy::Check) -> String {
+pub(crate) fn fulfilment(id: ReleaseId, check: &tollgate_domain::policy::Check) -> String {
     use tollgate_domain::policy::Check;
     match check {
         Check::Confirmed(c) => format!("tollgate release confirm {id} {c} --comment TEXT"),
@@ -708,50 +681,7 @@ fn release(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: ReleaseCmd) -> Result<()
             created(ctx, app, &r);
             return Ok(());
         }
-        ReleaseCmd::List { all } => {
-            let state = app.state();
-            let rows: Vec<(Value, String)> = state
-                .releases
-                .values()
-                .filter(|r| all || r.phase != Phase::Closed)
-                .map(|r| view::release_row(state, r))
-                .collect();
-            let text = if rows.is_empty() {
-                "no releases".to_owned()
-            } else {
-                rows.iter().map(|(_, t)| format!("{t}\n")).collect()
-            };
-            ctx.print(View { json: Value::Array(rows.into_iter().map(|(j, _)| j).collect()), text });
-            return Ok(());
-        }
-        ReleaseCmd::Show { id } => {
-            let state = app.state();
-            let r = state.releases.get(&release_id(&id)?).ok_or_else(|| error(format!("unknown release {id}")))?;
-            ctx.print(view::release(state, r, ctx.now));
-            return Ok(());
-        }
-        ReleaseCmd::Gate { id, gate: name } => {
-            let state = app.state();
-            let r = state.releases.get(&release_id(&id)?).ok_or_else(|| error(format!("unknown release {id}")))?;
-            let policy = state.policy_of(r);
-            let g = match &name {
-                Some(name) => policy.gate(r.track, name).ok_or_else(|| {
-                    let names: Vec<&str> =
-                        policy.gates.iter().filter(|g| g.track == r.track).map(|g| g.id.as_str()).collect();
-                    error(format!("no gate `{name}` on the {} track; expected one of {}", r.track, names.join(", ")))
-                })?,
-                None if r.phase == Phase::Closed => return Err(error(format!("{} is closed", r.id))),
-                // In the deployment phase, the pre-deployment gate matters until deployed.
-                None if r.phase == Phase::Deployment && r.live_since().is_none() => {
-                    policy.gate_for(r.track, r.phase, Opens::Deploy).expect("validated profile")
-                }
-                None => policy.gate_for(r.track, r.phase, Opens::Advance).expect("validated profile"),
-            };
-            let verdict = gate::evaluate(state, r, g, ctx.now);
-            ctx.print(view::gate(state, r, &verdict, &g.name));
-            // A pipeline can stop on a shut gate: the answer is printed, the exit code says no.
-            return if verdict.open { Ok(()) } else { Err(Failure::Shown(3)) };
-        }
+        ReleaseCmd::List { .. } | ReleaseCmd::Show { .. } | ReleaseCmd::Gate { .. } => unreachable!("{READ}"),
         ReleaseCmd::Advance { id } => {
             let id = release_id(&id)?;
             (Command::Advance { release: id }, format!("{id} advanced"))

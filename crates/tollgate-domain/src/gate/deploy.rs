@@ -160,7 +160,7 @@ pub const SIGNING_NOT_CHECKED: &str = "signatures and provenance of the artefact
 /// that release's profile, and that release is `readiness`-ready for it: then `decide` accepts
 /// `Command::Deploy` of that release from anyone allowed to deploy it.
 pub fn may_deploy(state: &State, service: &str, digest: &Digest, environment: &str, now: Timestamp) -> DeployAnswer {
-    let of_service: Vec<&Release> = state.releases.values().filter(|r| r.service == service).collect();
+    let of_service: Vec<&Release> = state.releases.values().map(|r| &**r).filter(|r| r.service == service).collect();
     let holding: Vec<&Release> =
         of_service.iter().copied().filter(|r| r.phase != Phase::Closed && r.is_current(digest)).collect();
     let found = match holding.as_slice() {
@@ -294,6 +294,7 @@ pub fn may_deploy_commit(
     let built: Vec<&Release> = state
         .releases
         .values()
+        .map(|r| &**r)
         .filter(|r| r.service == service && r.phase != Phase::Closed)
         .filter(|r| r.source.as_ref().is_some_and(|s| s.value.commit.to_ascii_lowercase() == commit))
         .collect();

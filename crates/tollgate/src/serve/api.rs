@@ -22,7 +22,6 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
-use clap::Parser;
 use serde_json::{Map, Value, json};
 
 use super::Server;
@@ -133,7 +132,11 @@ async fn github_hook(State(s): State<Arc<Server>>, headers: HeaderMap, body: Byt
 /// Who the credential authenticates (what `tollgate login` checks).
 async fn whoami(State(s): State<Arc<Server>>, headers: HeaderMap) -> Response {
     let s2 = Arc::clone(&s);
-    let who = tokio::task::spawn_blocking(move || s2.identity.authenticate(&s2.app, &headers)).await;
+    let who = tokio::task::spawn_blocking(move || {
+        let state = s2.snapshots.current(&s2.app, &s2.commits).map_err(|f| ApiError::from_failure(&f))?;
+        s2.identity.authenticate(&state, &headers)
+    })
+    .await;
     let response = match who {
         Ok(Ok(principal)) => {
             let via = match &principal.via {
@@ -349,7 +352,8 @@ async fn run(
     let logged = command.clone();
     let s2 = Arc::clone(&s);
     let outcome = tokio::task::spawn_blocking(move || {
-        let principal = s2.identity.authenticate(&s2.app, &headers).inspect_err(|_| s2.metrics.auth_failure())?.name;
+        let state = s2.snapshots.current(&s2.app, &s2.commits).map_err(|f| ApiError::from_failure(&f))?;
+        let principal = s2.identity.authenticate(&state, &headers).inspect_err(|_| s2.metrics.auth_failure())?.name;
         if get && !reads_only {
             return Err(ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -365,13 +369,20 @@ async fn run(
             };
             ApiError::new(status, if status == StatusCode::NOT_FOUND { "unknown-command" } else { "invalid" }, m)
         })?;
-        let mut cli = Cli::try_parse_from(&argv).map_err(|e| {
+        let mut cli = parse(&argv).map_err(|e| {
             let text = e.render().to_string();
             ApiError::new(StatusCode::BAD_REQUEST, "invalid", text.trim_start_matches("error: ").trim_end().to_owned())
         })?;
         cli.json = !text_requested(&headers);
         let json = cli.json;
-        let (result, captured) = crate::run::run_for_client(cli, &principal, &s2.db, &s2.app, files);
+        let ((result, written), captured) = crate::run::run_for_client(cli, &principal, &s2.db, &s2.app, state, files);
+        // Answered only once durable; a write lost with its group is an error, whatever the
+        // command printed.
+        if let Some(written) = written {
+            s2.commits
+                .wait(&s2.app, &s2.snapshots, written)
+                .map_err(|m| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "integrity", m))?;
+        }
         Ok((principal, result, captured, json))
     })
     .await
@@ -402,9 +413,17 @@ async fn run(
                 "request"
             );
             s.metrics.request(route, status);
-            let mut body = json!({"exit": exit, "stdout": captured.stdout, "stderr": captured.stderr});
-            if json && let Ok(v) = serde_json::from_str::<Value>(&captured.stdout) {
-                body["result"] = v;
+            // A JSON answer travels once, as `result`; text as `stdout`.
+            let mut body = json!({"exit": exit, "stderr": captured.stderr});
+            match captured.json {
+                Some(v) => body["result"] = v,
+                None => {
+                    if json && let Ok(v) = serde_json::from_str::<Value>(&captured.stdout) {
+                        body["result"] = v;
+                    } else {
+                        body["stdout"] = Value::String(captured.stdout);
+                    }
+                }
             }
             if let Some(e) = error {
                 body["error"] = e;
@@ -414,6 +433,19 @@ async fn run(
     };
     s.metrics.latency(route, started.elapsed());
     response
+}
+
+thread_local! {
+    /// The command line parser, built once per thread: building clap's tree of every command
+    /// and argument costs more than answering a read.
+    static PARSER: std::cell::RefCell<clap::Command> = std::cell::RefCell::new(<Cli as clap::CommandFactory>::command());
+}
+
+fn parse(argv: &[String]) -> Result<Cli, clap::Error> {
+    PARSER.with_borrow_mut(|parser| {
+        let matches = parser.try_get_matches_from_mut(argv)?;
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+    })
 }
 
 /// The CLI asks for the text it prints (`Accept: text/plain`); everyone else gets JSON.
@@ -463,6 +495,16 @@ pub(super) struct ApiError {
 impl ApiError {
     pub(super) fn new(status: StatusCode, code: &'static str, message: String) -> ApiError {
         ApiError { status, code, message }
+    }
+
+    /// A failure before the command ran (the store could not be read).
+    pub(super) fn from_failure(f: &Failure) -> ApiError {
+        let message = error_of(f)["message"].as_str().unwrap_or_default().to_owned();
+        let code = match f {
+            Failure::Integrity(_) => "integrity",
+            _ => "internal",
+        };
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, message)
     }
 }
 

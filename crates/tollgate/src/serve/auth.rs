@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, StatusCode, header};
 
 use super::api::ApiError;
-use crate::run::{Failure, SharedApp, error};
+use crate::run::{Failure, error};
 use tollgate_app::identity::{self, AuthError, JwksSource, OidcConfig, Principal};
+use tollgate_domain::State;
 
 /// An issuer's key set is fetched again when a token names a key it does not hold (the issuer
 /// rotated its keys), but no more often than this, so that tokens with made-up key ids cannot
@@ -36,8 +37,9 @@ impl Identity {
         Ok(Identity { oidc: oidc.map(RwLock::new), refetched: Mutex::default() })
     }
 
-    /// The authenticated principal, or 401 saying what is wrong with the credential.
-    pub(super) fn authenticate(&self, app: &SharedApp, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    /// The principal `state` authenticates (the latest snapshot: a token created or revoked by
+    /// another process since counts), or 401 saying what is wrong with the credential.
+    pub(super) fn authenticate(&self, state: &State, headers: &HeaderMap) -> Result<Principal, ApiError> {
         let unauthenticated = |m: String| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m);
         let value = headers
             .get(header::AUTHORIZATION)
@@ -49,13 +51,10 @@ impl Identity {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthenticated("Authorization: expected `Bearer <token>`".into()))?;
-        let mut app = app.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // A token created or revoked by another process since the last request counts now.
-        app.catch_up().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "integrity", e.to_string()))?;
         let now = crate::when::system_now();
         let attempt = || {
             let oidc = self.oidc.as_ref().map(|c| c.read().unwrap_or_else(std::sync::PoisonError::into_inner));
-            identity::authenticate(app.state(), oidc.as_deref(), bearer, now)
+            identity::authenticate(state, oidc.as_deref(), bearer, now)
         };
         match attempt() {
             Err(AuthError::KeyNotFound { issuer, .. }) if self.refetch(&issuer) => attempt(),

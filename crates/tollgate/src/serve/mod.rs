@@ -5,9 +5,11 @@
 
 mod api;
 mod auth;
+mod commit;
 mod github;
 mod metrics;
 pub mod openapi;
+mod snapshot;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,6 +23,10 @@ use tollgate_app::App;
 pub(crate) struct Server {
     pub(crate) db: std::path::PathBuf,
     pub(crate) app: SharedApp,
+    /// What reads are answered from.
+    snapshots: snapshot::Snapshots,
+    /// Writers waiting for their facts to be durable.
+    commits: commit::GroupCommit,
     identity: auth::Identity,
     github: Option<github::GitHub>,
     pub(crate) metrics: metrics::Metrics,
@@ -34,9 +40,12 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<(), Failure> {
     init_tracing();
     let identity = auth::Identity::load(args.oidc.as_deref())?;
     let app = App::open(db).map_err(|e| error(format!("{}: {e}", db.display())))?;
+    let app = Arc::new(std::sync::Mutex::new(app));
     let server = Arc::new(Server {
         db: db.to_owned(),
-        app: Arc::new(std::sync::Mutex::new(app)),
+        snapshots: snapshot::Snapshots::new(db, &app),
+        commits: commit::GroupCommit::default(),
+        app,
         identity,
         github: args.github.as_deref().map(github::GitHub::load).transpose()?,
         metrics: metrics::Metrics::install()?,

@@ -54,12 +54,12 @@ pub fn document() -> Value {
             "schemas": {
                 "Answer": {
                     "type": "object",
-                    "required": ["exit", "stdout", "stderr"],
+                    "required": ["exit", "stderr"],
                     "properties": {
                         "exit": {"type": "integer", "description": "The CLI's exit code: 0 done, 1 error, 3 refused or shut, 4 integrity failure."},
-                        "stdout": {"type": "string"},
+                        "stdout": {"type": "string", "description": "What the command printed, when it answered in text."},
                         "stderr": {"type": "string"},
-                        "result": {"description": "The command's JSON answer (unless text was asked for with Accept: text/plain)."},
+                        "result": {"description": "The command's JSON answer, in place of stdout (unless text was asked for with Accept: text/plain)."},
                         "error": {"$ref": "#/components/schemas/Error"},
                     }
                 },
