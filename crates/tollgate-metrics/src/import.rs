@@ -3,23 +3,28 @@
 //! counted as a duplicate and changes nothing. A bad line is rejected with its number and the
 //! rest is imported.
 //!
-//! Incidents do not depend on the order lines arrive in, within one file or across imports
-//! (several sources emit out of order). An incident naming an artefact is caused by the latest
-//! production deployment of that artefact at or before its detection, by event time (two in
-//! the same second are ordered by a hash of their `context.id`):
-//! - an incident is attributed, when it arrives, to the best such deployment known;
-//! - a production deployment arriving later takes over the incidents naming its artefact that
-//!   it explains better: detected at or after it, and unattributed or caused by an earlier
-//!   deployment. Every production deployment of an artefact is kept (`kpi_artefacts`), and
-//!   the latest detection among the incidents naming each artefact is kept in memory, so a
-//!   deployment in time order (after every detection naming its artefact) costs one lookup;
+//! Incidents and rollbacks do not depend on the order lines arrive in, within one file or across
+//! imports (several sources emit out of order); links are made by event time:
+//! - an incident naming an artefact is caused by the latest production deployment of that
+//!   artefact at or before its detection (two in the same second are ordered by a hash of their
+//!   `context.id`). It is attributed, when it arrives, to the best such deployment known; a
+//!   production deployment arriving later takes over the incidents naming its artefact that it
+//!   explains better: detected at or after it, and unattributed or caused by an earlier
+//!   deployment. Every production deployment of an artefact is kept (`kpi_artefacts`);
 //! - an incident's resolution is its earliest `incident.resolved`; one arriving before the
-//!   detection is held until the detection arrives.
+//!   detection is held until the detection arrives;
+//! - a rollback rolls back the latest successful deployment of its service and environment
+//!   finished at or before it (of two in the same second, the one imported later); one arriving
+//!   before any such deployment is held (`kpi_rollbacks`), and a deployment arriving later takes
+//!   over the rollbacks it is the better target of, the one they had getting a record that
+//!   withdraws them (see [`crate::chunk`]). A deployment rolled back more than once is rolled
+//!   back by the earliest.
 //!
-//! Rollbacks and lead times still follow arrival order: a rollback rolls back the latest
-//! deployment of its service and environment imported before it, and a change reaches
-//! production with the first production deployment of its artefact imported after its merge
-//! and packaging.
+//! A stream in time order pays for this with two hash lookups per deployment: the latest
+//! detection among the incidents naming each artefact and the latest rollback of each service
+//! and environment are kept in memory, and a deployment after them has nothing to take over.
+//! Lead times still follow arrival order: a change reaches production with the first production
+//! deployment of its artefact imported after its merge and packaging.
 //!
 //! One import is one transaction: it lands whole or not at all, and `prepare` leaves it open
 //! until the caller's log record of it has been appended (`Prepared::commit`): the facts, the
@@ -31,9 +36,9 @@
 //! with the table's slack), the pipeline chains in flight, merged changes not yet in production,
 //! the changes of each artefact not yet deployed, the chunks of the current period, the latest
 //! detection of the incidents naming each artefact and the resolutions of incidents not yet
-//! detected. The seen ids, pending changes, artefact contents, held resolutions and the latest
-//! deployment of each service persist in the store between imports; a pipeline chain split
-//! across two import files loses its start.
+//! detected. The seen ids, pending changes, artefact contents, held resolutions, the latest
+//! deployment and the latest rollback of each service persist in the store between imports; a
+//! pipeline chain split across two import files loses its start.
 
 use std::collections::HashMap;
 
@@ -99,12 +104,30 @@ impl Deployed {
     }
 }
 
-/// The latest successful deployment of a service to an environment: what a rollback rolls back.
+/// A rollback that a deployment arriving later takes over.
+struct Moved {
+    /// In `kpi_rollbacks`.
+    row: i64,
+    completed: Time,
+    decided: Time,
+    /// What it rolled back until then: deployment id and period.
+    before: Option<(u64, i64)>,
+}
+
+/// A successful deployment as a rollback names it: a rollback rolls back the latest one of its
+/// service and environment finished at or before it (of two in the same second, the one
+/// imported later).
 #[derive(Clone, Copy)]
-struct Latest {
+struct Target {
     id: u64,
     period: i64,
-    rolled_back: bool,
+    finished: Time,
+}
+
+impl Target {
+    fn rank(&self) -> (Time, u64) {
+        (self.finished, self.id)
+    }
 }
 
 pub struct Importer<'s> {
@@ -117,7 +140,11 @@ pub struct Importer<'s> {
     /// Merged, not yet in production: commit time.
     changes: FastMap<u128, Time>,
     artefact_changes: FastMap<u128, Vec<u128>>,
-    latest: FastMap<(i64, i64), Latest>,
+    /// The latest successful deployment of each (service, environment), by finish.
+    latest: FastMap<(i64, i64), Target>,
+    /// The latest completion among the rollbacks of each (service, environment), of every
+    /// import: a deployment finishing after it is rolled back by none of them.
+    rolled_until: FastMap<(i64, i64), Time>,
     /// Records not yet written, by chunk: (environment, period, service).
     chunks: FastMap<(i64, i64, i64), Vec<u8>>,
     chunk_bytes: usize,
@@ -188,13 +215,19 @@ impl<'s> Importer<'s> {
         for (artefact, change) in pairs(&state("artefact_changes")?) {
             artefact_changes.entry(artefact).or_default().push(change);
         }
-        let latest = state("latest")?
-            .chunks_exact(33)
-            .map(|c| {
-                let int = |at: usize| i64::from_le_bytes(c[at..at + 8].try_into().unwrap_or([0; 8]));
-                ((int(0), int(8)), Latest { id: int(16) as u64, period: int(24), rolled_back: c[32] != 0 })
-            })
-            .collect();
+        let latest_at = state("latest_at")?;
+        let latest = if latest_at.is_empty() {
+            // A store of format 2, which did not keep the finish: its latest deployments come
+            // before any imported from now on.
+            ints(&state("latest")?, 33)
+                .map(|i| ((i[0], i[1]), Target { id: i[2] as u64, period: i[3], finished: Time::MIN }))
+                .collect()
+        } else {
+            ints(&latest_at, 40)
+                .map(|i| ((i[0], i[1]), Target { id: i[2] as u64, period: i[3], finished: i[4] }))
+                .collect()
+        };
+        let rolled_until = ints(&state("rolled_until")?, 24).map(|i| ((i[0], i[1]), i[2])).collect();
         let next_id = state("next_id")?.try_into().map(u64::from_le_bytes).unwrap_or(1);
         let artefacts_until = match state("artefacts_until")?.try_into() {
             Ok(bytes) => i64::from_le_bytes(bytes),
@@ -230,6 +263,7 @@ impl<'s> Importer<'s> {
             changes,
             artefact_changes,
             latest,
+            rolled_until,
             chunks: FastMap::default(),
             chunk_bytes: 0,
             deployed_artefacts: FastMap::default(),
@@ -321,18 +355,25 @@ impl<'s> Importer<'s> {
         let changes: Vec<u8> = self.changes.iter().flat_map(|(k, v)| pair(*k, *v as u128)).collect();
         let artefact_changes: Vec<u8> =
             self.artefact_changes.iter().flat_map(|(a, cs)| cs.iter().flat_map(move |c| pair(*a, *c))).collect();
-        let mut latest = Vec::with_capacity(self.latest.len() * 33);
-        for ((service, environment), l) in &self.latest {
-            for int in [*service, *environment, l.id as i64, l.period] {
-                latest.extend_from_slice(&int.to_le_bytes());
-            }
-            latest.push(u8::from(l.rolled_back));
-        }
+        let latest: Vec<u8> = self
+            .latest
+            .iter()
+            .flat_map(|((service, environment), l)| [*service, *environment, l.id as i64, l.period, l.finished])
+            .flat_map(i64::to_le_bytes)
+            .collect();
+        let rolled_until: Vec<u8> = self
+            .rolled_until
+            .iter()
+            .flat_map(|((service, environment), at)| [*service, *environment, *at])
+            .flat_map(i64::to_le_bytes)
+            .collect();
+        self.store.conn.execute("DELETE FROM kpi_state WHERE key = 'latest'", [])?;
         let resolutions: Vec<u8> = self.resolutions.iter().flat_map(|(k, v)| pair(*k, *v as u128)).collect();
         for (key, value) in [
             ("changes", changes),
             ("artefact_changes", artefact_changes),
-            ("latest", latest),
+            ("latest_at", latest),
+            ("rolled_until", rolled_until),
             ("next_id", self.next_id.to_le_bytes().to_vec()),
             ("artefacts_until", self.artefacts_until.to_le_bytes().to_vec()),
             ("resolutions", resolutions),
@@ -507,7 +548,14 @@ impl<'s> Importer<'s> {
             lead_times: &lead_times,
         };
         self.record(environment, period, service, |buf| chunk::push_deployment(buf, &deployment));
-        self.latest.insert((service, environment), Latest { id, period, rolled_back: false });
+        let target = Target { id, period, finished: e.at };
+        let latest = self.latest.entry((service, environment)).or_insert(target);
+        if target.rank() > latest.rank() {
+            *latest = target;
+        }
+        if self.rolled_until.get(&(service, environment)).is_some_and(|&at| at >= e.at) {
+            self.rollbacks_taken_over(service, environment, target)?;
+        }
         if production && let Some(hash) = artefact {
             let d = Deployed { id, finished: e.at, tie: h as i64, service };
             self.deployed_artefacts.entry(hash).or_default().push(d);
@@ -549,22 +597,114 @@ impl<'s> Importer<'s> {
         let Some(env) = e.environment.as_deref() else {
             return Ok(Err(Outcome::Rejected("service.rolledback without subject.content.environment.id".into())));
         };
-        let (Some(service), Some(environment)) = (self.names.get(e.subject.as_ref()), self.names.get(env)) else {
-            return Ok(Err(Outcome::Skipped("rollback of a service never deployed there")));
+        let service = self.name(&e.subject)?;
+        let environment = self.name(&environment_key(env))?;
+        let decided = chain.map_or(e.at, |c| c.first.min(e.at));
+        let target = match self.latest.get(&(service, environment)) {
+            Some(l) if l.finished <= e.at => Some(*l),
+            // Never deployed there (yet): held until a deployment arrives.
+            None => None,
+            Some(_) => self.target_before(service, environment, e.at)?,
         };
-        let (service, environment) = (*service, *environment);
-        let Some(latest) = self.latest.get_mut(&(service, environment)) else {
-            return Ok(Err(Outcome::Skipped("rollback of a service never deployed there")));
+        let (id, finished, period) = match target {
+            Some(t) => (Some(t.id as i64), Some(t.finished), Some(t.period)),
+            None => (None, None, None),
         };
-        // A deployment is rolled back once; a second rollback event for it changes nothing.
-        if !latest.rolled_back {
-            latest.rolled_back = true;
-            let Latest { id, period, .. } = *latest;
-            let decided = chain.map_or(e.at, |c| c.first.min(e.at));
-            self.record(environment, period, service, |buf| chunk::push_rollback(buf, id, decided, e.at));
+        self.store
+            .conn
+            .prepare_cached(
+                "INSERT INTO kpi_rollbacks (service, environment, completed, decided, deployment, target_finished,
+                     target_period) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![service, environment, e.at, decided, id, finished, period])?;
+        // Every rollback of a deployment is recorded; a query takes the earliest.
+        if let Some(t) = target {
+            self.record(environment, t.period, service, |buf| chunk::push_rollback(buf, t.id, decided, e.at));
         }
+        let until = self.rolled_until.entry((service, environment)).or_insert(e.at);
+        *until = (*until).max(e.at);
         self.summary.rollbacks += 1;
         Ok(Ok(()))
+    }
+
+    /// The latest successful deployment of the service to the environment finished at or before
+    /// `at`, from the chunks of the periods up to `at`'s, latest first (written or not).
+    fn target_before(&self, service: i64, environment: i64, at: Time) -> rusqlite::Result<Option<Target>> {
+        let last = chunk::period(at);
+        let conn = &self.store.conn;
+        let mut periods: Vec<i64> = conn
+            .prepare_cached(
+                "SELECT period FROM kpi_deployments WHERE service = ?1 AND environment = ?2 AND period <= ?3",
+            )?
+            .query_map(params![service, environment, last], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        periods.extend(self.chunks.keys().filter(|k| (k.0, k.2) == (environment, service) && k.1 <= last).map(|k| k.1));
+        periods.sort_unstable();
+        periods.dedup();
+        let mut written = conn.prepare_cached(
+            "SELECT records FROM kpi_deployments WHERE environment = ?1 AND period = ?2 AND service = ?3",
+        )?;
+        for period in periods.into_iter().rev() {
+            let key = (environment, period, service);
+            let blob: Option<Vec<u8>> = written.query_row(params![key.0, key.1, key.2], |r| r.get(0)).optional()?;
+            let mut best: Option<Target> = None;
+            for blob in [blob.as_deref(), self.chunks.get(&key).map(Vec::as_slice)].into_iter().flatten() {
+                for record in chunk::records(blob) {
+                    if let chunk::Record::Deployment(d) = record.map_err(crate::store::chunk_error)?
+                        && d.success
+                        && d.finished <= at
+                    {
+                        let t = Target { id: d.id, period, finished: d.finished };
+                        if best.is_none_or(|b| t.rank() > b.rank()) {
+                            best = Some(t);
+                        }
+                    }
+                }
+            }
+            if best.is_some() {
+                return Ok(best);
+            }
+        }
+        Ok(None)
+    }
+
+    /// A successful deployment arriving after rollbacks of its service and environment that
+    /// completed at or after it: it is what they roll back where it is later than what they had.
+    fn rollbacks_taken_over(&mut self, service: i64, environment: i64, d: Target) -> rusqlite::Result<()> {
+        let id = d.id as i64;
+        let moved: Vec<Moved> = {
+            let conn = &self.store.conn;
+            let moved: Vec<_> = conn
+                .prepare_cached(
+                    "SELECT id, completed, decided, deployment, target_period FROM kpi_rollbacks
+                     WHERE service = ?1 AND environment = ?2 AND completed >= ?3
+                         AND (deployment IS NULL OR target_finished < ?3 OR (target_finished = ?3 AND deployment < ?4))",
+                )?
+                .query_map(params![service, environment, d.finished, id], |r| {
+                    let before = r.get::<_, Option<i64>>(3)?.zip(r.get::<_, Option<i64>>(4)?);
+                    Ok(Moved {
+                        row: r.get(0)?,
+                        completed: r.get(1)?,
+                        decided: r.get(2)?,
+                        before: before.map(|(b, p)| (b as u64, p)),
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut update = conn.prepare_cached(
+                "UPDATE kpi_rollbacks SET deployment = ?1, target_finished = ?2, target_period = ?3 WHERE id = ?4",
+            )?;
+            for m in &moved {
+                update.execute(params![id, d.finished, d.period, m.row])?;
+            }
+            moved
+        };
+        for Moved { completed, decided, before, .. } in moved {
+            if let Some((before, period)) = before {
+                self.record(environment, period, service, |buf| chunk::push_withdrawn(buf, before, decided, completed));
+            }
+            self.record(environment, d.period, service, |buf| chunk::push_rollback(buf, d.id, decided, completed));
+        }
+        Ok(())
     }
 
     fn incident(&mut self, e: &Event<'_>) -> rusqlite::Result<Result<(), Outcome>> {
@@ -750,6 +890,12 @@ fn pairs(blob: &[u8]) -> impl Iterator<Item = (u128, u128)> + '_ {
 
 fn pair(a: u128, b: u128) -> impl Iterator<Item = u8> {
     a.to_le_bytes().into_iter().chain(b.to_le_bytes())
+}
+
+/// Records of `size` bytes from a `kpi_state` blob, each read as little-endian i64s.
+fn ints(blob: &[u8], size: usize) -> impl Iterator<Item = Vec<i64>> + '_ {
+    blob.chunks_exact(size)
+        .map(|c| c.chunks_exact(8).map(|i| i64::from_le_bytes(i.try_into().unwrap_or([0; 8]))).collect())
 }
 
 /// A 128-bit hash as the store's two integer columns: high half, low half.
