@@ -5,12 +5,15 @@
 //!
 //! A rollback is a record of its own in the chunk of the deployment it rolls back, so nothing
 //! once written is ever rewritten: a late record for a closed period is appended to its blob.
+//! A rollback that a deployment arriving later turns out to roll back instead is withdrawn from
+//! the first by a record of its own; of the rollbacks left, a deployment's is the earliest.
 //!
 //! Record layout (little-endian):
 //! - deployment: `1`, id u64, finished i64, flags u8, then as flagged: pipeline start i64,
 //!   artefact (u32 length + UTF-8), fixed incident (u32 length + UTF-8), lead times (u32 count +
 //!   i64 each);
-//! - rollback: `2`, deployment id u64, decided i64, completed i64.
+//! - rollback: `2`, deployment id u64, decided i64, completed i64;
+//! - rollback withdrawn: `3`, then as the rollback it withdraws.
 
 use crate::history::Time;
 
@@ -23,6 +26,7 @@ pub fn period(t: Time) -> i64 {
 
 const DEPLOYMENT: u8 = 1;
 const ROLLBACK: u8 = 2;
+const WITHDRAWN: u8 = 3;
 
 const SUCCESS: u8 = 1;
 const EMERGENCY: u8 = 2;
@@ -77,7 +81,16 @@ pub fn push_deployment(buf: &mut Vec<u8>, d: &NewDeployment<'_>) {
 }
 
 pub fn push_rollback(buf: &mut Vec<u8>, deployment: u64, decided: Time, completed: Time) {
-    buf.push(ROLLBACK);
+    push_rollback_record(buf, ROLLBACK, deployment, decided, completed);
+}
+
+/// Withdraws the rollback pushed with the same values.
+pub fn push_withdrawn(buf: &mut Vec<u8>, deployment: u64, decided: Time, completed: Time) {
+    push_rollback_record(buf, WITHDRAWN, deployment, decided, completed);
+}
+
+fn push_rollback_record(buf: &mut Vec<u8>, kind: u8, deployment: u64, decided: Time, completed: Time) {
+    buf.push(kind);
     buf.extend_from_slice(&deployment.to_le_bytes());
     buf.extend_from_slice(&decided.to_le_bytes());
     buf.extend_from_slice(&completed.to_le_bytes());
@@ -107,6 +120,7 @@ impl DeploymentRecord<'_> {
 pub enum Record<'a> {
     Deployment(DeploymentRecord<'a>),
     Rollback { deployment: u64, decided: Time, completed: Time },
+    Withdrawn { deployment: u64, decided: Time, completed: Time },
 }
 
 /// The records of a chunk in order; `Err` names the byte offset of a damaged record.
@@ -188,6 +202,9 @@ impl<'a> Records<'a> {
                 }))
             }
             ROLLBACK => Ok(Record::Rollback { deployment: self.u64()?, decided: self.i64()?, completed: self.i64()? }),
+            WITHDRAWN => {
+                Ok(Record::Withdrawn { deployment: self.u64()?, decided: self.i64()?, completed: self.i64()? })
+            }
             _ => Err(Damaged(self.at)),
         }
     }
@@ -242,6 +259,7 @@ mod tests {
             },
         );
         push_rollback(&mut buf, 7, 1_100, 1_500);
+        push_withdrawn(&mut buf, 7, 1_100, 1_500);
         let all: Vec<_> = records(&buf).collect::<Result<_, _>>().unwrap();
         let Record::Deployment(first) = &all[0] else { panic!("{all:?}") };
         assert_eq!((first.id, first.finished, first.success, first.emergency), (7, 1_000, true, true));
@@ -252,6 +270,7 @@ mod tests {
         let Record::Deployment(second) = &all[1] else { panic!("{all:?}") };
         assert_eq!((second.success, second.artefact, second.lead_times().to_vec()), (false, None, vec![]));
         assert_eq!(all[2], Record::Rollback { deployment: 7, decided: 1_100, completed: 1_500 });
+        assert_eq!(all[3], Record::Withdrawn { deployment: 7, decided: 1_100, completed: 1_500 });
 
         let cut = &buf[..buf.len() - 3];
         assert_eq!(records(cut).last(), Some(Err(Damaged(buf.len() - 25))));

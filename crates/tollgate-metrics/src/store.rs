@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
+use smallvec::SmallVec;
 
 use crate::chunk::{self, Record};
 use crate::history::{Deployment, History, Incident, Rollback, Severity, Time};
@@ -34,8 +35,9 @@ pub fn path_beside(ledger: &Path) -> PathBuf {
     ledger.with_extension("kpi.db")
 }
 
-/// `PRAGMA user_version` of the current layout. Format 1 kept a row per deployment.
-const FORMAT: i64 = 2;
+/// `PRAGMA user_version` of the current layout. Format 1 kept a row per deployment; format 2
+/// only the latest production deployment of each artefact, and no artefact with an incident.
+const FORMAT: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kpi_names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
@@ -48,12 +50,14 @@ CREATE TABLE IF NOT EXISTS kpi_deployments (
 );
 CREATE INDEX IF NOT EXISTS kpi_deployments_service ON kpi_deployments (service, environment, period);
 CREATE TABLE IF NOT EXISTS kpi_artefacts (
-    hash INTEGER PRIMARY KEY,
+    hash INTEGER NOT NULL,
     hash_low INTEGER NOT NULL,
-    deployment INTEGER NOT NULL,
     finished INTEGER NOT NULL,
-    service INTEGER NOT NULL
-);
+    tie INTEGER NOT NULL,
+    deployment INTEGER NOT NULL,
+    service INTEGER NOT NULL,
+    PRIMARY KEY (hash, hash_low, finished, tie, deployment)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kpi_incidents (
     id INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE,
@@ -63,16 +67,48 @@ CREATE TABLE IF NOT EXISTS kpi_incidents (
     detected INTEGER NOT NULL,
     resolved INTEGER,
     caused_by INTEGER,
-    caused_service INTEGER
+    caused_service INTEGER,
+    artefact INTEGER,
+    artefact_low INTEGER,
+    cause_finished INTEGER,
+    cause_tie INTEGER
 );
 CREATE INDEX IF NOT EXISTS kpi_incidents_detected ON kpi_incidents (detected);
 CREATE INDEX IF NOT EXISTS kpi_incidents_service ON kpi_incidents (service, detected);
 CREATE INDEX IF NOT EXISTS kpi_incidents_cause ON kpi_incidents (caused_by) WHERE caused_by IS NOT NULL;
 CREATE INDEX IF NOT EXISTS kpi_incidents_caused_service ON kpi_incidents (caused_service, caused_by)
     WHERE caused_by IS NOT NULL;
+CREATE INDEX IF NOT EXISTS kpi_incidents_artefact ON kpi_incidents (artefact, artefact_low, detected)
+    WHERE artefact IS NOT NULL;
+CREATE TABLE IF NOT EXISTS kpi_rollbacks (
+    id INTEGER PRIMARY KEY,
+    service INTEGER NOT NULL,
+    environment INTEGER NOT NULL,
+    completed INTEGER NOT NULL,
+    decided INTEGER NOT NULL,
+    deployment INTEGER,
+    target_finished INTEGER,
+    target_period INTEGER
+);
+CREATE INDEX IF NOT EXISTS kpi_rollbacks_service ON kpi_rollbacks (service, environment, completed);
 CREATE TABLE IF NOT EXISTS kpi_seen (chunk INTEGER PRIMARY KEY, hashes BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS kpi_state (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 ";
+
+/// Format 2 to 3: its incidents and rollbacks keep the deployments they name (no deployment
+/// imported later takes them over), its artefacts their latest production deployment.
+const FROM_2: &str = "
+ALTER TABLE kpi_incidents ADD COLUMN artefact INTEGER;
+ALTER TABLE kpi_incidents ADD COLUMN artefact_low INTEGER;
+ALTER TABLE kpi_incidents ADD COLUMN cause_finished INTEGER;
+ALTER TABLE kpi_incidents ADD COLUMN cause_tie INTEGER;
+ALTER TABLE kpi_artefacts RENAME TO kpi_artefacts_2;
+";
+
+/// A chunk that does not decode, as the error of the query that read it.
+pub(crate) fn chunk_error(e: chunk::Damaged) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Blob, Box::new(e))
+}
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
@@ -83,7 +119,9 @@ impl Store {
         let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
         let tables: i64 =
             conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0)).map_err(err)?;
-        if found != FORMAT && (found != 0 || tables > 0) {
+        if found == 2 {
+            Self::from_2(&conn).map_err(err)?;
+        } else if found != FORMAT && (found != 0 || tables > 0) {
             return Err(StoreError::Format { path: path.display().to_string(), found });
         }
         if found == 0 {
@@ -101,6 +139,20 @@ impl Store {
     fn create(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch(SCHEMA)?;
         conn.pragma_update(None, "user_version", FORMAT)
+    }
+
+    /// One transaction: a store is of one format or the other.
+    fn from_2(conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let migrated = conn.execute_batch(FROM_2).and_then(|()| Self::create(conn)).and_then(|()| {
+            conn.execute_batch(
+                "INSERT INTO kpi_artefacts (hash, hash_low, finished, tie, deployment, service)
+                         SELECT hash, hash_low, finished, 0, deployment, service FROM kpi_artefacts_2;
+                     DROP TABLE kpi_artefacts_2;",
+            )
+        });
+        conn.execute_batch(if migrated.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+        migrated
     }
 
     pub fn name_id(&self, name: &str) -> rusqlite::Result<Option<i64>> {
@@ -211,19 +263,18 @@ impl Store {
              WHERE environment = ?1 AND period BETWEEN ?2 AND ?3 AND {services}"
         ))?;
         let mut rows = stmt.query(params![env, chunk::period(start), chunk::period(to - 1), value])?;
-        let damaged =
-            |e: chunk::Damaged| rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Blob, Box::new(e));
         let environment: Arc<str> = environment.into();
         let mut names: FastMap<i64, Arc<str>> = FastMap::default();
         let mut out = Vec::new();
-        let mut rollbacks: FastMap<u64, Rollback> = FastMap::default();
+        let mut rollbacks: FastMap<u64, SmallVec<[Rollback; 1]>> = FastMap::default();
+        let mut withdrawn = Vec::new();
         // Blobs are decoded where SQLite holds them, never copied: a whole-organisation query
         // reads some 150 MB of them.
         while let Some(r) = rows.next()? {
             let service_id: i64 = r.get(0)?;
             let service = names.entry(service_id).or_insert_with(|| name(service_id).into()).clone();
             for record in chunk::records(r.get_ref(1)?.as_blob()?) {
-                match record.map_err(damaged)? {
+                match record.map_err(chunk_error)? {
                     Record::Deployment(d) if start <= d.finished && d.finished < to => out.push(Deployment {
                         id: d.id,
                         service: service.clone(),
@@ -242,13 +293,24 @@ impl Store {
                     }),
                     Record::Deployment(_) => {}
                     Record::Rollback { deployment, decided, completed } => {
-                        rollbacks.entry(deployment).or_insert(Rollback { decided, completed: Some(completed) });
+                        rollbacks.entry(deployment).or_default().push(Rollback { decided, completed: Some(completed) });
+                    }
+                    Record::Withdrawn { deployment, decided, completed } => {
+                        withdrawn.push((deployment, Rollback { decided, completed: Some(completed) }));
                     }
                 }
             }
         }
+        for (deployment, rollback) in withdrawn {
+            if let Some(rs) = rollbacks.get_mut(&deployment)
+                && let Some(at) = rs.iter().position(|r| *r == rollback)
+            {
+                rs.remove(at);
+            }
+        }
+        // A deployment rolled back more than once: by the earliest.
         for d in &mut out {
-            d.rollback = rollbacks.get(&d.id).copied();
+            d.rollback = rollbacks.get(&d.id).and_then(|rs| rs.iter().min_by_key(|r| r.completed).copied());
         }
         Ok(out)
     }

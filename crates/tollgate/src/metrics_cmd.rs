@@ -58,9 +58,12 @@ pub(crate) fn import(ctx: &Ctx, app: &mut App<SqliteLedger>, file: &Path) -> Res
             error(format!("{}: line {n} is longer than {MAX_LINE} bytes; nothing was imported", file.display()))
         }
     })?;
-    let summary = importer.finish().map_err(|e| store_error(&e))?;
+    // The KPI store commits only after the log has recorded the import: a failed append
+    // leaves the store as it was (the prepared transaction rolls back), and a rerun imports.
+    let prepared = importer.prepare().map_err(|e| store_error(&e))?;
     let digest = Digest::from_sha256(digest);
-    let deployments = summary
+    let deployments = prepared
+        .summary
         .to_check
         .iter()
         .filter_map(|(service, artefact, at)| {
@@ -68,13 +71,25 @@ pub(crate) fn import(ctx: &Ctx, app: &mut App<SqliteLedger>, file: &Path) -> Res
             Some(ExternalDeployment { service: service.clone(), artefact: artefact.clone(), at })
         })
         .collect();
-    let recorded =
-        ctx.execute(app, Command::RecordImport { record: record(file, digest.clone(), &summary), deployments })?;
+    let command = Command::RecordImport { record: record(file, digest.clone(), &prepared.summary), deployments };
+    let recorded = ctx.execute(app, command).map_err(|f| match f {
+        Failure::Error(e) | Failure::Conflict(e) => {
+            error(format!("{}: the log did not record the import ({e}); nothing was imported", file.display()))
+        }
+        other => other,
+    })?;
+    let summary = prepared.commit().map_err(|e| {
+        error(format!(
+            "{}: {e}; the log records the import of {} but the KPI store does not hold it: run the import again",
+            kpi_path.display(),
+            file.display()
+        ))
+    })?;
     let raised = recorded.facts.iter().filter(|f| matches!(f.event, tollgate_domain::Event::NcRaised(_))).count();
     let rejections: Vec<_> =
         summary.rejections.iter().map(|(line, why)| json!({"line": line, "reason": why})).collect();
     let mut text = format!(
-        "imported {} of {} lines from {} (sha256 {}): {} deployments, {} failed, {} rollbacks, {} incidents ({} unattributed), {} changes reached production; {} duplicates, {} skipped, {} rejected",
+        "imported {} of {} lines from {} (sha256 {}): {} deployments, {} failed, {} rollbacks, {} incidents ({} unattributed), {} changes reached production; {} duplicates, {} skipped, {} rejected{}",
         summary.imported,
         summary.lines,
         file.display(),
@@ -87,7 +102,11 @@ pub(crate) fn import(ctx: &Ctx, app: &mut App<SqliteLedger>, file: &Path) -> Res
         summary.changes_shipped,
         summary.duplicates,
         summary.skipped,
-        summary.rejected
+        summary.rejected,
+        match summary.earlier_incidents_attributed {
+            0 => String::new(),
+            n => format!("; {n} incidents of earlier imports attributed to its deployments"),
+        }
     );
     let mut reasons: Vec<_> = summary.skip_reasons.iter().collect();
     reasons.sort();
@@ -118,6 +137,7 @@ pub(crate) fn import(ctx: &Ctx, app: &mut App<SqliteLedger>, file: &Path) -> Res
                 "rejected": summary.rejected, "rejections": rejections, "deployments": summary.deployments,
                 "failed_deployments": summary.failed_deployments, "rollbacks": summary.rollbacks,
                 "incidents": summary.incidents, "unattributed_incidents": summary.unattributed_incidents,
+                "earlier_incidents_attributed": summary.earlier_incidents_attributed,
                 "changes_shipped": summary.changes_shipped, "log_seq": recorded.first_seq,
             }),
             text,

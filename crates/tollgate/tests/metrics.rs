@@ -14,6 +14,51 @@ fn line(id: &str, chain: &str, kind: &str, at: &str, subject: &str, content: &st
     )
 }
 
+/// The production deployment of artefact a1 of `payments` at 10:20 on 1 October 2026.
+fn payments_deployed(id: &str) -> String {
+    line(
+        id,
+        "k1",
+        "service.deployed.0.3.0",
+        "2026-10-01T10:20:00Z",
+        "payments",
+        r#""environment":{"id":"production"},"artifactId":"a1""#,
+        "",
+    )
+}
+
+/// P1 incident INC-1, naming artefact a1, detected at 11:00 on 1 October 2026.
+fn inc1_detected(id: &str) -> String {
+    line(
+        id,
+        "i1",
+        "incident.detected.0.3.0",
+        "2026-10-01T11:00:00Z",
+        "INC-1",
+        r#""artifactId":"a1""#,
+        r#","customData":{"severity":"P1"}"#,
+    )
+}
+
+/// A Tollgate under QMS-DEV-PRO-004 with its people, and `events.jsonl` holding these lines.
+fn tollgate_with_events(lines: &[&str]) -> (Tg, std::path::PathBuf) {
+    let tg = Tg::new();
+    init_with_people(&tg, "qms-dev-pro-004");
+    let file = tg.path("events.jsonl");
+    std::fs::write(&file, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    (tg, file)
+}
+
+/// Importing `file` imports its one deployment as new: nothing of it was kept before.
+#[track_caller]
+fn imports_one_new_deployment(tg: &Tg, file: &std::path::Path) {
+    let v = tg.json("rita", &["import", "--cdevents", file.to_str().unwrap()]);
+    assert_eq!(
+        (v["imported"].as_u64(), v["duplicates"].as_u64(), v["deployments"].as_u64()),
+        (Some(1), Some(0), Some(1))
+    );
+}
+
 #[test]
 fn an_import_is_idempotent_anchored_in_the_log_and_reports_its_rejections() {
     let tg = Tg::new();
@@ -21,24 +66,8 @@ fn an_import_is_idempotent_anchored_in_the_log_and_reports_its_rejections() {
     let file = tg.path("events.jsonl");
     let events = [
         line("e1", "k1", "pipelinerun.started.0.2.0", "2026-10-01T10:00:00Z", "run", "", ""),
-        line(
-            "e2",
-            "k1",
-            "service.deployed.0.3.0",
-            "2026-10-01T10:20:00Z",
-            "payments",
-            r#""environment":{"id":"production"},"artifactId":"a1""#,
-            "",
-        ),
-        line(
-            "e3",
-            "i1",
-            "incident.detected.0.3.0",
-            "2026-10-01T11:00:00Z",
-            "INC-1",
-            r#""artifactId":"a1""#,
-            r#","customData":{"severity":"P1"}"#,
-        ),
+        payments_deployed("e2"),
+        inc1_detected("e3"),
         line("e4", "i1", "incident.resolved.0.3.0", "2026-10-01T11:30:00Z", "INC-1", "", ""),
         "not json".to_owned(),
     ]
@@ -119,31 +148,16 @@ fn a_production_deployment_without_an_approved_release_after_enforcement_is_a_no
 
 #[test]
 fn an_import_that_fails_part_way_leaves_the_store_and_the_log_as_they_were() {
-    let tg = Tg::new();
-    init_with_people(&tg, "qms-dev-pro-004");
-    let file = tg.path("events.jsonl");
-    let deployed = line(
-        "e1",
-        "k1",
-        "service.deployed.0.3.0",
-        "2026-10-01T10:20:00Z",
-        "payments",
-        r#""environment":{"id":"production"},"artifactId":"a1""#,
-        "",
-    );
+    let deployed = payments_deployed("e1");
     let overlong = format!(r#"{{"context":{{"id":"{}"}}}}"#, "x".repeat(1 << 20));
-    std::fs::write(&file, format!("{deployed}\n{overlong}\n")).unwrap();
+    let (tg, file) = tollgate_with_events(&[&deployed, &overlong]);
     let before = tg.events();
     let err = tg.run("rita", &["import", "--cdevents", file.to_str().unwrap()]);
     check(&err, 1, &["events.jsonl: line 2 is longer than 1048576 bytes; nothing was imported"]);
     assert_eq!(tg.events(), before, "no import fact");
     // The deployment before the bad line was not kept: importing it again imports it.
     std::fs::write(&file, format!("{deployed}\n")).unwrap();
-    let v = tg.json("rita", &["import", "--cdevents", file.to_str().unwrap()]);
-    assert_eq!(
-        (v["imported"].as_u64(), v["duplicates"].as_u64(), v["deployments"].as_u64()),
-        (Some(1), Some(0), Some(1))
-    );
+    imports_one_new_deployment(&tg, &file);
 }
 
 fn day_around_now(tg: &Tg, args: &[&str]) -> serde_json::Value {
@@ -306,4 +320,49 @@ fn a_grs_release_reports_grs_s_four_metrics_without_targets_or_bands() {
         assert!(k.breaches.is_empty(), "{}", k.key);
     }
     assert!(kpis[0].value.is_some() && kpis[2].value.is_some());
+}
+
+#[test]
+fn an_import_whose_log_append_fails_leaves_the_kpi_store_as_it_was_and_a_rerun_imports() {
+    // Given a deployment to import, and a log that refuses every append (as a full disk would)
+    let (tg, file) = tollgate_with_events(&[&payments_deployed("e1")]);
+    tg.sqlite()
+        .execute_batch("CREATE TRIGGER full_disk BEFORE INSERT ON entries BEGIN SELECT RAISE(ABORT, 'disk full'); END;")
+        .unwrap();
+    let before = tg.events();
+    // When the import runs
+    let err = tg.run("rita", &["import", "--cdevents", file.to_str().unwrap()]);
+    // Then it fails naming the file, the log records nothing and the KPI store holds nothing of it
+    check(&err, 1, &["import"]);
+    let message = stderr(&err);
+    assert!(
+        message.contains("events.jsonl") && message.contains("disk full") && message.contains("nothing was imported"),
+        "{message}"
+    );
+    assert_eq!(tg.events(), before, "no import fact");
+    let kpi = rusqlite::Connection::open(tollgate_metrics::store::path_beside(&tg.db)).unwrap();
+    let count =
+        |table: &str| -> i64 { kpi.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap() };
+    assert_eq!((count("kpi_seen"), count("kpi_deployments"), count("kpi_artefacts")), (0, 0, 0));
+    // And once the log takes appends again, a rerun imports the deployment (not a duplicate)
+    tg.sqlite().execute_batch("DROP TRIGGER full_disk").unwrap();
+    imports_one_new_deployment(&tg, &file);
+    assert_eq!(tg.events(), before + 1);
+}
+
+#[test]
+fn an_incident_imported_before_its_deployment_counts_against_it_once_a_later_import_brings_it() {
+    // Given an import of a P1 incident naming artefact a1, of which no deployment is known yet
+    let (tg, incidents) = tollgate_with_events(&[&inc1_detected("i1")]);
+    let first = tg.json("rita", &["import", "--cdevents", incidents.to_str().unwrap()]);
+    assert_eq!(first["unattributed_incidents"], 1);
+    // When a later import brings a1's production deployment, 40 minutes before the detection
+    let deployments = tg.path("deployments.jsonl");
+    std::fs::write(&deployments, format!("{}\n", payments_deployed("e1"))).unwrap();
+    let second = tg.json("rita", &["import", "--cdevents", deployments.to_str().unwrap()]);
+    // Then that import attributes the incident to it, and the deployment counts as failed
+    assert_eq!(second["earlier_incidents_attributed"], 1);
+    let m = tg.json("rita", &["metrics", "--from", "2026-09-01T00:00:00Z", "--to", "2026-11-01T00:00:00Z"]);
+    assert_eq!(m["change_failure_rate"]["value"]["numerator"], 1);
+    assert_eq!(m["change_failure_rate"]["value"]["denominator"], 1);
 }
