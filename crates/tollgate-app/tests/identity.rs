@@ -166,7 +166,7 @@ people = {{ "alice@example.com" = "alice", "ghost@example.com" = "ghost" }}
 fn state() -> State {
     let mut s = State::default();
     for name in ["alice", "ci-payments-deploy"] {
-        s.people.insert(name.into(), Person { name: name.into(), roles: Default::default() });
+        s.people.insert(name.into(), std::sync::Arc::new(Person { name: name.into(), roles: Default::default() }));
     }
     s
 }

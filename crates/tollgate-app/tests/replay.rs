@@ -170,7 +170,7 @@ fn write_history(org: &Organisation) -> App<SqliteLedger> {
     shell.ok("omar", Command::Tick);
     shell.ok(&deployer, Command::CompleteRollback { release: rolled });
     let nc = match shell.state().ncs.last() {
-        Some(nc) if nc.release == Some(rolled) => nc.clone(),
+        Some(nc) if nc.release == Some(rolled) => (**nc).clone(),
         // GRS-ISMS-PRC-009 sets no rollback target: the release manager reports it.
         _ => reported(&mut shell, rolled, "rollback took 40 minutes"),
     };
@@ -217,7 +217,7 @@ fn reported(shell: &mut Shell, release: ReleaseId, detail: &str) -> tollgate_dom
     let raise =
         Command::RaiseNc { condition: "reported".into(), release: Some(release), service: None, detail: detail.into() };
     shell.ok(&by, raise);
-    shell.state().ncs.last().unwrap().clone()
+    (**shell.state().ncs.last().unwrap()).clone()
 }
 
 fn time(t: Timestamp) -> String {

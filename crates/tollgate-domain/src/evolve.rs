@@ -47,15 +47,15 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
             }
         }
         Event::PersonAdded { name, roles } => {
-            state.people.insert(name.clone(), Person { name: name.clone(), roles: roles.clone() });
+            state.people.insert(name.clone(), Arc::new(Person { name: name.clone(), roles: roles.clone() }));
         }
         Event::RolesGranted { name, roles } => {
-            let person = state.people.get_mut(name).ok_or_else(|| unknown("person", name))?;
+            let person = Arc::make_mut(state.people.get_mut(name).ok_or_else(|| unknown("person", name))?);
             person.roles.extend(roles.iter().cloned());
             state.pending_grants.retain(|(n, r), _| n != name || !roles.contains(r));
         }
         Event::RolesRevoked { name, roles } => {
-            let person = state.people.get_mut(name).ok_or_else(|| unknown("person", name))?;
+            let person = Arc::make_mut(state.people.get_mut(name).ok_or_else(|| unknown("person", name))?);
             person.roles.retain(|r| !roles.contains(r));
             state.pending_grants.retain(|(n, r), _| n != name || !roles.contains(r));
         }
@@ -68,7 +68,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
         Event::TokenCreated { id, person, sha256, expires } => {
             state.tokens.insert(
                 id.clone(),
-                Token {
+                Arc::new(Token {
                     id: id.clone(),
                     person: person.clone(),
                     sha256: sha256.clone(),
@@ -76,27 +76,27 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                     created_by: by.clone(),
                     expires: *expires,
                     revoked: None,
-                },
+                }),
             );
         }
         Event::TokenRevoked { id, .. } => {
-            let token = state.tokens.get_mut(id).ok_or_else(|| unknown("token", id))?;
+            let token = Arc::make_mut(state.tokens.get_mut(id).ok_or_else(|| unknown("token", id))?);
             token.revoked = Some((at, by.clone()));
         }
-        Event::BlackoutAdded { id, from, to, reason, service } => state.blackouts.push(Blackout {
+        Event::BlackoutAdded { id, from, to, reason, service } => state.blackouts.push(Arc::new(Blackout {
             id: *id,
             from: *from,
             to: *to,
             reason: reason.clone(),
             service: service.clone(),
-        }),
-        Event::RiskAdded { id, category, risk, mitigation, owner } => state.risks.push(Risk {
+        })),
+        Event::RiskAdded { id, category, risk, mitigation, owner } => state.risks.push(Arc::new(Risk {
             id: *id,
             category: category.clone(),
             risk: risk.clone(),
             mitigation: mitigation.clone(),
             owner: owner.clone(),
-        }),
+        })),
         Event::ReleaseCreated(c) => {
             let profile = state
                 .profiles
@@ -153,7 +153,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                 }),
             );
         }
-        Event::NcRaised(nc) => state.ncs.push(Nonconformance {
+        Event::NcRaised(nc) => state.ncs.push(Arc::new(Nonconformance {
             id: nc.id,
             condition: nc.condition.clone(),
             release: nc.release,
@@ -166,7 +166,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
             due: nc.due,
             repeat: nc.repeat,
             closed: None,
-        }),
+        })),
         // Imported facts live in the KPI store; the log keeps the anchor only.
         Event::EventsImported(_) => {}
         Event::NcClosed { id, corrective_action } => {
@@ -175,6 +175,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                 .iter_mut()
                 .find(|n| n.id == *id)
                 .ok_or_else(|| unknown("non-conformance", &id.to_string()))?;
+            let nc = Arc::make_mut(nc);
             nc.closed = Some((at, by.clone(), corrective_action.clone()));
         }
         Event::ReleaseRegoverned { release, from, to, to_hash, reason, loosens } => {

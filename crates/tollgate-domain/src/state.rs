@@ -9,21 +9,24 @@ use crate::policy::{Policy, RoleId};
 use crate::release::{Release, ReleaseId};
 use crate::time::Timestamp;
 
+/// Releases, people, tokens and the registers hold their entries behind `Arc`s: a decision
+/// works on a copy of the state, and a server publishes one after every commit, so copying
+/// must cost pointers, not every release; an entry is copied only when a fact changes it.
 #[derive(Clone, Debug, Default)]
 pub struct State {
     /// Every version adopted, oldest first; the last is in force for new releases.
     pub profiles: Vec<Adopted>,
     /// A version proposed and not yet approved or rejected (one at a time).
     pub proposed_profile: Option<ProposedProfile>,
-    pub people: BTreeMap<String, Person>,
+    pub people: BTreeMap<String, Arc<Person>>,
     /// Governing roles awaiting a second administrator, by (person, role).
     pub pending_grants: BTreeMap<(String, RoleId), PendingGrant>,
     /// Personal API tokens by id, revoked ones included (their ids are never reused).
-    pub tokens: BTreeMap<String, Token>,
+    pub tokens: BTreeMap<String, Arc<Token>>,
     pub releases: BTreeMap<ReleaseId, Arc<Release>>,
-    pub blackouts: Vec<Blackout>,
-    pub risks: Vec<Risk>,
-    pub ncs: Vec<Nonconformance>,
+    pub blackouts: Vec<Arc<Blackout>>,
+    pub risks: Vec<Arc<Risk>>,
+    pub ncs: Vec<Arc<Nonconformance>>,
     /// The time of the latest fact: time never runs backwards in the log.
     pub last_at: Option<Timestamp>,
 }
@@ -170,6 +173,6 @@ impl State {
     }
 
     pub fn nc(&self, id: u32) -> Option<&Nonconformance> {
-        self.ncs.iter().find(|n| n.id == id)
+        self.ncs.iter().find(|n| n.id == id).map(|n| &**n)
     }
 }

@@ -405,7 +405,7 @@ pub fn build(
         emergency_deployments,
         rollbacks,
         nonconformances: nonconformances(state, service, to),
-        risks: quarterly.then(|| state.risks.clone()),
+        risks: quarterly.then(|| state.risks.iter().map(|r| (**r).clone()).collect()),
         blackouts: quarterly.then(|| {
             state
                 .blackouts
@@ -413,7 +413,7 @@ pub fn build(
                 .filter(|b| {
                     b.to.timestamp() > from && service.is_none_or(|s| b.service.as_deref().is_none_or(|b| b == s))
                 })
-                .cloned()
+                .map(|b| (**b).clone())
                 .collect()
         }),
     })
