@@ -21,12 +21,10 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use super::Server;
-use crate::cli::Cli;
-use crate::remote;
+use super::decode::{self, query_args};
 use crate::run::Failure;
 use tollgate_app::identity::Via;
 use tollgate_ledger::Ledger;
@@ -231,26 +229,11 @@ async fn command_at(
             return ApiError::new(status, code, format!("body: {}", e.body_text())).into_response();
         }
     };
-    let words: Vec<String> = path.split('/').filter(|w| !w.is_empty()).map(str::to_owned).collect();
     let route = "/api/v1/{command}";
-    let parsed = if method == Method::GET {
-        Ok((query_args(q.as_deref()), HashMap::new()))
-    } else {
-        match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(media_type) {
-            Some("application/json") => json_body(&body),
-            Some("application/octet-stream") => raw_upload(&words, q.as_deref(), body),
-            other => Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                format!(
-                    "Content-Type {}: expected application/json, or application/octet-stream for a file upload",
-                    other.unwrap_or("missing")
-                ),
-            )),
-        }
-    };
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let parsed = decode::request(method == Method::GET, content_type, path, q.as_deref(), &body);
     match parsed {
-        Ok((args, files)) => run(s, headers, route, words, args, files, &method).await,
+        Ok(decode::Request { words, args, files }) => run(s, headers, route, words, args, files, &method).await,
         Err(e) => {
             s.metrics.request(route, e.status);
             e.into_response()
@@ -258,79 +241,8 @@ async fn command_at(
     }
 }
 
-fn media_type(value: &str) -> &str {
-    value.split(';').next().unwrap_or("").trim()
-}
-
 fn words(command: &str) -> Vec<String> {
     command.split(' ').map(str::to_owned).collect()
-}
-
-/// Query parameters as arguments: a name given twice becomes an array; a switch is `all=true`.
-fn query_args(query: Option<&str>) -> Map<String, Value> {
-    let mut args = Map::new();
-    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        let (k, v) = (k.into_owned(), Value::String(v.into_owned()));
-        match args.get_mut(&k) {
-            Some(Value::Array(items)) => items.push(v),
-            Some(first) => *first = Value::Array(vec![first.clone(), v]),
-            None => {
-                args.insert(k, v);
-            }
-        }
-    }
-    args
-}
-
-type Parsed = (Map<String, Value>, HashMap<String, Vec<u8>>);
-
-fn json_body(body: &[u8]) -> Result<Parsed, ApiError> {
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid", m);
-    let doc: Value = serde_json::from_slice(body).map_err(|e| bad(format!("body: not JSON ({e})")))?;
-    let Value::Object(mut doc) = doc else { return Err(bad("body: expected a JSON object {\"args\": {...}}".into())) };
-    if let Some(k) = doc.keys().find(|k| *k != "args" && *k != "files") {
-        return Err(bad(format!("body.{k}: unknown field; expected args and files")));
-    }
-    let args = match doc.remove("args") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(a)) => a,
-        Some(other) => return Err(bad(format!("body.args: expected an object, found {other}"))),
-    };
-    let mut files = HashMap::new();
-    match doc.remove("files") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(f)) => {
-            for (name, content) in f {
-                let Value::String(b64) = content else {
-                    return Err(bad(format!("body.files.{name}: expected the file's bytes in base64")));
-                };
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(b64.as_bytes())
-                    .map_err(|e| bad(format!("body.files.{name}: not base64 ({e})")))?;
-                files.insert(name, bytes);
-            }
-        }
-        Some(other) => return Err(bad(format!("body.files: expected an object, found {other}"))),
-    }
-    Ok((args, files))
-}
-
-fn raw_upload(words: &[String], query: Option<&str>, body: Bytes) -> Result<Parsed, ApiError> {
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid", m);
-    let cmd = remote::command_at(words).map_err(|m| ApiError::new(StatusCode::NOT_FOUND, "unknown-command", m))?;
-    let args = query_args(query);
-    let named: Vec<String> = cmd
-        .get_arguments()
-        .filter(|a| remote::names_input_file(a))
-        .filter_map(|a| args.get(remote::key(a)).and_then(Value::as_str).map(str::to_owned))
-        .collect();
-    let [name] = named.as_slice() else {
-        return Err(bad(format!(
-            "an octet-stream body is one file: name it with exactly one file argument in the query (found {})",
-            named.len()
-        )));
-    };
-    Ok((args, HashMap::from([(name.clone(), body.to_vec())])))
 }
 
 /// Authenticates, parses the command line the request stands for, and runs it as the
@@ -361,18 +273,7 @@ async fn run(
                 format!("`{command}` records facts: POST it"),
             ));
         }
-        let argv = remote::to_argv(&words, &args).map_err(|m| {
-            let status = if m.starts_with("no command") || m.contains("needs a subcommand") {
-                StatusCode::NOT_FOUND
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            ApiError::new(status, if status == StatusCode::NOT_FOUND { "unknown-command" } else { "invalid" }, m)
-        })?;
-        let mut cli = parse(&argv).map_err(|e| {
-            let text = e.render().to_string();
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid", text.trim_start_matches("error: ").trim_end().to_owned())
-        })?;
+        let mut cli = decode::command_line(&words, &args)?;
         cli.json = !text_requested(&headers);
         let json = cli.json;
         let ((result, written), captured) = crate::run::run_for_client(cli, &principal, &s2.db, &s2.app, state, files);
@@ -435,19 +336,6 @@ async fn run(
     response
 }
 
-thread_local! {
-    /// The command line parser, built once per thread: building clap's tree of every command
-    /// and argument costs more than answering a read.
-    static PARSER: std::cell::RefCell<clap::Command> = std::cell::RefCell::new(<Cli as clap::CommandFactory>::command());
-}
-
-fn parse(argv: &[String]) -> Result<Cli, clap::Error> {
-    PARSER.with_borrow_mut(|parser| {
-        let matches = parser.try_get_matches_from_mut(argv)?;
-        <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
-    })
-}
-
 /// The CLI asks for the text it prints (`Accept: text/plain`); everyone else gets JSON.
 fn text_requested(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/plain"))
@@ -486,10 +374,10 @@ fn error_of(f: &Failure) -> Value {
 
 /// A request refused before its command ran: nothing was written.
 #[derive(Debug)]
-pub(super) struct ApiError {
-    pub(super) status: StatusCode,
-    pub(super) code: &'static str,
-    pub(super) message: String,
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
 }
 
 impl ApiError {

@@ -6,6 +6,7 @@
 mod api;
 mod auth;
 mod commit;
+pub mod decode;
 mod github;
 mod metrics;
 pub mod openapi;
