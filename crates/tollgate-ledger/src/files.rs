@@ -48,6 +48,23 @@ pub(crate) fn write_new(path: &Path, contents: &str, private: bool) -> Result<()
 /// Replaces `target` with `contents` atomically: written to a temporary file beside it (synced
 /// first when `sync`), then renamed over it.
 pub fn replace(target: &Path, contents: &[u8], sync: bool) -> io::Result<()> {
+    let tmp = write_temp(target, contents, sync)?;
+    fs::rename(&tmp, target).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
+}
+
+/// Writes `contents` to `target`, which must not exist (else `AlreadyExists`), so that a reader
+/// sees all of it or nothing: a synced temporary file is linked into place, and a link, unlike
+/// a rename, never replaces a file.
+pub fn write_once(target: &Path, contents: &[u8]) -> io::Result<()> {
+    let tmp = write_temp(target, contents, true)?;
+    let linked = fs::hard_link(&tmp, target);
+    let _ = fs::remove_file(&tmp);
+    linked
+}
+
+fn write_temp(target: &Path, contents: &[u8], sync: bool) -> io::Result<PathBuf> {
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = with_suffix(target, &format!(".{}.{n}.tmp", std::process::id()));
     let result = (|| {
@@ -56,10 +73,30 @@ pub fn replace(target: &Path, contents: &[u8], sync: bool) -> io::Result<()> {
         if sync {
             file.sync_all()?;
         }
-        fs::rename(&tmp, target)
+        Ok(())
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_file_written_once_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("7.checkpoint");
+        super::write_once(&path, b"first").unwrap();
+        let again = super::write_once(&path, b"second").unwrap_err();
+        assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
+        super::replace(&dir.path().join("latest"), b"x", false).unwrap();
+        super::replace(&dir.path().join("latest"), b"y", false).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        assert_eq!(std::fs::read(dir.path().join("latest")).unwrap(), b"y");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no temporary file left");
+    }
 }
