@@ -132,13 +132,24 @@ pub struct App<L: Ledger> {
 
 impl App<SqliteLedger> {
     pub fn create(path: &Path) -> Result<Self, AppError> {
-        let origin = format!("tollgate/{}", hex::encode(random_bytes::<8>()));
-        App::from_ledger(SqliteLedger::create(path, &origin)?)
+        App::from_ledger(SqliteLedger::create(path, &new_origin())?)
+    }
+
+    /// A new store whose private key is written to `key_file` (which must not exist), away
+    /// from the store; only the verifier key is kept beside it.
+    pub fn create_with_key_file(path: &Path, key_file: &Path) -> Result<Self, AppError> {
+        let options = tollgate_ledger::SqliteOptions::default();
+        App::from_ledger(SqliteLedger::create_with_key_file(path, &new_origin(), key_file, options)?)
     }
 
     pub fn open(path: &Path) -> Result<Self, AppError> {
         App::from_ledger(SqliteLedger::open(path)?)
     }
+}
+
+/// Each store is its own log: an origin no other store has.
+fn new_origin() -> String {
+    format!("tollgate/{}", hex::encode(random_bytes::<8>()))
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {

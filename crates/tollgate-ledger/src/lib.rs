@@ -4,22 +4,27 @@
 //! streams and knows nothing about what they mean. Every event becomes a leaf
 //! of an RFC 6962 Merkle tree ([`merkle`]) in a fixed binary layout
 //! ([`frame`]); every append signs a C2SP checkpoint of the new tree
-//! ([`note`]). Backends implement the [`store::Ledger`] contract — SQLite
-//! today ([`sqlite`]) — and [`verify`] recomputes everything from the stored
+//! ([`note`]) with a [`signer::CheckpointSigner`], and witnesses may cosign
+//! it ([`cosignature`]). Backends implement the [`store::Ledger`] contract —
+//! SQLite today ([`sqlite`]) — and [`verify`] recomputes everything from the stored
 //! leaves to show whether anything was edited, removed, reordered or
 //! truncated. [`conformance`] holds the shared test story every backend must
 //! pass.
 
 pub mod conformance;
+pub mod cosignature;
+pub mod files;
 pub mod frame;
 pub mod merkle;
 pub mod note;
+pub mod signer;
 pub mod sqlite;
 pub mod store;
 pub mod verify;
 
 pub use merkle::{CompactRange, Hash, ProofError};
 pub use note::{Checkpoint, NoteError, NoteSigner, NoteVerifier};
+pub use signer::{CheckpointSigner, KeyFile};
 pub use sqlite::{SqliteLedger, SqliteOptions};
 pub use store::{Appended, Expectation, Ledger, LedgerError, NewRecord, RawEntry, Record, Sidecar, StoredCheckpoint};
 pub use verify::{Problem, VerifyReport, verify, verify_each};

@@ -23,7 +23,7 @@ use crate::merkle::Hash;
 /// Signature type identifier of Ed25519 in the note format.
 const ALG_ED25519: u8 = 0x01;
 /// Every signature line starts with an em dash (U+2014) and a space.
-const SIG_PREFIX: &str = "\u{2014} ";
+pub(crate) const SIG_PREFIX: &str = "\u{2014} ";
 /// Bound on the work a hostile note can cause, as in the Go implementation.
 const MAX_SIGNATURES: usize = 100;
 const PRIVATE_KEY_PREFIX: &str = "PRIVATE+KEY+";
@@ -98,10 +98,15 @@ fn check_name(name: &str) -> Result<(), NoteError> {
 /// The key id: the first four bytes, big-endian, of
 /// `SHA-256(name || "\n" || 0x01 || public key)`.
 pub fn key_id(name: &str, public_key: &[u8; 32]) -> u32 {
+    key_id_of(ALG_ED25519, name, public_key)
+}
+
+/// The key id of a key of signature type `alg` (a cosigner's is 0x04).
+pub(crate) fn key_id_of(alg: u8, name: &str, public_key: &[u8; 32]) -> u32 {
     let digest = Sha256::new()
         .chain_update(name.as_bytes())
         .chain_update(b"\n")
-        .chain_update([ALG_ED25519])
+        .chain_update([alg])
         .chain_update(public_key)
         .finalize();
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
@@ -209,6 +214,12 @@ impl NoteSigner {
     /// Signs `text`, which must be a non-empty note text ending in a newline,
     /// and returns the complete signed note.
     pub fn sign_note(&self, text: &str) -> Result<String, NoteError> {
+        Ok(format!("{text}\n{}", self.signature_line(text)?))
+    }
+
+    /// The signature line of `text` (a note text ending in a newline): `— <name> <base64>\n`,
+    /// what goes after the blank line of a signed note.
+    pub fn signature_line(&self, text: &str) -> Result<String, NoteError> {
         if !text.ends_with('\n') {
             return Err(NoteError::MalformedNote("text must end with a newline"));
         }
@@ -217,7 +228,7 @@ impl NoteSigner {
         let mut raw = Vec::with_capacity(4 + 64);
         raw.extend_from_slice(&self.key_id.to_be_bytes());
         raw.extend_from_slice(&signature.to_bytes());
-        Ok(format!("{text}\n{SIG_PREFIX}{} {}\n", self.name, B64.encode(raw)))
+        Ok(format!("{SIG_PREFIX}{} {}\n", self.name, B64.encode(raw)))
     }
 
     /// Signs a checkpoint and returns the complete signed note.
@@ -238,22 +249,8 @@ impl NoteVerifier {
     /// Parses `<name>+<8 hex id>+<base64(0x01 || public key)>`, checking the
     /// id against the name and key.
     pub fn parse(vkey: &str) -> Result<Self, NoteError> {
-        let malformed = NoteError::MalformedVerifierKey;
-        let (name, claimed, key) = split_key_string(vkey).ok_or(malformed("expected <name>+<id>+<key>"))?;
-        check_name(name)?;
-        let public: [u8; 32] = match key.split_first() {
-            None => return Err(malformed("empty key")),
-            Some((&ALG_ED25519, public)) => {
-                public.try_into().map_err(|_| malformed("Ed25519 public key must be 32 bytes"))?
-            }
-            Some((&alg, _)) => return Err(NoteError::UnsupportedAlgorithm(alg)),
-        };
-        let computed = key_id(name, &public);
-        if computed != claimed {
-            return Err(NoteError::KeyIdMismatch { claimed, computed });
-        }
-        let key = VerifyingKey::from_bytes(&public).map_err(|_| malformed("not a valid Ed25519 public key"))?;
-        Ok(Self { name: name.to_owned(), key_id: computed, key })
+        let (name, key_id, key) = parse_verifier_key(vkey, ALG_ED25519)?;
+        Ok(Self { name, key_id, key })
     }
 
     /// The key name.
@@ -328,15 +325,47 @@ impl NoteVerifier {
 impl fmt::Display for NoteVerifier {
     /// The verifier key string, `<name>+<id>+<base64(0x01 || public key)>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut raw = [0u8; 33];
-        raw[0] = ALG_ED25519;
-        raw[1..].copy_from_slice(self.key.as_bytes());
-        write!(f, "{}+{:08x}+{}", self.name, self.key_id, B64.encode(raw))
+        write_verifier_key(f, &self.name, self.key_id, ALG_ED25519, &self.key)
     }
 }
 
+/// Parses a verifier key `<name>+<8 hex id>+<base64(alg || Ed25519 public key)>` of signature
+/// type `alg` (0x01 for a log's key, 0x04 for a witness's), checking the id.
+pub(crate) fn parse_verifier_key(vkey: &str, alg: u8) -> Result<(String, u32, VerifyingKey), NoteError> {
+    let malformed = NoteError::MalformedVerifierKey;
+    let (name, claimed, key) = split_key_string(vkey).ok_or(malformed("expected <name>+<id>+<key>"))?;
+    check_name(name)?;
+    let public: [u8; 32] = match key.split_first() {
+        None => return Err(malformed("empty key")),
+        Some((&a, public)) if a == alg => {
+            public.try_into().map_err(|_| malformed("Ed25519 public key must be 32 bytes"))?
+        }
+        Some((&other, _)) => return Err(NoteError::UnsupportedAlgorithm(other)),
+    };
+    let computed = key_id_of(alg, name, &public);
+    if computed != claimed {
+        return Err(NoteError::KeyIdMismatch { claimed, computed });
+    }
+    let key = VerifyingKey::from_bytes(&public).map_err(|_| malformed("not a valid Ed25519 public key"))?;
+    Ok((name.to_owned(), computed, key))
+}
+
+/// Writes the verifier key string of an Ed25519 key of signature type `alg`.
+pub(crate) fn write_verifier_key(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    key_id: u32,
+    alg: u8,
+    key: &VerifyingKey,
+) -> fmt::Result {
+    let mut raw = [0u8; 33];
+    raw[0] = alg;
+    raw[1..].copy_from_slice(key.as_bytes());
+    write!(f, "{name}+{key_id:08x}+{}", B64.encode(raw))
+}
+
 /// Notes must be free of ASCII control characters other than newline.
-fn check_note_chars(text: &str) -> Result<(), NoteError> {
+pub(crate) fn check_note_chars(text: &str) -> Result<(), NoteError> {
     if text.bytes().any(|b| b < 0x20 && b != b'\n') {
         Err(NoteError::MalformedNote("control character"))
     } else {

@@ -5,8 +5,11 @@
 //!
 //! * `PATH` — the database (WAL mode, `synchronous=FULL`, so a returned
 //!   append survives power loss);
-//! * `PATH.key` — the private key string (mode 0600);
-//! * `PATH.pub` — the verifier key string;
+//! * `PATH.key` — the private key string (mode 0600), unless the caller keeps
+//!   the key elsewhere and hands the ledger its [`CheckpointSigner`]
+//!   ([`SqliteLedger::create_with_key_file`], [`SqliteLedger::open_signed`]);
+//! * `PATH.pub` — the verifier key string, always beside the store so that an
+//!   auditor holding a copy can verify it;
 //! * `PATH.checkpoint` — the latest signed checkpoint, rewritten atomically
 //!   after every commit. It lives outside the database so that someone who
 //!   deletes the newest rows *and* their checkpoint rows still leaves
@@ -34,18 +37,20 @@
 //! ```
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
+use std::fmt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
+use crate::files::{self, with_suffix};
 use crate::frame::Frame;
 use crate::merkle::{self, CompactRange, Hash};
 use crate::note::{Checkpoint, NoteSigner, NoteVerifier, is_valid_key_name};
+use crate::signer::{CheckpointSigner, KeyFile, sign_checkpoint};
 use crate::store::{
     Appended, Expectation, Ledger, LedgerError, NewRecord, RawEntry, Sidecar, StoredCheckpoint, check_append_request,
 };
@@ -90,9 +95,6 @@ const UPSERT_STREAM: &str =
     "INSERT INTO streams(stream, version) VALUES (?1, ?2) ON CONFLICT(stream) DO UPDATE SET version = excluded.version";
 const UPDATE_STATE: &str = "UPDATE tree_state SET size = ?1, frontier = ?2 WHERE id = 0";
 const INSERT_CHECKPOINT: &str = "INSERT INTO checkpoints(size, note) VALUES (?1, ?2)";
-
-/// Distinguishes temporary sidecar files of ledgers open in one process.
-static SIDECAR_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Tunables for opening a SQLite ledger.
 #[derive(Debug, Clone)]
@@ -142,11 +144,12 @@ pub struct SqliteLedger {
     /// `None` for an in-memory ledger.
     path: Option<PathBuf>,
     /// `None` when opened to audit only: such a ledger can be read and verified, not appended to.
-    signer: Option<NoteSigner>,
+    signer: Option<Box<dyn CheckpointSigner>>,
     verifier: NoteVerifier,
     options: SqliteOptions,
     last_sidecar_error: Option<io::Error>,
     group: Group,
+    on_commit: Option<CommitHook>,
 }
 
 /// The state of a group commit ([`Ledger::begin_group`]). The group's transaction starts with
@@ -157,6 +160,15 @@ enum Group {
     Requested,
     /// In the group's transaction, begun at this log size.
     Open(u64),
+}
+
+/// Told of every committed append, after the commit (see [`SqliteLedger::on_commit`]).
+struct CommitHook(Box<dyn FnMut(&Appended) + Send>);
+
+impl fmt::Debug for CommitHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CommitHook")
+    }
 }
 
 /// `PATH.key`: the private key file of the ledger at `path`.
@@ -174,12 +186,6 @@ pub fn sidecar_path(path: &Path) -> PathBuf {
     with_suffix(path, ".checkpoint")
 }
 
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut os = path.as_os_str().to_owned();
-    os.push(suffix);
-    PathBuf::from(os)
-}
-
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LedgerError + '_ {
     move |source| LedgerError::Io { path: path.to_owned(), source }
 }
@@ -190,31 +196,6 @@ fn to_i64(value: u64, what: &str) -> Result<i64, LedgerError> {
 
 fn to_u64(value: i64, what: &str) -> Result<u64, LedgerError> {
     u64::try_from(value).map_err(|_| LedgerError::corrupt(what, format!("negative value {value}")))
-}
-
-/// Writes a new file that must not exist yet, readable only by its owner
-/// where the platform supports that.
-fn write_new_file(path: &Path, contents: &str, private: bool) -> Result<(), LedgerError> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(if private { 0o600 } else { 0o644 });
-    }
-    #[cfg(not(unix))]
-    let _ = private;
-    let mut file = options.open(path).map_err(|e| {
-        if e.kind() == io::ErrorKind::AlreadyExists {
-            LedgerError::AlreadyInitialised { path: path.to_owned() }
-        } else {
-            io_err(path)(e)
-        }
-    })?;
-    file.write_all(contents.as_bytes())
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.sync_all())
-        .map_err(io_err(path))
 }
 
 impl SqliteLedger {
@@ -228,18 +209,42 @@ impl SqliteLedger {
     /// [`SqliteLedger::create`] with explicit options.
     pub fn create_with(path: impl AsRef<Path>, origin: &str, options: SqliteOptions) -> Result<Self, LedgerError> {
         let path = path.as_ref();
+        Self::create_with_key_file(path, origin, &key_path(path), options)
+    }
+
+    /// Creates a new ledger at `path` whose private key is written to `key_file` (which must
+    /// not exist) instead of beside it; only the verifier key is kept beside the store.
+    pub fn create_with_key_file(
+        path: impl AsRef<Path>,
+        origin: &str,
+        key_file: &Path,
+        options: SqliteOptions,
+    ) -> Result<Self, LedgerError> {
+        let path = path.as_ref();
         check_origin(origin)?;
-        let (key, public) = (key_path(path), pub_path(path));
-        for existing in [path, &key, &public] {
-            if existing.exists() {
-                return Err(LedgerError::AlreadyInitialised { path: existing.to_owned() });
-            }
-        }
-        let signer = NoteSigner::generate(origin)?;
+        Self::refuse_existing(path, &[key_file])?;
         // The key file is created first and exclusively: of two concurrent
         // creators, only one gets past this point.
-        write_new_file(&key, &signer.to_private_key_string(), true)?;
-        let result = write_new_file(&public, &signer.verifier().to_string(), false).and_then(|()| {
+        let key = KeyFile::create(key_file, origin)?;
+        Self::create_signed(path, Box::new(key), options).inspect_err(|_| {
+            let _ = fs::remove_file(key_file);
+        })
+    }
+
+    /// Creates a new ledger at `path` signed by `signer`, whose key name is the log's origin;
+    /// the verifier key is written beside the store.
+    pub fn create_signed(
+        path: impl AsRef<Path>,
+        signer: Box<dyn CheckpointSigner>,
+        options: SqliteOptions,
+    ) -> Result<Self, LedgerError> {
+        let path = path.as_ref();
+        let verifier = signer.verifier();
+        check_origin(verifier.name())?;
+        let public = pub_path(path);
+        Self::refuse_existing(path, &[])?;
+        files::write_new(&public, &verifier.to_string(), false)?;
+        let result = (|| {
             let flags =
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
             let conn = Connection::open_with_flags(path, flags)
@@ -248,18 +253,30 @@ impl SqliteLedger {
                 .and_then(|()| configure(&conn))
                 .map_err(|e| map_open_error(path, &options, "configuring", e))?;
             let mut ledger = Self::from_parts(conn, Some(path.to_owned()), signer, options);
-            ledger.initialise(origin)?;
+            ledger.initialise(verifier.name())?;
             Ok(ledger)
-        });
+        })();
         if result.is_err() {
             // Leave nothing half-made that would block a retry.
             for leftover in
-                [key, public, path.to_owned(), with_suffix(path, "-wal"), with_suffix(path, "-shm"), sidecar_path(path)]
+                [public, path.to_owned(), with_suffix(path, "-wal"), with_suffix(path, "-shm"), sidecar_path(path)]
             {
                 let _ = fs::remove_file(leftover);
             }
         }
         result
+    }
+
+    /// Fails with [`LedgerError::AlreadyInitialised`] when the database, its verifier key or
+    /// one of `also` exists.
+    fn refuse_existing(path: &Path, also: &[&Path]) -> Result<(), LedgerError> {
+        let public = pub_path(path);
+        for existing in [path, &public].into_iter().chain(also.iter().copied()) {
+            if existing.exists() {
+                return Err(LedgerError::AlreadyInitialised { path: existing.to_owned() });
+            }
+        }
+        Ok(())
     }
 
     /// Opens an existing ledger.
@@ -291,14 +308,36 @@ impl SqliteLedger {
             options,
             last_sidecar_error: None,
             group: Group::None,
+            on_commit: None,
         })
     }
 
     /// [`SqliteLedger::open`] with explicit options.
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, LedgerError> {
         let path = path.as_ref();
+        Self::open_then_sign(path, options, || Ok(Box::new(KeyFile::load(key_path(path))?)))
+    }
+
+    /// Opens an existing ledger signed by `signer` (a key kept elsewhere than beside the
+    /// store, or an external signer); it must sign for the log's origin with the key of
+    /// `PATH.pub`.
+    pub fn open_signed(
+        path: impl AsRef<Path>,
+        signer: Box<dyn CheckpointSigner>,
+        options: SqliteOptions,
+    ) -> Result<Self, LedgerError> {
+        Self::open_then_sign(path.as_ref(), options, || Ok(signer))
+    }
+
+    /// The store is opened before the signer is asked for, so that a missing or foreign store
+    /// is named as such rather than as a missing key.
+    fn open_then_sign(
+        path: &Path,
+        options: SqliteOptions,
+        signer: impl FnOnce() -> Result<Box<dyn CheckpointSigner>, LedgerError>,
+    ) -> Result<Self, LedgerError> {
         let (conn, origin) = Self::open_connection(path, &options)?;
-        Self::with_keys(conn, path, origin, options)
+        Self::with_signer(conn, path, origin, options, signer()?)
     }
 
     /// The database connection and the log's origin, after checking it is a ledger.
@@ -333,15 +372,18 @@ impl SqliteLedger {
         Ok((conn, origin))
     }
 
-    fn with_keys(conn: Connection, path: &Path, origin: String, options: SqliteOptions) -> Result<Self, LedgerError> {
-        let key_file = key_path(path);
-        let skey = fs::read_to_string(&key_file).map_err(io_err(&key_file))?;
-        let signer =
-            NoteSigner::parse(skey.trim_end()).map_err(|source| LedgerError::Key { path: key_file.clone(), source })?;
-        if signer.name() != origin {
-            return Err(LedgerError::Key {
-                path: key_file,
-                source: crate::note::NoteError::OriginMismatch { origin, name: signer.name().to_owned() },
+    fn with_signer(
+        conn: Connection,
+        path: &Path,
+        origin: String,
+        options: SqliteOptions,
+        signer: Box<dyn CheckpointSigner>,
+    ) -> Result<Self, LedgerError> {
+        let verifier = signer.verifier();
+        if verifier.name() != origin {
+            return Err(LedgerError::Signer {
+                signer: signer.describe(),
+                detail: format!("it signs for {:?}, not for this log's origin {origin:?}", verifier.name()),
             });
         }
         let pub_file = pub_path(path);
@@ -349,7 +391,7 @@ impl SqliteLedger {
             Ok(vkey) => {
                 let published = NoteVerifier::parse(vkey.trim_end())
                     .map_err(|source| LedgerError::Key { path: pub_file.clone(), source })?;
-                if published != signer.verifier() {
+                if published != verifier {
                     return Err(LedgerError::Key {
                         path: pub_file,
                         source: crate::note::NoteError::MalformedVerifierKey("does not match the private key"),
@@ -366,7 +408,7 @@ impl SqliteLedger {
     /// A fresh ledger held in memory, with a new key; for tests.
     pub fn in_memory(origin: &str) -> Result<Self, LedgerError> {
         check_origin(origin)?;
-        let signer = NoteSigner::generate(origin)?;
+        let signer = Box::new(NoteSigner::generate(origin)?);
         let conn = Connection::open_in_memory().map_err(|e| LedgerError::Backend {
             context: "opening an in-memory database".into(),
             source: Box::new(e),
@@ -380,10 +422,24 @@ impl SqliteLedger {
         Ok(ledger)
     }
 
-    fn from_parts(conn: Connection, path: Option<PathBuf>, signer: NoteSigner, options: SqliteOptions) -> Self {
+    fn from_parts(
+        conn: Connection,
+        path: Option<PathBuf>,
+        signer: Box<dyn CheckpointSigner>,
+        options: SqliteOptions,
+    ) -> Self {
         conn.set_prepared_statement_cache_capacity(32);
         let verifier = signer.verifier();
-        Self { conn, path, signer: Some(signer), verifier, options, last_sidecar_error: None, group: Group::None }
+        Self {
+            conn,
+            path,
+            signer: Some(signer),
+            verifier,
+            options,
+            last_sidecar_error: None,
+            group: Group::None,
+            on_commit: None,
+        }
     }
 
     /// Starts the requested group's transaction, at the log's current size.
@@ -401,13 +457,20 @@ impl SqliteLedger {
         }
     }
 
-    fn signer(&self) -> Result<&NoteSigner, LedgerError> {
-        self.signer.as_ref().ok_or_else(|| LedgerError::ReadOnly { path: self.path.clone().unwrap_or_default() })
+    fn signer(&self) -> Result<&dyn CheckpointSigner, LedgerError> {
+        self.signer.as_deref().ok_or_else(|| LedgerError::ReadOnly { path: self.path.clone().unwrap_or_default() })
+    }
+
+    /// Calls `hook` after every committed append, with what was appended and its signed
+    /// checkpoint: a server hands each new checkpoint on to places outside the store. The hook
+    /// runs on the appending thread with the append already durable; it must not block.
+    pub fn on_commit(&mut self, hook: impl FnMut(&Appended) + Send + 'static) {
+        self.on_commit = Some(CommitHook(Box::new(hook)));
     }
 
     fn initialise(&mut self, origin: &str) -> Result<(), LedgerError> {
         let empty = Checkpoint { origin: origin.to_owned(), size: 0, root: merkle::EMPTY_ROOT };
-        let note = self.signer()?.sign_checkpoint(&empty)?;
+        let note = sign_checkpoint(self.signer()?, &self.verifier, &empty)?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_error(
             &self.options,
             self.path.as_deref(),
@@ -457,21 +520,7 @@ impl SqliteLedger {
         let Some(path) = self.path.as_deref() else {
             return;
         };
-        let target = sidecar_path(path);
-        let n = SIDECAR_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = with_suffix(&target, &format!(".{}.{n}.tmp", std::process::id()));
-        let result = (|| {
-            let mut file = File::create(&tmp)?;
-            file.write_all(note.as_bytes())?;
-            if self.options.sync_sidecar {
-                file.sync_all()?;
-            }
-            fs::rename(&tmp, &target)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        self.last_sidecar_error = result.err();
+        self.last_sidecar_error = files::replace(&sidecar_path(path), note.as_bytes(), self.options.sync_sidecar).err();
     }
 
     /// Reads one `(size, note)` checkpoint row without trusting its types.
@@ -583,7 +632,7 @@ impl Ledger for SqliteLedger {
         // Fail before the transaction when this ledger may only be audited.
         let signer = self
             .signer
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| LedgerError::ReadOnly { path: self.path.clone().unwrap_or_default() })?;
         let loc = self.location();
         if self.group == Group::Requested {
@@ -687,15 +736,19 @@ impl Ledger for SqliteLedger {
             tx.commit().map_err(sql_error(options, path, "committing the append"))?;
             return Ok(Appended { first_seq, size: new_size, root, checkpoint: String::new() });
         }
-        let note =
-            signer.sign_checkpoint(&Checkpoint { origin: self.verifier.name().to_owned(), size: new_size, root })?;
+        let checkpoint = Checkpoint { origin: self.verifier.name().to_owned(), size: new_size, root };
+        let note = sign_checkpoint(signer, &self.verifier, &checkpoint)?;
         tx.prepare_cached(INSERT_CHECKPOINT)
             .and_then(|mut s| s.execute(params![new_size_sql, note]))
             .map_err(sql_error(options, path, "recording the checkpoint"))?;
         tx.commit().map_err(sql_error(options, path, "committing the append"))?;
 
         self.write_sidecar(&note);
-        Ok(Appended { first_seq, size: new_size, root, checkpoint: note })
+        let appended = Appended { first_seq, size: new_size, root, checkpoint: note };
+        if let Some(CommitHook(hook)) = &mut self.on_commit {
+            hook(&appended);
+        }
+        Ok(appended)
     }
 
     fn begin_group(&mut self) -> Result<(), LedgerError> {
@@ -718,24 +771,27 @@ impl Ledger for SqliteLedger {
             }
             let size = range.size();
             let checkpoint = Checkpoint { origin: self.verifier.name().to_owned(), size, root: range.root() };
-            let note = self.signer()?.sign_checkpoint(&checkpoint)?;
+            let note = sign_checkpoint(self.signer()?, &self.verifier, &checkpoint)?;
             let size_sql = to_i64(size, "size")?;
             self.conn
                 .prepare_cached(INSERT_CHECKPOINT)
                 .and_then(|mut s| s.execute(params![size_sql, note]))
                 .map_err(self.sql("recording the checkpoint"))?;
-            Ok(Some(note))
+            Ok(Some(Appended { first_seq: began, size, root: checkpoint.root, checkpoint: note }))
         })();
         let committed = signed.and_then(|note| {
             self.conn.execute_batch("COMMIT").map_err(self.sql("committing the group"))?;
             Ok(note)
         });
         match committed {
-            Ok(note) => {
-                if let Some(note) = &note {
-                    self.write_sidecar(note);
+            Ok(appended) => {
+                if let Some(appended) = &appended {
+                    self.write_sidecar(&appended.checkpoint);
+                    if let Some(CommitHook(hook)) = &mut self.on_commit {
+                        hook(appended);
+                    }
                 }
-                Ok(note)
+                Ok(appended.map(|a| a.checkpoint))
             }
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");

@@ -225,6 +225,26 @@ pub enum LedgerError {
         #[source]
         source: NoteError,
     },
+    /// A key file its group or others may read: whoever reads it can sign as the log.
+    #[error(
+        "key file {} may be read by others (mode {mode:04o}): anyone who can read it can rewrite the log and sign it; run `chmod 600 {}` and keep it where only the service's user can read it",
+        path.display(),
+        path.display()
+    )]
+    KeyExposed {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The checkpoint signer failed, or signs for another log.
+    #[error("{signer}: {detail}")]
+    Signer {
+        /// Which signer ("key file PATH").
+        signer: String,
+        /// What went wrong.
+        detail: String,
+    },
     /// Signing or parsing a note failed.
     #[error(transparent)]
     Note(#[from] NoteError),

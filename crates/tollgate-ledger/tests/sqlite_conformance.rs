@@ -8,7 +8,9 @@ use std::cell::Cell;
 use common::{expect, record};
 use tollgate_ledger::conformance::storage_story;
 use tollgate_ledger::sqlite::{key_path, pub_path, sidecar_path};
-use tollgate_ledger::{Ledger, LedgerError, NoteSigner, NoteVerifier, Sidecar, SqliteLedger, verify};
+use tollgate_ledger::{
+    KeyFile, Ledger, LedgerError, NoteSigner, NoteVerifier, Sidecar, SqliteLedger, SqliteOptions, verify,
+};
 
 #[test]
 fn story_file_backed() {
@@ -136,4 +138,44 @@ fn group_commit_story_file_backed() {
     let path = dir.path().join("ledger.db");
     let mut ledger = SqliteLedger::create(&path, "test.example/group").unwrap();
     tollgate_ledger::conformance::group_commit_story(&mut ledger, &mut || Box::new(SqliteLedger::open(&path).unwrap()));
+}
+
+#[test]
+fn a_key_kept_elsewhere_signs_and_only_the_verifier_key_stays_beside_the_store() {
+    let (dir, keys) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let path = dir.path().join("ledger.db");
+    let key_file = keys.path().join("signing.key");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let options = SqliteOptions::default();
+        let mut ledger = SqliteLedger::create_with_key_file(&path, "test.example/away", &key_file, options).unwrap();
+        let record_to = std::sync::Arc::clone(&seen);
+        ledger.on_commit(move |appended| record_to.lock().unwrap().push(appended.checkpoint.clone()));
+        ledger.append(&[expect("a", 0)], &[record("a", "1")], 10).unwrap();
+    }
+    assert!(!key_path(&path).exists(), "no private key beside the store");
+    assert!(pub_path(&path).exists());
+    // The hook saw the checkpoint the append committed, after the commit.
+    let reopened = SqliteLedger::open_for_audit(&path, None).unwrap();
+    assert_eq!(*seen.lock().unwrap(), [reopened.latest_checkpoint().unwrap().unwrap().note]);
+
+    // Without the key, the store cannot be appended to; with it, it can.
+    let err = SqliteLedger::open(&path).unwrap_err();
+    assert!(err.to_string().contains("ledger.db.key"), "{err}");
+    let key = Box::new(KeyFile::load(&key_file).unwrap());
+    let mut ledger = SqliteLedger::open_signed(&path, key, SqliteOptions::default()).unwrap();
+    ledger.append(&[expect("a", 1)], &[record("a", "2")], 11).unwrap();
+    assert!(verify(&ledger, None).unwrap().intact);
+
+    // A key of another log, or another key of this log, is refused by name.
+    let other = Box::new(NoteSigner::generate("test.example/other").unwrap());
+    let err = SqliteLedger::open_signed(&path, other, SqliteOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("not for this log's origin \"test.example/away\""), "{err}");
+    let foreign = Box::new(NoteSigner::generate("test.example/away").unwrap());
+    let err = SqliteLedger::open_signed(&path, foreign, SqliteOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("ledger.db.pub"), "{err}");
+    // A second store cannot take over an existing key file.
+    let again = SqliteLedger::create_with_key_file(dir.path().join("b.db"), "x", &key_file, SqliteOptions::default());
+    assert!(matches!(again, Err(LedgerError::AlreadyInitialised { .. })));
+    assert!(!dir.path().join("b.db").exists() && !dir.path().join("b.db.pub").exists());
 }

@@ -44,10 +44,16 @@ fn main() {
         v["token"].as_str().unwrap().to_owned()
     };
 
+    // The server refuses a signing key in the store's directory: moved away, as in production.
+    let keys = tempfile::Builder::new().prefix("serve-bench-key").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let key = keys.path().join("signing.key");
+    std::fs::rename(tollgate_ledger::sqlite::key_path(&db), &key).unwrap();
+
     // Start: process start to the listening line, the log replayed (no snapshot yet).
     let started = Instant::now();
     let mut server = Command::new(bin)
         .args(["--db", db.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
+        .env("TOLLGATE_SIGNING_KEY", &key)
         .env("TOLLGATE_LOG", "error")
         .stdout(Stdio::piped())
         .spawn()
@@ -89,7 +95,7 @@ fn main() {
         if remote {
             cmd.env("TOLLGATE_SERVER", &url).env("TOLLGATE_TOKEN", &token);
         } else {
-            cmd.env("TOLLGATE_DB", &db).env("TOLLGATE_USER", "rita");
+            cmd.env("TOLLGATE_DB", &db).env("TOLLGATE_USER", "rita").env("TOLLGATE_SIGNING_KEY", &key);
         }
         cmd.args(["--json", "release", "show", &id]);
         let t = Instant::now();

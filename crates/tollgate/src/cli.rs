@@ -13,9 +13,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     after_help = "Exit codes: 0 done, 1 error (bad input, IO), 2 usage, 3 refused by the procedure, 4 integrity failure."
 )]
 pub struct Cli {
-    /// The store (SQLite); its signing key and latest checkpoint live beside it.
+    /// The store (SQLite); its verifier key, latest checkpoint and (unless --signing-key says
+    /// otherwise) its signing key live beside it.
     #[arg(long, global = true, env = "TOLLGATE_DB", default_value = "tollgate.db")]
     pub db: PathBuf,
+    /// The private key that signs the log's checkpoints, kept away from the store (as `serve`
+    /// requires): `init` creates it there, readable by its owner only, and every command that
+    /// writes signs with it. Default: DB.key beside the store.
+    #[arg(long, global = true, env = "TOLLGATE_SIGNING_KEY", value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
     /// The person acting.
     #[arg(long = "as", global = true, env = "TOLLGATE_USER", value_name = "NAME")]
     pub actor: Option<String>,
@@ -183,6 +189,17 @@ pub struct ServeArgs {
     /// The largest request body accepted, in MiB (evidence is uploaded in the body).
     #[arg(long, default_value_t = 64)]
     pub max_body_mib: usize,
+    /// Send each new signed checkpoint out of the store, so that a log rewritten and re-signed
+    /// with the server's own key is caught by `audit verify --checkpoint` with any earlier
+    /// copy: `file:DIR` (every checkpoint, and `latest.checkpoint`), `file:FILE` (the latest),
+    /// `https://URL` (a webhook: POSTed as text/plain) or `witness:KEY@URL` (a C2SP
+    /// tlog-witness, its cosignature kept beside the store). Repeatable; never delays a write.
+    #[arg(long = "checkpoint-to", value_name = "SPEC", value_parser = crate::serve::publish::Target::parse)]
+    pub checkpoint_to: Vec<crate::serve::publish::Target>,
+    /// Serve with the signing key in the store's directory (refused otherwise): a copy of that
+    /// directory could then be rewritten and signed anywhere.
+    #[arg(long)]
+    pub key_beside_store: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -21,10 +21,10 @@ use serde_json::{Map, Value};
 
 use crate::cli::Cli;
 
-/// Global options a client may send; the others (`--as`, `--db`, `--server`, `--json`) are the
-/// server's to decide or shape the response only.
+/// Global options a client may send; the others (`--as`, `--db`, `--server`, `--json`,
+/// `--signing-key`) are the server's to decide or shape the response only.
 const GLOBALS: &[&str] = &["now", "late-reason"];
-const NOT_SENT: &[&str] = &["db", "as", "json", "server"];
+const NOT_SENT: &[&str] = &["db", "as", "json", "server", "signing-key"];
 
 /// One command, as it travels.
 #[derive(Debug, Default)]

@@ -55,6 +55,9 @@ impl From<AppError> for Failure {
             AppError::Ledger(tollgate_ledger::LedgerError::Corrupt { .. }) => {
                 Failure::Integrity(format!("{e}; run `tollgate audit verify`"))
             }
+            AppError::Ledger(tollgate_ledger::LedgerError::ReadOnly { .. }) => Failure::Error(format!(
+                "{e}: its signing key is not beside it; give the file that holds it with --signing-key FILE (or TOLLGATE_SIGNING_KEY)"
+            )),
             e @ AppError::Conflict { .. } => Failure::Conflict(e.to_string()),
             other => Failure::Error(other.to_string()),
         }
@@ -155,6 +158,8 @@ pub struct Written {
 /// The resolved environment of one invocation.
 pub(crate) struct Ctx {
     pub(crate) db: std::path::PathBuf,
+    /// `--signing-key`: the private key, when it is not beside the store.
+    pub(crate) signing_key: Option<std::path::PathBuf>,
     /// Set when the server runs the command: its open store.
     pub(crate) shared: Option<SharedApp>,
     /// Set when the server runs the command: its latest state, for reads.
@@ -186,12 +191,7 @@ impl Ctx {
             app.set_clock(self.command_clock());
             return Ok(Opened::Shared(app));
         }
-        let app = App::open(&self.db).map_err(|e| match e {
-            AppError::Ledger(tollgate_ledger::LedgerError::NotInitialised { .. }) => {
-                error(format!("{e}; run `tollgate init` (or point --db / TOLLGATE_DB at your store)"))
-            }
-            other => other.into(),
-        })?;
+        let app = App::from_ledger(open_ledger(&self.db, self.signing_key.as_deref())?)?;
         Ok(Opened::Own(app.with_clock(self.command_clock())))
     }
 
@@ -265,6 +265,32 @@ impl Ctx {
             text.push_str(&format!("\nnon-conformance raised: {nc}"));
         }
         self.print(View { json, text });
+    }
+}
+
+/// The store: signed with the key of `signing_key`, or the one beside it. Without either, it
+/// is opened to read only, and a command that would write says which key it needs.
+pub(crate) fn open_ledger(db: &Path, signing_key: Option<&Path>) -> Result<SqliteLedger, Failure> {
+    use tollgate_ledger::{KeyFile, SqliteOptions};
+    let opened = match signing_key {
+        Some(key) => {
+            KeyFile::load(key).and_then(|key| SqliteLedger::open_signed(db, Box::new(key), SqliteOptions::default()))
+        }
+        None if db.exists() && !tollgate_ledger::sqlite::key_path(db).exists() => {
+            SqliteLedger::open_for_audit(db, None)
+        }
+        None => SqliteLedger::open(db),
+    };
+    opened.map_err(store_error)
+}
+
+/// A store that cannot be opened, saying what to do about it.
+pub(crate) fn store_error(e: tollgate_ledger::LedgerError) -> Failure {
+    match e {
+        tollgate_ledger::LedgerError::NotInitialised { .. } => {
+            error(format!("{e}; run `tollgate init` (or point --db / TOLLGATE_DB at your store)"))
+        }
+        other => AppError::from(other).into(),
     }
 }
 
@@ -353,7 +379,7 @@ pub fn run_for_client(
     crate::out::capture(|| {
         crate::files::with_uploads(uploads, || {
             let Cli { now, late_reason, json, command, .. } = cli;
-            let ctx = match context(db.to_owned(), Some(principal.to_owned()), json, now, late_reason) {
+            let ctx = match context(db.to_owned(), None, Some(principal.to_owned()), json, now, late_reason) {
                 Ok(ctx) => Ctx { shared: Some(Arc::clone(shared)), snapshot: Some(snapshot), ..ctx },
                 Err(e) => {
                     report(&e, json);
@@ -373,6 +399,7 @@ pub fn run_for_client(
 
 fn context(
     db: std::path::PathBuf,
+    signing_key: Option<std::path::PathBuf>,
     actor: Option<String>,
     json: bool,
     now_text: Option<String>,
@@ -385,6 +412,7 @@ fn context(
     };
     Ok(Ctx {
         db,
+        signing_key,
         shared: None,
         snapshot: None,
         written: Default::default(),
@@ -398,9 +426,9 @@ fn context(
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let ctx = context(cli.db, cli.actor, cli.json, cli.now, cli.late_reason)?;
+    let ctx = context(cli.db, cli.signing_key, cli.actor, cli.json, cli.now, cli.late_reason)?;
     match cli.command {
-        Cmd::Serve(args) => crate::serve::run(&ctx.db, args),
+        Cmd::Serve(args) => crate::serve::run(&ctx.db, ctx.signing_key.as_deref(), args),
         Cmd::Login => Err(error("login keeps a token for a server: give --server URL (or TOLLGATE_SERVER)")),
         command => execute_command(&ctx, command),
     }
@@ -451,19 +479,25 @@ fn init(ctx: &Ctx, spec: &str, roles: Vec<String>) -> Result<(), Failure> {
     tollgate_domain::recording::check(&State::default(), &command, &ctx.when().timing(ctx.clock))
         .and_then(|()| tollgate_domain::decide(&State::default(), &actor, ctx.now, &command).map(drop))
         .map_err(|e| error(e.to_string()))?;
-    let mut app = App::create(&ctx.db)?.with_clock(ctx.command_clock());
+    let app = match &ctx.signing_key {
+        Some(key) => App::create_with_key_file(&ctx.db, key)?,
+        None => App::create(&ctx.db)?,
+    };
+    let mut app = app.with_clock(ctx.command_clock());
     let recorded = app.execute(&actor, &ctx.when(), &command)?;
     let key = tollgate_ledger::sqlite::pub_path(&ctx.db);
+    let signing = ctx.signing_key.clone().unwrap_or_else(|| tollgate_ledger::sqlite::key_path(&ctx.db));
     ctx.done(
         &recorded,
         format!(
-            "initialised {} under {} {} ({}), {actor} its first administrator ({}); checkpoint key {}",
+            "initialised {} under {} {} ({}), {actor} its first administrator ({}); checkpoint key {}, signing key {}",
             ctx.db.display(),
             profile.policy.id,
             profile.policy.version,
             profile.policy.title,
             roles.into_iter().collect::<Vec<_>>().join(", "),
-            key.display()
+            key.display(),
+            signing.display()
         ),
     );
     Ok(())

@@ -89,7 +89,7 @@ fn no_operation_answers_without_a_valid_credential_and_nothing_is_written() {
     let tg = Tg::new();
     init_with_people(&tg, "qms-dev-pro-004");
     let url = served(&tg);
-    let revoked = create_token(&tg.db, "rita", "eli");
+    let revoked = create_token(&tg, "rita", "eli");
     let id = revoked.split('_').nth(1).unwrap().to_owned();
     tg.ok("rita", &["token", "revoke", &id]);
     let before = tg.events();
@@ -214,8 +214,8 @@ fn the_acting_person_is_the_one_the_token_authenticates() {
 fn bad_requests_get_a_clear_4xx_and_write_nothing() {
     let tg = Tg::new();
     init_with_people(&tg, "qms-dev-pro-004");
-    let (url, mut child) = spawn(&tg.db, &["--max-body-mib", "1"]);
-    let rita = create_token(&tg.db, "rita", "rita");
+    let (url, mut child) = spawn(&tg, &["--max-body-mib", "1"]);
+    let rita = create_token(&tg, "rita", "rita");
     let before = tg.events();
     // (path, content type, body, status, what the message says)
     type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
@@ -297,11 +297,11 @@ fn every_acknowledged_write_survives_kill_9() {
     // Given a served store and writers creating risks as fast as they can
     let tg = Tg::new();
     init_with_people(&tg, "qms-dev-pro-004");
-    let rita = create_token(&tg.db, "rita", "rita");
+    let rita = create_token(&tg, "rita", "rita");
     let mut acknowledged: Vec<String> = Vec::new();
     let rounds: usize = std::env::var("TOLLGATE_KILL_ROUNDS").ok().and_then(|n| n.parse().ok()).unwrap_or(50);
     for round in 0..rounds {
-        let (url, mut child) = spawn(&tg.db, &[]);
+        let (url, mut child) = spawn(&tg, &[]);
         let acked = std::sync::Mutex::new(Vec::new());
         std::thread::scope(|s| {
             for w in 0..4 {
@@ -375,37 +375,13 @@ struct FakeGitHub {
 
 impl FakeGitHub {
     fn start() -> FakeGitHub {
-        use std::io::{BufRead, BufReader, Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let record = std::sync::Arc::clone(&seen);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let path = line.split(' ').nth(1).unwrap_or("").to_owned();
-                let (mut length, mut auth) = (0usize, String::new());
-                loop {
-                    let mut h = String::new();
-                    reader.read_line(&mut h).unwrap();
-                    if h.trim().is_empty() {
-                        break;
-                    }
-                    let (name, value) = h.split_once(':').unwrap();
-                    match name.to_ascii_lowercase().as_str() {
-                        "content-length" => length = value.trim().parse().unwrap(),
-                        "authorization" => auth = value.trim().to_owned(),
-                        _ => {}
-                    }
-                }
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
-                record.lock().unwrap().push((path, auth, serde_json::from_slice(&body).unwrap_or(Value::Null)));
-                stream.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
-            }
+        let url = support::http::serve(move |request| {
+            let auth = request.header("authorization").unwrap_or_default().to_owned();
+            let body = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+            record.lock().unwrap().push((request.target, auth, body));
+            (204, "text/plain", String::new())
         });
         FakeGitHub { url, seen }
     }
@@ -453,7 +429,7 @@ fn github_asks_before_deploying_and_tollgate_reviews_through_the_callback() {
         ),
     )
     .unwrap();
-    let (url, mut child) = spawn(&tg.db, &["--github", tg.path("github.toml").to_str().unwrap()]);
+    let (url, mut child) = spawn(&tg, &["--github", tg.path("github.toml").to_str().unwrap()]);
     let delivery = |sha: &str, signature: Option<String>| {
         let body = serde_json::to_vec(&json!({
             "action": "requested",
@@ -516,7 +492,7 @@ fn a_pipeline_authenticates_with_its_oidc_id_token_and_forged_ones_write_nothing
     init_with_people(&tg, "qms-dev-pro-004");
     tg.ok("rita", &["person", "add", "ci-payments", "--role", "devops-engineer"]);
     let issuers = oidc::Issuers::start(tg.dir.path());
-    let (url, _server) = spawn(&tg.db, &["--oidc", issuers.config.to_str().unwrap()]);
+    let (url, _server) = spawn(&tg, &["--oidc", issuers.config.to_str().unwrap()]);
     let before = tg.events();
     // When a GitHub Actions job of acme/payments deploying to production asks who it is
     let job = issuers.github_token("acme/payments", "production");

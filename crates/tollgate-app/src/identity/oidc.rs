@@ -319,7 +319,7 @@ fn read_file(dir: &Path, file: &Path) -> Result<Vec<u8>, String> {
 
 /// `http://127.0.0.1...`, `http://[::1]...` or `http://localhost...`: a key set served on this
 /// machine (a sidecar, a test), where TLS adds nothing.
-fn is_loopback_http(uri: &str) -> bool {
+pub fn is_loopback_http(uri: &str) -> bool {
     let Some(rest) = uri.strip_prefix("http://") else { return false };
     let host = rest.split(['/', '?']).next().unwrap_or("");
     let host = host

@@ -1,6 +1,6 @@
 //! `/metrics`: the server's own figures in the OpenMetrics text format Prometheus scrapes —
-//! requests by route and status, their latency, durable writes, authentication failures and
-//! the size of the log.
+//! requests by route and status, their latency, durable writes, authentication failures, the
+//! size of the log and the checkpoints sent out of it.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -26,6 +26,11 @@ struct Route {
     route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Target {
+    target: String,
+}
+
 pub(crate) struct Metrics {
     registry: Mutex<Registry>,
     requests: Family<Request, Counter>,
@@ -33,6 +38,25 @@ pub(crate) struct Metrics {
     writes: Counter,
     auth_failures: Counter,
     log_size: Gauge,
+    publishing: Publishing,
+}
+
+/// Checkpoints sent out of the store, and failed attempts, by `--checkpoint-to` target: what
+/// the publishing threads count.
+#[derive(Clone, Default)]
+pub(crate) struct Publishing {
+    published: Family<Target, Counter>,
+    failures: Family<Target, Counter>,
+}
+
+impl Publishing {
+    pub(crate) fn published(&self, target: &str) {
+        self.published.get_or_create(&Target { target: target.to_owned() }).inc();
+    }
+
+    pub(crate) fn failed(&self, target: &str) {
+        self.failures.get_or_create(&Target { target: target.to_owned() }).inc();
+    }
 }
 
 fn latency_buckets() -> Histogram {
@@ -49,6 +73,7 @@ impl Metrics {
             writes: Counter::default(),
             auth_failures: Counter::default(),
             log_size: Gauge::default(),
+            publishing: Publishing::default(),
         };
         let mut r = m.registry.lock().map_err(|_| error("metrics registry"))?;
         r.register("http_requests", "HTTP requests answered, by route and status", m.requests.clone());
@@ -56,6 +81,16 @@ impl Metrics {
         r.register("writes", "Commands that recorded facts in the log", m.writes.clone());
         r.register("auth_failures", "Requests refused as unauthenticated", m.auth_failures.clone());
         r.register("log_entries", "Entries in the log", m.log_size.clone());
+        r.register(
+            "checkpoints_published",
+            "Checkpoints delivered to a --checkpoint-to target",
+            m.publishing.published.clone(),
+        );
+        r.register(
+            "checkpoint_publish_failures",
+            "Failed attempts to deliver a checkpoint to a --checkpoint-to target",
+            m.publishing.failures.clone(),
+        );
         drop(r);
         Ok(m)
     }
@@ -66,6 +101,10 @@ impl Metrics {
 
     pub(crate) fn latency(&self, route: &str, took: Duration) {
         self.latency.get_or_create(&Route { route: route.to_owned() }).observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn publishing(&self) -> Publishing {
+        self.publishing.clone()
     }
 
     pub(crate) fn write(&self) {

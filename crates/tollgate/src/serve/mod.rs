@@ -1,7 +1,9 @@
 //! `tollgate serve`: the store as a shared, authenticated service. One process keeps the
 //! application open (the log replayed once, then only new entries applied) and runs each
 //! request's command through the same code as the embedded CLI, as the person its bearer token
-//! authenticates. The HTTP API is described in [`api`]; identity in [`auth`].
+//! authenticates. The HTTP API is described in [`api`]; identity in [`auth`]. The server signs
+//! with a key kept away from the store ([`signing_key`]) and sends each new checkpoint out of
+//! it ([`publish`]).
 
 mod api;
 mod auth;
@@ -10,15 +12,18 @@ pub mod decode;
 mod github;
 mod metrics;
 pub mod openapi;
+pub mod publish;
 mod snapshot;
+mod witness;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::ServeArgs;
-use crate::run::{Failure, SharedApp, error};
+use crate::run::{Failure, SharedApp, error, store_error};
 use tollgate_app::App;
+use tollgate_ledger::{KeyFile, Ledger, SqliteLedger, SqliteOptions};
 
 /// What every request handler shares.
 pub(crate) struct Server {
@@ -37,10 +42,22 @@ pub(crate) struct Server {
 /// still lands, as an append is atomic.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub fn run(db: &Path, args: ServeArgs) -> Result<(), Failure> {
+pub fn run(db: &Path, key: Option<&Path>, args: ServeArgs) -> Result<(), Failure> {
     init_tracing();
     let identity = auth::Identity::load(args.oidc.as_deref())?;
-    let app = App::open(db).map_err(|e| error(format!("{}: {e}", db.display())))?;
+    let key = signing_key(db, key, args.key_beside_store)?;
+    let mut ledger = SqliteLedger::open_signed(db, Box::new(key), SqliteOptions::default()).map_err(store_error)?;
+    let metrics = metrics::Metrics::install()?;
+    if !args.checkpoint_to.is_empty() {
+        let publisher = publish::Publisher::start(db, ledger.verifier(), args.checkpoint_to, metrics.publishing())?;
+        // What was written while no server ran (an embedded CLI) leaves the store now, not at
+        // the next write.
+        if let Some(latest) = ledger.latest_checkpoint().map_err(store_error)? {
+            publisher.publish(&latest.note);
+        }
+        ledger.on_commit(move |appended| publisher.publish(&appended.checkpoint));
+    }
+    let app = App::from_ledger(ledger).map_err(|e| error(format!("{}: {e}", db.display())))?;
     let app = Arc::new(std::sync::Mutex::new(app));
     let server = Arc::new(Server {
         db: db.to_owned(),
@@ -49,7 +66,7 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<(), Failure> {
         app,
         identity,
         github: args.github.as_deref().map(github::GitHub::load).transpose()?,
-        metrics: metrics::Metrics::install()?,
+        metrics,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -71,6 +88,38 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<(), Failure> {
         tracing::info!("stopped; in-flight requests finished");
         Ok(())
     })
+}
+
+/// The server's signing key: `--signing-key FILE`, or the one beside the store. Refused when
+/// its group or others may read it, and when it is in the store's directory (unless
+/// `--key-beside-store`): a copy of the store taken with its key can be rewritten and signed.
+fn signing_key(db: &Path, given: Option<&Path>, beside_accepted: bool) -> Result<KeyFile, Failure> {
+    let path = given.map_or_else(|| tollgate_ledger::sqlite::key_path(db), Path::to_owned);
+    let key = KeyFile::load(&path).map_err(|e| match e {
+        tollgate_ledger::LedgerError::Io { source, .. }
+            if given.is_none() && source.kind() == std::io::ErrorKind::NotFound && db.exists() =>
+        {
+            error(format!(
+                "no signing key beside the store ({}): give the file that holds it with --signing-key FILE (or TOLLGATE_SIGNING_KEY)",
+                path.display()
+            ))
+        }
+        other => store_error(other),
+    })?;
+    key.check_private().map_err(|e| error(e.to_string()))?;
+    if publish::beside(db, &path) {
+        if !beside_accepted {
+            return Err(error(format!(
+                "the signing key {key} is in the store's directory: a copy of that directory can be rewritten and re-signed anywhere. Move it where only the service's user can read it (`mv {key} /etc/tollgate/signing.key`, mode 600) and serve with --signing-key /etc/tollgate/signing.key (or TOLLGATE_SIGNING_KEY), or accept the risk with --key-beside-store",
+                key = path.display()
+            )));
+        }
+        tracing::warn!(
+            key = %path.display(),
+            "the signing key is in the store's directory (--key-beside-store): a copy of that directory can be rewritten and re-signed"
+        );
+    }
+    Ok(key)
 }
 
 fn init_tracing() {

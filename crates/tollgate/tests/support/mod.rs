@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod ci;
+pub mod http;
 pub mod oidc;
 pub mod server;
 
@@ -16,13 +17,47 @@ pub struct Tg {
     pub db: PathBuf,
     /// Once set, every command but `init` runs through this server with the actor's token.
     pub remote: std::sync::Mutex<Option<server::Remote>>,
+    /// Where the signing key went when a server first started (it refuses one in the store's
+    /// directory); embedded commands sign with it from then on.
+    key: std::sync::Mutex<Option<(tempfile::TempDir, PathBuf)>>,
 }
 
 impl Tg {
     pub fn new() -> Tg {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("tollgate.db");
-        Tg { dir, db, remote: std::sync::Mutex::new(None) }
+        Tg { dir, db, remote: std::sync::Mutex::new(None), key: std::sync::Mutex::new(None) }
+    }
+
+    /// Moves the store's signing key out of the store's directory, as an operator does before
+    /// `tollgate serve`: the file it is in now.
+    pub fn key_elsewhere(&self) -> PathBuf {
+        let mut key = self.key.lock().unwrap();
+        if let Some((_, path)) = key.as_ref() {
+            return path.clone();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing.key");
+        std::fs::rename(tollgate_ledger::sqlite::key_path(&self.db), &path).expect("the key beside the store");
+        *key = Some((dir, path.clone()));
+        path
+    }
+
+    /// The signing key, when it is not beside the store.
+    pub fn signing_key(&self) -> Option<PathBuf> {
+        self.key.lock().unwrap().as_ref().map(|(_, path)| path.clone())
+    }
+
+    /// `tollgate` on the store itself (not through a server), signing with its key wherever it is.
+    fn embedded(&self, actor: &str) -> Command {
+        let mut cmd = Command::cargo_bin("tollgate").unwrap();
+        cmd.current_dir(self.dir.path()).env_remove("TOLLGATE_NOW").env_remove("TOLLGATE_SERVER");
+        cmd.env("TOLLGATE_DB", &self.db).env("TOLLGATE_USER", actor);
+        match self.signing_key() {
+            Some(key) => cmd.env("TOLLGATE_SIGNING_KEY", key),
+            None => cmd.env_remove("TOLLGATE_SIGNING_KEY"),
+        };
+        cmd
     }
 
     /// From now on, commands run as clients of `tollgate serve` on this store, each person
@@ -48,18 +83,13 @@ impl Tg {
 
     /// Runs `tollgate ARGS` as `actor`; `now` sets the command's time.
     pub fn run_at(&self, actor: &str, now: Option<&str>, args: &[&str]) -> Output {
-        let mut cmd = Command::cargo_bin("tollgate").unwrap();
-        cmd.current_dir(self.dir.path()).env_remove("TOLLGATE_NOW").env_remove("TOLLGATE_SERVER");
-        match self.remote.lock().unwrap().as_ref() {
-            Some(remote) if !args.contains(&"init") => {
-                cmd.env("TOLLGATE_SERVER", &remote.url)
-                    .env("TOLLGATE_TOKEN", remote.token(actor))
-                    .env_remove("TOLLGATE_USER")
-                    .env("TOLLGATE_DB", "/nonexistent/not-the-store.db");
-            }
-            _ => {
-                cmd.env("TOLLGATE_DB", &self.db).env("TOLLGATE_USER", actor);
-            }
+        let mut cmd = self.embedded(actor);
+        if let Some(remote) = self.remote.lock().unwrap().as_ref().filter(|_| !args.contains(&"init")) {
+            cmd.env("TOLLGATE_SERVER", &remote.url)
+                .env("TOLLGATE_TOKEN", remote.token(actor))
+                .env_remove("TOLLGATE_USER")
+                .env_remove("TOLLGATE_SIGNING_KEY")
+                .env("TOLLGATE_DB", "/nonexistent/not-the-store.db");
         }
         if let Some(now) = now {
             cmd.env("TOLLGATE_NOW", now);
@@ -118,9 +148,7 @@ impl Tg {
 
     /// Runs on the store itself, whether or not a server serves it.
     pub fn local(&self, actor: &str, args: &[&str]) -> Output {
-        let mut cmd = Command::cargo_bin("tollgate").unwrap();
-        cmd.current_dir(self.dir.path()).env_remove("TOLLGATE_NOW").env_remove("TOLLGATE_SERVER");
-        cmd.env("TOLLGATE_DB", &self.db).env("TOLLGATE_USER", actor).args(args).output().unwrap()
+        self.embedded(actor).args(args).output().unwrap()
     }
 
     pub fn events(&self) -> u64 {

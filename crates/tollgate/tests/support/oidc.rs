@@ -2,7 +2,6 @@
 //! GitLab sign their job tokens, with the issuer's key), a JWKS served over loopback HTTP the
 //! way an issuer publishes it, and the `--oidc` configuration that trusts it.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -121,67 +120,26 @@ people = {{ "rita@example.com" = "rita", "dev@example.com" = "dev" }}
     }
 }
 
-/// A minimal HTTP/1.1 server answering every GET with the key set, counting the fetches.
+/// Answers every request with the key set, counting the fetches.
 fn serve_jwks(jwks: Arc<Mutex<Value>>, fetches: Arc<Mutex<u32>>) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
-                    break;
-                }
-            }
-            *fetches.lock().unwrap() += 1;
-            let body = jwks.lock().unwrap().to_string();
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body.as_bytes()));
-        }
-    });
-    url
+    super::http::serve(move |_| {
+        *fetches.lock().unwrap() += 1;
+        (200, "application/json", jwks.lock().unwrap().to_string())
+    })
 }
 
 /// A fake of GitHub Actions' ID token endpoint (ACTIONS_ID_TOKEN_REQUEST_URL): with the job's
 /// request token as bearer and `audience=tollgate` it answers `{"count": 1, "value": jwt}` as
 /// GitHub does, else 401. Its URL carries a query already, as GitHub's does.
 pub fn github_token_endpoint(request_token: &'static str, jwt: String) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/_apis/pipelines/1/runs/2/idtoken?api-version=2.0", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request = String::new();
-            reader.read_line(&mut request).unwrap_or(0);
-            let mut authorized = false;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':') {
-                    authorized |= name.eq_ignore_ascii_case("authorization")
-                        && value.trim().eq_ignore_ascii_case(&format!("bearer {request_token}"));
-                }
-            }
-            let ok = authorized && request.contains("?api-version=2.0&audience=tollgate ");
-            let (status, body) = if ok {
-                ("200 OK", json!({"count": jwt.len(), "value": jwt}).to_string())
-            } else {
-                ("401 Unauthorized", json!({"message": "bad request token or audience"}).to_string())
-            };
-            let head = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body.as_bytes()));
+    let base = super::http::serve(move |request| {
+        let authorized =
+            request.header("authorization").is_some_and(|v| v.eq_ignore_ascii_case(&format!("bearer {request_token}")));
+        if authorized && request.target.ends_with("?api-version=2.0&audience=tollgate") {
+            (200, "application/json", json!({"count": jwt.len(), "value": jwt}).to_string())
+        } else {
+            (401, "application/json", json!({"message": "bad request token or audience"}).to_string())
         }
     });
-    url
+    format!("{base}/_apis/pipelines/1/runs/2/idtoken?api-version=2.0")
 }

@@ -28,6 +28,7 @@ pub struct Remote {
     child: Process,
     tokens: std::sync::Mutex<HashMap<String, String>>,
     db: std::path::PathBuf,
+    key: std::path::PathBuf,
     admin: String,
 }
 
@@ -35,8 +36,9 @@ impl Remote {
     /// Starts the server on `tg`'s store (already initialised) and reads its address from the
     /// first line it prints.
     pub fn start(tg: &Tg, admin: &str, extra: &[&str]) -> Remote {
-        let (url, child) = spawn(&tg.db, extra);
-        Remote { url, child, tokens: Default::default(), db: tg.db.clone(), admin: admin.to_owned() }
+        let (url, child) = spawn(tg, extra);
+        let key = tg.key_elsewhere();
+        Remote { url, child, tokens: Default::default(), db: tg.db.clone(), key, admin: admin.to_owned() }
     }
 
     /// From now on `person` authenticates with `credential` (an OIDC ID token, say).
@@ -47,7 +49,7 @@ impl Remote {
     /// The token of `person`, created on the store by the administrator the first time.
     pub fn token(&self, person: &str) -> String {
         let mut tokens = self.tokens.lock().unwrap();
-        tokens.entry(person.to_owned()).or_insert_with(|| create_token(&self.db, &self.admin, person)).clone()
+        tokens.entry(person.to_owned()).or_insert_with(|| token_on(&self.db, &self.key, &self.admin, person)).clone()
     }
 
     pub fn pid(&self) -> u32 {
@@ -55,12 +57,15 @@ impl Remote {
     }
 }
 
-/// `tollgate serve --listen 127.0.0.1:0 EXTRA` on `db`: its URL and process.
-pub fn spawn(db: &std::path::Path, extra: &[&str]) -> (String, Process) {
+/// `tollgate serve --listen 127.0.0.1:0 EXTRA` on `tg`'s store, its signing key moved out of
+/// the store's directory first: its URL and process.
+pub fn spawn(tg: &Tg, extra: &[&str]) -> (String, Process) {
+    let key = tg.key_elsewhere();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tollgate"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
-        .env("TOLLGATE_DB", db)
+        .env("TOLLGATE_DB", &tg.db)
+        .env("TOLLGATE_SIGNING_KEY", key)
         .env("TOLLGATE_LOG", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -80,12 +85,17 @@ pub fn spawn(db: &std::path::Path, extra: &[&str]) -> (String, Process) {
     (url.to_owned(), Process(child))
 }
 
-/// A personal API token for `person`, created on the store by `admin` (embedded, as on the
+/// A personal API token for `person`, created on `tg`'s store by `admin` (embedded, as on the
 /// server's own machine).
-pub fn create_token(db: &std::path::Path, admin: &str, person: &str) -> String {
+pub fn create_token(tg: &Tg, admin: &str, person: &str) -> String {
+    token_on(&tg.db, &tg.key_elsewhere(), admin, person)
+}
+
+fn token_on(db: &std::path::Path, key: &std::path::Path, admin: &str, person: &str) -> String {
     let out = assert_cmd::Command::cargo_bin("tollgate")
         .unwrap()
         .env("TOLLGATE_DB", db)
+        .env("TOLLGATE_SIGNING_KEY", key)
         .env("TOLLGATE_USER", admin)
         .env_remove("TOLLGATE_SERVER")
         .args(["--json", "token", "create", "--person", person])
