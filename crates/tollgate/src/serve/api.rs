@@ -110,7 +110,10 @@ async fn github_hook(State(s): State<Arc<Server>>, headers: HeaderMap, body: Byt
             "unknown-command",
             "this server is not a GitHub deployment protection rule (serve --github FILE)".into(),
         )),
-        Some(github) => super::github::deliver(github, &s2.app, &headers, &body),
+        Some(github) => {
+            let state = || s2.snapshots.current(&s2.app, &s2.commits).map_err(|f| ApiError::from_failure(&f));
+            super::github::deliver(github, state, &headers, &body)
+        }
     })
     .await
     .unwrap_or_else(|e| Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())));

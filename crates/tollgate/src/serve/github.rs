@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use tollgate_domain::gate::may_deploy_commit;
 
 use super::api::ApiError;
-use crate::run::{Failure, SharedApp, error};
+use crate::run::{Failure, error};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -126,9 +126,11 @@ fn request(body: &[u8]) -> Result<Request, ApiError> {
 }
 
 /// Handles one webhook delivery: the answer posted back to GitHub, and what was decided.
+/// `state` gives the latest durable state (the server's snapshot), asked for only when a
+/// repository is known.
 pub(super) fn deliver(
     github: &GitHub,
-    app: &SharedApp,
+    state: impl FnOnce() -> Result<std::sync::Arc<tollgate_domain::State>, ApiError>,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(StatusCode, Value), ApiError> {
@@ -152,10 +154,9 @@ pub(super) fn deliver(
     let (approved, comment) = match github.repositories.iter().find(|r| r.name.eq_ignore_ascii_case(&req.repository)) {
         None => (false, format!("Tollgate knows no service for repository {}", req.repository)),
         Some(repo) => {
-            let mut app = app.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            app.catch_up().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "integrity", e.to_string()))?;
+            let state = state()?;
             let now = crate::when::system_now();
-            answer(may_deploy_commit(app.state(), &repo.service, &req.sha, &req.environment, now))
+            answer(may_deploy_commit(&state, &repo.service, &req.sha, &req.environment, now))
         }
     };
     let review = json!({
