@@ -40,6 +40,11 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<(), Failure> {
     init_tracing();
     let identity = auth::Identity::load(args.oidc.as_deref())?;
     let app = App::open(db).map_err(|e| error(format!("{}: {e}", db.display())))?;
+    // Whoever runs the server sees it serves a rehearsal; each answer says so too.
+    let sandbox = app.state().is_sandbox();
+    if sandbox {
+        crate::out::banner();
+    }
     let app = Arc::new(std::sync::Mutex::new(app));
     let server = Arc::new(Server {
         db: db.to_owned(),
@@ -61,7 +66,7 @@ pub fn run(db: &Path, args: ServeArgs) -> Result<(), Failure> {
         let addr = listener.local_addr().map_err(|e| error(e.to_string()))?;
         // The first line of output: a test or a supervisor reads the port from it.
         crate::outln!("tollgate serving {} on http://{addr}", db.display());
-        tracing::info!(%addr, store = %db.display(), "listening");
+        tracing::info!(%addr, store = %db.display(), sandbox, "listening");
         let router = api::router(server, args.max_body_mib << 20, REQUEST_TIMEOUT);
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown_signal())
