@@ -59,6 +59,7 @@ pub(super) const READS: &[&str] = &[
     "audit proof",
     "audit checkpoint",
     "token list",
+    "clock show",
 ];
 
 pub(super) fn router(server: Arc<Server>, max_body: usize, timeout: Duration) -> Router {
