@@ -10,7 +10,7 @@ use tollgate_domain::recording::{self, Timing};
 use tollgate_domain::{Command, Event, Fact, Rejection, State, Timestamp, decide, evolve};
 use tollgate_ledger::{Expectation, Ledger, LedgerError, NewRecord, SqliteLedger};
 
-use crate::codec;
+use crate::{codec, sandbox};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -145,15 +145,23 @@ pub struct App<L: Ledger> {
 }
 
 impl App<SqliteLedger> {
+    /// A new real store.
     pub fn create(path: &Path) -> Result<Self, AppError> {
-        App::from_ledger(SqliteLedger::create(path, &new_origin())?)
+        App::create_as(path, false)
+    }
+
+    /// A new store, a sandbox when `sandbox` (its first command must then open one: `init`).
+    pub fn create_as(path: &Path, sandbox: bool) -> Result<Self, AppError> {
+        let origin = sandbox::origin(sandbox, &random_bytes::<8>());
+        App::from_ledger(SqliteLedger::create(path, &origin)?)
     }
 
     /// A new store whose private key is written to `key_file` (which must not exist), away
     /// from the store; only the verifier key is kept beside it.
-    pub fn create_with_key_file(path: &Path, key_file: &Path) -> Result<Self, AppError> {
+    pub fn create_with_key_file(path: &Path, key_file: &Path, sandbox: bool) -> Result<Self, AppError> {
         let options = tollgate_ledger::SqliteOptions::default();
-        App::from_ledger(SqliteLedger::create_with_key_file(path, &new_origin(), key_file, options)?)
+        let origin = sandbox::origin(sandbox, &random_bytes::<8>());
+        App::from_ledger(SqliteLedger::create_with_key_file(path, &origin, key_file, options)?)
     }
 
     pub fn open(path: &Path) -> Result<Self, AppError> {
@@ -162,10 +170,6 @@ impl App<SqliteLedger> {
 }
 
 /// Each store is its own log: an origin no other store has.
-fn new_origin() -> String {
-    format!("tollgate/{}", hex::encode(random_bytes::<8>()))
-}
-
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     getrandom::fill(&mut b).expect("the operating system provides randomness");
@@ -177,6 +181,8 @@ impl<L: Ledger> App<L> {
     pub fn from_ledger(ledger: L) -> Result<Self, AppError> {
         let mut app = App::unreplayed(ledger);
         app.catch_up()?;
+        sandbox::check_origin(app.ledger.origin(), &app.state)
+            .map_err(|message| AppError::Unreadable { seq: 0, message })?;
         Ok(app)
     }
 
@@ -216,8 +222,7 @@ impl<L: Ledger> App<L> {
         let (state, versions, applied) = (&mut self.state, &mut self.versions, &mut self.applied);
         self.ledger
             .scan_frames(*applied, &mut |frame| {
-                let applies =
-                    codec::decode(frame.payload).map_err(|e| e.0).and_then(|d| evolve(state, &d.fact).map_err(|e| e.0));
+                let applies = codec::decode(frame.payload).map_err(|e| e.0).and_then(|d| sandbox::apply(state, &d));
                 match applies {
                     Ok(()) => {
                         versions.insert(frame.stream.to_owned(), frame.stream_version);
@@ -344,9 +349,10 @@ impl<L: Ledger> App<L> {
     pub fn execute(&mut self, actor: &str, when: &When, command: &Command) -> Result<Recorded, AppError> {
         let clock = Arc::clone(&self.clock);
         // Now is never earlier than what the log already holds: a writer that raced ahead by a
-        // few milliseconds moves this command's time to its own, not the log backwards.
+        // few milliseconds moves this command's time to its own, not the log backwards. A
+        // sandbox records on its own clock, ahead by the offset the log holds as read.
         let timing = |state: &State| {
-            let t = clock.now();
+            let t = sandbox::time(state, clock.now());
             when.timing(if *when == When::Now { state.last_at.map_or(t, |last| last.max(t)) } else { t })
         };
         self.with_retries(actor, &timing, command)
@@ -399,14 +405,26 @@ impl<L: Ledger> App<L> {
             evolve(&mut next, fact).map_err(|e| AppError::Unreadable { seq: 0, message: e.0 })?;
             records.push(NewRecord {
                 stream: codec::stream(&fact.event),
-                payload: codec::encode(fact, &profile, timing.reason_to_record()),
+                payload: codec::encode(fact, &profile, timing.reason_to_record(), next.is_sandbox()),
             });
         }
+        // A store is what its ledger was created as: a sandbox's ledger takes only a sandbox's
+        // facts, from the first.
+        if sandbox::is_sandbox_origin(self.ledger.origin()) != next.is_sandbox() {
+            return Err(AppError::Rejected(Rejection::invalid(if next.is_sandbox() {
+                "this store was created as a real store; a sandbox is created with `tollgate init --sandbox`"
+            } else {
+                "this store was created as a sandbox: initialise it with `tollgate init --sandbox`"
+            })));
+        }
         let mut streams: Vec<String> = records.iter().map(|r| r.stream.clone()).collect();
-        // What was read to decide must not have changed either: the actor's roles, and the
-        // procedure in force.
+        // What was read to decide must not have changed either: the actor's roles, the
+        // procedure in force, and on a sandbox its clock.
         streams.push(format!("person/{actor}"));
         streams.push(codec::PROFILE_STREAM.to_owned());
+        if self.state.is_sandbox() {
+            streams.push(codec::SANDBOX_STREAM.to_owned());
+        }
         streams.sort();
         streams.dedup();
         let expect: Vec<Expectation> = streams

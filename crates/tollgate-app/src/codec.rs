@@ -49,6 +49,10 @@ pub fn version(event_type: &str) -> u32 {
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     v: u32,
+    /// The fact belongs to a sandbox, a rehearsal store: every one of its facts says so, so a
+    /// fact copied out of a sandbox can never pass for a real store's. Absent in a real store.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    sandbox: bool,
     at: String,
     actor: String,
     /// The profile version in force for this fact (the release's governing version for
@@ -69,6 +73,11 @@ struct Envelope {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 enum Wire {
+    #[serde(rename = "sandbox.opened")]
+    SandboxOpened {},
+    /// Whole seconds: spans are never finer.
+    #[serde(rename = "sandbox.clock_advanced")]
+    SandboxClockAdvanced { by_seconds: i64, offset_seconds: i64 },
     #[serde(rename = "profile.adopted")]
     ProfileAdopted { id: String, version: String, hash: String, reason: String, sources: Vec<WireSource> },
     #[serde(rename = "profile.proposed")]
@@ -209,6 +218,8 @@ impl Wire {
     /// The type name serde writes for this variant (checked against every golden file).
     fn name(&self) -> &'static str {
         match self {
+            Wire::SandboxOpened { .. } => "sandbox.opened",
+            Wire::SandboxClockAdvanced { .. } => "sandbox.clock_advanced",
             Wire::ProfileAdopted { .. } => "profile.adopted",
             Wire::ProfileProposed { .. } => "profile.proposed",
             Wire::ProfileReviewed { .. } => "profile.reviewed",
@@ -270,6 +281,9 @@ struct WireCriterion {
 /// The stream of profile adoptions: every decision reads the procedure in force.
 pub const PROFILE_STREAM: &str = "profile";
 
+/// The stream of a sandbox's own facts: every decision on a sandbox reads its clock.
+pub const SANDBOX_STREAM: &str = "sandbox";
+
 /// Every event type name the log can hold, in `Wire`'s order. Read from `Wire`'s own serde
 /// names (the list serde reports for an unknown type), so it cannot drift from what decoding
 /// accepts: the golden tests require a golden file for each.
@@ -300,6 +314,7 @@ pub fn event_types() -> &'static [&'static str] {
 /// The stream a fact belongs to: the unit of optimistic concurrency.
 pub fn stream(event: &Event) -> String {
     match event {
+        Event::SandboxOpened | Event::SandboxClockAdvanced { .. } => SANDBOX_STREAM.to_owned(),
         Event::ProfileAdopted(_) | Event::ProfileProposed { .. } | Event::ProfileReviewed { .. } => {
             PROFILE_STREAM.to_owned()
         }
@@ -370,9 +385,14 @@ fn profile_from(
     Ok(Arc::new(profile))
 }
 
-pub fn encode(fact: &Fact, profile_version: &str, late_reason: Option<&str>) -> Vec<u8> {
+/// The fact as the log stores it; `sandbox` marks a sandbox store's fact.
+pub fn encode(fact: &Fact, profile_version: &str, late_reason: Option<&str>, sandbox: bool) -> Vec<u8> {
     let r = |id: &ReleaseId| id.to_string();
     let event = match &fact.event {
+        Event::SandboxOpened => Wire::SandboxOpened {},
+        Event::SandboxClockAdvanced { by, offset } => {
+            Wire::SandboxClockAdvanced { by_seconds: by.num_seconds(), offset_seconds: offset.num_seconds() }
+        }
         Event::ProfileAdopted(p) => {
             let (id, version, hash, reason, sources) = wire_profile(p);
             Wire::ProfileAdopted { id, version, hash, reason, sources }
@@ -570,6 +590,7 @@ pub fn encode(fact: &Fact, profile_version: &str, late_reason: Option<&str>) -> 
     let ev = version(event.name());
     let envelope = Envelope {
         v: VERSION,
+        sandbox,
         at: time(fact.at),
         actor: fact.actor.clone(),
         profile: profile_version.to_owned(),
@@ -580,11 +601,13 @@ pub fn encode(fact: &Fact, profile_version: &str, late_reason: Option<&str>) -> 
     serde_json::to_vec(&envelope).expect("wire types always serialise")
 }
 
-/// A decoded fact, the profile version it was recorded under, and why it was recorded late.
+/// A decoded fact, the profile version it was recorded under, why it was recorded late, and
+/// whether it is marked as a sandbox's.
 pub struct Decoded {
     pub fact: Fact,
     pub profile_version: String,
     pub late_reason: Option<String>,
+    pub sandbox: bool,
 }
 
 /// Reads a fact back. Errors name the event type, the version it was written at and the field.
@@ -655,6 +678,13 @@ fn upcast(bytes: &[u8]) -> Result<(Envelope, u32), DecodeError> {
 fn from_wire(envelope: Envelope) -> Result<Decoded, DecodeError> {
     let at = parse_time("at", &envelope.at)?;
     let event = match envelope.event {
+        Wire::SandboxOpened {} => Event::SandboxOpened,
+        Wire::SandboxClockAdvanced { by_seconds, offset_seconds } => Event::SandboxClockAdvanced {
+            by: chrono::Duration::try_seconds(by_seconds)
+                .ok_or_else(|| DecodeError(format!("by_seconds: {by_seconds} is out of range")))?,
+            offset: chrono::Duration::try_seconds(offset_seconds)
+                .ok_or_else(|| DecodeError(format!("offset_seconds: {offset_seconds} is out of range")))?,
+        },
         Wire::ProfileAdopted { id, version, hash, reason, sources } => {
             Event::ProfileAdopted(profile_from(&id, &version, &hash, reason, sources)?)
         }
@@ -832,6 +862,7 @@ fn from_wire(envelope: Envelope) -> Result<Decoded, DecodeError> {
         fact: Fact { at, actor: envelope.actor, event },
         profile_version: envelope.profile,
         late_reason: envelope.late,
+        sandbox: envelope.sandbox,
     })
 }
 

@@ -37,6 +37,8 @@ struct Sample {
     fact: Fact,
     profile: &'static str,
     late: Option<&'static str>,
+    /// Marked as a sandbox's fact in its envelope.
+    sandbox: bool,
 }
 
 fn at(s: &str) -> Timestamp {
@@ -59,7 +61,13 @@ fn sample(name: &'static str, event: Event) -> Sample {
         fact: Fact { at: at("2026-11-03T10:15:30Z"), actor: "rita".into(), event },
         profile: "2.1",
         late: None,
+        sandbox: false,
     }
+}
+
+/// A fact of a sandbox store, marked as such.
+fn sandboxed(name: &'static str, event: Event) -> Sample {
+    Sample { sandbox: true, ..sample(name, event) }
 }
 
 /// The adopted profile's text is data, not format: the sample adopts the text its golden holds
@@ -141,6 +149,15 @@ fn samples() -> Vec<Sample> {
     let mut proposed = (*profile).clone();
     proposed.reason = "rev 1.1 as minuted by the CAB".into();
     vec![
+        sandboxed("sandbox.opened", Event::SandboxOpened),
+        sandboxed(
+            "sandbox.clock_advanced",
+            Event::SandboxClockAdvanced { by: chrono::Duration::days(3), offset: chrono::Duration::seconds(259_203) },
+        ),
+        sandboxed(
+            "release.confirmed--sandbox",
+            Event::Confirmed { release: R, confirmation: "bridge-assembled".into(), comment: None },
+        ),
         sample("profile.adopted", Event::ProfileAdopted(profile.clone())),
         sample(
             "profile.proposed",
@@ -716,14 +733,15 @@ fn json_files(dir: &std::path::Path) -> Vec<(String, PathBuf)> {
 fn every_sample_encodes_to_its_golden_and_every_golden_round_trips() {
     let samples = samples();
     for s in &samples {
-        let bytes = codec::encode(&s.fact, s.profile, s.late);
+        let bytes = codec::encode(&s.fact, s.profile, s.late, s.sandbox);
         assert_eq!(codec::type_name(&bytes).as_deref(), Some(type_of(s.name)), "{}: wrong file name", s.name);
         support::expect_file(&golden(s.name), &bytes);
     }
     for (name, path) in json_files(&support::dir("golden")) {
         let bytes = std::fs::read(&path).unwrap();
         let decoded = codec::decode(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let again = codec::encode(&decoded.fact, &decoded.profile_version, decoded.late_reason.as_deref());
+        let again =
+            codec::encode(&decoded.fact, &decoded.profile_version, decoded.late_reason.as_deref(), decoded.sandbox);
         assert!(
             again == bytes,
             "{} does not re-encode to itself:\n{}",
@@ -733,6 +751,7 @@ fn every_sample_encodes_to_its_golden_and_every_golden_round_trips() {
         let sample = samples.iter().find(|s| s.name == name);
         let sample = sample.unwrap_or_else(|| panic!("{}: no sample builds this golden's fact", path.display()));
         assert_eq!(decoded.fact, sample.fact, "{}", path.display());
+        assert_eq!(decoded.sandbox, sample.sandbox, "{}", path.display());
     }
 }
 
@@ -770,7 +789,8 @@ fn old_versions_still_decode_to_the_current_fact() {
         assert_eq!(decoded.fact, sample.fact, "{}", path.display());
         assert_eq!(decoded.profile_version, sample.profile, "{}", path.display());
         assert_eq!(decoded.late_reason.as_deref(), sample.late, "{}", path.display());
-        let now = codec::encode(&decoded.fact, &decoded.profile_version, decoded.late_reason.as_deref());
+        let now =
+            codec::encode(&decoded.fact, &decoded.profile_version, decoded.late_reason.as_deref(), decoded.sandbox);
         assert_eq!(now, std::fs::read(golden(current)).unwrap(), "{}: upcast then encoded", path.display());
     }
 }

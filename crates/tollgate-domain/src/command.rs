@@ -8,15 +8,21 @@ use crate::event::{ExternalDeployment, ImportRecord, Profile, Triage};
 use crate::evidence::{Digest, EvidenceKind, Report, Verification};
 use crate::policy::{PlanField, RoleId, Severity};
 use crate::release::{ReleaseId, TriageOutcome};
-use crate::time::Timestamp;
+use crate::time::{Span, Timestamp};
 
 #[derive(Clone, Debug)]
 pub enum Command {
     /// A new store: the profile adopted and the actor, holding `roles`, its first
-    /// administrator.
+    /// administrator; with `sandbox`, a rehearsal store from its first fact, for life.
     Init {
         profile: Arc<Profile>,
         roles: BTreeSet<RoleId>,
+        sandbox: bool,
+    },
+    /// Move a sandbox's clock forward by `by`, so that a rehearsal reaches its deadlines without
+    /// waiting for them. Refused on a real store, whose clock is the world's.
+    AdvanceClock {
+        by: Span,
     },
     /// A new document version (6.3).
     /// Propose a new version of the procedure (6.3); it takes effect once approved.

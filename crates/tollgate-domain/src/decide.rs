@@ -22,6 +22,7 @@ mod document_control;
 pub use document_control::missing_approvals;
 mod people;
 use people::valid_name;
+mod sandbox;
 mod tokens;
 pub use tokens::valid_token_id;
 
@@ -35,7 +36,8 @@ pub fn decide(state: &State, actor: &str, now: Timestamp, command: &Command) -> 
     }
     let ctx = Ctx { state, actor, now };
     match command {
-        Command::Init { profile, roles } => ctx.init(profile, roles),
+        Command::Init { profile, roles, sandbox } => ctx.init(profile, roles, *sandbox),
+        Command::AdvanceClock { by } => ctx.advance_clock(*by),
         Command::AdoptProfile { profile, loosens } => ctx.propose_profile(profile, loosens),
         Command::ReviewProfile { id, version, approve, comment } => ctx.review_profile(id, version, *approve, comment),
         Command::AddPerson { name, roles } => ctx.add_person(name, roles),

@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use chrono::Duration;
+
 use crate::evidence::{Digest, Verification};
 use crate::lifecycle::Phase;
 use crate::policy::{PlanField, Policy, RoleId, Severity};
@@ -36,6 +38,15 @@ pub struct ProfileSource {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
+    /// The store is a sandbox, a rehearsal of the procedure and no record of real releases.
+    /// Only ever the first fact of a log: a store is a sandbox from its start or never.
+    SandboxOpened,
+    /// The sandbox's clock moved forward by `by`; it now runs `offset` ahead of the recording
+    /// machine's clock (the sum of every advance, so replay needs only the latest).
+    SandboxClockAdvanced {
+        by: Duration,
+        offset: Duration,
+    },
     ProfileAdopted(Arc<Profile>),
     /// A new version proposed; the version in force stays until it is approved.
     ProfileProposed {
@@ -362,7 +373,9 @@ impl Event {
             | EvidenceRecorded { release, .. }
             | FindingTriaged { release, .. } => Some(*release),
             NcRaised(nc) => nc.release,
-            ProfileAdopted(_)
+            SandboxOpened
+            | SandboxClockAdvanced { .. }
+            | ProfileAdopted(_)
             | ProfileProposed { .. }
             | ProfileReviewed { .. }
             | PersonAdded { .. }

@@ -11,7 +11,7 @@ use crate::release::{
     Approval, Artefact, Defect, Deployment, Document, GoDecision, Override, Regoverned, Release, Rollback, Stamped,
     TestResult,
 };
-use crate::state::{Adopted, Blackout, Nonconformance, PendingGrant, Person, Risk, State, Token};
+use crate::state::{Adopted, Blackout, Nonconformance, PendingGrant, Person, Risk, Sandbox, State, Token};
 
 /// A fact that does not fit the state it is applied to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,8 +21,17 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
     let at = fact.at;
     let by = fact.actor.clone();
     let stamp = |value| Stamped { value, by: by.clone(), at };
+    let first = state.last_at.is_none();
     state.last_at = Some(state.last_at.map_or(at, |last| last.max(at)));
     match &fact.event {
+        // A store is a sandbox from its first fact or never: one opened later would recast
+        // real records as a rehearsal's.
+        Event::SandboxOpened if first => state.sandbox = Some(Sandbox::default()),
+        Event::SandboxOpened => return Err(Inapplicable("a sandbox is opened by a store's first fact only".into())),
+        Event::SandboxClockAdvanced { offset, .. } => match state.sandbox.as_mut() {
+            Some(sandbox) => sandbox.offset = *offset,
+            None => return Err(Inapplicable("the clock of a real store cannot be advanced".into())),
+        },
         Event::ProfileAdopted(profile) => {
             state.profiles.push(Adopted { profile: profile.clone(), by: by.clone(), at });
             state.proposed_profile = None;

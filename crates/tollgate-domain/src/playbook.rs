@@ -35,7 +35,7 @@ pub fn staffing(profile: std::sync::Arc<crate::event::Profile>, people: &[(&str,
         |list: &[&str]| list.iter().any(|r| policy.roles_for(Action::AdministerPeople).iter().any(|a| a == r));
     let governing = policy.governing_roles();
     let (first, first_roles) = people[0];
-    let mut commands = vec![(first.to_owned(), Command::Init { profile, roles: roles(first_roles) })];
+    let mut commands = vec![(first.to_owned(), Command::Init { profile, roles: roles(first_roles), sandbox: false })];
     let mut admins = vec![first];
     for (name, list) in &people[1..] {
         commands.push((admins[0].to_owned(), Command::AddPerson { name: (*name).into(), roles: roles(list) }));

@@ -29,6 +29,15 @@ pub struct State {
     pub ncs: Vec<Arc<Nonconformance>>,
     /// The time of the latest fact: time never runs backwards in the log.
     pub last_at: Option<Timestamp>,
+    /// Set when the store is a sandbox (its first fact said so): a rehearsal, never a record.
+    pub sandbox: Option<Sandbox>,
+}
+
+/// A rehearsal store's clock: the recording machine's, moved forward by every advance so far.
+/// The offset lives in the log, so every process that replays it keeps the same time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sandbox {
+    pub offset: chrono::Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -142,6 +151,15 @@ impl Nonconformance {
 }
 
 impl State {
+    pub fn is_sandbox(&self) -> bool {
+        self.sandbox.is_some()
+    }
+
+    /// How far ahead of the recording clock this store's time runs: zero for a real store.
+    pub fn clock_offset(&self) -> chrono::Duration {
+        self.sandbox.map_or(chrono::Duration::zero(), |s| s.offset)
+    }
+
     pub fn current(&self) -> Option<&Arc<Profile>> {
         self.profiles.last().map(|a| &a.profile)
     }

@@ -185,14 +185,18 @@ fn init_creates_the_first_administrator_so_nobody_can_race_to_be_first() {
             .contains("tollgate init")
     );
     // Then nothing was recorded; init needs an administering role and makes its actor the first
-    let why = w.invalid("rita", Command::Init { profile: qms_profile(), roles: ["qa-lead".into()].into() });
+    let why =
+        w.invalid("rita", Command::Init { profile: qms_profile(), roles: ["qa-lead".into()].into(), sandbox: false });
     assert!(why[0].contains("release-manager, executive"), "{why:?}");
-    w.ok("rita", Command::Init { profile: qms_profile(), roles: ["release-manager".into()].into() });
+    w.ok("rita", Command::Init { profile: qms_profile(), roles: ["release-manager".into()].into(), sandbox: false });
     assert!(w.state.holds("rita", "release-manager"));
     // And a second init is refused
     assert!(
-        w.invalid("mallory", Command::Init { profile: qms_profile(), roles: ["executive".into()].into() })[0]
-            .contains("already initialised")
+        w.invalid(
+            "mallory",
+            Command::Init { profile: qms_profile(), roles: ["executive".into()].into(), sandbox: false }
+        )[0]
+        .contains("already initialised")
     );
 }
 

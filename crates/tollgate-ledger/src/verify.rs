@@ -295,9 +295,15 @@ pub fn verify_each(
     let mut targets = Vec::new();
     let mut latest_stored: Option<u64> = None;
     let open = |note: &str| -> Result<Checkpoint, String> {
-        verifier
-            .open_checkpoint(note)
-            .map_err(|e| format!("does not verify with the ledger's key ({e}) (forged or edited)"))
+        verifier.open_checkpoint(note).map_err(|e| match note.lines().next() {
+            // Most often a checkpoint of another store (a sandbox's for a real one's, say): its
+            // first line names the log it belongs to.
+            Some(origin) if origin != verifier.name() => format!(
+                "does not verify with the ledger's key ({e}): it is a checkpoint of the log {origin}, not of this log ({})",
+                verifier.name()
+            ),
+            _ => format!("does not verify with the ledger's key ({e}) (forged or edited)"),
+        })
     };
 
     // Problems not tied to a position in the log; listed after those that are.

@@ -1,20 +1,21 @@
 //! `tollgate audit`: what an auditor runs. Verification reads the ledger directly (not through
 //! replay, which assumes the log is sound), recomputes every leaf hash, root and signature,
-//! then checks that every fact still decodes and applies.
+//! then checks that every fact still decodes and applies. A sandbox says so in every answer: its
+//! ledger's origin names it, and verification checks that its facts agree.
 
 use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
+use tollgate_domain::State;
 use tollgate_domain::recording::Timing;
 use tollgate_domain::time::format_duration;
-use tollgate_domain::{State, evolve};
 use tollgate_ledger::{Ledger, LedgerError, NoteVerifier, SqliteLedger, merkle, verify_each};
 
 use crate::cli::AuditCmd;
 use crate::run::Failure;
-use tollgate_app::codec;
+use tollgate_app::{codec, sandbox};
 
 /// Opens the store to read it, with the public key only: an auditor's copy needs no secret.
 fn open(db: &Path, trusted: Option<NoteVerifier>) -> Result<SqliteLedger, Failure> {
@@ -41,6 +42,9 @@ pub fn run(db: &Path, json: bool, cmd: AuditCmd) -> Result<(), Failure> {
         return verify_cmd(db, json, checkpoint.as_deref(), key.as_deref());
     }
     let ledger = open(db, None)?;
+    if sandbox::is_sandbox_origin(ledger.origin()) {
+        crate::out::mark_sandbox();
+    }
     match cmd {
         AuditCmd::Verify { .. } => unreachable!("handled above"),
         AuditCmd::Log { release } => log(&ledger, json, release.as_deref()),
@@ -76,6 +80,10 @@ fn verify_cmd(db: &Path, json: bool, checkpoint: Option<&Path>, key: Option<&str
         .ok()
         .and_then(|t| NoteVerifier::parse(t.trim()).ok());
     let ledger = open(db, trusted.clone())?;
+    let origin = ledger.origin().to_owned();
+    if sandbox::is_sandbox_origin(&origin) {
+        crate::out::mark_sandbox();
+    }
     let mut key_problem = None;
     if let (Some(trusted), Some(beside)) = (&trusted, &beside)
         && trusted != beside
@@ -118,19 +126,26 @@ fn verify_cmd(db: &Path, json: bool, checkpoint: Option<&Path>, key: Option<&str
     }
     // A fact that no longer decodes or applies only matters if the bytes are the ones signed;
     // otherwise the hash problems above already name it.
-    let late = match replayed {
-        Ok(late) => late,
+    let (late, sandboxed) = match replayed {
+        Ok((late, state)) => {
+            if let Err(message) = sandbox::check_origin(&origin, &state) {
+                problems.push((Some(0), message));
+            }
+            (late, state.is_sandbox())
+        }
         Err((seq, message)) => {
             if problems.is_empty() {
                 problems.push((Some(seq), format!("event {seq} does not replay: {message}")));
             }
-            LateFacts::default()
+            (LateFacts::default(), sandbox::is_sandbox_origin(&origin))
         }
     };
     report.intact = problems.is_empty();
     let first_bad = problems.iter().find_map(|(seq, _)| *seq);
     let doc = json!({
         "intact": report.intact,
+        "sandbox": sandboxed,
+        "origin": origin,
         "events": report.events,
         "root": hex::encode(report.root),
         "root_base64": b64(&report.root),
@@ -139,7 +154,12 @@ fn verify_cmd(db: &Path, json: bool, checkpoint: Option<&Path>, key: Option<&str
         "problems": problems.iter().map(|(seq, what)| json!({"event": seq, "problem": what})).collect::<Vec<_>>(),
         "late_facts": late.to_json(),
     });
-    let text = if report.intact {
+    let mut text = if sandboxed {
+        format!("SANDBOX: {origin} is a rehearsal store; its facts are no record of real releases\n")
+    } else {
+        String::new()
+    };
+    text += &if report.intact {
         format!(
             "intact: {} events, {} signed checkpoints verified, root {}{}",
             report.events,
@@ -233,8 +253,9 @@ impl LateFacts {
     }
 }
 
-/// Decodes and applies every fact in order, noting late ones; the first that fails, if any.
-fn replay(events: std::sync::mpsc::Receiver<Vec<Leaf>>) -> Result<LateFacts, (u64, String)> {
+/// Decodes and applies every fact in order, noting late ones; the state they make, or the
+/// first that fails.
+fn replay(events: std::sync::mpsc::Receiver<Vec<Leaf>>) -> Result<(LateFacts, State), (u64, String)> {
     let mut state = State::default();
     let mut late = LateFacts::default();
     for batch in events {
@@ -242,10 +263,10 @@ fn replay(events: std::sync::mpsc::Receiver<Vec<Leaf>>) -> Result<LateFacts, (u6
             let decoded = codec::decode(&leaf.payload).map_err(|e| (leaf.seq, e.0))?;
             // Judged against the profile in force when the fact was written.
             late.note(&state, leaf.seq, leaf.recorded_at, &decoded);
-            evolve(&mut state, &decoded.fact).map_err(|e| (leaf.seq, e.0))?;
+            sandbox::apply(&mut state, &decoded).map_err(|e| (leaf.seq, e))?;
         }
     }
-    Ok(late)
+    Ok((late, state))
 }
 
 fn log(ledger: &SqliteLedger, json: bool, release: Option<&str>) -> Result<(), Failure> {

@@ -58,6 +58,10 @@ pub enum Cmd {
         /// profile's first role that does.
         #[arg(long = "role")]
         roles: Vec<String>,
+        /// A sandbox for rehearsals, for life: every record, checkpoint and answer says so, and
+        /// its clock moves forward with `tollgate clock advance`.
+        #[arg(long)]
+        sandbox: bool,
     },
     /// Show, check or adopt procedure profiles.
     #[command(subcommand)]
@@ -102,6 +106,10 @@ pub enum Cmd {
     Risk(RiskCmd),
     /// Evaluate the time-driven rules now: overdue deferred steps, late rollbacks.
     Tick,
+    /// The store's clock: a sandbox's (`init --sandbox`) moves forward by command, so that a
+    /// rehearsal reaches its deadlines without waiting for them.
+    #[command(subcommand)]
+    Clock(ClockCmd),
     /// May this artefact be deployed to this environment now? For a pipeline, before it deploys:
     /// exit 0 yes, 3 no, with every reason. The release is the open one of the service whose
     /// current build has the digest. Production needs the release's pre-deployment gate open
@@ -691,6 +699,19 @@ pub enum RiskCmd {
     },
     /// The register, seeded from the procedure at init.
     List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClockCmd {
+    /// The store's time now: a sandbox's runs ahead of the system clock by every advance.
+    Show,
+    /// Move a sandbox's clock forward: from then on every command on the store decides and
+    /// records at the later time. Refused on a real store, whose clock is the world's.
+    Advance {
+        /// How far: `+3s`, `2h`, `3 days`, `1 business day` (the profile's calendar).
+        #[arg(required = true, num_args = 1.., value_name = "SPAN")]
+        span: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

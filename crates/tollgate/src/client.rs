@@ -56,6 +56,9 @@ pub fn run(server: &str, cli: &Cli, matches: &ArgMatches) -> Result<(), Failure>
     };
     let stdout = stdout.as_str();
     let stderr = answer.get("stderr").and_then(Value::as_str).unwrap_or("");
+    if answer.get("sandbox").and_then(Value::as_bool) == Some(true) {
+        crate::out::banner();
+    }
     match (&out_file, exit) {
         (Some(path), 0) => {
             std::fs::write(path, stdout.as_bytes()).map_err(|e| error(format!("{}: {e}", path.display())))?;

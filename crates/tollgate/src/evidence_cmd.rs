@@ -294,7 +294,7 @@ pub(crate) fn evidence(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: EvidenceCmd)
             let state = app.state();
             let verdict = state.releases.get(&id).and_then(|r| {
                 let e = r.evidence.last()?;
-                Some(judge::problems(state.policy_of(r), r, &e.value, ctx.now))
+                Some(judge::problems(state.policy_of(r), r, &e.value, ctx.now()))
             });
             let verdict = match verdict {
                 Some(problems) if !problems.is_empty() => {

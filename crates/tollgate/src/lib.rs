@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod cli;
 mod client;
+mod clock_cmd;
 pub mod demo;
 mod event_stream;
 pub mod evidence_cmd;

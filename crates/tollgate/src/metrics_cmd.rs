@@ -28,7 +28,7 @@ pub(crate) fn import(ctx: &Ctx, app: &mut App<SqliteLedger>, file: &Path) -> Res
         record: record(file, Digest::from_sha256([0; 32]), &Summary::default()),
         deployments: Vec::new(),
     };
-    tollgate_domain::decide(app.state(), &actor, ctx.now, &probe).map_err(|e| match e {
+    tollgate_domain::decide(app.state(), &actor, ctx.now(), &probe).map_err(|e| match e {
         tollgate_domain::Rejection::Refused(r) => Failure::Refused(r),
         tollgate_domain::Rejection::Invalid(r) => error(r.join("\n")),
     })?;

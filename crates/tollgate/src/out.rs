@@ -2,14 +2,59 @@
 //! the program ends quietly, as Unix tools do, instead of panicking. Text recorded by people
 //! (comments, justifications, titles) never reaches the terminal as control characters: an
 //! escape sequence in a comment could otherwise rewrite what a reviewer sees.
+//!
+//! A command on a sandbox store is marked wherever its output could be mistaken for a real
+//! store's: a banner on standard error before anything else (standard output stays what
+//! scripts parse), and `"sandbox": true` in every JSON answer that is an object.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::Write;
 
 thread_local! {
     /// While a server thread runs a command for a client, what it prints is kept here and sent
     /// back, instead of reaching the server's own terminal.
     static CAPTURED: RefCell<Option<Captured>> = const { RefCell::new(None) };
+    /// The command runs on a sandbox store: its answers are marked.
+    static SANDBOX: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The first line a command on a sandbox store prints.
+pub const BANNER: &str = "SANDBOX — rehearsal store, not a record of real releases";
+
+/// From here on the command works on a sandbox: the banner is printed now, once, ahead of
+/// everything else. Captured for a client, it travels as the answer's `sandbox` flag instead,
+/// and the client prints it first.
+pub fn mark_sandbox() {
+    if SANDBOX.replace(true) {
+        return;
+    }
+    let captured = CAPTURED.with(|c| c.borrow_mut().as_mut().map(|c| c.sandbox = true).is_some());
+    if !captured {
+        banner();
+    }
+}
+
+/// The banner, on standard error.
+pub fn banner() {
+    ewrite(&format!("{BANNER}\n"));
+}
+
+/// Whether the command runs on a sandbox store.
+pub fn sandboxed() -> bool {
+    SANDBOX.get()
+}
+
+/// `value` with `"sandbox": true` first when the command runs on a sandbox and the value is
+/// an object (a list stays a list: the banner marks it).
+pub fn marked(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(fields) if sandboxed() && !fields.contains_key("sandbox") => {
+            let mut marked = serde_json::Map::from_iter([("sandbox".to_owned(), serde_json::Value::Bool(true))]);
+            marked.extend(fields);
+            serde_json::Value::Object(marked)
+        }
+        other => other,
+    }
 }
 
 /// What one command printed, on each stream. A command that printed only a JSON answer
@@ -20,10 +65,13 @@ pub struct Captured {
     pub stdout: String,
     pub stderr: String,
     pub json: Option<serde_json::Value>,
+    /// The command ran on a sandbox store.
+    pub sandbox: bool,
 }
 
 /// Prints a JSON answer, pretty, as the CLI does (captured first, it is kept as the value).
 pub fn write_json(value: serde_json::Value) {
+    let value = marked(value);
     let unkept = CAPTURED.with(|c| match c.borrow_mut().as_mut() {
         Some(c) if c.stdout.is_empty() && c.json.is_none() => {
             c.json = Some(value);
@@ -42,9 +90,12 @@ pub fn json_text(value: &serde_json::Value) -> String {
 }
 
 /// Runs `f` with everything it prints through this module kept rather than written.
+/// A server thread runs many commands: each starts unmarked.
 pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Captured) {
     CAPTURED.with(|c| *c.borrow_mut() = Some(Captured::default()));
+    SANDBOX.set(false);
     let result = f();
+    SANDBOX.set(false);
     let captured = CAPTURED.with(|c| c.borrow_mut().take()).unwrap_or_default();
     (result, captured)
 }

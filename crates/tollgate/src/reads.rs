@@ -29,6 +29,7 @@ pub(crate) fn answer(ctx: &Ctx, state: &State, command: Cmd) -> Result<Result<()
         Cmd::Release(ReleaseCmd::Gate { id, gate }) => release_gate(ctx, state, &id, gate.as_deref()),
         Cmd::Check { service, artefact, env } => check(ctx, state, &service, &artefact, &env),
         Cmd::Token(TokenCmd::List { person }) => token_list(ctx, state, person.as_deref()),
+        Cmd::Clock(ClockCmd::Show) => crate::clock_cmd::show(ctx, state),
         other => return Err(other),
     })
 }
@@ -80,7 +81,7 @@ fn obligations(ctx: &Ctx, state: &State, overdue: bool, release: Option<&str>) -
     let mut rows = Vec::new();
     let mut text = String::new();
     for r in state.releases.values().filter(|r| filter.is_none_or(|f| f == r.id)) {
-        for o in tollgate_domain::obligation::of(state.policy_of(r), r, ctx.now) {
+        for o in tollgate_domain::obligation::of(state.policy_of(r), r, ctx.now()) {
             if overdue && o.status != tollgate_domain::obligation::ObligationStatus::Overdue {
                 continue;
             }
@@ -108,9 +109,9 @@ fn nc_list(ctx: &Ctx, state: &State, open: bool) -> Result<(), Failure> {
     let text = if ncs.is_empty() {
         "no non-conformances".to_owned()
     } else {
-        ncs.iter().map(|n| view::nc_text(n, ctx.now)).collect()
+        ncs.iter().map(|n| view::nc_text(n, ctx.now())).collect()
     };
-    ctx.print(View { json: Value::Array(ncs.iter().map(|n| view::nc_json(n, ctx.now)).collect()), text });
+    ctx.print(View { json: Value::Array(ncs.iter().map(|n| view::nc_json(n, ctx.now())).collect()), text });
     Ok(())
 }
 
@@ -141,7 +142,7 @@ fn release_list(ctx: &Ctx, state: &State, all: bool) -> Result<(), Failure> {
 /// One release, whole.
 fn release_show(ctx: &Ctx, state: &State, id: &str) -> Result<(), Failure> {
     let r = state.releases.get(&release_id(id)?).ok_or_else(|| error(format!("unknown release {id}")))?;
-    ctx.print(view::release(state, r, ctx.now));
+    ctx.print(view::release(state, r, ctx.now()));
     Ok(())
 }
 
@@ -161,7 +162,7 @@ fn release_gate(ctx: &Ctx, state: &State, id: &str, name: Option<&str>) -> Resul
         }
         None => policy.gate_for(r.track, r.phase, Opens::Advance).expect("validated profile"),
     };
-    let verdict = gate::evaluate(state, r, g, ctx.now);
+    let verdict = gate::evaluate(state, r, g, ctx.now());
     ctx.print(view::gate(state, r, &verdict, &g.name));
     // A pipeline can stop on a shut gate: the answer is printed, the exit code says no.
     if verdict.open { Ok(()) } else { Err(Failure::Shown(3)) }
@@ -170,8 +171,14 @@ fn release_gate(ctx: &Ctx, state: &State, id: &str, name: Option<&str>) -> Resul
 /// May this artefact be deployed there now? Exit 3 when not.
 fn check(ctx: &Ctx, state: &State, service: &str, artefact: &str, env: &str) -> Result<(), Failure> {
     let digest = artefact_digest(artefact)?;
-    let answer = gate::may_deploy(state, service, &digest, env, ctx.now);
-    ctx.print(view::deploy_answer(&answer));
+    let answer = gate::may_deploy(state, service, &digest, env, ctx.now());
+    let mut view = view::deploy_answer(&answer);
+    // The verdict itself says it is a rehearsal's, so that no script reading the text (nor
+    // anyone reading a log of it) takes a sandbox's YES for a real one; JSON has `sandbox`.
+    if state.is_sandbox() {
+        view.text = format!("SANDBOX {}", view.text);
+    }
+    ctx.print(view);
     if answer.allowed() { Ok(()) } else { Err(Failure::Shown(3)) }
 }
 
@@ -196,7 +203,7 @@ fn token_list(ctx: &Ctx, state: &State, person: Option<&str>) -> Result<(), Fail
             .map(|t| {
                 let status = match (&t.revoked, t.expires) {
                     (Some((at, by)), _) => format!("revoked {} by {by}", when(*at)),
-                    (None, Some(e)) if e <= ctx.now => format!("expired {}", when(e)),
+                    (None, Some(e)) if e <= ctx.now() => format!("expired {}", when(e)),
                     (None, Some(e)) => format!("expires {}", when(e)),
                     (None, None) => "no expiry".to_owned(),
                 };

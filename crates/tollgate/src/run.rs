@@ -101,7 +101,7 @@ pub(crate) fn report(failure: &Failure, json: bool) {
             }),
             Failure::Shown(_) => unreachable!("returned above"),
         };
-        crate::outln!("{doc}");
+        crate::outln!("{}", crate::out::marked(doc));
         return;
     }
     match failure {
@@ -168,15 +168,39 @@ pub(crate) struct Ctx {
     pub(crate) written: std::cell::Cell<Option<Written>>,
     pub(crate) actor: Option<String>,
     pub(crate) json: bool,
-    pub(crate) now: Timestamp,
+    /// The command's time: `--now`, or the store's time when it started (a sandbox's runs
+    /// ahead of the machine's clock); set again by [`Ctx::settle`] once the store is read.
+    now: std::cell::Cell<Timestamp>,
     /// The machine's clock when the command started.
     pub(crate) clock: Timestamp,
-    /// `--now` was given: the facts happened then, not when they are recorded.
-    pub(crate) now_given: bool,
+    /// `--now` as given: the facts happened then, not when they are recorded.
+    now_text: Option<String>,
     pub(crate) late_reason: Option<String>,
 }
 
 impl Ctx {
+    /// The command's time (see `now`).
+    pub(crate) fn now(&self) -> Timestamp {
+        self.now.get()
+    }
+
+    /// The store the command works on is read: on a sandbox, its times are the sandbox's
+    /// (`--now +1h` and every relative time count from the sandbox's clock) and its output is
+    /// marked as a rehearsal's.
+    pub(crate) fn settle(&self, state: &State) -> Result<(), Failure> {
+        if !state.is_sandbox() {
+            return Ok(());
+        }
+        crate::out::mark_sandbox();
+        let store_now = tollgate_app::sandbox::now(state, self.clock);
+        let now = match &self.now_text {
+            Some(text) => time_arg::parse(text, store_now).map_err(|e| error(format!("--now: {e}")))?,
+            None => store_now,
+        };
+        self.now.set(now);
+        Ok(())
+    }
+
     pub(crate) fn actor(&self) -> Result<&str, Failure> {
         self.actor.as_deref().ok_or_else(|| error("who is acting? set --as NAME or TOLLGATE_USER"))
     }
@@ -189,15 +213,18 @@ impl Ctx {
             // Another process (an embedded CLI on the same store) may have written since.
             app.catch_up()?;
             app.set_clock(self.command_clock());
+            self.settle(app.state())?;
             return Ok(Opened::Shared(app));
         }
         let app = App::from_ledger(open_ledger(&self.db, self.signing_key.as_deref())?)?;
+        self.settle(app.state())?;
         Ok(Opened::Own(app.with_clock(self.command_clock())))
     }
 
     /// The command's facts are recorded at the instant it started, so that the relative times
     /// it was given (`+2 weeks`) count from the same instant as the facts themselves; a
-    /// concurrent writer that got there first moves it only as far as that writer's time.
+    /// concurrent writer that got there first moves it only as far as that writer's time. On a
+    /// sandbox the application adds the offset the log holds.
     pub(crate) fn command_clock(&self) -> std::sync::Arc<ManualClock> {
         std::sync::Arc::new(ManualClock::new(self.clock))
     }
@@ -214,7 +241,7 @@ impl Ctx {
     }
 
     pub(crate) fn time(&self, text: &str, what: &str) -> Result<Timestamp, Failure> {
-        time_arg::parse(text, self.now).map_err(|e| error(format!("{what}: {e}")))
+        time_arg::parse(text, self.now()).map_err(|e| error(format!("{what}: {e}")))
     }
 
     /// Executes a command and prints what was recorded.
@@ -233,7 +260,10 @@ impl Ctx {
     }
 
     pub(crate) fn when(&self) -> When {
-        if self.now_given { When::At { happened: self.now, late_reason: self.late_reason.clone() } } else { When::Now }
+        match self.now_text {
+            Some(_) => When::At { happened: self.now(), late_reason: self.late_reason.clone() },
+            None => When::Now,
+        }
     }
 
     pub(crate) fn done(&self, recorded: &Recorded, summary: String) {
@@ -418,9 +448,9 @@ fn context(
         written: Default::default(),
         actor,
         json,
-        now,
+        now: std::cell::Cell::new(now),
         clock,
-        now_given: now_text.is_some(),
+        now_text,
         late_reason,
     })
 }
@@ -436,7 +466,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
 
 fn execute_command(ctx: &Ctx, command: Cmd) -> Result<(), Failure> {
     match command {
-        Cmd::Init { profile, roles } => init(ctx, &profile, roles),
+        Cmd::Init { profile, roles, sandbox } => init(ctx, &profile, roles, sandbox),
         Cmd::Demo => crate::demo::run(ctx.json).map_err(Failure::Error),
         Cmd::Profile(cmd) => crate::profile_cmd::run(ctx, cmd),
         Cmd::Audit(cmd) => audit::run(&ctx.db, ctx.json, cmd),
@@ -450,10 +480,13 @@ fn execute_command(ctx: &Ctx, command: Cmd) -> Result<(), Failure> {
             // A read is answered from the server's latest snapshot when it has one, without
             // the writers' lock; otherwise from the store, as a write is.
             let command = match &ctx.snapshot {
-                Some(snapshot) => match crate::reads::answer(ctx, snapshot, command) {
-                    Ok(answered) => return answered,
-                    Err(command) => command,
-                },
+                Some(snapshot) => {
+                    ctx.settle(snapshot)?;
+                    match crate::reads::answer(ctx, snapshot, command) {
+                        Ok(answered) => return answered,
+                        Err(command) => command,
+                    }
+                }
                 None => command,
             };
             let mut app = ctx.open()?;
@@ -465,7 +498,7 @@ fn execute_command(ctx: &Ctx, command: Cmd) -> Result<(), Failure> {
     }
 }
 
-fn init(ctx: &Ctx, spec: &str, roles: Vec<String>) -> Result<(), Failure> {
+fn init(ctx: &Ctx, spec: &str, roles: Vec<String>, sandbox: bool) -> Result<(), Failure> {
     let actor = ctx.actor()?.to_owned();
     let mut profile = load_profile(spec)?;
     profile.reason = "initial adoption at init".into();
@@ -474,24 +507,26 @@ fn init(ctx: &Ctx, spec: &str, roles: Vec<String>) -> Result<(), Failure> {
     } else {
         set(roles)
     };
-    let command = Command::Init { profile: Arc::new(profile.clone()), roles: roles.clone() };
+    let command = Command::Init { profile: Arc::new(profile.clone()), roles: roles.clone(), sandbox };
     // Nothing is created unless the profile is valid and the command would be accepted.
     tollgate_domain::recording::check(&State::default(), &command, &ctx.when().timing(ctx.clock))
-        .and_then(|()| tollgate_domain::decide(&State::default(), &actor, ctx.now, &command).map(drop))
+        .and_then(|()| tollgate_domain::decide(&State::default(), &actor, ctx.now(), &command).map(drop))
         .map_err(|e| error(e.to_string()))?;
     let app = match &ctx.signing_key {
-        Some(key) => App::create_with_key_file(&ctx.db, key)?,
-        None => App::create(&ctx.db)?,
+        Some(key) => App::create_with_key_file(&ctx.db, key, sandbox)?,
+        None => App::create_as(&ctx.db, sandbox)?,
     };
     let mut app = app.with_clock(ctx.command_clock());
     let recorded = app.execute(&actor, &ctx.when(), &command)?;
+    ctx.settle(app.state())?;
     let key = tollgate_ledger::sqlite::pub_path(&ctx.db);
     let signing = ctx.signing_key.clone().unwrap_or_else(|| tollgate_ledger::sqlite::key_path(&ctx.db));
     ctx.done(
         &recorded,
         format!(
-            "initialised {} under {} {} ({}), {actor} its first administrator ({}); checkpoint key {}, signing key {}",
+            "initialised {}{} under {} {} ({}), {actor} its first administrator ({}); checkpoint key {}, signing key {}",
             ctx.db.display(),
+            if sandbox { " as a sandbox (its clock moves with `tollgate clock advance`)" } else { "" },
             profile.policy.id,
             profile.policy.version,
             profile.policy.title,
@@ -596,7 +631,7 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
         },
         Cmd::Import { cdevents } => crate::metrics_cmd::import(ctx, app, &cdevents)?,
         Cmd::Metrics { service, env, from, to } => {
-            let to = to.map(|t| ctx.time(&t, "--to")).transpose()?.unwrap_or(ctx.now);
+            let to = to.map(|t| ctx.time(&t, "--to")).transpose()?.unwrap_or(ctx.now());
             let from = from.map(|t| ctx.time(&t, "--from")).transpose()?.unwrap_or(to - chrono::Duration::days(90));
             if from >= to {
                 return Err(error(format!("--from {} is not before --to {}", when(from), when(to))));
@@ -604,7 +639,7 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
             ctx.print(crate::metrics_cmd::metrics(ctx, app, service.as_deref(), env.as_deref(), from, to)?);
         }
         Cmd::Report { cadence, service, env, to, out, format } => {
-            let to = to.map(|t| ctx.time(&t, "--to")).transpose()?.unwrap_or(ctx.now);
+            let to = to.map(|t| ctx.time(&t, "--to")).transpose()?.unwrap_or(ctx.now());
             crate::report::run(ctx, app, cadence, service.as_deref(), env.as_deref(), to, &out, format)?;
         }
         Cmd::Tick => {
@@ -613,13 +648,15 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
             ctx.done(
                 &r,
                 if n == 0 {
-                    format!("tick at {}: nothing due", when(ctx.now))
+                    format!("tick at {}: nothing due", when(ctx.now()))
                 } else {
-                    format!("tick at {}: {n} non-conformance(s) raised", when(ctx.now))
+                    format!("tick at {}: {n} non-conformance(s) raised", when(ctx.now()))
                 },
             );
         }
         Cmd::Obligations { .. } => unreachable!("{READ}"),
+        Cmd::Clock(ClockCmd::Show) => unreachable!("{READ}"),
+        Cmd::Clock(ClockCmd::Advance { span }) => crate::clock_cmd::advance(ctx, app, &span)?,
         Cmd::Init { .. }
         | Cmd::Demo
         | Cmd::Profile(_)

@@ -3,20 +3,18 @@
 
 mod support;
 
-use std::thread::sleep;
-use std::time::Duration;
-
 use support::ci::{self, Ci};
 use support::*;
 
-/// A store under the fast profile trusting the pretend CI's keys and builder, with a minor
+/// A sandbox store under the fast profile trusting the pretend CI's keys and builder, with a minor
 /// release R-1 tagged v2.4.0.
 fn setup() -> (Tg, Ci) {
     let tg = Tg::new();
     let ci = Ci::new(tg.dir.path());
     let keys = [ci::fingerprint(&ci.dir, &ci.sign_pub), ci::fingerprint(&ci.dir, &ci.build_pub)];
     let profile = fast_profile_trusting(tg.dir.path(), &keys, &[(ci::BUILDER, keys[1].as_str())]);
-    init_with_people(&tg, profile.to_str().unwrap());
+    // A sandbox: a triage's expiry comes by `tollgate clock advance`, not by waiting.
+    init_sandbox_with_people(&tg, profile.to_str().unwrap());
     tg.ok(
         "eli",
         &[
@@ -338,11 +336,11 @@ fn an_expired_risk_acceptance_shuts_the_gate_again() {
     assert!(err.contains("[role]"), "{err}");
     tg.ok(
         "sam",
-        &["evidence", "triage", "R-1", "CVE-2021-23337", "--accept-risk", "--until", "+2s", "--comment", "SEC-91"],
+        &["evidence", "triage", "R-1", "CVE-2021-23337", "--accept-risk", "--until", "+1 day", "--comment", "SEC-91"],
     );
     let (_, reason) = gate_reason(&tg, "mandatory-test-phases");
     assert!(!reason.contains("CVE-2021-23337"), "{reason}");
-    sleep(Duration::from_secs(3));
+    tg.advance("25h");
     let (met, reason) = gate_reason(&tg, "mandatory-test-phases");
     assert!(!met);
     assert!(

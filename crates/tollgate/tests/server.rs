@@ -619,3 +619,31 @@ fn a_pipeline_authenticates_with_its_oidc_id_token_and_forged_ones_write_nothing
     }
     assert_eq!(*issuers.fetches.lock().unwrap(), fetched + 1, "at most one fetch a minute");
 }
+
+#[test]
+fn a_sandbox_over_http_is_marked_in_every_answer_and_its_clock_advances_by_a_plain_span() {
+    // Given a sandbox and a real store, both served
+    let sandbox = Tg::new();
+    init_sandbox_with_people(&sandbox, "qms-dev-pro-004");
+    let url = served(&sandbox);
+    let rita = token(&sandbox, "rita");
+    // When the sandbox's clock is advanced by an HTTP client giving the span as one string
+    let (status, answer) = post(&url, "/api/v1/clock/advance", Some(&rita), &json!({"args": {"span": "3 days"}}));
+    // Then the answer and its result both say sandbox, and every later read keeps the time
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!((&answer["sandbox"], &answer["result"]["sandbox"]), (&json!(true), &json!(true)));
+    assert_eq!(answer["result"]["by"], "3 days");
+    let (status, text) = get(&url, "/api/v1/clock/show", Some(&rita));
+    let shown: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((status, &shown["sandbox"], &shown["result"]["offset"]), (200, &json!(true), &json!("3 days")));
+    // And on the real store the advance is refused by the rule, unmarked, and writes nothing
+    let real = Tg::new();
+    init_with_people(&real, "qms-dev-pro-004");
+    let url = served(&real);
+    let rita = token(&real, "rita");
+    let before = real.events();
+    let (status, answer) = post(&url, "/api/v1/clock/advance", Some(&rita), &json!({"args": {"span": "3 days"}}));
+    assert_eq!((status, &answer["error"]["criterion"]), (422, &json!("real-clock")), "{answer}");
+    assert!(answer.get("sandbox").is_none(), "{answer}");
+    assert_eq!(real.events(), before);
+}

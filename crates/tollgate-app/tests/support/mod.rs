@@ -144,14 +144,35 @@ pub fn staffed_store(
     dir: &Path,
     start: &str,
 ) -> (tollgate_app::App<tollgate_ledger::SqliteLedger>, tollgate_app::ManualClock) {
+    staffed(dir, start, false)
+}
+
+/// The same store, a sandbox.
+pub fn staffed_sandbox(
+    dir: &Path,
+    start: &str,
+) -> (tollgate_app::App<tollgate_ledger::SqliteLedger>, tollgate_app::ManualClock) {
+    staffed(dir, start, true)
+}
+
+fn staffed(
+    dir: &Path,
+    start: &str,
+    sandbox: bool,
+) -> (tollgate_app::App<tollgate_ledger::SqliteLedger>, tollgate_app::ManualClock) {
     use std::sync::Arc;
     use tollgate_app::{App, ManualClock, When};
+    use tollgate_domain::Command;
     let clock = ManualClock::new(start.parse().unwrap());
-    let mut app = App::create(&dir.join("t.db")).unwrap().with_clock(Arc::new(clock.clone()));
+    let mut app = App::create_as(&dir.join("t.db"), sandbox).unwrap().with_clock(Arc::new(clock.clone()));
     let text = tollgate_profile::builtin("qms-dev-pro-004").unwrap();
     let profile = Arc::new(tollgate_profile::load("builtin:qms-dev-pro-004", text).unwrap());
     let people: &[(&str, &[&str])] = &[("rita", &["release-manager"]), ("eli", &["engineering-lead"])];
     for (actor, command) in tollgate_domain::playbook::staffing(profile, people) {
+        let command = match command {
+            Command::Init { profile, roles, .. } => Command::Init { profile, roles, sandbox },
+            other => other,
+        };
         app.execute(&actor, &When::Now, &command).unwrap();
     }
     (app, clock)

@@ -14,8 +14,14 @@ use crate::policy::{Action, Policy};
 use crate::rejection::{Reasons, Rejection};
 
 impl Ctx<'_> {
-    /// A new store: the profile adopted and the acting person its first administrator.
-    pub(super) fn init(&self, profile: &Arc<Profile>, roles: &BTreeSet<String>) -> Result<Vec<Event>, Rejection> {
+    /// A new store: the profile adopted and the acting person its first administrator; a
+    /// sandbox says so in its very first fact, before anything it records.
+    pub(super) fn init(
+        &self,
+        profile: &Arc<Profile>,
+        roles: &BTreeSet<String>,
+        sandbox: bool,
+    ) -> Result<Vec<Event>, Rejection> {
         let policy = &profile.policy;
         let administrators = policy.roles_for(Action::AdministerPeople);
         let mut reasons = Reasons::default();
@@ -33,6 +39,9 @@ impl Ctx<'_> {
         reasons.finish()?;
         let mut events = Ctx::first_adoption(profile);
         events.insert(1, Event::PersonAdded { name: self.actor.to_owned(), roles: roles.clone() });
+        if sandbox {
+            events.insert(0, Event::SandboxOpened);
+        }
         Ok(events)
     }
 

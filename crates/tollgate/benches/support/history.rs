@@ -54,7 +54,10 @@ pub fn write(db: &Path, releases: usize) -> History {
             if let tollgate_domain::Event::ProfileAdopted(p) = &fact.event {
                 versions_in_force = p.policy.version.clone();
             }
-            NewRecord { stream: codec::stream(&fact.event), payload: codec::encode(fact, &versions_in_force, None) }
+            NewRecord {
+                stream: codec::stream(&fact.event),
+                payload: codec::encode(fact, &versions_in_force, None, false),
+            }
         })
         .collect();
     drop(h);

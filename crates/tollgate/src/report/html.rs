@@ -93,12 +93,15 @@ code { font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; word
 footer { margin-top: 40px; font-size: 12px; color: #57606a; border-top: 1px solid #d0d7de; padding-top: 10px; }
 @media (max-width: 900px) { .charts { grid-template-columns: 1fr; } main { padding: 16px; } }
 @media print { body { background: #fff; } main { padding: 0; } figure, tr { break-inside: avoid; } }
+.sandbox { background: #fff8c5; border: 2px solid #9a6700; color: #7d4e00; font-weight: 700; padding: 8px 14px; border-radius: 6px; margin: 0 0 14px; }
+.watermark { position: fixed; inset: 0; display: flex; align-items: center; justify-content: center; pointer-events: none;
+  font: 700 140px/1 system-ui, sans-serif; color: rgba(154, 103, 0, 0.10); transform: rotate(-30deg); z-index: 10; }
 "#;
 
 pub fn render(r: &Report) -> String {
     let mut h = String::with_capacity(64 * 1024);
     let scope = r.service.as_deref().unwrap_or("all services");
-    let title = format!("{}: {scope}", r.cadence.title());
+    let title = format!("{}{}: {scope}", if r.sandbox { "SANDBOX — " } else { "" }, r.cadence.title());
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -107,6 +110,14 @@ pub fn render(r: &Report) -> String {
         env!("CARGO_PKG_VERSION"),
         e(&title)
     );
+    // On every screen and printed page, over the content: a rehearsal's figures are no record.
+    if r.sandbox {
+        let _ = writeln!(
+            h,
+            "<div class=\"watermark\" aria-hidden=\"true\">SANDBOX</div>\n<p class=\"sandbox\">{}</p>",
+            e(crate::out::BANNER)
+        );
+    }
     header(&mut h, r, &title);
     cards(&mut h, r);
     kpi_table(&mut h, r);

@@ -53,7 +53,12 @@ fn band(k: &Kpi) -> String {
 pub fn render(r: &Report) -> String {
     let mut m = String::with_capacity(32 * 1024);
     let scope = r.service.as_deref().unwrap_or("all services");
-    let _ = writeln!(m, "# {}: {}\n", r.cadence.title(), e(scope));
+    if r.sandbox {
+        let _ = writeln!(m, "# SANDBOX — {}: {}\n", r.cadence.title(), e(scope));
+        let _ = writeln!(m, "> **{}**\n", crate::out::BANNER);
+    } else {
+        let _ = writeln!(m, "# {}: {}\n", r.cadence.title(), e(scope));
+    }
     let _ = writeln!(m, "- **Period:** {} to {} ({} days)", when(r.from), when(r.to), r.cadence.length() / super::DAY);
     if let Some(hint) = super::iso_week_hint(r) {
         let _ = writeln!(m, "  ({})", e(&hint));

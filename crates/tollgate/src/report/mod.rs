@@ -106,6 +106,8 @@ pub enum Format {
 
 /// Everything a report shows, computed; the renderers only format it.
 pub struct Report {
+    /// Made from a sandbox store: every page says it is a rehearsal's.
+    pub sandbox: bool,
     pub cadence: Cadence,
     pub service: Option<String>,
     pub environment: String,
@@ -264,7 +266,7 @@ pub(crate) fn run(
     out: &Path,
     format: Format,
 ) -> Result<(), Failure> {
-    let report = build(&ctx.db, app.state(), cadence, service, env, to.timestamp(), ctx.now)?;
+    let report = build(&ctx.db, app.state(), cadence, service, env, to.timestamp(), ctx.now())?;
     let text = match format {
         Format::Html => html::render(&report),
         Format::Md => md::render(&report),
@@ -384,6 +386,7 @@ pub fn build(
 
     let quarterly = cadence == Cadence::Quarterly;
     Ok(Report {
+        sandbox: state.is_sandbox(),
         cadence,
         service: service.map(str::to_owned),
         environment: environment.clone(),
@@ -744,6 +747,7 @@ mod tests {
     #[test]
     fn a_weekly_report_ending_mid_week_says_how_to_judge_deployment_frequency() {
         let report = |cadence: Cadence, to: Time| Report {
+            sandbox: false,
             cadence,
             service: None,
             environment: "production".into(),

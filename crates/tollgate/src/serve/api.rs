@@ -4,8 +4,9 @@
 //! `GET /api/v1/releases`, `/api/v1/releases/{id}`, `/api/v1/releases/{id}/gate`,
 //! `/api/v1/check?service=&artefact=&env=`.
 //!
-//! A response is JSON: `{"exit", "stdout", "stderr", "result"?, "error"?}` — the exit code the
-//! CLI would end with, what it would print, the JSON answer, and for a failure a stable `code`.
+//! A response is JSON: `{"exit", "stdout", "stderr", "result"?, "error"?, "sandbox"?}` — the
+//! exit code the CLI would end with, what it would print, the JSON answer, for a failure a
+//! stable `code`, and `sandbox: true` when the store is a rehearsal's.
 //! Status: 200 done (a shut gate is a 200 with exit 3: the answer is "no"), 400 bad input
 //! (naming the field), 401 unauthenticated, 403 not allowed (role, separation of duties),
 //! 409 conflict after retries, 413 body too large, 415 wrong content type, 422 refused by the
@@ -56,6 +57,7 @@ pub(super) const READS: &[&str] = &[
     "audit proof",
     "audit checkpoint",
     "token list",
+    "clock show",
 ];
 
 pub(super) fn router(server: Arc<Server>, max_body: usize, timeout: Duration) -> Router {
@@ -319,6 +321,10 @@ async fn run(
             s.metrics.request(route, status);
             // A JSON answer travels once, as `result`; text as `stdout`.
             let mut body = json!({"exit": exit, "stderr": captured.stderr});
+            // The client prints the banner ahead of the answer, as the embedded CLI does.
+            if captured.sandbox {
+                body["sandbox"] = Value::Bool(true);
+            }
             match captured.json {
                 Some(v) => body["result"] = v,
                 None => {

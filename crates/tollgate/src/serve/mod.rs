@@ -58,6 +58,11 @@ pub fn run(db: &Path, key: Option<&Path>, args: ServeArgs) -> Result<(), Failure
         ledger.on_commit(move |appended| publisher.publish(&appended.checkpoint));
     }
     let app = App::from_ledger(ledger).map_err(|e| error(format!("{}: {e}", db.display())))?;
+    // Whoever runs the server sees it serves a rehearsal; each answer says so too.
+    let sandbox = app.state().is_sandbox();
+    if sandbox {
+        crate::out::banner();
+    }
     let app = Arc::new(std::sync::Mutex::new(app));
     let server = Arc::new(Server {
         db: db.to_owned(),
@@ -79,7 +84,7 @@ pub fn run(db: &Path, key: Option<&Path>, args: ServeArgs) -> Result<(), Failure
         let addr = listener.local_addr().map_err(|e| error(e.to_string()))?;
         // The first line of output: a test or a supervisor reads the port from it.
         crate::outln!("tollgate serving {} on http://{addr}", db.display());
-        tracing::info!(%addr, store = %db.display(), "listening");
+        tracing::info!(%addr, store = %db.display(), sandbox, "listening");
         let router = api::router(server, args.max_body_mib << 20, REQUEST_TIMEOUT);
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown_signal())

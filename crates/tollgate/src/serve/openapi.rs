@@ -61,6 +61,7 @@ pub fn document() -> Value {
                         "stderr": {"type": "string"},
                         "result": {"description": "The command's JSON answer, in place of stdout (unless text was asked for with Accept: text/plain)."},
                         "error": {"$ref": "#/components/schemas/Error"},
+                        "sandbox": {"type": "boolean", "description": "Present, true, when the store is a sandbox (tollgate init --sandbox): a rehearsal, not a record of real releases."},
                     }
                 },
                 "Error": {

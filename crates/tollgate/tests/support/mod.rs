@@ -158,6 +158,12 @@ impl Tg {
         v["events"].as_u64().unwrap()
     }
 
+    /// Moves the sandbox's clock forward by `span` (as rita, a person on record); the answer.
+    #[track_caller]
+    pub fn advance(&self, span: &str) -> serde_json::Value {
+        self.json("rita", &["clock", "advance", span])
+    }
+
     pub fn sqlite(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(&self.db).unwrap()
     }
@@ -187,29 +193,46 @@ pub fn fast_profile(dir: &Path) -> PathBuf {
 /// The fast profile, trusting these key fingerprints for signatures, and these builders each
 /// with the key that signs its provenance.
 pub fn fast_profile_trusting(dir: &Path, keys: &[String], builders: &[(&str, &str)]) -> PathBuf {
+    profile_with(dir, "qms-fast", keys, builders, FAST_CLOCKS)
+}
+
+/// The default profile, its clocks as the procedure sets them (a week's lead time, 24 hours to
+/// document an emergency), trusting these keys and builders: for rehearsals on a sandbox store,
+/// where time passes only by `tollgate clock advance`.
+pub fn profile_trusting(dir: &Path, keys: &[String], builders: &[(&str, &str)]) -> PathBuf {
+    profile_with(dir, "qms-trusting", keys, builders, &[])
+}
+
+/// The default profile's clocks, in seconds.
+const FAST_CLOCKS: &[(&str, &str)] = &[
+    ("min-lead-time = \"1 week\"", "min-lead-time = \"2s\""),
+    ("stabilisation = \"2h\"", "stabilisation = \"2s\""),
+    ("within = \"4h\"", "within = \"2s\""),
+    ("within = \"24h\"", "within = \"3s\""),
+    ("within = \"5 business days\"", "within = \"4s\""),
+    ("stabilisation = \"30m\"", "stabilisation = \"1s\""),
+    ("duration = \"24h\"", "duration = \"1s\""),
+    ("target = \"15m\"", "target = \"1s\""),
+];
+
+fn profile_with(dir: &Path, id: &str, keys: &[String], builders: &[(&str, &str)], clocks: &[(&str, &str)]) -> PathBuf {
     let mut text = tollgate_profile::builtin("qms-dev-pro-004").unwrap().to_owned();
     let quoted = |items: Vec<String>| items.iter().map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(", ");
     let trusted_keys = format!("trusted-keys = [{}]", quoted(keys.to_vec()));
     let pinned: Vec<String> =
         builders.iter().map(|(id, key)| format!("{{ id = \"{id}\", keys = [\"{key}\"] }}")).collect();
     let trusted_builders = format!("builders = [{}]", pinned.join(", "));
-    for (from, to) in [
-        ("id = \"qms-dev-pro-004\"", "id = \"qms-fast\""),
-        ("min-lead-time = \"1 week\"", "min-lead-time = \"2s\""),
-        ("stabilisation = \"2h\"", "stabilisation = \"2s\""),
-        ("within = \"4h\"", "within = \"2s\""),
-        ("within = \"24h\"", "within = \"3s\""),
-        ("within = \"5 business days\"", "within = \"4s\""),
-        ("stabilisation = \"30m\"", "stabilisation = \"1s\""),
-        ("duration = \"24h\"", "duration = \"1s\""),
-        ("target = \"15m\"", "target = \"1s\""),
+    let renamed = format!("id = \"{id}\"");
+    let trust = [
+        ("id = \"qms-dev-pro-004\"", renamed.as_str()),
         ("trusted-keys = []", trusted_keys.as_str()),
         ("builders = []", trusted_builders.as_str()),
-    ] {
+    ];
+    for (from, to) in clocks.iter().chain(&trust) {
         assert!(text.contains(from), "fixture drift: {from}");
         text = text.replace(from, to);
     }
-    let path = dir.join("fast.toml");
+    let path = dir.join(format!("{id}.toml"));
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -231,7 +254,16 @@ pub const PEOPLE: &[(&str, &str)] = &[
 ];
 
 pub fn init_with_people(tg: &Tg, profile: &str) {
-    tg.ok("rita", &["init", "--profile", profile, "--role", "release-manager"]);
+    staff(tg, &["init", "--profile", profile, "--role", "release-manager"]);
+}
+
+/// The same organisation on a sandbox store, for a rehearsal.
+pub fn init_sandbox_with_people(tg: &Tg, profile: &str) {
+    staff(tg, &["init", "--sandbox", "--profile", profile, "--role", "release-manager"]);
+}
+
+fn staff(tg: &Tg, init: &[&str]) {
+    tg.ok("rita", init);
     for (name, role) in &PEOPLE[1..] {
         tg.ok("rita", &["person", "add", name, "--role", role]);
     }
