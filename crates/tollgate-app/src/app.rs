@@ -3,14 +3,14 @@
 //! A rejected or failed command writes nothing.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tollgate_domain::recording::{self, Timing};
 use tollgate_domain::{Command, Event, Fact, Rejection, State, Timestamp, decide, evolve};
 use tollgate_ledger::{Expectation, Ledger, LedgerError, NewRecord, SqliteLedger};
 
-use crate::{codec, sandbox};
+use crate::{codec, sandbox, snapshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -142,6 +142,21 @@ pub struct App<L: Ledger> {
     /// How many group commits have failed: a writer that recorded in an earlier epoch and was
     /// not committed by then has lost its facts.
     epoch: u64,
+    /// Where this store's state snapshot is kept, and the size it was last written or read at.
+    snapshot: Option<(PathBuf, u64)>,
+}
+
+/// How many facts past its snapshot a process applies before it writes a new one: writing
+/// costs about as much as replaying a few thousand facts, reading it saves replaying all.
+pub const SNAPSHOT_EVERY: u64 = 20_000;
+
+/// How a process came by its state.
+#[derive(Debug)]
+pub struct Started {
+    /// The size of the snapshot it started from, or `None` when it replayed the whole log.
+    pub from_snapshot: Option<u64>,
+    /// Why no snapshot was used (absent, stale, another build's ...), when one was not.
+    pub replayed_because: Option<String>,
 }
 
 impl App<SqliteLedger> {
@@ -195,6 +210,61 @@ impl<L: Ledger> App<L> {
             clock: Arc::new(SystemClock),
             grouped: false,
             epoch: 0,
+            snapshot: None,
+        }
+    }
+
+    /// Like [`App::from_ledger`], starting from the state snapshot at `cache` when it is this
+    /// log's, signed and folded by this build ([`snapshot`](crate::snapshot)), and replaying
+    /// only what was written after it; otherwise replaying the whole log. Writing a new
+    /// snapshot is the caller's to decide ([`App::snapshot_due`]).
+    pub fn from_ledger_cached(ledger: L, cache: PathBuf) -> Result<(Self, Started), AppError> {
+        let mut app = App::unreplayed(ledger);
+        let (from_snapshot, replayed_because) = match snapshot::load(&cache, &app.ledger) {
+            Ok(folded) => {
+                let at = folded.applied;
+                (app.state, app.versions, app.applied) = (folded.state, folded.versions, folded.applied);
+                (Some(at), None)
+            }
+            Err(why) => (None, Some(why.to_string())),
+        };
+        app.snapshot = Some((cache, from_snapshot.unwrap_or(0)));
+        app.catch_up()?;
+        sandbox::check_origin(app.ledger.origin(), &app.state)
+            .map_err(|message| AppError::Unreadable { seq: 0, message })?;
+        Ok((app, Started { from_snapshot, replayed_because }))
+    }
+
+    /// Whether [`SNAPSHOT_EVERY`] facts or more were applied since the snapshot was last
+    /// written or read.
+    pub fn snapshot_due(&self) -> bool {
+        self.facts_since_snapshot() >= SNAPSHOT_EVERY
+    }
+
+    /// How many facts were applied since the snapshot was last written or read (0 for an
+    /// application that keeps none).
+    pub fn facts_since_snapshot(&self) -> u64 {
+        self.snapshot.as_ref().map_or(0, |(_, at)| self.applied.saturating_sub(*at))
+    }
+
+    /// The snapshot of the state as it is, to write on any thread ([`snapshot::Job::write`]);
+    /// `None` when the snapshot is already this state, or facts of an open group are not
+    /// durable yet. From here the snapshot counts as written at this size.
+    pub fn snapshot_job(&mut self) -> Result<Option<snapshot::Job>, snapshot::SnapshotError> {
+        let Some((path, at)) = &self.snapshot else { return Ok(None) };
+        if self.grouped || *at == self.applied {
+            return Ok(None);
+        }
+        let job = snapshot::Job::new(path, &self.ledger, &self.state, &self.versions, self.applied)?;
+        self.snapshot = Some((path.clone(), self.applied));
+        Ok(Some(job))
+    }
+
+    /// Writes the state snapshot now, signed by the ledger's key.
+    pub fn save_snapshot(&mut self) -> Result<(), snapshot::SnapshotError> {
+        match self.snapshot_job()? {
+            Some(job) => job.write(&|text| self.ledger.sign_note(text)),
+            None => Ok(()),
         }
     }
 
@@ -499,6 +569,14 @@ mod tests {
         assert_eq!(format!("{:?}", inline.state), format!("{:?}", pipelined.state));
         assert_eq!((&inline.versions, inline.applied), (&pipelined.versions, pipelined.applied));
         assert_eq!(inline.applied, inline.ledger.size().unwrap());
+        // A snapshot of that state gives it again, stream versions and position included.
+        let cache = snapshot::path_for(&path);
+        let (mut first, _) = App::from_ledger_cached(SqliteLedger::open(&path).unwrap(), cache.clone()).unwrap();
+        first.save_snapshot().unwrap();
+        let (cached, started) = App::from_ledger_cached(SqliteLedger::open(&path).unwrap(), cache).unwrap();
+        assert_eq!(started.from_snapshot, Some(inline.applied));
+        assert_eq!(format!("{:?}", inline.state), format!("{:?}", cached.state));
+        assert_eq!((&inline.versions, inline.applied), (&cached.versions, cached.applied));
 
         // When an entry in the middle is damaged, both ways stop there with the same error
         let conn = rusqlite::Connection::open(&path).unwrap();

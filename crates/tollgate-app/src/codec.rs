@@ -266,9 +266,9 @@ impl Wire {
 }
 
 #[derive(Serialize, Deserialize)]
-struct WireSource {
-    name: String,
-    text: String,
+pub(crate) struct WireSource {
+    pub(crate) name: String,
+    pub(crate) text: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -364,7 +364,7 @@ fn wire_profile(p: &Profile) -> (String, String, String, String, Vec<WireSource>
 }
 
 /// Re-reads a recorded profile from its texts and checks it is the one recorded.
-fn profile_from(
+pub(crate) fn profile_from(
     id: &str,
     version: &str,
     hash: &str,

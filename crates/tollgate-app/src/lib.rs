@@ -14,5 +14,6 @@ pub mod codec_evidence;
 pub mod identity;
 pub mod procedure;
 pub mod sandbox;
+pub mod snapshot;
 
 pub use app::{App, AppError, Clock, ManualClock, Recorded, SystemClock, When};

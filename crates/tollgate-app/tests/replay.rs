@@ -21,7 +21,7 @@ mod support;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, SecondsFormat};
 use serde_json::{Value, json};
 use tollgate_app::app::{App, AppError};
 use tollgate_domain::lifecycle::Phase;
@@ -30,7 +30,7 @@ use tollgate_domain::policy::Action;
 use tollgate_domain::recording::Timing;
 use tollgate_domain::release::ReleaseId;
 use tollgate_domain::{Command, Event, Rejection, State, Timestamp};
-use tollgate_ledger::{Expectation, Ledger, NewRecord, SqliteLedger};
+use tollgate_ledger::{Ledger, SqliteLedger};
 
 struct Shell {
     app: App<SqliteLedger>,
@@ -224,7 +224,7 @@ fn time(t: Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-const PAYLOAD: &str = ",\"payload\":";
+use support::PAYLOAD;
 
 /// The log as fixture lines.
 fn fixture_text(ledger: &SqliteLedger) -> String {
@@ -247,22 +247,7 @@ fn fixture_text(ledger: &SqliteLedger) -> String {
 /// A fixture appended frame by frame to a fresh ledger, each with the stream version it had.
 fn ledger_from(text: &str) -> SqliteLedger {
     let mut ledger = SqliteLedger::in_memory("tollgate/fixture").unwrap();
-    for (n, line) in text.lines().enumerate() {
-        let head: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", n + 1));
-        let at = line.find(PAYLOAD).unwrap_or_else(|| panic!("line {}: no payload", n + 1));
-        let payload = &line[at + PAYLOAD.len()..line.len() - 1];
-        assert_eq!(serde_json::from_str::<Value>(payload).unwrap(), head["payload"], "line {}", n + 1);
-        let stream = head["stream"].as_str().unwrap().to_owned();
-        let version = head["stream_version"].as_u64().unwrap();
-        let recorded: DateTime<Utc> = head["recorded_at"].as_str().unwrap().parse().unwrap();
-        ledger
-            .append(
-                &[Expectation { stream: stream.clone(), version: version - 1 }],
-                &[NewRecord { stream, payload: payload.as_bytes().to_vec() }],
-                recorded.timestamp_micros(),
-            )
-            .unwrap_or_else(|e| panic!("line {}: {e}", n + 1));
-    }
+    support::append_fixture(&mut ledger, text);
     ledger
 }
 

@@ -295,6 +295,7 @@ pub struct ReleaseCreated {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub enum Triage {
     Resolved,
     RiskAccepted,

@@ -11,6 +11,7 @@ use crate::time::Timestamp;
 /// A SHA-256 digest written `sha256:<64 lowercase hex>`: how an artefact, an evidence file or a
 /// public key is named in the record.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Digest(String);
 
 impl Digest {
@@ -56,6 +57,7 @@ impl fmt::Display for Digest {
 
 /// The kinds of evidence file `tollgate evidence add` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub enum EvidenceKind {
     Junit,
     Sarif,
@@ -106,6 +108,7 @@ impl EvidenceKind {
 /// name (a failed test, a Critical CVE, a drifted resource), not the whole file: the file's
 /// own digest is recorded beside it.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub enum Report {
     Tests(TestReport),
     /// SARIF and vulnerability reports (Grype, Trivy, OSV, CycloneDX VEX).
@@ -116,6 +119,7 @@ pub enum Report {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct TestCounts {
     pub tests: u64,
     pub failures: u64,
@@ -137,6 +141,7 @@ impl TestCounts {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct TestReport {
     /// Every suite that directly holds test cases, in file order; a nested suite is named by
     /// its path, `outer > inner`.
@@ -152,12 +157,14 @@ impl TestReport {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct SuiteCounts {
     pub name: String,
     pub counts: TestCounts,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct FailedTest {
     pub suite: String,
     /// `classname.name` when the runner gives a class name.
@@ -169,6 +176,7 @@ pub struct FailedTest {
 
 /// The normalised severity of a finding (4.3 Security Scan, 5.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub enum Rating {
     /// A score of 0, or an explicit "none": reported, never blocking.
     None,
@@ -223,6 +231,7 @@ impl Rating {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct ScanReport {
     /// `grype 0.74.0`, `CodeQL`, `trivy`, `osv-scanner`, `CycloneDX VEX`.
     pub tool: String,
@@ -250,6 +259,7 @@ impl ScanReport {
 
 /// Something a scan names as what it scanned.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub enum ScanSubject {
     /// An image or file by a SHA-256 digest: an image's manifest, repository or config (image
     /// id) digest, or a scanned file's hash.
@@ -272,6 +282,7 @@ impl fmt::Display for ScanSubject {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Finding {
     /// The CVE/GHSA/OSV id for a vulnerability, the rule id for a SARIF result.
     pub id: String,
@@ -287,6 +298,7 @@ pub struct Finding {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct SbomReport {
     /// `CycloneDX 1.5 JSON`, `CycloneDX 1.4 XML`, `SPDX 2.3 JSON`.
     pub format: String,
@@ -301,6 +313,7 @@ pub struct SbomReport {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct PlanReport {
     pub terraform_version: String,
     /// Planned changes by action: `create`, `update`, `delete`, `replace`, `read`, `no-op`.
@@ -316,6 +329,7 @@ impl PlanReport {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct PlanItem {
     pub address: String,
     pub resource_type: String,
@@ -324,11 +338,13 @@ pub struct PlanItem {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct PerfReport {
     pub metrics: Vec<PerfMetric>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct PerfMetric {
     pub name: String,
     pub unit: Option<String>,
@@ -360,6 +376,7 @@ impl PerfMetric {
 /// A check Tollgate made on an artefact's signature or provenance, recorded with what was
 /// checked so an auditor can see it without re-running it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub enum Verification {
     /// A cosign-style detached signature over the artefact bytes.
     KeySignature {

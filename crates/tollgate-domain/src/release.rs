@@ -12,6 +12,7 @@ use crate::time::Timestamp;
 
 /// `R-12`. Numbers are allocated in order of creation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct ReleaseId(pub u32);
 
 impl fmt::Display for ReleaseId {
@@ -36,6 +37,7 @@ impl std::str::FromStr for ReleaseId {
 
 /// The deployment window agreed in planning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Window {
     pub start: Timestamp,
     pub end: Option<Timestamp>,
@@ -51,6 +53,7 @@ impl Window {
 
 /// Who recorded something and when.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Stamped<T> {
     pub value: T,
     pub by: String,
@@ -65,6 +68,7 @@ impl Stamped<()> {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct ScopeItem {
     /// ticket, pr, config, iac, migration, ...
     pub kind: String,
@@ -77,6 +81,7 @@ pub struct ScopeItem {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Document {
     pub name: String,
     pub sha256: String,
@@ -84,12 +89,14 @@ pub struct Document {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct TestResult {
     pub passed: bool,
     pub reference: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Defect {
     pub severity: Severity,
     pub title: String,
@@ -99,6 +106,7 @@ pub struct Defect {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct DefectCounts {
     pub recorded: [u32; 4],
     pub open: [u32; 4],
@@ -115,6 +123,7 @@ impl DefectCounts {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Approval {
     pub role: RoleId,
     pub approve: bool,
@@ -123,6 +132,7 @@ pub struct Approval {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct GoDecision {
     pub go: bool,
     pub reason: Option<String>,
@@ -131,6 +141,7 @@ pub struct GoDecision {
 /// An executive's written acceptance of the risk of a criterion being unmet, for exactly the
 /// shortfall it was given for.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Override {
     pub justification: String,
     /// The criterion's reason when the override was given; if it changes, the override lapses.
@@ -138,6 +149,7 @@ pub struct Override {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Deployment {
     pub environment: String,
     pub production: bool,
@@ -147,6 +159,7 @@ pub struct Deployment {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Rollback {
     pub reason: String,
     pub started: Stamped<()>,
@@ -154,6 +167,7 @@ pub struct Rollback {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Release {
     pub id: ReleaseId,
     pub service: String,
@@ -215,6 +229,7 @@ pub struct Release {
 
 /// A move of the release to the profile version in force.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Regoverned {
     /// Indexes into `State::profiles`, and those versions' names.
     pub from: usize,
@@ -233,6 +248,7 @@ pub struct Regoverned {
 
 /// The repository, tag and commit the release is built from.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Source {
     pub repository: String,
     /// Always `refs/tags/...`.
@@ -241,6 +257,7 @@ pub struct Source {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Artefact {
     pub digest: Digest,
     /// When this digest was first recorded.
@@ -252,6 +269,7 @@ pub struct Artefact {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct EvidenceRecord {
     pub phase: String,
     pub kind: EvidenceKind,
@@ -268,6 +286,7 @@ pub struct EvidenceRecord {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub enum TriageOutcome {
     /// The risk is accepted until `until` (4.3 "High findings triaged with accepted risk").
     AcceptRisk,
@@ -290,6 +309,7 @@ impl TriageOutcome {
 
 /// What kind of finding a triage is about: decides who may give it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub enum FindingKind {
     Vulnerability,
     Drift,
@@ -311,6 +331,7 @@ impl FindingKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Acceptance {
     pub kind: FindingKind,
     pub outcome: TriageOutcome,

@@ -48,6 +48,7 @@ pub struct Adopted {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Person {
     pub name: String,
     pub roles: BTreeSet<RoleId>,
@@ -67,6 +68,7 @@ pub struct ProposedProfile {
 /// A personal API token as the log knows it: whose it is and the SHA-256 of the token string.
 /// The token itself is shown once, to the administrator who created it, and kept nowhere.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Token {
     pub id: String,
     pub person: String,
@@ -81,12 +83,14 @@ pub struct Token {
 
 /// Who proposed a governing role, and when.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct PendingGrant {
     pub by: String,
     pub at: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Blackout {
     pub id: u32,
     pub from: Timestamp,
@@ -97,6 +101,7 @@ pub struct Blackout {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Risk {
     pub id: u32,
     pub category: String,
@@ -106,6 +111,7 @@ pub struct Risk {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Nonconformance {
     pub id: u32,
     pub condition: String,

@@ -921,6 +921,29 @@ impl Ledger for SqliteLedger {
         }
     }
 
+    fn checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>, LedgerError> {
+        let size = to_i64(size, "size")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT size, note FROM checkpoints WHERE size = ?1")
+            .map_err(self.sql("reading a checkpoint"))?;
+        let mut rows = stmt.query([size]).map_err(self.sql("reading a checkpoint"))?;
+        match rows.next().map_err(self.sql("reading a checkpoint"))? {
+            Some(row) => Ok(Some(self.checkpoint_row(row)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn sign_note(&self, text: &str) -> Result<String, LedgerError> {
+        if text.lines().next() == Some(self.verifier.name()) {
+            return Err(LedgerError::Signer {
+                signer: self.signer()?.describe(),
+                detail: "a note whose first line is the log's origin would pass for a checkpoint".into(),
+            });
+        }
+        self.signer()?.sign(text)
+    }
+
     fn sidecar(&self) -> Result<Sidecar, LedgerError> {
         let Some(path) = self.path.as_deref() else {
             return Ok(Sidecar::NotKept);

@@ -402,6 +402,27 @@ pub trait Ledger {
         Ok(self.checkpoints()?.pop())
     }
 
+    /// The stored checkpoint of exactly `size` events, if one was signed at that size: what a
+    /// cache of state built at that size is checked against.
+    fn checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>, LedgerError> {
+        let mut found = None;
+        self.scan_checkpoints(&mut |c| {
+            if c.size == size {
+                found = Some(c);
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// The signature line of a note text (ending in a newline) by the key that signs this
+    /// log's checkpoints, for other notes about the log (a state snapshot). The note's first
+    /// line must say what it is, so that it can never pass for a checkpoint.
+    fn sign_note(&self, text: &str) -> Result<String, LedgerError> {
+        let _ = text;
+        Err(LedgerError::ReadOnly { path: std::path::PathBuf::new() })
+    }
+
     /// The copy of the latest checkpoint kept outside the main store.
     fn sidecar(&self) -> Result<Sidecar, LedgerError> {
         Ok(Sidecar::NotKept)

@@ -216,7 +216,11 @@ impl Ctx {
             self.settle(app.state())?;
             return Ok(Opened::Shared(app));
         }
-        let app = App::from_ledger(open_ledger(&self.db, self.signing_key.as_deref())?)?;
+        let cache = tollgate_app::snapshot::path_for(&self.db);
+        let (mut app, _) = App::from_ledger_cached(open_ledger(&self.db, self.signing_key.as_deref())?, cache)?;
+        if app.snapshot_due() {
+            save_snapshot(&mut app);
+        }
         self.settle(app.state())?;
         Ok(Opened::Own(app.with_clock(self.command_clock())))
     }
@@ -295,6 +299,19 @@ impl Ctx {
             text.push_str(&format!("\nnon-conformance raised: {nc}"));
         }
         self.print(View { json, text });
+    }
+}
+
+/// A long replay is not paid again by the next command. A store opened without its key
+/// cannot sign a snapshot, which is no failure; any other reason is said, as the next
+/// command will replay as long.
+fn save_snapshot(app: &mut App<SqliteLedger>) {
+    use tollgate_app::snapshot::SnapshotError;
+    match app.save_snapshot() {
+        Ok(()) | Err(SnapshotError::Ledger(tollgate_ledger::LedgerError::ReadOnly { .. })) => {}
+        Err(e) => {
+            eprintln!("warning: the state snapshot was not written ({e}); the next command replays the log again")
+        }
     }
 }
 

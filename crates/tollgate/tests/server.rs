@@ -647,3 +647,40 @@ fn a_sandbox_over_http_is_marked_in_every_answer_and_its_clock_advances_by_a_pla
     assert!(answer.get("sandbox").is_none(), "{answer}");
     assert_eq!(real.events(), before);
 }
+
+#[test]
+fn a_stopped_server_leaves_a_state_snapshot_and_starts_again_from_it_with_what_came_after() {
+    // Given a served store with a risk written through the server
+    let tg = Tg::new();
+    init_with_people(&tg, "qms-dev-pro-004");
+    let rita = create_token(&tg, "rita", "rita");
+    let (url, mut child) = spawn(&tg, &[]);
+    let add = |url: &str, risk: &str| {
+        let body = json!({"args": {"category": "tech", "risk": risk, "mitigation": "m", "owner": "o"}});
+        assert_eq!(post(url, "/api/v1/risk/add", Some(&rita), &body).0, 200);
+    };
+    add(&url, "before the stop");
+    // When it is stopped as a supervisor stops it
+    let term = std::process::Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    assert!(child.0.wait().unwrap().success());
+    // Then the state snapshot it leaves folds the whole log as it stopped
+    let snapshot = std::fs::read(format!("{}.state", tg.db.display())).expect("a state snapshot beside the store");
+    let length = u32::from_le_bytes(snapshot[..4].try_into().unwrap()) as usize;
+    let note = String::from_utf8_lossy(&snapshot[4..4 + length]).into_owned();
+    let size: u64 = note.lines().nth(2).unwrap().parse().unwrap();
+    let verify = tg.json("rita", &["audit", "verify"]);
+    assert_eq!(verify["events"].as_u64(), Some(size), "{note}\n{verify}");
+    // And started again, after an embedded command wrote past the snapshot, it answers with both
+    tg.ok(
+        "rita",
+        &["risk", "add", "--category", "tech", "--risk", "while stopped", "--mitigation", "m", "--owner", "o"],
+    );
+    let (url, _child) = spawn(&tg, &[]);
+    add(&url, "after the restart");
+    let (status, list) = get(&url, "/api/v1/risk/list", Some(&rita));
+    assert_eq!(status, 200, "{list}");
+    for risk in ["before the stop", "while stopped", "after the restart"] {
+        assert!(list.contains(risk), "{risk} missing from {list}");
+    }
+}

@@ -177,3 +177,27 @@ fn staffed(
     }
     (app, clock)
 }
+
+/// How a fixture line (`tests/fixtures/*.jsonl`) introduces the payload, always its last field.
+pub const PAYLOAD: &str = ",\"payload\":";
+
+/// Appends a fixture's frames to `ledger`, each with the stream version it had.
+pub fn append_fixture(ledger: &mut dyn tollgate_ledger::Ledger, text: &str) {
+    use tollgate_ledger::{Expectation, NewRecord};
+    for (n, line) in text.lines().enumerate() {
+        let head: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", n + 1));
+        let at = line.find(PAYLOAD).unwrap_or_else(|| panic!("line {}: no payload", n + 1));
+        let payload = &line[at + PAYLOAD.len()..line.len() - 1];
+        assert_eq!(serde_json::from_str::<serde_json::Value>(payload).unwrap(), head["payload"], "line {}", n + 1);
+        let stream = head["stream"].as_str().unwrap().to_owned();
+        let version = head["stream_version"].as_u64().unwrap();
+        let recorded: chrono::DateTime<chrono::Utc> = head["recorded_at"].as_str().unwrap().parse().unwrap();
+        ledger
+            .append(
+                &[Expectation { stream: stream.clone(), version: version - 1 }],
+                &[NewRecord { stream, payload: payload.as_bytes().to_vec() }],
+                recorded.timestamp_micros(),
+            )
+            .unwrap_or_else(|e| panic!("line {}: {e}", n + 1));
+    }
+}

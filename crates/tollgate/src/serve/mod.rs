@@ -7,6 +7,7 @@
 
 mod api;
 mod auth;
+mod cache;
 mod commit;
 pub mod decode;
 mod github;
@@ -46,6 +47,8 @@ pub fn run(db: &Path, key: Option<&Path>, args: ServeArgs) -> Result<(), Failure
     init_tracing();
     let identity = auth::Identity::load(args.oidc.as_deref())?;
     let key = signing_key(db, key, args.key_beside_store)?;
+    // The state snapshot is written off the writers' thread, with its own handle on the key.
+    let cache_signer = KeyFile::load(key.path()).map_err(store_error)?;
     let mut ledger = SqliteLedger::open_signed(db, Box::new(key), SqliteOptions::default()).map_err(store_error)?;
     let metrics = metrics::Metrics::install()?;
     if !args.checkpoint_to.is_empty() {
@@ -57,16 +60,22 @@ pub fn run(db: &Path, key: Option<&Path>, args: ServeArgs) -> Result<(), Failure
         }
         ledger.on_commit(move |appended| publisher.publish(&appended.checkpoint));
     }
-    let app = App::from_ledger(ledger).map_err(|e| error(format!("{}: {e}", db.display())))?;
+    let started_at = std::time::Instant::now();
+    let (mut app, started) = App::from_ledger_cached(ledger, tollgate_app::snapshot::path_for(db))
+        .map_err(|e| error(format!("{}: {e}", db.display())))?;
+    log_start(&app, &started, started_at.elapsed());
+    let state_cache = Arc::new(cache::StateCache::new(cache_signer));
+    state_cache.started(&mut app);
     // Whoever runs the server sees it serves a rehearsal; each answer says so too.
     let sandbox = app.state().is_sandbox();
     if sandbox {
         crate::out::banner();
     }
     let app = Arc::new(std::sync::Mutex::new(app));
+    let shared = Arc::clone(&app);
     let server = Arc::new(Server {
         db: db.to_owned(),
-        snapshots: snapshot::Snapshots::new(db, &app),
+        snapshots: snapshot::Snapshots::new(db, &app, Arc::clone(&state_cache)),
         commits: commit::GroupCommit::default(),
         app,
         identity,
@@ -91,8 +100,18 @@ pub fn run(db: &Path, key: Option<&Path>, args: ServeArgs) -> Result<(), Failure
             .await
             .map_err(|e| error(format!("serving: {e}")))?;
         tracing::info!("stopped; in-flight requests finished");
+        state_cache.stopped(&mut shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         Ok(())
     })
+}
+
+/// What the state was built from, for whoever watches the start.
+fn log_start(app: &App<SqliteLedger>, started: &tollgate_app::app::Started, took: Duration) {
+    let (size, ms) = (app.applied(), took.as_millis());
+    match (started.from_snapshot, &started.replayed_because) {
+        (Some(at), _) => tracing::info!(size, snapshot = at, replayed = size - at, ms, "state from the snapshot"),
+        (None, why) => tracing::info!(size, ms, why = why.as_deref().unwrap_or(""), "state replayed from the log"),
+    }
 }
 
 /// The server's signing key: `--signing-key FILE`, or the one beside the store. Refused when

@@ -14,6 +14,7 @@ use std::sync::{Arc, RwLock};
 use tollgate_domain::State;
 use tollgate_ledger::{Ledger, SqliteLedger};
 
+use super::cache::StateCache;
 use super::commit::GroupCommit;
 use crate::run::{Failure, SharedApp};
 use tollgate_app::App;
@@ -21,6 +22,8 @@ use tollgate_app::App;
 pub(crate) struct Snapshots {
     db: PathBuf,
     latest: RwLock<(u64, Arc<State>)>,
+    /// The state snapshot file, written every so many facts.
+    cache: Arc<StateCache>,
 }
 
 thread_local! {
@@ -29,9 +32,10 @@ thread_local! {
 }
 
 impl Snapshots {
-    pub(crate) fn new(db: &Path, app: &SharedApp) -> Snapshots {
+    pub(crate) fn new(db: &Path, app: &SharedApp, cache: Arc<StateCache>) -> Snapshots {
         let app = app.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        Snapshots { db: db.to_owned(), latest: RwLock::new((app.applied(), Arc::new(app.state().clone()))) }
+        let latest = RwLock::new((app.applied(), Arc::new(app.state().clone())));
+        Snapshots { db: db.to_owned(), latest, cache }
     }
 
     /// The state as of the log's current durable size.
@@ -51,18 +55,20 @@ impl Snapshots {
             commits.commit_locked(&mut app, self);
         } else {
             app.catch_up()?;
-            self.publish(&app);
+            self.publish(&mut app);
         }
         Ok(Arc::clone(&self.latest.read().unwrap_or_else(std::sync::PoisonError::into_inner).1))
     }
 
     /// Publishes `app`'s state, which must hold only durable facts (no group open).
-    pub(crate) fn publish(&self, app: &App<SqliteLedger>) {
+    pub(crate) fn publish(&self, app: &mut App<SqliteLedger>) {
         debug_assert!(!app.in_group());
         let mut latest = self.latest.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if latest.0 != app.applied() {
             *latest = (app.applied(), Arc::new(app.state().clone()));
         }
+        drop(latest);
+        self.cache.advanced(app);
     }
 
     fn as_of(&self, size: u64) -> Option<Arc<State>> {
