@@ -104,6 +104,8 @@ enum Wire {
     TokenCreated { id: String, person: String, sha256: String, expires: Option<String> },
     #[serde(rename = "token.revoked")]
     TokenRevoked { id: String, reason: Option<String> },
+    #[serde(rename = "token.used")]
+    TokenUsed { id: String },
     #[serde(rename = "blackout.added")]
     BlackoutAdded { id: u32, from: String, to: String, reason: String, service: Option<String> },
     #[serde(rename = "risk.added")]
@@ -229,6 +231,7 @@ impl Wire {
             Wire::GrantProposed { .. } => "person.grant_proposed",
             Wire::TokenCreated { .. } => "token.created",
             Wire::TokenRevoked { .. } => "token.revoked",
+            Wire::TokenUsed { .. } => "token.used",
             Wire::BlackoutAdded { .. } => "blackout.added",
             Wire::RiskAdded { .. } => "risk.added",
             Wire::ReleaseCreated { .. } => "release.created",
@@ -324,7 +327,9 @@ pub fn stream(event: &Event) -> String {
         | Event::GrantProposed { name, .. } => {
             format!("person/{name}")
         }
-        Event::TokenCreated { id, .. } | Event::TokenRevoked { id, .. } => format!("token/{id}"),
+        Event::TokenCreated { id, .. } | Event::TokenRevoked { id, .. } | Event::TokenUsed { id } => {
+            format!("token/{id}")
+        }
         Event::BlackoutAdded { id, .. } => format!("blackout/B-{id}"),
         Event::RiskAdded { id, .. } => format!("risk/RISK-{id}"),
         Event::NcRaised(nc) => format!("nc/NC-{}", nc.id),
@@ -418,6 +423,7 @@ pub fn encode(fact: &Fact, profile_version: &str, late_reason: Option<&str>, san
             expires: expires.map(time),
         },
         Event::TokenRevoked { id, reason } => Wire::TokenRevoked { id: id.clone(), reason: reason.clone() },
+        Event::TokenUsed { id } => Wire::TokenUsed { id: id.clone() },
         Event::BlackoutAdded { id, from, to, reason, service } => Wire::BlackoutAdded {
             id: *id,
             from: time(*from),
@@ -702,6 +708,7 @@ fn from_wire(envelope: Envelope) -> Result<Decoded, DecodeError> {
             Event::TokenCreated { id, person, sha256, expires: expires.map(|e| parse_time("expires", &e)).transpose()? }
         }
         Wire::TokenRevoked { id, reason } => Event::TokenRevoked { id, reason },
+        Wire::TokenUsed { id } => Event::TokenUsed { id },
         Wire::BlackoutAdded { id, from, to, reason, service } => {
             Event::BlackoutAdded { id, from: parse_time("from", &from)?, to: parse_time("to", &to)?, reason, service }
         }

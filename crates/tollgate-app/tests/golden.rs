@@ -206,6 +206,7 @@ fn samples() -> Vec<Sample> {
             "token.revoked",
             Event::TokenRevoked { id: "0f1e2d3c4b5a6978".into(), reason: Some("the CI secret was rotated".into()) },
         ),
+        sample("token.used", Event::TokenUsed { id: "0f1e2d3c4b5a6978".into() }),
         sample(
             "blackout.added",
             Event::BlackoutAdded {

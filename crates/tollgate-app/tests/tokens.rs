@@ -49,3 +49,32 @@ fn a_token_authenticates_its_person_until_it_expires_or_is_revoked() {
     app.execute("rita", &When::Now, &revoke).unwrap();
     assert!(matches!(authenticate(app.state(), None, &lasting, now), Err(AuthError::TokenRevoked { .. })));
 }
+
+#[test]
+fn a_token_use_is_recorded_once_a_day_as_its_person_and_only_while_it_is_valid() {
+    // Given eli's token, expiring in two days
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, clock) = support::staffed_store(dir.path(), "2026-11-02T09:00:00Z");
+    let token::NewToken { id, sha256, .. } = token::generate().unwrap();
+    let expires = Some(at("2026-11-04T09:00:00Z"));
+    let create = Command::CreateToken { id: id.clone(), person: "eli".into(), sha256, expires };
+    app.execute("rita", &When::Now, &create).unwrap();
+    let used = Command::RecordTokenUse { id: id.clone() };
+    // When eli uses it, the first use of the day is recorded, later ones that day are not
+    assert_eq!(app.execute("eli", &When::Now, &used).unwrap().facts.len(), 1);
+    clock.advance(Duration::hours(3));
+    assert!(app.execute("eli", &When::Now, &used).unwrap().facts.is_empty());
+    assert_eq!(app.state().tokens[&id].last_used, Some(at("2026-11-02T09:00:00Z")));
+    // The next day's first use is
+    clock.advance(Duration::hours(21));
+    assert_eq!(app.execute("eli", &When::Now, &used).unwrap().facts.len(), 1);
+    assert_eq!(app.state().tokens[&id].last_used, Some(at("2026-11-03T09:00:00Z")));
+    // Nobody records a use of another's token, nor of an expired one
+    let refused = |app: &mut App<_>, actor: &str| match app.execute(actor, &When::Now, &used) {
+        Err(tollgate_app::AppError::Rejected(r)) => r.to_string(),
+        other => panic!("{:?}", other.map(|r| r.facts)),
+    };
+    assert!(refused(&mut app, "rita").contains("token:own-use"));
+    clock.advance(Duration::days(2));
+    assert!(refused(&mut app, "eli").contains("token:expired"));
+}

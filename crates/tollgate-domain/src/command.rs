@@ -64,6 +64,11 @@ pub enum Command {
         id: String,
         reason: Option<String>,
     },
+    /// A token was used, by its own person: the first use on a day is recorded, later ones
+    /// that day decide to nothing.
+    RecordTokenUse {
+        id: String,
+    },
     AddBlackout {
         from: Timestamp,
         to: Timestamp,

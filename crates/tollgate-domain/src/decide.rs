@@ -45,6 +45,7 @@ pub fn decide(state: &State, actor: &str, now: Timestamp, command: &Command) -> 
         Command::RevokeRoles { name, roles } => ctx.change_roles(name, roles, false),
         Command::CreateToken { id, person, sha256, expires } => ctx.create_token(id, person, sha256, *expires),
         Command::RevokeToken { id, reason } => ctx.revoke_token(id, reason.as_deref()),
+        Command::RecordTokenUse { id } => ctx.record_token_use(id),
         Command::AddBlackout { from, to, reason, service } => ctx.add_blackout(*from, *to, reason, service),
         Command::AddRisk { category, risk, mitigation, owner } => ctx.add_risk(category, risk, mitigation, owner),
         Command::CreateRelease(new) => ctx.create_release(new),

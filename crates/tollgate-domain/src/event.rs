@@ -90,6 +90,10 @@ pub enum Event {
         id: String,
         reason: Option<String>,
     },
+    /// The token's first use on the day of the fact: who used it is the fact's actor.
+    TokenUsed {
+        id: String,
+    },
     BlackoutAdded {
         id: u32,
         from: Timestamp,
@@ -385,6 +389,7 @@ impl Event {
             | GrantProposed { .. }
             | TokenCreated { .. }
             | TokenRevoked { .. }
+            | TokenUsed { .. }
             | BlackoutAdded { .. }
             | RiskAdded { .. }
             | NcClosed { .. }

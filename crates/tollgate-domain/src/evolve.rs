@@ -85,12 +85,17 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                     created_by: by.clone(),
                     expires: *expires,
                     revoked: None,
+                    last_used: None,
                 }),
             );
         }
         Event::TokenRevoked { id, .. } => {
             let token = Arc::make_mut(state.tokens.get_mut(id).ok_or_else(|| unknown("token", id))?);
             token.revoked = Some((at, by.clone()));
+        }
+        Event::TokenUsed { id } => {
+            let token = Arc::make_mut(state.tokens.get_mut(id).ok_or_else(|| unknown("token", id))?);
+            token.last_used = Some(at);
         }
         Event::BlackoutAdded { id, from, to, reason, service } => state.blackouts.push(Arc::new(Blackout {
             id: *id,

@@ -79,6 +79,8 @@ pub struct Token {
     pub expires: Option<Timestamp>,
     /// When, and by whom.
     pub revoked: Option<(Timestamp, String)>,
+    /// The day's first use last recorded (a token is recorded once a day it is used).
+    pub last_used: Option<Timestamp>,
 }
 
 /// Who proposed a governing role, and when.

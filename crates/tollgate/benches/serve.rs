@@ -2,7 +2,7 @@
 //! read, how long a remote CLI command takes against the embedded one, and, when Debian's `wrk`
 //! is installed, authenticated reads and durable writes per second with 64 connections.
 //!
-//! `cargo bench -p tollgate --bench serve` (12,000 walked releases, about a million events);
+//! `cargo bench -p tollgate --bench serve` (17,000 walked releases, about a million events);
 //! `-- --quick` for 300. Figures are printed; nothing is asserted.
 
 #[path = "support/history.rs"]
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick") || std::env::var_os("TOLLGATE_BENCH_QUICK").is_some();
-    let releases = if quick { 300 } else { 12_000 };
+    let releases = if quick { 300 } else { 17_000 };
     let dir = tempfile::Builder::new().prefix("serve-bench").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let db = dir.path().join("bench.db");
     let h = history::write(&db, releases);

@@ -192,6 +192,7 @@ fn token_list(ctx: &Ctx, state: &State, person: Option<&str>) -> Result<(), Fail
                 "id": t.id, "person": t.person, "created_at": tollgate_app::codec::time(t.created_at),
                 "created_by": t.created_by, "expires": t.expires.map(tollgate_app::codec::time),
                 "revoked": t.revoked.as_ref().map(|(at, by)| json!({"at": tollgate_app::codec::time(*at), "by": by})),
+                "last_used_on": t.last_used.map(|at| at.date_naive().to_string()),
             })
         })
         .collect();
@@ -207,7 +208,14 @@ fn token_list(ctx: &Ctx, state: &State, person: Option<&str>) -> Result<(), Fail
                     (None, Some(e)) => format!("expires {}", when(e)),
                     (None, None) => "no expiry".to_owned(),
                 };
-                format!("{}  {:<16} created {} by {}  {status}\n", t.id, t.person, when(t.created_at), t.created_by)
+                let used = t.last_used.map_or_else(|| "no use recorded".to_owned(), |at| format!("last used {}", at.date_naive()));
+                format!(
+                    "{}  {:<16} created {} by {}  {status}  {used}\n",
+                    t.id,
+                    t.person,
+                    when(t.created_at),
+                    t.created_by
+                )
             })
             .collect()
     };

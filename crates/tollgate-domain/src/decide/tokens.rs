@@ -80,4 +80,25 @@ impl Ctx<'_> {
         reasons.finish()?;
         Ok(vec![Event::TokenRevoked { id: id.to_owned(), reason: reason.map(str::to_owned) }])
     }
+
+    /// Only the token's own person uses it, and only while it is valid; a use on a day that
+    /// already has one recorded changes nothing (last use is kept to the day, not the request).
+    pub(super) fn record_token_use(&self, id: &str) -> Result<Vec<Event>, Rejection> {
+        let Some(token) = self.state.tokens.get(id) else {
+            return Err(Rejection::invalid(format!("unknown token `{id}`")));
+        };
+        let mut reasons = Reasons::default();
+        reasons.refuse_if(token.person != self.actor, "token:own-use", || {
+            format!("token {id} is {}'s; only they use it", token.person)
+        });
+        reasons.refuse_if(token.revoked.is_some(), "token:revoked", || format!("token {id} is revoked"));
+        reasons.refuse_if(token.expires.is_some_and(|e| self.now >= e), "token:expired", || {
+            format!("token {id} has expired")
+        });
+        reasons.finish()?;
+        if token.last_used.is_some_and(|t| t.date_naive() == self.now.date_naive()) {
+            return Ok(Vec::new());
+        }
+        Ok(vec![Event::TokenUsed { id: id.to_owned() }])
+    }
 }

@@ -137,7 +137,11 @@ async fn whoami(State(s): State<Arc<Server>>, headers: HeaderMap) -> Response {
     let s2 = Arc::clone(&s);
     let who = tokio::task::spawn_blocking(move || {
         let state = s2.snapshots.current(&s2.app, &s2.commits).map_err(|f| ApiError::from_failure(&f))?;
-        s2.identity.authenticate(&state, &headers)
+        let principal = s2.identity.authenticate(&state, &headers)?;
+        if let Some(id) = super::auth::first_use_today(&state, &principal) {
+            super::auth::record_use(&s2, &principal.name, &id);
+        }
+        Ok::<_, ApiError>(principal)
     })
     .await;
     let response = match who {
@@ -270,7 +274,9 @@ async fn run(
     let s2 = Arc::clone(&s);
     let outcome = tokio::task::spawn_blocking(move || {
         let state = s2.snapshots.current(&s2.app, &s2.commits).map_err(|f| ApiError::from_failure(&f))?;
-        let principal = s2.identity.authenticate(&state, &headers).inspect_err(|_| s2.metrics.auth_failure())?.name;
+        let principal = s2.identity.authenticate(&state, &headers).inspect_err(|_| s2.metrics.auth_failure())?;
+        let first_use = super::auth::first_use_today(&state, &principal);
+        let principal = principal.name;
         if get && !reads_only {
             return Err(ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -288,6 +294,11 @@ async fn run(
             s2.commits
                 .wait(&s2.app, &s2.snapshots, written)
                 .map_err(|m| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "integrity", m))?;
+        }
+        // A read's answer that the gate is shut (exit 3) is a success of the request too.
+        let succeeded = result.is_ok() || (reads_only && matches!(result, Err(crate::run::Failure::Shown(3))));
+        if let Some(id) = first_use.filter(|_| succeeded) {
+            super::auth::record_use(&s2, &principal, &id);
         }
         Ok((principal, result, captured, json))
     })

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode, header};
@@ -101,4 +101,39 @@ fn fetch(uri: &str) -> Result<Vec<u8>, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(FETCH_TIMEOUT)).build().into();
     let mut response = agent.get(uri).call().map_err(|e| format!("{uri}: {e}"))?;
     response.body_mut().with_config().limit(MAX_JWKS).read_to_vec().map_err(|e| format!("{uri}: {e}"))
+}
+
+/// The token `principal` authenticated with, when the log holds no use of it yet on the store's
+/// current day: its first use today, to be recorded once the request has succeeded.
+pub(super) fn first_use_today(state: &State, principal: &Principal) -> Option<String> {
+    let tollgate_app::identity::Via::Token { id } = &principal.via else { return None };
+    let today = tollgate_app::sandbox::now(state, crate::when::system_now()).date_naive();
+    let used_today = state.tokens.get(id).and_then(|t| t.last_used).is_some_and(|t| t.date_naive() == today);
+    (!used_today).then(|| id.clone())
+}
+
+/// A token's first use on a day goes in the log (`token.used`, as its person), so `token list`
+/// says when each was last used; only after a request that succeeded, as a refused one leaves
+/// the log as it was. The request waits for the fact to be durable: an open group holds the
+/// store's write lock, so it is committed now rather than whenever the next write comes. A
+/// store that cannot record it cannot record anything; the answer stands, the failure is logged.
+pub(super) fn record_use(server: &super::Server, person: &str, id: &str) {
+    let recorded = (|| {
+        let mut app = server.app.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        app.catch_up().map_err(|e| e.to_string())?;
+        app.set_clock(Arc::new(tollgate_app::SystemClock));
+        app.begin_group().map_err(|e| e.to_string())?;
+        let command = tollgate_domain::Command::RecordTokenUse { id: id.to_owned() };
+        let recorded = app.execute(person, &tollgate_app::When::Now, &command).map_err(|e| e.to_string())?;
+        let written =
+            (!recorded.facts.is_empty()).then(|| crate::run::Written { epoch: app.epoch(), size: recorded.size });
+        drop(app);
+        match written {
+            Some(written) => server.commits.wait(&server.app, &server.snapshots, written),
+            None => Ok(()),
+        }
+    })();
+    if let Err(e) = recorded {
+        tracing::warn!(token = %id, error = %e, "the token's use was not recorded");
+    }
 }
