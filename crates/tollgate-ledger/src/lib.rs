@@ -21,6 +21,7 @@ pub mod signer;
 pub mod sqlite;
 pub mod store;
 pub mod verify;
+pub mod writer;
 
 pub use merkle::{CompactRange, Hash, ProofError};
 pub use note::{Checkpoint, NoteError, NoteSigner, NoteVerifier};
@@ -28,3 +29,4 @@ pub use signer::{CheckpointSigner, KeyFile};
 pub use sqlite::{SqliteLedger, SqliteOptions};
 pub use store::{Appended, Expectation, Ledger, LedgerError, NewRecord, RawEntry, Record, Sidecar, StoredCheckpoint};
 pub use verify::{Problem, VerifyReport, verify, verify_each};
+pub use writer::{Storage, StorageTx, TxScope, Writer};

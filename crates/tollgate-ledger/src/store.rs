@@ -357,6 +357,10 @@ pub trait Ledger {
     /// Streams stored rows with seq >= `from`, in seq order, without any
     /// checking, to the callback. An error from the callback stops the scan
     /// and is returned.
+    ///
+    /// A scan reads one committed state of the log: beside a running append it sees all of
+    /// that append or nothing of it ([`crate::conformance::concurrency_story`] checks it). The
+    /// other scans are built on this one and inherit it.
     fn scan_raw(
         &self,
         from: u64,
@@ -381,6 +385,18 @@ pub trait Ledger {
     ) -> Result<(), LedgerError> {
         self.scan_raw(from, &mut |raw| f(checked_frame(raw)?))
     }
+
+    /// Streams the records of one stream with `stream_version >= from_version`, in version
+    /// (and so seq) order, to the callback: what a reader rebuilding one stream's state reads,
+    /// without passing over the rest of the log. A stream with no such records streams
+    /// nothing. Records are decoded and checked as by [`Ledger::scan`]; an error from the
+    /// callback stops the scan and is returned.
+    fn scan_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        f: &mut dyn FnMut(Record) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError>;
 
     /// Stored leaf hashes of the first `size` events.
     fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>, LedgerError>;
