@@ -6,10 +6,13 @@
 //! ([`frame`]); every append signs a C2SP checkpoint of the new tree
 //! ([`note`]) with a [`signer::CheckpointSigner`], and witnesses may cosign
 //! it ([`cosignature`]). Backends implement the [`store::Ledger`] contract —
-//! SQLite today ([`sqlite`]) — and [`verify`] recomputes everything from the stored
+//! SQLite today ([`sqlite`]) — writing its read half themselves and handing
+//! appends to the [`writer::Writer`], which holds everything an append decides
+//! (conflicts, frames, the tree, signing, group commit) over the backend's thin
+//! [`writer::StorageTx`]. [`verify`] recomputes everything from the stored
 //! leaves to show whether anything was edited, removed, reordered or
 //! truncated. [`conformance`] holds the shared test story every backend must
-//! pass.
+//! pass, concurrency included.
 
 pub mod conformance;
 pub mod cosignature;

@@ -5,8 +5,10 @@
 //! optimistic-concurrency `append`, ordered streaming reads, and access to
 //! the signed checkpoints. Backends store leaves as the exact frame bytes
 //! (see [`crate::frame`]) so that [`crate::verify`] can recompute everything
-//! from what is stored; [`crate::conformance::storage_story`] checks that a
-//! backend keeps the promises written here.
+//! from what is stored; [`crate::conformance::storage_story`] and its
+//! chapters check that a backend keeps the promises written here. A backend
+//! writes the reads itself and hands `append` and group commit to a
+//! [`crate::writer::Writer`], so the promises of the write half are kept once.
 
 use std::error::Error as StdError;
 use std::path::PathBuf;
