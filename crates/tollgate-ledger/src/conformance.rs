@@ -4,6 +4,14 @@
 //! shared story rather than by each backend's own tests. It is public, not
 //! test-only, so that a backend in another crate (PostgreSQL, later) can run
 //! it from its tests. It panics on the first broken promise, like any test.
+//!
+//! Its chapters: [`storage_story`] (one handle: appends, refusals, scans, proofs),
+//! [`group_commit_story`] (for a backend that groups) and [`concurrency_story`] (several
+//! handles on one store, on threads).
+
+mod concurrency;
+
+pub use concurrency::concurrency_story;
 
 use crate::frame::{self, Frame};
 use crate::merkle::{self, EMPTY_ROOT, Hash};
@@ -26,6 +34,17 @@ fn all_records(ledger: &dyn Ledger, from: u64) -> Vec<Record> {
             Ok(())
         })
         .expect("scan");
+    out
+}
+
+fn stream_records(ledger: &dyn Ledger, stream: &str, from_version: u64) -> Vec<Record> {
+    let mut out = Vec::new();
+    ledger
+        .scan_stream(stream, from_version, &mut |r| {
+            out.push(r);
+            Ok(())
+        })
+        .expect("scan_stream");
     out
 }
 
@@ -246,6 +265,29 @@ pub fn storage_story(new_ledger: &mut dyn FnMut() -> Box<dyn Ledger>) {
     });
     assert!(matches!(stopped, Err(LedgerError::EmptyAppend)), "callback error propagates");
     assert_eq!(seen, 2, "scan stops at the callback's error");
+
+    // One stream's records from a version on: exactly what the whole scan holds of that stream,
+    // in order, and nothing of streams whose names merely begin alike.
+    for stream in ["orders", "invoices", "batch-2", longest.as_str()] {
+        let of_stream: Vec<Record> = records.iter().filter(|r| r.stream == stream).cloned().collect();
+        assert_eq!(stream_records(ledger, stream, 0), of_stream, "scan_stream({stream:?}, 0)");
+        assert_eq!(stream_records(ledger, stream, 1), of_stream, "scan_stream({stream:?}, 1)");
+        let versions: Vec<u64> = of_stream.iter().map(|r| r.stream_version).collect();
+        assert_eq!(versions, (1..=of_stream.len() as u64).collect::<Vec<_>>(), "versions of {stream:?}");
+    }
+    let tail: Vec<(u64, u64)> = stream_records(ledger, "orders", 4).iter().map(|r| (r.seq, r.stream_version)).collect();
+    assert_eq!(tail, [(4, 4), (6, 5)]);
+    assert_eq!(stream_records(ledger, "batch-2", 10).len(), 1);
+    for (stream, from) in [("orders", 6), ("orders", u64::MAX), ("batch", 0), ("order", 0), ("absent", 0)] {
+        assert!(stream_records(ledger, stream, from).is_empty(), "scan_stream({stream:?}, {from}) is empty");
+    }
+    let mut seen = 0;
+    let stopped = ledger.scan_stream("batch-0", 0, &mut |_| {
+        seen += 1;
+        if seen == 3 { Err(LedgerError::EmptyAppend) } else { Ok(()) }
+    });
+    assert!(matches!(stopped, Err(LedgerError::EmptyAppend)), "scan_stream: callback error propagates");
+    assert_eq!(seen, 3, "scan_stream stops at the callback's error");
 
     // Leaf hashes are the RFC 6962 hashes of the exact frames.
     let hashes = ledger.leaf_hashes(58).unwrap();

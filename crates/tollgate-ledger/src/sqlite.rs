@@ -15,13 +15,17 @@
 //!   deletes the newest rows *and* their checkpoint rows still leaves
 //!   evidence behind.
 //!
-//! Appends take the write lock up front (`BEGIN IMMEDIATE`), read the stream
-//! versions and the persisted Merkle frontier inside that transaction, and
-//! commit rows, versions, frontier and the signed checkpoint together. Two
-//! processes appending at once therefore serialise, and whichever comes
-//! second sees the first one's versions and gets a conflict instead of
-//! overwriting it. The frontier makes an append cost O(batch · log n) hashing
-//! without reading old leaves.
+//! What an append decides — conflicts, frames, leaf hashes, the frontier, the signed
+//! checkpoint, group commit — is the backend-independent [`Writer`]'s; this backend gives it
+//! transactions and statements (its `storage` module). Appends take the write lock up front (`BEGIN
+//! IMMEDIATE`), read the stream versions and the persisted Merkle frontier inside that
+//! transaction, and commit rows, versions, frontier and the signed checkpoint together. Two
+//! processes appending at once therefore serialise, and whichever comes second sees the first
+//! one's versions and gets a conflict instead of overwriting it. The frontier makes an append
+//! cost O(batch · log n) hashing without reading old leaves.
+//!
+//! Reading one stream ([`Ledger::scan_stream`]) uses the index SQLite keeps for
+//! `UNIQUE(stream, stream_version)`, so the schema needs nothing added for it.
 //!
 //! Schema (version 1):
 //!
@@ -36,8 +40,8 @@
 //!            frontier BLOB)                         -- the CompactRange
 //! ```
 
-use std::collections::HashMap;
-use std::fmt;
+mod storage;
+
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -47,13 +51,14 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use crate::files::{self, with_suffix};
-use crate::frame::Frame;
-use crate::merkle::{self, CompactRange, Hash};
-use crate::note::{Checkpoint, NoteSigner, NoteVerifier, is_valid_key_name};
-use crate::signer::{CheckpointSigner, KeyFile, sign_checkpoint};
+use crate::merkle::Hash;
+use crate::note::{NoteSigner, NoteVerifier, is_valid_key_name};
+use crate::signer::{CheckpointSigner, KeyFile};
 use crate::store::{
-    Appended, Expectation, Ledger, LedgerError, NewRecord, RawEntry, Sidecar, StoredCheckpoint, check_append_request,
+    Appended, Expectation, Ledger, LedgerError, NewRecord, RawEntry, Record, Sidecar, StoredCheckpoint, decode_raw,
 };
+use crate::writer::Writer;
+use storage::{INSERT_CHECKPOINT, SELECT_VERSION, SqliteStore};
 
 const SCHEMA_VERSION: &str = "1";
 const IN_MEMORY: &str = ":memory:";
@@ -87,14 +92,11 @@ CREATE TABLE tree_state(
 );
 ";
 
-const SELECT_VERSION: &str = "SELECT version FROM streams WHERE stream = ?1";
-const SELECT_STATE: &str = "SELECT size, frontier FROM tree_state WHERE id = 0";
-const INSERT_ENTRY: &str =
-    "INSERT INTO entries(seq, stream, stream_version, recorded_at, leaf, leaf_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-const UPSERT_STREAM: &str =
-    "INSERT INTO streams(stream, version) VALUES (?1, ?2) ON CONFLICT(stream) DO UPDATE SET version = excluded.version";
-const UPDATE_STATE: &str = "UPDATE tree_state SET size = ?1, frontier = ?2 WHERE id = 0";
-const INSERT_CHECKPOINT: &str = "INSERT INTO checkpoints(size, note) VALUES (?1, ?2)";
+const SCAN_LOG: &str =
+    "SELECT seq, stream, stream_version, recorded_at, leaf, leaf_hash FROM entries WHERE seq >= ?1 ORDER BY seq";
+/// Served by the index of `UNIQUE(stream, stream_version)`, in that index's order.
+const SCAN_STREAM: &str = "SELECT seq, stream, stream_version, recorded_at, leaf, leaf_hash FROM entries \
+     WHERE stream = ?1 AND stream_version >= ?2 ORDER BY stream_version";
 
 /// Tunables for opening a SQLite ledger.
 #[derive(Debug, Clone)]
@@ -112,63 +114,11 @@ impl Default for SqliteOptions {
     }
 }
 
-/// An append's transaction: its own, or a savepoint of the open group commit's.
-enum AppendTx<'c> {
-    Own(rusqlite::Transaction<'c>),
-    InGroup(rusqlite::Savepoint<'c>),
-}
-
-impl AppendTx<'_> {
-    fn commit(self) -> rusqlite::Result<()> {
-        match self {
-            AppendTx::Own(tx) => tx.commit(),
-            AppendTx::InGroup(sp) => sp.commit(),
-        }
-    }
-}
-
-impl std::ops::Deref for AppendTx<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        match self {
-            AppendTx::Own(tx) => tx,
-            AppendTx::InGroup(sp) => sp,
-        }
-    }
-}
-
 /// A ledger stored in SQLite.
 #[derive(Debug)]
 pub struct SqliteLedger {
-    conn: Connection,
-    /// `None` for an in-memory ledger.
-    path: Option<PathBuf>,
-    /// `None` when opened to audit only: such a ledger can be read and verified, not appended to.
-    signer: Option<Box<dyn CheckpointSigner>>,
-    verifier: NoteVerifier,
-    options: SqliteOptions,
-    last_sidecar_error: Option<io::Error>,
-    group: Group,
-    on_commit: Option<CommitHook>,
-}
-
-/// The state of a group commit ([`Ledger::begin_group`]). The group's transaction starts with
-/// its first append, so an idle group never holds the database's write lock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Group {
-    None,
-    Requested,
-    /// In the group's transaction, begun at this log size.
-    Open(u64),
-}
-
-/// Told of every committed append, after the commit (see [`SqliteLedger::on_commit`]).
-struct CommitHook(Box<dyn FnMut(&Appended) + Send>);
-
-impl fmt::Debug for CommitHook {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CommitHook")
-    }
+    store: SqliteStore,
+    writer: Writer,
 }
 
 /// `PATH.key`: the private key file of the ledger at `path`.
@@ -252,7 +202,7 @@ impl SqliteLedger {
             conn.busy_timeout(options.busy_timeout)
                 .and_then(|()| configure(&conn))
                 .map_err(|e| map_open_error(path, &options, "configuring", e))?;
-            let mut ledger = Self::from_parts(conn, Some(path.to_owned()), signer, options);
+            let mut ledger = Self::from_parts(conn, Some(path.to_owned()), Writer::new(signer), options);
             ledger.initialise(verifier.name())?;
             Ok(ledger)
         })();
@@ -299,17 +249,7 @@ impl SqliteLedger {
                     .map_err(|source| LedgerError::Key { path: pub_file.clone(), source })?
             }
         };
-        conn.set_prepared_statement_cache_capacity(32);
-        Ok(Self {
-            conn,
-            path: Some(path.to_owned()),
-            signer: None,
-            verifier,
-            options,
-            last_sidecar_error: None,
-            group: Group::None,
-            on_commit: None,
-        })
+        Ok(Self::from_parts(conn, Some(path.to_owned()), Writer::read_only(verifier), options))
     }
 
     /// [`SqliteLedger::open`] with explicit options.
@@ -402,7 +342,7 @@ impl SqliteLedger {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(&pub_file)(e)),
         }
-        Ok(Self::from_parts(conn, Some(path.to_owned()), signer, options))
+        Ok(Self::from_parts(conn, Some(path.to_owned()), Writer::new(signer), options))
     }
 
     /// A fresh ledger held in memory, with a new key; for tests.
@@ -417,66 +357,32 @@ impl SqliteLedger {
             context: "configuring an in-memory database".into(),
             source: Box::new(e),
         })?;
-        let mut ledger = Self::from_parts(conn, None, signer, SqliteOptions::default());
+        let mut ledger = Self::from_parts(conn, None, Writer::new(signer), SqliteOptions::default());
         ledger.initialise(origin)?;
         Ok(ledger)
     }
 
-    fn from_parts(
-        conn: Connection,
-        path: Option<PathBuf>,
-        signer: Box<dyn CheckpointSigner>,
-        options: SqliteOptions,
-    ) -> Self {
+    fn from_parts(conn: Connection, path: Option<PathBuf>, writer: Writer, options: SqliteOptions) -> Self {
         conn.set_prepared_statement_cache_capacity(32);
-        let verifier = signer.verifier();
-        Self {
-            conn,
-            path,
-            signer: Some(signer),
-            verifier,
-            options,
-            last_sidecar_error: None,
-            group: Group::None,
-            on_commit: None,
-        }
-    }
-
-    /// Starts the requested group's transaction, at the log's current size.
-    fn open_group(&mut self) -> Result<(), LedgerError> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(self.sql("starting a group commit"))?;
-        match Self::tree_state(&self.conn, &self.options, self.path.as_deref()) {
-            Ok(range) => {
-                self.group = Group::Open(range.size());
-                Ok(())
-            }
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
-        }
-    }
-
-    fn signer(&self) -> Result<&dyn CheckpointSigner, LedgerError> {
-        self.signer.as_deref().ok_or_else(|| LedgerError::ReadOnly { path: self.path.clone().unwrap_or_default() })
+        Self { store: SqliteStore { conn, path, options, last_sidecar_error: None }, writer }
     }
 
     /// Calls `hook` after every committed append, with what was appended and its signed
     /// checkpoint: a server hands each new checkpoint on to places outside the store. The hook
     /// runs on the appending thread with the append already durable; it must not block.
     pub fn on_commit(&mut self, hook: impl FnMut(&Appended) + Send + 'static) {
-        self.on_commit = Some(CommitHook(Box::new(hook)));
+        self.writer.on_commit(hook);
     }
 
     fn initialise(&mut self, origin: &str) -> Result<(), LedgerError> {
-        let empty = Checkpoint { origin: origin.to_owned(), size: 0, root: merkle::EMPTY_ROOT };
-        let note = sign_checkpoint(self.signer()?, &self.verifier, &empty)?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_error(
-            &self.options,
-            self.path.as_deref(),
+        let note = self.writer.empty_checkpoint(&self.store)?;
+        let store = &mut self.store;
+        let tx = store.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_error(
+            &store.options,
+            store.path.as_deref(),
             "creating the schema",
         ))?;
-        let wrap = sql_error(&self.options, self.path.as_deref(), "creating the schema");
+        let wrap = sql_error(&store.options, store.path.as_deref(), "creating the schema");
         tx.execute_batch(SCHEMA)
             .and_then(|()| {
                 tx.execute(
@@ -488,9 +394,9 @@ impl SqliteLedger {
             .and_then(|_| tx.execute(INSERT_CHECKPOINT, params![0i64, note]))
             .and_then(|_| tx.commit())
             .map_err(wrap)?;
-        self.write_sidecar(&note);
-        if let Some(e) = self.last_sidecar_error.take() {
-            let path = self.path.as_deref().map(sidecar_path).unwrap_or_default();
+        store.write_sidecar(&note);
+        if let Some(e) = store.last_sidecar_error.take() {
+            let path = store.path.as_deref().map(sidecar_path).unwrap_or_default();
             return Err(LedgerError::Io { path, source: e });
         }
         Ok(())
@@ -498,29 +404,49 @@ impl SqliteLedger {
 
     /// The database path, or `None` for an in-memory ledger.
     pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        self.store.path.as_deref()
     }
 
     /// The error of the most recent sidecar write, if it failed. A failed
     /// sidecar write does not fail the append (the events and checkpoint are
     /// committed by then); the next append rewrites the sidecar.
     pub fn last_sidecar_error(&self) -> Option<&io::Error> {
-        self.last_sidecar_error.as_ref()
+        self.store.last_sidecar_error.as_ref()
     }
 
     fn location(&self) -> String {
-        location(self.path.as_deref())
+        location(self.path())
     }
 
     fn sql<'a>(&'a self, context: &'a str) -> impl FnOnce(rusqlite::Error) -> LedgerError + 'a {
-        sql_error(&self.options, self.path.as_deref(), context)
+        self.store.sql(context)
     }
 
-    fn write_sidecar(&mut self, note: &str) {
-        let Some(path) = self.path.as_deref() else {
-            return;
-        };
-        self.last_sidecar_error = files::replace(&sidecar_path(path), note.as_bytes(), self.options.sync_sidecar).err();
+    /// Streams the event rows `sql` selects (the columns of [`RawEntry`], in order), without
+    /// any checking, to the callback.
+    fn scan_rows(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        context: &str,
+        f: &mut dyn FnMut(&RawEntry<'_>) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        let mut stmt = self.store.conn.prepare_cached(sql).map_err(self.sql(context))?;
+        let mut rows = stmt.query(params).map_err(self.sql(context))?;
+        while let Some(row) = rows.next().map_err(self.sql(context))? {
+            let get = |i: usize| row.get_ref(i).map_err(self.sql(context));
+            let seq = int(get(0)?, -1, "seq")?;
+            let raw = RawEntry {
+                seq,
+                stream: bytes(get(1)?, seq, "stream")?,
+                stream_version: int(get(2)?, seq, "stream_version")?,
+                recorded_at: int(get(3)?, seq, "recorded_at")?,
+                leaf: bytes(get(4)?, seq, "leaf")?,
+                leaf_hash: bytes(get(5)?, seq, "leaf_hash")?,
+            };
+            f(&raw)?;
+        }
+        Ok(())
     }
 
     /// Reads one `(size, note)` checkpoint row without trusting its types.
@@ -541,25 +467,6 @@ impl SqliteLedger {
             }
         };
         Ok(StoredCheckpoint { size, note })
-    }
-
-    /// The persisted frontier, read inside the caller's transaction.
-    fn tree_state(
-        conn: &Connection,
-        options: &SqliteOptions,
-        path: Option<&Path>,
-    ) -> Result<CompactRange, LedgerError> {
-        let (size, frontier): (i64, Vec<u8>) = conn
-            .prepare_cached(SELECT_STATE)
-            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
-            .map_err(sql_error(options, path, "reading the tree state"))?;
-        let at = || format!("{} tree_state", location(path));
-        let size = to_u64(size, "tree_state.size")?;
-        if frontier.len() % 32 != 0 {
-            return Err(LedgerError::corrupt(at(), "frontier is not a sequence of 32-byte hashes"));
-        }
-        let hashes = frontier.chunks_exact(32).map(|c| <Hash>::try_from(c).unwrap_or_default()).collect();
-        CompactRange::from_parts(size, hashes).map_err(|e| LedgerError::corrupt(at(), e.to_string()))
     }
 }
 
@@ -628,186 +535,24 @@ impl Ledger for SqliteLedger {
         records: &[NewRecord],
         recorded_at: i64,
     ) -> Result<Appended, LedgerError> {
-        check_append_request(expect, records)?;
-        // Fail before the transaction when this ledger may only be audited.
-        let signer = self
-            .signer
-            .as_deref()
-            .ok_or_else(|| LedgerError::ReadOnly { path: self.path.clone().unwrap_or_default() })?;
-        let loc = self.location();
-        if self.group == Group::Requested {
-            self.open_group()?;
-            // The group's first append: refused, it leaves no empty group holding the lock.
-            let appended = self.append(expect, records, recorded_at);
-            if appended.is_err() {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                self.group = Group::Requested;
-            }
-            return appended;
-        }
-        let (options, path) = (&self.options, self.path.as_deref());
-        let grouped = matches!(self.group, Group::Open(_));
-        // In a group commit, an append is a savepoint of the group's transaction: refused, it
-        // leaves the group's earlier appends as they were; the group signs and commits once.
-        let tx = if grouped {
-            self.conn.savepoint().map(AppendTx::InGroup)
-        } else {
-            self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map(AppendTx::Own)
-        }
-        .map_err(sql_error(options, path, "starting the append"))?;
-
-        let mut versions: HashMap<&str, u64> = HashMap::with_capacity(expect.len());
-        {
-            let mut select =
-                tx.prepare_cached(SELECT_VERSION).map_err(sql_error(options, path, "reading stream versions"))?;
-            for e in expect {
-                let actual: Option<i64> = select.query_row([&e.stream], |r| r.get(0)).optional().map_err(sql_error(
-                    options,
-                    path,
-                    "reading stream versions",
-                ))?;
-                let actual = match actual {
-                    Some(v) => to_u64(v, &format!("{loc} streams.version of {:?}", e.stream))?,
-                    None => 0,
-                };
-                if actual != e.version {
-                    return Err(LedgerError::Conflict { stream: e.stream.clone(), expected: e.version, actual });
-                }
-                versions.insert(&e.stream, actual);
-            }
-        }
-
-        let mut range = Self::tree_state(&tx, options, path)?;
-        let first_seq = range.size();
-        let new_size = first_seq
-            .checked_add(records.len() as u64)
-            .filter(|&s| i64::try_from(s).is_ok())
-            .ok_or_else(|| LedgerError::corrupt(loc.clone(), "log size would overflow"))?;
-        let new_size_sql = to_i64(new_size, "size")?;
-
-        let mut leaf = Vec::with_capacity(512);
-        {
-            let mut insert = tx.prepare_cached(INSERT_ENTRY).map_err(sql_error(options, path, "inserting events"))?;
-            for (offset, record) in (0u64..).zip(records) {
-                let seq = first_seq + offset;
-                let version = versions
-                    .get_mut(record.stream.as_str())
-                    .ok_or_else(|| LedgerError::MissingExpectation { stream: record.stream.clone() })?;
-                *version += 1;
-                leaf.clear();
-                Frame { seq, stream_version: *version, recorded_at, stream: &record.stream, payload: &record.payload }
-                    .encode_into(&mut leaf)?;
-                let hash = merkle::leaf_hash(&leaf);
-                insert
-                    .execute(params![
-                        to_i64(seq, "seq")?,
-                        record.stream,
-                        to_i64(*version, "stream_version")?,
-                        recorded_at,
-                        leaf,
-                        &hash[..]
-                    ])
-                    .map_err(sql_error(options, path, "inserting events"))?;
-                range.append(hash);
-            }
-        }
-
-        {
-            let mut upsert =
-                tx.prepare_cached(UPSERT_STREAM).map_err(sql_error(options, path, "updating stream versions"))?;
-            for e in expect {
-                let version = versions.get(e.stream.as_str()).copied().unwrap_or(e.version);
-                if version != e.version {
-                    upsert.execute(params![e.stream, to_i64(version, "stream_version")?]).map_err(sql_error(
-                        options,
-                        path,
-                        "updating stream versions",
-                    ))?;
-                }
-            }
-        }
-
-        let root = range.root();
-        let frontier = range.hashes().concat();
-        tx.prepare_cached(UPDATE_STATE)
-            .and_then(|mut s| s.execute(params![new_size_sql, frontier]))
-            .map_err(sql_error(options, path, "recording the tree state"))?;
-        if grouped {
-            tx.commit().map_err(sql_error(options, path, "committing the append"))?;
-            return Ok(Appended { first_seq, size: new_size, root, checkpoint: String::new() });
-        }
-        let checkpoint = Checkpoint { origin: self.verifier.name().to_owned(), size: new_size, root };
-        let note = sign_checkpoint(signer, &self.verifier, &checkpoint)?;
-        tx.prepare_cached(INSERT_CHECKPOINT)
-            .and_then(|mut s| s.execute(params![new_size_sql, note]))
-            .map_err(sql_error(options, path, "recording the checkpoint"))?;
-        tx.commit().map_err(sql_error(options, path, "committing the append"))?;
-
-        self.write_sidecar(&note);
-        let appended = Appended { first_seq, size: new_size, root, checkpoint: note };
-        if let Some(CommitHook(hook)) = &mut self.on_commit {
-            hook(&appended);
-        }
-        Ok(appended)
+        self.writer.append(&mut self.store, expect, records, recorded_at)
     }
 
     fn begin_group(&mut self) -> Result<(), LedgerError> {
-        self.signer()?;
-        if self.group == Group::None {
-            self.group = Group::Requested;
-        }
-        Ok(())
+        self.writer.begin_group(&self.store)
     }
 
     fn commit_group(&mut self) -> Result<Option<String>, LedgerError> {
-        let Group::Open(began) = std::mem::replace(&mut self.group, Group::None) else {
-            self.group = Group::None;
-            return Ok(None);
-        };
-        let signed = (|| {
-            let range = Self::tree_state(&self.conn, &self.options, self.path.as_deref())?;
-            if range.size() == began {
-                return Ok(None);
-            }
-            let size = range.size();
-            let checkpoint = Checkpoint { origin: self.verifier.name().to_owned(), size, root: range.root() };
-            let note = sign_checkpoint(self.signer()?, &self.verifier, &checkpoint)?;
-            let size_sql = to_i64(size, "size")?;
-            self.conn
-                .prepare_cached(INSERT_CHECKPOINT)
-                .and_then(|mut s| s.execute(params![size_sql, note]))
-                .map_err(self.sql("recording the checkpoint"))?;
-            Ok(Some(Appended { first_seq: began, size, root: checkpoint.root, checkpoint: note }))
-        })();
-        let committed = signed.and_then(|note| {
-            self.conn.execute_batch("COMMIT").map_err(self.sql("committing the group"))?;
-            Ok(note)
-        });
-        match committed {
-            Ok(appended) => {
-                if let Some(appended) = &appended {
-                    self.write_sidecar(&appended.checkpoint);
-                    if let Some(CommitHook(hook)) = &mut self.on_commit {
-                        hook(appended);
-                    }
-                }
-                Ok(appended.map(|a| a.checkpoint))
-            }
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(e)
-            }
-        }
+        self.writer.commit_group(&mut self.store)
     }
 
     fn abandon_group(&mut self) {
-        if let Group::Open(_) = std::mem::replace(&mut self.group, Group::None) {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
+        self.writer.abandon_group(&mut self.store);
     }
 
     fn size(&self) -> Result<u64, LedgerError> {
         let size: i64 = self
+            .store
             .conn
             .prepare_cached("SELECT size FROM tree_state WHERE id = 0")
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
@@ -817,6 +562,7 @@ impl Ledger for SqliteLedger {
 
     fn stream_version(&self, stream: &str) -> Result<u64, LedgerError> {
         let version: Option<i64> = self
+            .store
             .conn
             .prepare_cached(SELECT_VERSION)
             .and_then(|mut s| s.query_row([stream], |r| r.get(0)).optional())
@@ -832,28 +578,19 @@ impl Ledger for SqliteLedger {
         let Ok(from) = i64::try_from(from) else {
             return Ok(());
         };
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT seq, stream, stream_version, recorded_at, leaf, leaf_hash \
-                 FROM entries WHERE seq >= ?1 ORDER BY seq",
-            )
-            .map_err(self.sql("scanning events"))?;
-        let mut rows = stmt.query([from]).map_err(self.sql("scanning events"))?;
-        while let Some(row) = rows.next().map_err(self.sql("scanning events"))? {
-            let get = |i: usize| row.get_ref(i).map_err(self.sql("scanning events"));
-            let seq = int(get(0)?, -1, "seq")?;
-            let raw = RawEntry {
-                seq,
-                stream: bytes(get(1)?, seq, "stream")?,
-                stream_version: int(get(2)?, seq, "stream_version")?,
-                recorded_at: int(get(3)?, seq, "recorded_at")?,
-                leaf: bytes(get(4)?, seq, "leaf")?,
-                leaf_hash: bytes(get(5)?, seq, "leaf_hash")?,
-            };
-            f(&raw)?;
-        }
-        Ok(())
+        self.scan_rows(SCAN_LOG, params![from], "scanning events", f)
+    }
+
+    fn scan_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        f: &mut dyn FnMut(Record) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        let Ok(from_version) = i64::try_from(from_version) else {
+            return Ok(());
+        };
+        self.scan_rows(SCAN_STREAM, params![stream, from_version], "scanning a stream", &mut |raw| f(decode_raw(raw)?))
     }
 
     fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>, LedgerError> {
@@ -864,6 +601,7 @@ impl Ledger for SqliteLedger {
         let loc = self.location();
         let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         let mut stmt = self
+            .store
             .conn
             .prepare_cached("SELECT seq, leaf_hash FROM entries WHERE seq < ?1 ORDER BY seq")
             .map_err(self.sql("reading leaf hashes"))?;
@@ -899,6 +637,7 @@ impl Ledger for SqliteLedger {
         f: &mut dyn FnMut(StoredCheckpoint) -> Result<(), LedgerError>,
     ) -> Result<(), LedgerError> {
         let mut stmt = self
+            .store
             .conn
             .prepare_cached("SELECT size, note FROM checkpoints ORDER BY size")
             .map_err(self.sql("reading checkpoints"))?;
@@ -911,6 +650,7 @@ impl Ledger for SqliteLedger {
 
     fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, LedgerError> {
         let mut stmt = self
+            .store
             .conn
             .prepare_cached("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
             .map_err(self.sql("reading the latest checkpoint"))?;
@@ -924,6 +664,7 @@ impl Ledger for SqliteLedger {
     fn checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>, LedgerError> {
         let size = to_i64(size, "size")?;
         let mut stmt = self
+            .store
             .conn
             .prepare_cached("SELECT size, note FROM checkpoints WHERE size = ?1")
             .map_err(self.sql("reading a checkpoint"))?;
@@ -935,29 +676,43 @@ impl Ledger for SqliteLedger {
     }
 
     fn sign_note(&self, text: &str) -> Result<String, LedgerError> {
-        if text.lines().next() == Some(self.verifier.name()) {
-            return Err(LedgerError::Signer {
-                signer: self.signer()?.describe(),
-                detail: "a note whose first line is the log's origin would pass for a checkpoint".into(),
-            });
-        }
-        self.signer()?.sign(text)
+        self.writer.sign_note(&self.store, text)
     }
 
     fn sidecar(&self) -> Result<Sidecar, LedgerError> {
-        let Some(path) = self.path.as_deref() else {
-            return Ok(Sidecar::NotKept);
-        };
-        let file = sidecar_path(path);
-        let location = file.display().to_string();
-        match fs::read_to_string(&file) {
-            Ok(note) => Ok(Sidecar::Found { location, note }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Sidecar::Missing { location }),
-            Err(e) => Err(io_err(&file)(e)),
-        }
+        self.store.sidecar()
     }
 
     fn verifier(&self) -> &NoteVerifier {
-        &self.verifier
+        self.writer.verifier()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reading one stream must not pass over the whole log, nor sort: the index of
+    /// `UNIQUE(stream, stream_version)` serves it in order.
+    #[test]
+    fn a_stream_is_read_through_its_index() -> Result<(), LedgerError> {
+        let ledger = SqliteLedger::in_memory("test.example/plan")?;
+        let mut plan = String::new();
+        ledger
+            .store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {SCAN_STREAM}"))
+            .and_then(|mut s| {
+                let mut rows = s.query(params!["orders", 1])?;
+                while let Some(row) = rows.next()? {
+                    plan.push_str(&row.get::<_, String>(3)?);
+                    plan.push('\n');
+                }
+                Ok(())
+            })
+            .map_err(ledger.sql("explaining the stream scan"))?;
+        assert!(plan.contains("USING INDEX sqlite_autoindex_entries_1 (stream=? AND stream_version>?)"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        Ok(())
     }
 }

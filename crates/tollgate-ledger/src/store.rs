@@ -5,8 +5,10 @@
 //! optimistic-concurrency `append`, ordered streaming reads, and access to
 //! the signed checkpoints. Backends store leaves as the exact frame bytes
 //! (see [`crate::frame`]) so that [`crate::verify`] can recompute everything
-//! from what is stored; [`crate::conformance::storage_story`] checks that a
-//! backend keeps the promises written here.
+//! from what is stored; [`crate::conformance::storage_story`] and its
+//! chapters check that a backend keeps the promises written here. A backend
+//! writes the reads itself and hands `append` and group commit to a
+//! [`crate::writer::Writer`], so the promises of the write half are kept once.
 
 use std::error::Error as StdError;
 use std::path::PathBuf;
@@ -357,6 +359,10 @@ pub trait Ledger {
     /// Streams stored rows with seq >= `from`, in seq order, without any
     /// checking, to the callback. An error from the callback stops the scan
     /// and is returned.
+    ///
+    /// A scan reads one committed state of the log: beside a running append it sees all of
+    /// that append or nothing of it ([`crate::conformance::concurrency_story`] checks it). The
+    /// other scans are built on this one and inherit it.
     fn scan_raw(
         &self,
         from: u64,
@@ -381,6 +387,18 @@ pub trait Ledger {
     ) -> Result<(), LedgerError> {
         self.scan_raw(from, &mut |raw| f(checked_frame(raw)?))
     }
+
+    /// Streams the records of one stream with `stream_version >= from_version`, in version
+    /// (and so seq) order, to the callback: what a reader rebuilding one stream's state reads,
+    /// without passing over the rest of the log. A stream with no such records streams
+    /// nothing. Records are decoded and checked as by [`Ledger::scan`]; an error from the
+    /// callback stops the scan and is returned.
+    fn scan_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        f: &mut dyn FnMut(Record) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError>;
 
     /// Stored leaf hashes of the first `size` events.
     fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>, LedgerError>;

@@ -179,3 +179,11 @@ fn a_key_kept_elsewhere_signs_and_only_the_verifier_key_stays_beside_the_store()
     assert!(matches!(again, Err(LedgerError::AlreadyInitialised { .. })));
     assert!(!dir.path().join("b.db").exists() && !dir.path().join("b.db.pub").exists());
 }
+
+#[test]
+fn concurrency_story_file_backed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    drop(SqliteLedger::create(&path, "test.example/concurrent").unwrap());
+    tollgate_ledger::conformance::concurrency_story(&mut || Box::new(SqliteLedger::open(&path).unwrap()));
+}

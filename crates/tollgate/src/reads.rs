@@ -208,7 +208,9 @@ fn token_list(ctx: &Ctx, state: &State, person: Option<&str>) -> Result<(), Fail
                     (None, Some(e)) => format!("expires {}", when(e)),
                     (None, None) => "no expiry".to_owned(),
                 };
-                let used = t.last_used.map_or_else(|| "no use recorded".to_owned(), |at| format!("last used {}", at.date_naive()));
+                let used = t
+                    .last_used
+                    .map_or_else(|| "no use recorded".to_owned(), |at| format!("last used {}", at.date_naive()));
                 format!(
                     "{}  {:<16} created {} by {}  {status}  {used}\n",
                     t.id,
