@@ -179,7 +179,8 @@ impl<'a> Ctx<'a> {
             reasons.invalid_if(blank(text), || format!("{what} must not be empty"));
         }
         reasons.finish()?;
-        let id = self.state.risks.iter().map(|r| r.id).max().unwrap_or(0) + 1;
+        // Numbered in the order added, so the last is the highest.
+        let id = self.state.risks.last().map_or(0, |r| r.id) + 1;
         Ok(vec![Event::RiskAdded {
             id,
             category: category.to_owned(),

@@ -97,14 +97,14 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
             let token = Arc::make_mut(state.tokens.get_mut(id).ok_or_else(|| unknown("token", id))?);
             token.last_used = Some(at);
         }
-        Event::BlackoutAdded { id, from, to, reason, service } => state.blackouts.push(Arc::new(Blackout {
+        Event::BlackoutAdded { id, from, to, reason, service } => state.blackouts.push_back(Arc::new(Blackout {
             id: *id,
             from: *from,
             to: *to,
             reason: reason.clone(),
             service: service.clone(),
         })),
-        Event::RiskAdded { id, category, risk, mitigation, owner } => state.risks.push(Arc::new(Risk {
+        Event::RiskAdded { id, category, risk, mitigation, owner } => state.risks.push_back(Arc::new(Risk {
             id: *id,
             category: category.clone(),
             risk: risk.clone(),
@@ -167,7 +167,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                 }),
             );
         }
-        Event::NcRaised(nc) => state.ncs.push(Arc::new(Nonconformance {
+        Event::NcRaised(nc) => state.ncs.push_back(Arc::new(Nonconformance {
             id: nc.id,
             condition: nc.condition.clone(),
             release: nc.release,

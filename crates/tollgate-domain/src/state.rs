@@ -9,9 +9,10 @@ use crate::policy::{Policy, RoleId};
 use crate::release::{Release, ReleaseId};
 use crate::time::Timestamp;
 
-/// Releases, people, tokens and the registers hold their entries behind `Arc`s: a decision
-/// works on a copy of the state, and a server publishes one after every commit, so copying
-/// must cost pointers, not every release; an entry is copied only when a fact changes it.
+/// A decision works on a copy of the state, and a server publishes one after every commit, so
+/// copying must not cost every release: the releases and the registers are persistent
+/// collections (`imbl`: a copy shares all, a change copies one path), and their entries sit
+/// behind `Arc`s, copied only when a fact changes them.
 #[derive(Clone, Debug, Default)]
 pub struct State {
     /// Every version adopted, oldest first; the last is in force for new releases.
@@ -23,10 +24,10 @@ pub struct State {
     pub pending_grants: BTreeMap<(String, RoleId), PendingGrant>,
     /// Personal API tokens by id, revoked ones included (their ids are never reused).
     pub tokens: BTreeMap<String, Arc<Token>>,
-    pub releases: BTreeMap<ReleaseId, Arc<Release>>,
-    pub blackouts: Vec<Arc<Blackout>>,
-    pub risks: Vec<Arc<Risk>>,
-    pub ncs: Vec<Arc<Nonconformance>>,
+    pub releases: imbl::OrdMap<ReleaseId, Arc<Release>>,
+    pub blackouts: imbl::Vector<Arc<Blackout>>,
+    pub risks: imbl::Vector<Arc<Risk>>,
+    pub ncs: imbl::Vector<Arc<Nonconformance>>,
     /// The time of the latest fact: time never runs backwards in the log.
     pub last_at: Option<Timestamp>,
     /// Set when the store is a sandbox (its first fact said so): a rehearsal, never a record.

@@ -114,7 +114,7 @@ fn import(w: &mut World, deployments: Vec<ExternalDeployment>) -> Vec<String> {
         rejected: 0,
     };
     w.ok("rita", Command::RecordImport { record, deployments });
-    w.state.ncs[before..].iter().map(|n| n.detail.clone()).collect()
+    w.state.ncs.iter().skip(before).map(|n| n.detail.clone()).collect()
 }
 
 fn deployed(service: &str, digest: &Digest, at: Timestamp) -> ExternalDeployment {

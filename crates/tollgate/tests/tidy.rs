@@ -60,7 +60,14 @@ fn the_domain_crate_does_no_io_and_reads_no_clock() {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| l.split(['.', ' ', '=']).next().unwrap())
         .collect();
-    assert_eq!(names, ["chrono"], "the domain crate may depend on chrono (without its clock) only");
+    // imbl: persistent collections, pure data structures; serde: only for the optional
+    // state-snapshot feature.
+    assert_eq!(
+        names,
+        ["chrono", "imbl", "serde"],
+        "the domain crate may depend on chrono (without its clock), imbl and an optional serde only"
+    );
+    assert!(deps.lines().any(|l| l.starts_with("serde") && l.contains("optional = true")), "serde must stay optional");
     assert!(!deps.contains("clock"), "chrono's clock feature would let the domain read the time");
     let mut rs = Vec::new();
     files(&domain.join("src"), &[".rs"], &mut rs);

@@ -53,7 +53,9 @@ impl Snapshots {
             // The state holds facts not durable yet, which no read may see: make them durable
             // (the group's writers are answered as if one of them had committed).
             commits.commit_locked(&mut app, self);
-        } else {
+        }
+        // What another process wrote (an open group may have held none of it).
+        if app.applied() < size {
             app.catch_up()?;
             self.publish(&mut app);
         }
