@@ -84,7 +84,8 @@ pub enum AuthError {
 
 /// Authenticates a bearer credential: a token starting `tgt_` is a personal API token, any
 /// other an OIDC ID token checked against `oidc`. The person it names must be on record in
-/// `state`. `now` is injected (the server passes its clock).
+/// `state`. `now` is the recording machine's clock, injected (the server passes its own); an API
+/// token's expiry is judged on the store's time (a sandbox's runs ahead).
 pub fn authenticate(
     state: &State,
     oidc: Option<&OidcConfig>,
@@ -92,7 +93,9 @@ pub fn authenticate(
     now: Timestamp,
 ) -> Result<Principal, AuthError> {
     if bearer.starts_with(token::PREFIX) {
-        return authenticate_token(state, bearer, now);
+        // A token's expiry is a time of the store's (it was given as `+2 weeks` from the
+        // store's now): on a sandbox, its clock; an ID token's is the issuer's, real time.
+        return authenticate_token(state, bearer, crate::sandbox::now(state, now));
     }
     let config = oidc.ok_or(AuthError::OidcNotConfigured)?;
     let principal = config.verify(bearer, now)?;

@@ -5,7 +5,7 @@
 mod support;
 
 use chrono::Duration;
-use tollgate_app::{App, AppError, ManualClock, When, codec};
+use tollgate_app::{App, AppError, Clock, ManualClock, When, codec};
 use tollgate_domain::{Command, Fact, Rejection, Timestamp};
 use tollgate_ledger::{Expectation, Ledger, NewRecord, SqliteLedger};
 
@@ -147,4 +147,21 @@ fn facts_copied_between_a_sandbox_and_a_real_store_do_not_replay() {
         &[sandboxed.clone(), vec![person(false)]].concat(),
     )));
     assert!(why.contains("without the sandbox mark, in the log of a sandbox"), "{why}");
+}
+
+#[test]
+fn a_token_on_a_sandbox_expires_on_the_sandbox_clock() {
+    // Given a sandbox and eli's token expiring a day from the sandbox's now
+    let dir = tempfile::tempdir().unwrap();
+    let (mut app, clock) = support::staffed_sandbox(dir.path(), "2026-11-02T09:00:00Z");
+    let tollgate_app::identity::token::NewToken { id, token, sha256 } =
+        tollgate_app::identity::token::generate().unwrap();
+    let expires = Some(at("2026-11-03T09:00:00Z"));
+    app.execute("rita", &When::Now, &Command::CreateToken { id, person: "eli".into(), sha256, expires }).unwrap();
+    let check = |app: &App<SqliteLedger>| tollgate_app::identity::authenticate(app.state(), None, &token, clock.now());
+    assert_eq!(check(&app).unwrap().name, "eli");
+    // When the sandbox's clock is advanced two days (the machine's has not moved)
+    app.execute("rita", &When::Now, &advance("2 days")).unwrap();
+    // Then the token has expired
+    assert!(matches!(check(&app), Err(tollgate_app::identity::AuthError::TokenExpired { .. })), "{:?}", check(&app));
 }
