@@ -661,9 +661,7 @@ fn a_stopped_server_leaves_a_state_snapshot_and_starts_again_from_it_with_what_c
     };
     add(&url, "before the stop");
     // When it is stopped as a supervisor stops it
-    let term = std::process::Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
-    assert!(term.success());
-    assert!(child.0.wait().unwrap().success());
+    child.stop();
     // Then the state snapshot it leaves folds the whole log as it stopped
     let snapshot = std::fs::read(format!("{}.state", tg.db.display())).expect("a state snapshot beside the store");
     let length = u32::from_le_bytes(snapshot[..4].try_into().unwrap()) as usize;

@@ -51,8 +51,11 @@ pub fn run(db: &Path, key: Option<&Path>, args: ServeArgs) -> Result<(), Failure
     let cache_signer = KeyFile::load(key.path()).map_err(store_error)?;
     let mut ledger = SqliteLedger::open_signed(db, Box::new(key), SqliteOptions::default()).map_err(store_error)?;
     let metrics = metrics::Metrics::install()?;
+    let mut publishing = None;
     if !args.checkpoint_to.is_empty() {
-        let publisher = publish::Publisher::start(db, ledger.verifier(), args.checkpoint_to, metrics.publishing())?;
+        let publisher =
+            Arc::new(publish::Publisher::start(db, ledger.verifier(), args.checkpoint_to, metrics.publishing())?);
+        publishing = Some(Arc::clone(&publisher));
         // What was written while no server ran (an embedded CLI) leaves the store now, not at
         // the next write.
         if let Some(latest) = ledger.latest_checkpoint().map_err(store_error)? {
@@ -91,16 +94,17 @@ pub fn run(db: &Path, key: Option<&Path>, args: ServeArgs) -> Result<(), Failure
             .await
             .map_err(|e| error(format!("--listen {}: {e}", args.listen)))?;
         let addr = listener.local_addr().map_err(|e| error(e.to_string()))?;
+        let stop = shutdown_signal()?;
         // The first line of output: a test or a supervisor reads the port from it.
         crate::outln!("tollgate serving {} on http://{addr}", db.display());
         tracing::info!(%addr, store = %db.display(), sandbox, "listening");
         let router = api::router(server, args.max_body_mib << 20, REQUEST_TIMEOUT);
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| error(format!("serving: {e}")))?;
+        axum::serve(listener, router).with_graceful_shutdown(stop).await.map_err(|e| error(format!("serving: {e}")))?;
         tracing::info!("stopped; in-flight requests finished");
         state_cache.stopped(&mut shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if let Some(publisher) = publishing {
+            publisher.finish();
+        }
         Ok(())
     })
 }
@@ -153,24 +157,24 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).json().try_init();
 }
 
-/// Ctrl-C or SIGTERM: stop accepting, let in-flight requests (and their writes) finish.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C or SIGTERM: stop accepting, let in-flight requests (and their writes) finish. The
+/// handlers are installed here, before the server says it listens, so that a stop sent right
+/// after the start is as graceful as any other.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, Failure> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let handler = |kind: SignalKind| signal(kind).map_err(|e| error(format!("handling signals: {e}")));
+        let (mut terminate, mut interrupt) = (handler(SignalKind::terminate())?, handler(SignalKind::interrupt())?);
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {},
+                _ = interrupt.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

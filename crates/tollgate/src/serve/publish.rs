@@ -122,35 +122,60 @@ pub(super) fn beside(db: &Path, path: &Path) -> bool {
     }
 }
 
-/// The newest checkpoint not yet delivered to one target.
+/// The newest checkpoint not yet delivered to one target, and whether the server is stopping.
 #[derive(Default)]
 struct Mailbox {
-    next: Mutex<Option<Arc<str>>>,
+    slot: Mutex<Slot>,
     arrived: Condvar,
+}
+
+#[derive(Default)]
+struct Slot {
+    next: Option<Arc<str>>,
+    closed: bool,
+}
+
+/// What a target's thread is handed.
+enum Taken {
+    Note(Arc<str>),
+    /// Nothing within the wait.
+    Nothing,
+    /// The server is stopping and everything handed in was taken.
+    Closed,
 }
 
 impl Mailbox {
     fn put(&self, note: Arc<str>) {
-        *self.next.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(note);
+        self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next = Some(note);
         self.arrived.notify_one();
     }
 
-    /// The next checkpoint, waiting at most `wait` for one (for ever when `None`).
-    fn take(&self, wait: Option<Duration>) -> Option<Arc<str>> {
-        let next = self.next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut next = match wait {
-            None => self.arrived.wait_while(next, |n| n.is_none()).unwrap_or_else(std::sync::PoisonError::into_inner),
-            Some(wait) => {
-                self.arrived.wait_timeout_while(next, wait, |n| n.is_none()).unwrap_or_else(|p| p.into_inner()).0
-            }
+    fn close(&self) {
+        self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).closed = true;
+        self.arrived.notify_one();
+    }
+
+    /// The next checkpoint, waiting at most `wait` for one (for ever when `None`); a checkpoint
+    /// handed in before the mailbox closed is still taken.
+    fn take(&self, wait: Option<Duration>) -> Taken {
+        let slot = self.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let idle = |s: &mut Slot| s.next.is_none() && !s.closed;
+        let mut slot = match wait {
+            None => self.arrived.wait_while(slot, idle).unwrap_or_else(std::sync::PoisonError::into_inner),
+            Some(wait) => self.arrived.wait_timeout_while(slot, wait, idle).unwrap_or_else(|p| p.into_inner()).0,
         };
-        next.take()
+        match (slot.next.take(), slot.closed) {
+            (Some(note), _) => Taken::Note(note),
+            (None, true) => Taken::Closed,
+            (None, false) => Taken::Nothing,
+        }
     }
 }
 
 /// Hands checkpoints to the targets' threads.
 pub(crate) struct Publisher {
     mailboxes: Vec<Arc<Mailbox>>,
+    workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl Publisher {
@@ -162,7 +187,7 @@ impl Publisher {
         targets: Vec<Target>,
         metrics: Publishing,
     ) -> Result<Publisher, Failure> {
-        let mut mailboxes = Vec::new();
+        let (mut mailboxes, mut workers) = (Vec::new(), Vec::new());
         for target in targets {
             target.check(db)?;
             let mailbox = Arc::new(Mailbox::default());
@@ -172,13 +197,26 @@ impl Publisher {
                 mailbox: Arc::clone(&mailbox),
                 metrics: metrics.clone(),
             };
-            std::thread::Builder::new()
+            let thread = std::thread::Builder::new()
                 .name("publish".into())
                 .spawn(move || worker.run())
                 .map_err(|e| error(format!("starting a publishing thread: {e}")))?;
             mailboxes.push(mailbox);
+            workers.push(thread);
         }
-        Ok(Publisher { mailboxes })
+        Ok(Publisher { mailboxes, workers: Mutex::new(workers) })
+    }
+
+    /// When the server stops: each target is tried once more with the newest checkpoint it
+    /// has not taken, so the last writes leave the store before the process ends (a target
+    /// that is down is not waited for beyond that attempt's timeout).
+    pub(crate) fn finish(&self) {
+        for mailbox in &self.mailboxes {
+            mailbox.close();
+        }
+        for worker in self.workers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..) {
+            let _ = worker.join();
+        }
     }
 
     /// Never blocks: the checkpoint waits for each target's thread.
@@ -213,7 +251,10 @@ impl Worker {
         loop {
             let note = match pending.take() {
                 Some(note) => note,
-                None => self.mailbox.take(None).expect("waits until there is one"),
+                None => match self.mailbox.take(None) {
+                    Taken::Note(note) => note,
+                    Taken::Nothing | Taken::Closed => return,
+                },
             };
             match self.delivery.deliver(&note) {
                 Ok(()) => {
@@ -230,8 +271,13 @@ impl Worker {
                     self.metrics.failed(&self.label);
                     let wait = backoff(failures);
                     tracing::warn!(to = %self.label, error = %why, attempt = failures, retry_in_s = wait.as_secs(), "checkpoint not published");
-                    // A newer checkpoint arriving meanwhile replaces this one.
-                    pending = Some(self.mailbox.take(Some(wait)).unwrap_or(note));
+                    // A newer checkpoint arriving meanwhile replaces this one; a stopping
+                    // server does not wait out the backoff.
+                    pending = match self.mailbox.take(Some(wait)) {
+                        Taken::Note(newer) => Some(newer),
+                        Taken::Nothing => Some(note),
+                        Taken::Closed => return,
+                    };
                 }
             }
         }

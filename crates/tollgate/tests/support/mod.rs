@@ -67,6 +67,11 @@ impl Tg {
     }
 
     /// As [`Tg::serve`], the server started with `extra` arguments (`--oidc FILE`, say).
+    /// Stops the server gracefully (SIGTERM), waiting until it has exited.
+    pub fn stop_server(&self) {
+        self.remote.lock().unwrap().take().expect("served").stop();
+    }
+
     pub fn serve_with(&self, admin: &str, extra: &[&str]) {
         let remote = server::Remote::start(self, admin, extra);
         *self.remote.lock().unwrap() = Some(remote);

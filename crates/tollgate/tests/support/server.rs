@@ -10,6 +10,15 @@ use super::{Tg, check};
 pub struct Process(pub Child);
 
 impl Process {
+    /// Stops the server as a supervisor does (SIGTERM) and waits until it has exited, having
+    /// finished what it was doing; it must exit successfully.
+    pub fn stop(&mut self) {
+        let term = std::process::Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status().unwrap();
+        assert!(term.success(), "kill -TERM");
+        let status = self.0.wait().unwrap();
+        assert!(status.success(), "tollgate serve exited with {status}");
+    }
+
     /// kill -9, and wait for it to be gone.
     pub fn kill(&mut self) {
         let _ = self.0.kill();
@@ -54,6 +63,11 @@ impl Remote {
 
     pub fn pid(&self) -> u32 {
         self.child.0.id()
+    }
+
+    /// See [`Process::stop`].
+    pub fn stop(mut self) {
+        self.child.stop();
     }
 }
 
