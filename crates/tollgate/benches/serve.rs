@@ -1,6 +1,7 @@
 //! `tollgate serve` on a large log: how long it takes to start, how fast it answers a release
 //! read, how long a remote CLI command takes against the embedded one, and, when Debian's `wrk`
-//! is installed, authenticated reads and durable writes per second with 64 connections.
+//! is installed, authenticated reads (of one release, and of every release in turn) and durable
+//! writes per second with 64 connections.
 //!
 //! `cargo bench -p tollgate --bench serve` (17,000 walked releases, about a million events);
 //! `-- --quick` for 300. Figures are printed; nothing is asserted.
@@ -118,7 +119,22 @@ fn main() {
     } else {
         let auth = format!("Authorization: Bearer {token}");
         let reads = wrk(&["-t2", "-c64", "-d10s", "--latency", "-H", &auth, &path]);
-        println!("wrk, 64 connections, authenticated reads of {id}:\n{reads}");
+        println!("wrk, 64 connections, authenticated reads of {id} (one answer per second shared):\n{reads}");
+        // A release at random each time: most answers are computed (those asked twice in a second are
+        // shared).
+        let spread = dir.path().join("spread.lua");
+        std::fs::write(
+            &spread,
+            format!(
+                r#"request = function()
+  return wrk.format("GET", "/api/v1/releases/R-" .. math.random({releases}))
+end
+"#
+            ),
+        )
+        .unwrap();
+        let reads = wrk(&["-t2", "-c64", "-d10s", "--latency", "-H", &auth, "-s", spread.to_str().unwrap(), &url]);
+        println!("wrk, 64 connections, authenticated reads of releases at random (most computed):\n{reads}");
         let script = dir.path().join("write.lua");
         std::fs::write(
             &script,

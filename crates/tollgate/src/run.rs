@@ -415,6 +415,7 @@ fn set(roles: Vec<String>) -> std::collections::BTreeSet<String> {
 /// Runs a client's command on the server: as the authenticated `principal`, on the server's
 /// open store (reads from `snapshot`), reading only the files the client uploaded. Returns the
 /// outcome, where its last facts went (to be waited for until durable) and what it printed.
+#[allow(clippy::too_many_arguments)]
 pub fn run_for_client(
     cli: Cli,
     principal: &str,
@@ -422,11 +423,12 @@ pub fn run_for_client(
     shared: &SharedApp,
     snapshot: Arc<State>,
     uploads: std::collections::HashMap<String, Vec<u8>>,
+    clock: Timestamp,
 ) -> ((Result<(), Failure>, Option<Written>), crate::out::Captured) {
     crate::out::capture(|| {
         crate::files::with_uploads(uploads, || {
             let Cli { now, late_reason, json, command, .. } = cli;
-            let ctx = match context(db.to_owned(), None, Some(principal.to_owned()), json, now, late_reason) {
+            let ctx = match context(db.to_owned(), None, Some(principal.to_owned()), json, now, late_reason, clock) {
                 Ok(ctx) => Ctx { shared: Some(Arc::clone(shared)), snapshot: Some(snapshot), ..ctx },
                 Err(e) => {
                     report(&e, json);
@@ -451,8 +453,8 @@ fn context(
     json: bool,
     now_text: Option<String>,
     late_reason: Option<String>,
+    clock: Timestamp,
 ) -> Result<Ctx, Failure> {
-    let clock = time_arg::system_now();
     let now = match &now_text {
         Some(text) => time_arg::parse(text, clock).map_err(|e| error(format!("--now: {e}")))?,
         None => clock,
@@ -473,7 +475,7 @@ fn context(
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let ctx = context(cli.db, cli.signing_key, cli.actor, cli.json, cli.now, cli.late_reason)?;
+    let ctx = context(cli.db, cli.signing_key, cli.actor, cli.json, cli.now, cli.late_reason, time_arg::system_now())?;
     match cli.command {
         Cmd::Serve(args) => crate::serve::run(&ctx.db, ctx.signing_key.as_deref(), args),
         Cmd::Login => Err(error("login keeps a token for a server: give --server URL (or TOLLGATE_SERVER)")),

@@ -682,3 +682,45 @@ fn a_stopped_server_leaves_a_state_snapshot_and_starts_again_from_it_with_what_c
         assert!(list.contains(risk), "{risk} missing from {list}");
     }
 }
+
+#[test]
+fn a_repeated_read_shows_every_write_and_its_credential_is_checked_each_time() {
+    let tg = Tg::new();
+    init_with_people(&tg, "qms-dev-pro-004");
+    let url = served(&tg);
+    let rita = token(&tg, "rita");
+    let eve = token(&tg, "eve");
+    let risks = |token: &str| {
+        let (status, body) = get(&url, "/api/v1/risk/list", Some(token));
+        let v: Value = serde_json::from_str(&body).unwrap();
+        (
+            status,
+            v["result"]
+                .as_array()
+                .map(|a| a.iter().map(|r| r["risk"].as_str().unwrap().to_owned()).collect::<Vec<_>>()),
+        )
+    };
+    let add = |risk: &str| {
+        let body = json!({"args": {"category": "tech", "risk": risk, "mitigation": "m", "owner": "o"}});
+        let (status, answer) = post(&url, "/api/v1/risk/add", Some(&rita), &body);
+        assert_eq!(status, 200, "{answer}");
+    };
+    // The same read, asked again and again within one second, is answered from one evaluation.
+    let (status, before) = risks(&eve);
+    assert_eq!(status, 200);
+    let mut expected = before.unwrap();
+    assert_eq!(risks(&eve), (200, Some(expected.clone())));
+    add("through the server");
+    expected.push("through the server".to_owned());
+    assert_eq!(risks(&eve), (200, Some(expected.clone())));
+    // A write by an embedded CLI on the same store, which the server learns of from the log.
+    tg.local("rita", &["risk", "add", "--category", "tech", "--risk", "embedded", "--mitigation", "m", "--owner", "o"]);
+    expected.push("embedded".to_owned());
+    assert_eq!(risks(&eve), (200, Some(expected)));
+    // A revoked token is refused at once, whatever answer the read already had.
+    let id = eve.strip_prefix("tgt_").unwrap().split('_').next().unwrap().to_owned();
+    let (status, answer) = post(&url, "/api/v1/token/revoke", Some(&rita), &json!({"args": {"id": id}}));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(risks(&eve).0, 401);
+    assert_eq!(risks(&rita).0, 200);
+}

@@ -103,6 +103,16 @@ fn fetch(uri: &str) -> Result<Vec<u8>, String> {
     response.body_mut().with_config().limit(MAX_JWKS).read_to_vec().map_err(|e| format!("{uri}: {e}"))
 }
 
+/// Whether the request's credential is a personal API token (checked against the state alone,
+/// never a fetch).
+pub(super) fn presents_api_token(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .is_some_and(|t| t.trim().starts_with(identity::token::PREFIX))
+}
+
 /// The token `principal` authenticated with, when the log holds no use of it yet on the store's
 /// current day: its first use today, to be recorded once the request has succeeded.
 pub(super) fn first_use_today(state: &State, principal: &Principal) -> Option<String> {

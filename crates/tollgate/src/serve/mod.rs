@@ -5,6 +5,7 @@
 //! with a key kept away from the store ([`signing_key`]) and sends each new checkpoint out of
 //! it ([`publish`]).
 
+mod answers;
 mod api;
 mod auth;
 mod cache;
@@ -32,6 +33,11 @@ pub(crate) struct Server {
     pub(crate) app: SharedApp,
     /// What reads are answered from.
     snapshots: snapshot::Snapshots,
+    /// Answers to reads of the state, kept within one state and one second.
+    answers: answers::Answers,
+    /// Reads computing an answer at once: a few per core, taken in arrival order, so that
+    /// a burst queues fairly instead of sharing the cores among as many threads as requests.
+    computing: tokio::sync::Semaphore,
     /// Writers waiting for their facts to be durable.
     commits: commit::GroupCommit,
     identity: auth::Identity,
@@ -80,6 +86,10 @@ pub fn run(db: &Path, key: Option<&Path>, args: ServeArgs) -> Result<(), Failure
         db: db.to_owned(),
         snapshots: snapshot::Snapshots::new(db, &app, Arc::clone(&state_cache)),
         commits: commit::GroupCommit::default(),
+        answers: answers::Answers::default(),
+        computing: tokio::sync::Semaphore::new(
+            4 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+        ),
         app,
         identity,
         github: args.github.as_deref().map(github::GitHub::load).transpose()?,

@@ -62,6 +62,12 @@ impl Snapshots {
         Ok(Arc::clone(&self.latest.read().unwrap_or_else(std::sync::PoisonError::into_inner).1))
     }
 
+    /// The state as of the log's current durable size if it is published already: what a read
+    /// can be answered from without waiting for the application lock.
+    pub(crate) fn fresh(&self) -> Result<Option<Arc<State>>, Failure> {
+        Ok(self.as_of(self.log_size()?))
+    }
+
     /// Publishes `app`'s state, which must hold only durable facts (no group open).
     pub(crate) fn publish(&self, app: &mut App<SqliteLedger>) {
         debug_assert!(!app.in_group());
