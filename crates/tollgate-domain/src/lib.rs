@@ -24,6 +24,7 @@ pub mod policy;
 pub mod recording;
 pub mod rejection;
 pub mod release;
+pub mod rollout;
 pub mod state;
 pub mod time;
 

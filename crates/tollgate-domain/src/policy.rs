@@ -611,10 +611,12 @@ pub struct RollbackPolicy {
     pub triggers: Vec<Trigger>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Trigger {
     pub id: String,
     pub says: String,
+    /// What makes the condition measurable, for the executor to act on without approval.
+    pub rule: crate::rollout::trigger::Rule,
 }
 
 #[derive(Clone, Debug, PartialEq)]

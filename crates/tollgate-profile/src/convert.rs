@@ -10,6 +10,7 @@ use tollgate_domain::evidence::{Digest, EvidenceKind};
 use tollgate_domain::lifecycle::{Phase, Track};
 use tollgate_domain::obligation;
 use tollgate_domain::policy::*;
+use tollgate_domain::rollout::trigger::Rule;
 use tollgate_domain::time::{Calendar, Span};
 
 use crate::path::KeyPath;
@@ -22,6 +23,90 @@ pub struct Problems(pub Vec<(KeyPath, String)>);
 impl Problems {
     pub fn at(&mut self, path: &KeyPath, message: impl Into<String>) {
         self.0.push((path.clone(), message.into()));
+    }
+}
+
+/// A rollback trigger's rule (4.5), with each parameter its rule needs and no other.
+fn trigger_rule(cx: &mut Ctx, path: &KeyPath, t: &RawTrigger) -> Rule {
+    const RULES: &str = "error-rate-over-baseline, latency-over-slo, health-check-failures, data-integrity-fails, incident-attributed or judgement";
+    let rule = t.rule.as_deref().unwrap_or("judgement");
+    let wants: &[&str] = match rule {
+        "error-rate-over-baseline" => &["above-baseline", "sustained"],
+        "latency-over-slo" => &["sustained"],
+        "health-check-failures" => &["more-than"],
+        "incident-attributed" => &["severity"],
+        "data-integrity-fails" | "judgement" => &[],
+        other => {
+            cx.problems.at(&path.key("rule"), format!("unknown rule `{other}`; expected {RULES}"));
+            return Rule::Judgement;
+        }
+    };
+    let given = [
+        ("above-baseline", t.above_baseline.is_some()),
+        ("sustained", t.sustained.is_some()),
+        ("more-than", t.more_than.is_some()),
+        ("severity", t.severity.is_some()),
+    ];
+    for (key, present) in given {
+        if present && !wants.contains(&key) {
+            cx.problems.at(&path.key(key), format!("`{key}` does not apply to rule `{rule}`"));
+        }
+    }
+    let required = |cx: &mut Ctx, key: &str| cx.problems.at(&path.key(key), format!("rule `{rule}` needs `{key}`"));
+    let sustained = |cx: &mut Ctx, text: Option<&String>| match text.map(|s| s.parse::<Span>()) {
+        None => chrono::Duration::zero(),
+        Some(Ok(Span::Fixed(d))) => d,
+        Some(Ok(Span::BusinessDays(_))) => {
+            cx.problems.at(&path.key("sustained"), "a fixed span (`5m`), not business days");
+            chrono::Duration::zero()
+        }
+        Some(Err(e)) => {
+            cx.problems.at(&path.key("sustained"), e.0);
+            chrono::Duration::zero()
+        }
+    };
+    match rule {
+        "error-rate-over-baseline" => {
+            let more_than = match t.above_baseline.as_deref().map(percent) {
+                Some(Ok(r)) => r,
+                Some(Err(e)) => {
+                    cx.problems.at(&path.key("above-baseline"), e);
+                    0.0
+                }
+                None => {
+                    required(cx, "above-baseline");
+                    0.0
+                }
+            };
+            if t.sustained.is_none() {
+                required(cx, "sustained");
+            }
+            Rule::ErrorRateOverBaseline { more_than, sustained: sustained(cx, t.sustained.as_ref()) }
+        }
+        "latency-over-slo" => Rule::LatencyOverSlo { sustained: sustained(cx, t.sustained.as_ref()) },
+        "health-check-failures" => Rule::HealthCheckFailures {
+            more_than: t.more_than.unwrap_or_else(|| {
+                required(cx, "more-than");
+                0
+            }),
+        },
+        "incident-attributed" => Rule::IncidentAttributed {
+            severity: t.severity.clone().unwrap_or_else(|| {
+                required(cx, "severity");
+                String::new()
+            }),
+        },
+        "data-integrity-fails" => Rule::DataIntegrityFails,
+        _ => Rule::Judgement,
+    }
+}
+
+/// `10%` as 0.10.
+fn percent(text: &str) -> Result<f64, String> {
+    let number = text.trim().strip_suffix('%').ok_or_else(|| format!("`{text}`: expected a percentage, e.g. `10%`"))?;
+    match number.trim().parse::<f64>() {
+        Ok(p) if p.is_finite() && p >= 0.0 => Ok(p / 100.0),
+        _ => Err(format!("`{text}`: expected a percentage of zero or more, e.g. `10%`")),
     }
 }
 
@@ -611,7 +696,15 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
     let rollback = RollbackPolicy {
         target: cx.span(&root.key("rollback").key("target"), &raw.rollback.target),
         says: raw.rollback.says.clone(),
-        triggers: raw.rollback.triggers.iter().map(|t| Trigger { id: t.id.clone(), says: t.says.clone() }).collect(),
+        triggers: raw
+            .rollback
+            .triggers
+            .iter()
+            .map(|t| {
+                let path = root.key("rollback").key("triggers").id(&t.id);
+                Trigger { id: t.id.clone(), says: t.says.clone(), rule: trigger_rule(&mut cx, &path, t) }
+            })
+            .collect(),
     };
 
     let nc_path = root.key("nonconformance");

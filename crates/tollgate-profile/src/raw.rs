@@ -322,6 +322,16 @@ pub struct RawRollback {
 pub struct RawTrigger {
     pub id: String,
     pub says: String,
+    /// What makes it measurable (absent: a person's call).
+    pub rule: Option<String>,
+    /// error-rate-over-baseline: `10%`.
+    pub above_baseline: Option<String>,
+    /// error-rate-over-baseline, latency-over-slo: `5m`.
+    pub sustained: Option<String>,
+    /// health-check-failures: failed checks in a row tolerated.
+    pub more_than: Option<u32>,
+    /// incident-attributed: `P1`.
+    pub severity: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -348,8 +348,14 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
         );
     }
     for b in &base.rollback.triggers {
-        if !team.rollback.triggers.iter().any(|t| t.id == b.id) {
-            p.at(&root.key("rollback").key("triggers").id(&b.id), was(format!("\"{}\" triggers a rollback", b.says)));
+        let path = root.key("rollback").key("triggers").id(&b.id);
+        match team.rollback.triggers.iter().find(|t| t.id == b.id) {
+            None => p.at(&path, was(format!("\"{}\" triggers a rollback", b.says))),
+            Some(t) => {
+                if let Some(loosened) = t.rule.loosens(&b.rule) {
+                    p.at(&path, was(loosened));
+                }
+            }
         }
     }
     for b in &base.cadences {

@@ -311,3 +311,53 @@ fn a_kpi_tollgate_does_not_compute_is_refused_naming_the_ones_it_does() {
         ],
     );
 }
+
+#[test]
+fn a_rollback_trigger_rule_names_its_field_and_what_it_needs() {
+    let text = qms_with(
+        "rule = \"error-rate-over-baseline\", above-baseline = \"10%\", sustained = \"5m\"",
+        "rule = \"error-rate-over-baseline\", above-baseline = \"ten\", more-than = 3",
+    );
+    let got: Vec<String> =
+        load("team.toml", &text).unwrap_err().0.iter().map(|e| format!("{}: {}", e.key, e.message)).collect();
+    assert_eq!(
+        got,
+        [
+            "rollback.triggers[error-rate].more-than: `more-than` does not apply to rule `error-rate-over-baseline`",
+            "rollback.triggers[error-rate].above-baseline: `ten`: expected a percentage, e.g. `10%`",
+            "rollback.triggers[error-rate].sustained: rule `error-rate-over-baseline` needs `sustained`",
+        ]
+    );
+    let text = qms_with("rule = \"data-integrity-fails\"", "rule = \"checksum\"");
+    let errors = load("team.toml", &text).unwrap_err().to_string();
+    assert!(
+        errors.contains(
+            "rollback.triggers[data-integrity].rule: unknown rule `checksum`; expected error-rate-over-baseline,"
+        ),
+        "{errors}"
+    );
+}
+
+#[test]
+fn an_overlay_may_tighten_a_rollback_trigger_but_not_loosen_it() {
+    let overlay = |trigger: &str| {
+        format!(
+            "[profile]\nid = \"payments\"\nversion = \"2026.1\"\ntitle = \"Payments\"\ndocument = \"PAY-REL-001\"\nextends = \"qms-dev-pro-004\"\n\n[rollback]\ntriggers = [{trigger}]\n"
+        )
+    };
+    let tighter = overlay("{ id = \"error-rate\", sustained = \"2m\" }, { id = \"health-check\", more-than = 1 }");
+    assert!(load("team.toml", &tighter).is_ok(), "{:?}", load("team.toml", &tighter).err().map(|e| e.to_string()));
+    let looser = overlay("{ id = \"error-rate\", above-baseline = \"25%\" }");
+    let got: Vec<String> =
+        load("team.toml", &looser).unwrap_err().0.iter().map(|e| format!("{}: {}", e.key, e.message)).collect();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(got[0].starts_with("rollback.triggers[error-rate]: fires above the baseline by more than 25.00% for 5 min, where the base fires at 10.00% for 5 min"), "{got:#?}");
+    // An overlay merges into the base's trigger: another rule keeps the base's parameters, which
+    // do not apply to it, so a measured trigger cannot be turned into another.
+    let swapped = overlay("{ id = \"health-check\", rule = \"judgement\" }");
+    let got = load("team.toml", &swapped).unwrap_err().to_string();
+    assert!(
+        got.contains("rollback.triggers[health-check].more-than: `more-than` does not apply to rule `judgement`"),
+        "{got}"
+    );
+}

@@ -1,0 +1,14 @@
+//! Rollouts Tollgate runs itself (QMS-DEV-PRO-004 4.4.4, 4.4.5 and 4.5; GRS-ISMS-PRC-009 4.4
+//! and 4.6): the plan a release is rolled out by ([`plan`]), how each measurement and each
+//! stage's analysis is judged, failing closed ([`analysis`]), the statistical canary judge
+//! ([`mann_whitney`]), and the rollback trigger conditions of 4.5, each as profile data and a
+//! pure function of what was observed ([`trigger`]).
+//!
+//! Like the rest of the core this does no IO: the executor measures (Prometheus, health
+//! checks, the data-integrity command) and records what it measured; these functions say what
+//! the record means.
+
+pub mod analysis;
+pub mod mann_whitney;
+pub mod plan;
+pub mod trigger;

@@ -1,0 +1,227 @@
+//! A rollout plan: the strategy of 4.4.4 with its stages, the analysis run at each stage, and
+//! the smoke checks run after each. Plans are data: a default per release type in the profile,
+//! and a release's own plan, which may only be tighter than its type's default.
+
+use chrono::Duration;
+
+use super::analysis::Metric;
+
+/// One stage: the share of traffic (or of instances, or of users) on the new version, held
+/// for `hold` while the analysis measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub weight: u8,
+    pub hold: Duration,
+}
+
+/// The rollout strategies of QMS-DEV-PRO-004 4.4.4.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Strategy {
+    /// "Route a defined percentage of traffic (e.g. 5%, then 25%, then 100%) with a hold period
+    /// and metric check at each stage."
+    Canary { steps: Vec<Step> },
+    /// "Route traffic to new environment after smoke tests pass; keep old environment warm for
+    /// the stabilisation window": the analysis runs on the new environment for `pre_promotion`
+    /// before the switch, and again after it.
+    BlueGreen { pre_promotion: Duration },
+    /// "Update instances in batches; confirm health of each batch before proceeding": each
+    /// step's weight is the share of instances updated so far.
+    Rolling { batches: Vec<Step> },
+    /// "Deploy to 100% of infrastructure but gate user access via flag; increment exposure
+    /// incrementally": each step's weight is the flag's exposure.
+    FeatureFlag { flag: String, steps: Vec<Step> },
+    /// 4.6: "emergency deployments go direct to 100% with immediate rollback readiness".
+    Direct,
+}
+
+impl Strategy {
+    pub fn key(&self) -> &'static str {
+        match self {
+            Strategy::Canary { .. } => "canary",
+            Strategy::BlueGreen { .. } => "blue-green",
+            Strategy::Rolling { .. } => "rolling",
+            Strategy::FeatureFlag { .. } => "feature-flag",
+            Strategy::Direct => "direct",
+        }
+    }
+
+    /// The stages traffic goes through: a blue/green switch is one stage at 100% after its
+    /// pre-promotion hold, a direct rollout one stage with no hold.
+    pub fn steps(&self) -> Vec<Step> {
+        match self {
+            Strategy::Canary { steps } | Strategy::Rolling { batches: steps } | Strategy::FeatureFlag { steps, .. } => {
+                steps.clone()
+            }
+            Strategy::BlueGreen { pre_promotion } => vec![Step { weight: 100, hold: *pre_promotion }],
+            Strategy::Direct => vec![Step { weight: 100, hold: Duration::zero() }],
+        }
+    }
+
+    /// The name of the field its stages are written in.
+    fn steps_field(&self) -> &'static str {
+        match self {
+            Strategy::Rolling { .. } => "batches",
+            Strategy::BlueGreen { .. } => "pre-promotion",
+            _ => "steps",
+        }
+    }
+}
+
+/// An HTTP check of a critical path, run after every stage (4.4.4: "smoke tests must cover all
+/// critical user-facing paths").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmokeCheck {
+    pub name: String,
+    pub url: String,
+    pub expect_status: u16,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub strategy: Strategy,
+    pub analysis: Vec<Metric>,
+    pub smoke: Vec<SmokeCheck>,
+}
+
+/// A problem with a plan: the field (a path like `steps[1].weight`) and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+impl Plan {
+    /// What is wrong with the plan as a plan: stages that do not rise to 100%, holds that
+    /// cannot fit the analysis, metrics that cannot be measured. Empty when it can be run.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut at = |field: String, message: String| problems.push(Problem { field, message });
+        let field = self.strategy.steps_field();
+        let steps = self.strategy.steps();
+        match &self.strategy {
+            Strategy::BlueGreen { pre_promotion } if *pre_promotion <= Duration::zero() => {
+                at(field.into(), "the pre-promotion analysis needs a hold longer than zero".into());
+            }
+            Strategy::FeatureFlag { flag, .. } if flag.trim().is_empty() => {
+                at("flag".into(), "name the feature flag whose exposure is raised".into());
+            }
+            _ => {}
+        }
+        if steps.is_empty() {
+            at(field.into(), "at least one stage, the last at weight 100".into());
+        }
+        let mut previous = 0;
+        for (i, s) in steps.iter().enumerate() {
+            if s.weight == 0 || s.weight > 100 {
+                at(format!("{field}[{i}].weight"), format!("{} is not a share of 1 to 100", s.weight));
+            } else if s.weight <= previous {
+                at(format!("{field}[{i}].weight"), format!("{} does not increase on {previous}", s.weight));
+            }
+            previous = previous.max(s.weight);
+        }
+        if steps.last().is_some_and(|s| s.weight != 100) {
+            at(format!("{field}[{}].weight", steps.len() - 1), "the last stage must reach 100".into());
+        }
+        for (m, metric) in self.analysis.iter().enumerate() {
+            if metric.interval <= Duration::zero() {
+                at(format!("analysis[{m}].interval"), "must be longer than zero".into());
+                continue;
+            }
+            // Every held stage must fit the measurements the metric needs to pass.
+            let needed = metric.interval * metric.min_samples.max(1) as i32;
+            for (i, s) in steps.iter().enumerate().filter(|(_, s)| s.hold > Duration::zero()) {
+                if s.hold < needed {
+                    at(
+                        format!("{}.hold", stage_field(field, i, &self.strategy)),
+                        format!(
+                            "{} is shorter than the {} measurement(s) every {} that `{}` needs",
+                            seconds(s.hold),
+                            metric.min_samples.max(1),
+                            seconds(metric.interval),
+                            metric.name
+                        ),
+                    );
+                }
+            }
+        }
+        if self.analysis.is_empty() && !matches!(self.strategy, Strategy::Direct) {
+            at("analysis".into(), "a staged rollout needs at least one metric to check at each stage".into());
+        }
+        problems
+    }
+}
+
+fn stage_field(field: &str, i: usize, strategy: &Strategy) -> String {
+    match strategy {
+        Strategy::BlueGreen { .. } => field.to_owned(),
+        _ => format!("{field}[{i}]"),
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    let s = d.num_seconds();
+    if s % 60 == 0 { format!("{}m", s / 60) } else { format!("{s}s") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(weight: u8, minutes: i64) -> Step {
+        Step { weight, hold: Duration::minutes(minutes) }
+    }
+
+    fn metric(interval_s: i64, min_samples: u32) -> Metric {
+        Metric {
+            name: "error-ratio".into(),
+            query: "x".into(),
+            condition: "< 0.01".parse().unwrap(),
+            interval: Duration::seconds(interval_s),
+            failure_limit: 0,
+            inconclusive_limit: 0,
+            error_limit: 0,
+            min_samples,
+        }
+    }
+
+    fn canary(steps: Vec<Step>) -> Plan {
+        Plan { strategy: Strategy::Canary { steps }, analysis: vec![metric(60, 3)], smoke: vec![] }
+    }
+
+    fn fields(plan: &Plan) -> Vec<String> {
+        plan.problems().into_iter().map(|p| p.field).collect()
+    }
+
+    #[test]
+    fn five_twenty_five_one_hundred_is_a_plan() {
+        assert_eq!(canary(vec![step(5, 5), step(25, 10), step(100, 0)]).problems(), vec![]);
+    }
+
+    #[test]
+    fn weights_must_rise_to_one_hundred() {
+        assert_eq!(fields(&canary(vec![step(25, 5), step(5, 5), step(100, 0)])), ["steps[1].weight"]);
+        assert_eq!(fields(&canary(vec![step(5, 5), step(50, 5)])), ["steps[1].weight"]);
+        assert_eq!(fields(&canary(vec![step(0, 5), step(100, 0)])), ["steps[0].weight"]);
+        assert_eq!(fields(&canary(vec![])), ["steps"]);
+    }
+
+    #[test]
+    fn a_hold_shorter_than_the_analysis_needs_is_refused_with_its_field() {
+        let plan = canary(vec![step(5, 2), step(100, 0)]);
+        let problems = plan.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].field, "steps[0].hold");
+        assert!(problems[0].message.contains("3 measurement(s) every 1m"), "{}", problems[0].message);
+        let bg = Plan { strategy: Strategy::BlueGreen { pre_promotion: Duration::seconds(30) }, ..plan.clone() };
+        assert_eq!(fields(&bg), ["pre-promotion.hold"]);
+    }
+
+    #[test]
+    fn a_staged_rollout_checks_something_a_direct_one_need_not() {
+        let plan = Plan { analysis: vec![], ..canary(vec![step(100, 0)]) };
+        assert_eq!(fields(&plan), ["analysis"]);
+        let direct = Plan { strategy: Strategy::Direct, analysis: vec![], smoke: vec![] };
+        assert_eq!(direct.problems(), vec![]);
+        assert_eq!(direct.strategy.steps(), vec![step(100, 0)]);
+    }
+}
