@@ -12,6 +12,7 @@ mod convert;
 mod error;
 mod merge;
 mod path;
+mod plan;
 mod raw;
 mod tighten;
 
@@ -19,6 +20,7 @@ use sha2::{Digest, Sha256};
 use tollgate_domain::{Profile, ProfileSource, policy::Policy};
 
 pub use error::{ProfileError, ProfileErrors};
+pub use plan::load_plan;
 use path::{KeyPath, Seg};
 
 /// The profiles Tollgate ships, the first being the default.

@@ -604,7 +604,10 @@ fn adopting_a_new_version_lists_every_rule_it_loosens() {
         ("[release-types.minor]", "[release-types.minor]\nmin-lead-time = \"3 days\""),
         ("before = \"window-opens\"\n\n[confirmations.alerting-configured]", "\n[confirmations.alerting-configured]"),
         ("max-lateness = \"24h\"", "max-lateness = \"1 week\""),
-        ("  { id = \"p1-incident\", says = \"Any P1 incident is raised and attributed to the deployment\" },\n", ""),
+        (
+            "  { id = \"p1-incident\", says = \"Any P1 incident is raised and attributed to the deployment\", rule = \"incident-attributed\", severity = \"P1\" },\n",
+            "",
+        ),
     ] {
         assert!(looser.contains(from), "fixture drift: {from}");
         looser = looser.replacen(from, to, 1);
