@@ -25,3 +25,5 @@ pub mod target;
 
 pub use haproxy::{Runtime, RuntimeError};
 pub use prometheus::{Prometheus, QueryError, Sample, Series};
+pub use smoke::{SmokeCheck, SmokeResult};
+pub use target::{CommandTarget, HaproxyTarget, Shift, Target, TargetError, WebhookTarget};
