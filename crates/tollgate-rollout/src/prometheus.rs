@@ -151,7 +151,68 @@ fn timestamp(at: DateTime<Utc>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
     use super::*;
+
+    /// Answers one request with `body` and hands back its request line.
+    fn one_request(body: &'static str) -> (String, std::thread::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/prom/", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(body.as_bytes()).unwrap();
+            request_line
+        });
+        (base, handle)
+    }
+
+    #[test]
+    fn an_instant_query_sends_query_and_time() {
+        let (base, server) = one_request(r#"{"status":"success","data":{"resultType":"scalar","result":[1,"3"]}}"#);
+        let at = DateTime::from_timestamp_millis(1435781451781).unwrap();
+        let samples = Prometheus::new(&base, Duration::from_secs(5)).query(r#"sum(up{job="a b"})"#, at).unwrap();
+        assert_eq!(samples[0].value, 3.0);
+        assert_eq!(
+            server.join().unwrap().trim(),
+            "GET /prom/api/v1/query?query=sum(up%7Bjob%3D%22a%20b%22%7D)&time=2015-07-01T20%3A10%3A51.781Z HTTP/1.1"
+        );
+    }
+
+    #[test]
+    fn a_range_query_sends_start_end_and_step_in_seconds() {
+        let (base, server) = one_request(r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#);
+        let start = DateTime::from_timestamp(1435781430, 0).unwrap();
+        let end = DateTime::from_timestamp(1435781460, 0).unwrap();
+        let series =
+            Prometheus::new(&base, Duration::from_secs(5)).query_range("up", start, end, Duration::from_millis(1500));
+        assert_eq!(series.unwrap(), vec![]);
+        let line = server.join().unwrap();
+        assert!(line.contains("/prom/api/v1/query_range?query=up&start=2015-07-01T20%3A10%3A30.000Z&end=2015-07-01T20%3A11%3A00.000Z&step=1.5 "), "{line}");
+    }
+
+    /// A listener that never accepts: the connection is made by the kernel and nothing answers.
+    #[test]
+    fn no_answer_in_time_is_a_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let error = Prometheus::new(&base, Duration::from_millis(200)).query("up", DateTime::UNIX_EPOCH).unwrap_err();
+        assert!(matches!(&error, QueryError::Timeout { url, .. } if url.ends_with("/api/v1/query")), "{error:?}");
+        drop(listener);
+    }
 
     #[test]
     fn times_are_rfc3339_with_milliseconds() {
