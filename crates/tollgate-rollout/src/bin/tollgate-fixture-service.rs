@@ -234,3 +234,54 @@ fn main() -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(fail_after: Option<u64>) -> Service {
+        let args = ["--listen", "127.0.0.1:0", "--version", "2"].map(String::from);
+        let options = options(args.into_iter()).unwrap();
+        Service {
+            version: options.version,
+            fail_after,
+            served: AtomicU64::new(0),
+            ok: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    #[test]
+    fn fails_once_it_has_served_n_requests_and_health_follows() {
+        let service = service(Some(2));
+        assert_eq!(service.answer("/healthz").0, 200);
+        assert_eq!(service.answer("/").2, "version 2\n");
+        assert_eq!(service.answer("/").0, 200);
+        assert_eq!(service.answer("/healthz").0, 500);
+        assert_eq!(service.answer("/"), (500, "text/plain", "version 2 failing\n".into()));
+        let metrics = service.answer("/metrics").2;
+        assert!(metrics.contains("http_requests_total{code=\"200\",version=\"2\"} 2\n"), "{metrics}");
+        assert!(metrics.contains("http_requests_total{code=\"500\",version=\"2\"} 1\n"), "{metrics}");
+        assert!(metrics.contains("http_request_duration_seconds_count{version=\"2\"} 3\n"), "{metrics}");
+        assert!(metrics.contains("http_request_duration_seconds_bucket{version=\"2\",le=\"+Inf\"} 3\n"), "{metrics}");
+    }
+
+    #[test]
+    fn both_codes_are_exported_before_any_request() {
+        let metrics = service(None).metrics();
+        assert!(metrics.contains("code=\"500\",version=\"2\"} 0\n"), "{metrics}");
+    }
+
+    #[test]
+    fn arguments_are_checked() {
+        let parse = |args: &[&str]| options(args.iter().map(|a| a.to_string())).err();
+        assert_eq!(parse(&["--listen", "x"]), Some("--version is required".into()));
+        assert!(parse(&["--listen", "x", "--version", "2\"}"]).unwrap().contains("expected letters"));
+        assert!(
+            parse(&["--listen", "x", "--version", "2", "--fail-after", "ten"]).unwrap().contains("expected a count")
+        );
+        assert!(parse(&["--bogus"]).unwrap().contains("unknown argument"));
+    }
+}
