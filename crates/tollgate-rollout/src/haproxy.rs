@@ -101,6 +101,8 @@ pub enum RuntimeError {
     Name { what: &'static str, name: String },
     #[error("weight {0} is outside HAProxy's range 0..=256")]
     Weight(u16),
+    #[error("{0:?} is not one runtime API command (a newline or ';' would make it several)")]
+    NotOneCommand(String),
 }
 
 impl RuntimeError {
@@ -199,10 +201,12 @@ impl Runtime {
         }
     }
 
-    /// Sends one command and returns HAProxy's whole answer. The command must be one line;
-    /// callers build it from checked names only.
+    /// Sends one command (`show info`, `show stat`, ...) and returns HAProxy's whole answer,
+    /// whatever it says. A newline or `;` would make it several commands and is refused.
     pub fn command(&self, command: &str) -> Result<String, RuntimeError> {
-        debug_assert!(!command.contains(['\n', '\r', ';']), "one command: {command:?}");
+        if command.contains(['\n', '\r', ';']) {
+            return Err(RuntimeError::NotOneCommand(command.to_owned()));
+        }
         let io = |source| RuntimeError::Io { address: self.address.to_string(), command: command.to_owned(), source };
         let mut line = command.as_bytes().to_vec();
         line.push(b'\n');

@@ -158,6 +158,14 @@ fn names_that_would_change_the_command_are_refused_before_sending() {
 }
 
 #[test]
+fn a_raw_command_is_one_command() {
+    let runtime = Runtime::new("/nonexistent/admin.sock");
+    for command in ["show info; shutdown frontend web", "show info\nshow stat"] {
+        assert!(matches!(runtime.command(command), Err(RuntimeError::NotOneCommand(_))), "{command:?}");
+    }
+}
+
+#[test]
 fn a_weight_above_256_is_refused_before_sending() {
     let runtime = Runtime::new("/nonexistent/admin.sock");
     assert!(matches!(runtime.set_weight("app", "x", 257), Err(RuntimeError::Weight(257))));
