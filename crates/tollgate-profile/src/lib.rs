@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use tollgate_domain::{Profile, ProfileSource, policy::Policy};
 
 pub use error::{ProfileError, ProfileErrors};
-pub use plan::load_plan;
 use path::{KeyPath, Seg};
+pub use plan::load_plan;
 
 /// The profiles Tollgate ships, the first being the default.
 pub const BUILTINS: [(&str, &str); 2] = [

@@ -113,9 +113,10 @@ fn convert(raw: &RawPlan, problems: &mut Problems) -> Option<Plan> {
             .enumerate()
             .map(|(i, s)| Step {
                 weight: s.weight,
-                hold: s.hold.as_deref().map_or(chrono::Duration::zero(), |h| {
-                    fixed(problems, &root.key(key).index(i).key("hold"), h)
-                }),
+                hold: s
+                    .hold
+                    .as_deref()
+                    .map_or(chrono::Duration::zero(), |h| fixed(problems, &root.key(key).index(i).key("hold"), h)),
             })
             .collect()
     };
@@ -129,7 +130,10 @@ fn convert(raw: &RawPlan, problems: &mut Problems) -> Option<Plan> {
         "blue-green" => match raw.pre_promotion.as_deref() {
             Some(h) => Strategy::BlueGreen { pre_promotion: fixed(problems, &root.key("pre-promotion"), h) },
             None => {
-                problems.at(&root.key("pre-promotion"), "blue-green needs `pre-promotion`: how long the new environment is analysed before the switch");
+                problems.at(
+                    &root.key("pre-promotion"),
+                    "blue-green needs `pre-promotion`: how long the new environment is analysed before the switch",
+                );
                 return None;
             }
         },
@@ -170,7 +174,10 @@ fn convert(raw: &RawPlan, problems: &mut Problems) -> Option<Plan> {
         .enumerate()
         .map(|(i, s)| {
             if !(s.url.starts_with("http://") || s.url.starts_with("https://")) {
-                problems.at(&root.key("smoke").index(i).key("url"), format!("`{}`: expected an http:// or https:// URL", s.url));
+                problems.at(
+                    &root.key("smoke").index(i).key("url"),
+                    format!("`{}`: expected an http:// or https:// URL", s.url),
+                );
             }
             SmokeCheck { name: s.name.clone(), url: s.url.clone(), expect_status: s.expect_status }
         })
@@ -250,7 +257,12 @@ url = "http://127.0.0.1:8080/"
     #[test]
     fn an_unknown_strategy_is_refused_naming_the_choices() {
         let got = refused(&PLAN.replace("\"canary\"", "\"big-bang\""));
-        assert_eq!(got, ["plan.toml:1:1: strategy: unknown strategy `big-bang`; expected canary, blue-green, rolling, feature-flag or direct"]);
+        assert_eq!(
+            got,
+            [
+                "plan.toml:1:1: strategy: unknown strategy `big-bang`; expected canary, blue-green, rolling, feature-flag or direct"
+            ]
+        );
     }
 
     #[test]
@@ -258,7 +270,10 @@ url = "http://127.0.0.1:8080/"
         let got = refused(&PLAN.replace("weight = 25, hold = \"10m\"", "weight = 4, hold = \"2m\""));
         assert_eq!(got.len(), 2, "{got:#?}");
         assert!(got[0].starts_with("plan.toml:4:5: steps[1].weight: 4 does not increase on 5"), "{got:#?}");
-        assert!(got[1].starts_with("plan.toml:4:17: steps[1].hold: 2m is shorter than the 3 measurement(s) every 1m"), "{got:#?}");
+        assert!(
+            got[1].starts_with("plan.toml:4:17: steps[1].hold: 2m is shorter than the 3 measurement(s) every 1m"),
+            "{got:#?}"
+        );
     }
 
     #[test]
