@@ -215,7 +215,7 @@ impl<L: Ledger> App<L> {
     }
 
     /// Like [`App::from_ledger`], starting from the state snapshot at `cache` when it is this
-    /// log's, signed and folded by this build ([`snapshot`](crate::snapshot)), and replaying
+    /// log's, signed and folded by this build ([`crate::snapshot`]), and replaying
     /// only what was written after it; otherwise replaying the whole log. Writing a new
     /// snapshot is the caller's to decide ([`App::snapshot_due`]).
     pub fn from_ledger_cached(ledger: L, cache: PathBuf) -> Result<(Self, Started), AppError> {

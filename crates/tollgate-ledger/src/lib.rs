@@ -9,7 +9,7 @@
 //! SQLite today ([`sqlite`]) — writing its read half themselves and handing
 //! appends to the [`writer::Writer`], which holds everything an append decides
 //! (conflicts, frames, the tree, signing, group commit) over the backend's thin
-//! [`writer::StorageTx`]. [`verify`] recomputes everything from the stored
+//! [`writer::StorageTx`]. [`verify()`] recomputes everything from the stored
 //! leaves to show whether anything was edited, removed, reordered or
 //! truncated. [`conformance`] holds the shared test story every backend must
 //! pass, concurrency included.

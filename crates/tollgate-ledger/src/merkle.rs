@@ -11,7 +11,7 @@
 //! The verifiers accept byte slices for roots, leaf hashes and proof nodes, not
 //! just `[u8; 32]`, because they must give the reference verdict for malformed
 //! input too (an empty "root", a truncated proof node) rather than make such
-//! input unrepresentable. Generation works on typed [`Hash`]es.
+//! input unrepresentable. Generation works on typed [`Hash`](type@Hash)es.
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;

@@ -4,7 +4,7 @@
 //! The contract is synchronous and small on purpose: an atomic,
 //! optimistic-concurrency `append`, ordered streaming reads, and access to
 //! the signed checkpoints. Backends store leaves as the exact frame bytes
-//! (see [`crate::frame`]) so that [`crate::verify`] can recompute everything
+//! (see [`crate::frame`]) so that [`crate::verify()`] can recompute everything
 //! from what is stored; [`crate::conformance::storage_story`] and its
 //! chapters check that a backend keeps the promises written here. A backend
 //! writes the reads itself and hands `append` and group commit to a

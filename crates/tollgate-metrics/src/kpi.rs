@@ -35,7 +35,7 @@ pub struct Kpi {
     pub value: Option<Value>,
     /// Set exactly when `value` is `None`.
     pub null_reason: Option<String>,
-    /// The procedure's words; "not set by <document>" when the governing profile sets none.
+    /// The procedure's words; "not set by `<document>`" when the governing profile sets none.
     pub target: Cow<'static, str>,
     /// `None` when there is no value, or the procedure sets no target, or the value cannot be
     /// judged (deployment frequency over a window without a whole week).

@@ -8,7 +8,7 @@
 //!    must also be the artefact's), or over a DSSE envelope whose in-toto statement names
 //!    the artefact's SHA-256 among its subjects.
 //! 3. Exactly one transparency log entry, which records this signature and signer and is
-//!    vouched for by its log (see [`crate::rekor`]).
+//!    vouched for by its log (see `rekor`).
 //! 4. Trusted times: the integrated time of a verified signed entry timestamp, and every
 //!    RFC 3161 timestamp (each must verify). At least one is required; Rekor v2 entries have
 //!    no integrated time, so they need a timestamp.

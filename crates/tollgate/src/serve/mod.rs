@@ -1,8 +1,8 @@
 //! `tollgate serve`: the store as a shared, authenticated service. One process keeps the
 //! application open (the log replayed once, then only new entries applied) and runs each
 //! request's command through the same code as the embedded CLI, as the person its bearer token
-//! authenticates. The HTTP API is described in [`api`]; identity in [`auth`]. The server signs
-//! with a key kept away from the store ([`signing_key`]) and sends each new checkpoint out of
+//! authenticates. The HTTP API is described in `api`; identity in `auth`. The server signs
+//! with a key kept away from the store (`signing_key`) and sends each new checkpoint out of
 //! it ([`publish`]).
 
 mod answers;
