@@ -41,17 +41,7 @@ fn trigger_rule(cx: &mut Ctx, path: &KeyPath, t: &RawTrigger) -> Rule {
             return Rule::Judgement;
         }
     };
-    let given = [
-        ("above-baseline", t.above_baseline.is_some()),
-        ("sustained", t.sustained.is_some()),
-        ("more-than", t.more_than.is_some()),
-        ("severity", t.severity.is_some()),
-    ];
-    for (key, present) in given {
-        if present && !wants.contains(&key) {
-            cx.problems.at(&path.key(key), format!("`{key}` does not apply to rule `{rule}`"));
-        }
-    }
+    stray_parameters(cx, path, t, rule, wants);
     let required = |cx: &mut Ctx, key: &str| cx.problems.at(&path.key(key), format!("rule `{rule}` needs `{key}`"));
     let sustained = |cx: &mut Ctx, text: Option<&String>| match text.map(|s| s.parse::<Span>()) {
         None => chrono::Duration::zero(),
@@ -98,6 +88,21 @@ fn trigger_rule(cx: &mut Ctx, path: &KeyPath, t: &RawTrigger) -> Rule {
         },
         "data-integrity-fails" => Rule::DataIntegrityFails,
         _ => Rule::Judgement,
+    }
+}
+
+/// A parameter written for another rule than the one given is refused, not ignored.
+fn stray_parameters(cx: &mut Ctx, path: &KeyPath, t: &RawTrigger, rule: &str, wants: &[&str]) {
+    let given = [
+        ("above-baseline", t.above_baseline.is_some()),
+        ("sustained", t.sustained.is_some()),
+        ("more-than", t.more_than.is_some()),
+        ("severity", t.severity.is_some()),
+    ];
+    for (key, present) in given {
+        if present && !wants.contains(&key) {
+            cx.problems.at(&path.key(key), format!("`{key}` does not apply to rule `{rule}`"));
+        }
     }
 }
 

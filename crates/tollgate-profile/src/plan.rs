@@ -47,7 +47,7 @@ struct RawPlan {
 #[derive(Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct RawStep {
-    weight: u8,
+    weight: u32,
     hold: Option<String>,
 }
 
@@ -248,7 +248,7 @@ url = "http://127.0.0.1:8080/"
     fn a_canary_plan_reads_as_written() {
         let plan = load_plan("plan.toml", PLAN).unwrap();
         assert_eq!(plan.strategy.key(), "canary");
-        let weights: Vec<u8> = plan.strategy.steps().iter().map(|s| s.weight).collect();
+        let weights: Vec<u32> = plan.strategy.steps().iter().map(|s| s.weight).collect();
         assert_eq!(weights, [5, 25, 100]);
         assert_eq!(plan.analysis[0].interval, chrono::Duration::minutes(1));
         assert_eq!(plan.smoke[0].expect_status, 200);
@@ -282,6 +282,12 @@ url = "http://127.0.0.1:8080/"
         assert_eq!(got.len(), 2, "{got:#?}");
         assert!(got[0].starts_with("plan.toml:10:1: analysis[0].query: not a PromQL query"), "{got:#?}");
         assert!(got[1].contains("analysis[0].condition: `under 1%`: expected a comparison"), "{got:#?}");
+    }
+
+    #[test]
+    fn a_weight_past_100_is_refused_as_a_share() {
+        let got = refused(&PLAN.replace("weight = 100", "weight = 300"));
+        assert!(got[0].ends_with("steps[2].weight: 300 is not a share of 1 to 100"), "{got:#?}");
     }
 
     #[test]

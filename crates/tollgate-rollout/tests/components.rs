@@ -4,13 +4,10 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
-use support::{Fixture, Haproxy, Prometheus, READY, binary, count_version, free_port};
+use support::{Fixture, Haproxy, Prometheus, binary, count_version, free_port};
 use tollgate_rollout::haproxy::{AdminState, Operational, Weight};
 use tollgate_rollout::smoke::{self, SmokeCheck};
 use tollgate_rollout::{HaproxyTarget, QueryError, RuntimeError, Shift, Target};
@@ -81,17 +78,6 @@ fn haproxy_weights_move_the_traffic_seen_through_its_frontend() {
     assert_eq!(error.reply(), Some("Can't find backend."));
 }
 
-/// Keeps requests going to `url` until the flag drops: `rate()` needs a counter that moves.
-fn load(url: String, stop: Arc<AtomicBool>) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
-        let agent = support::agent();
-        while !stop.load(Ordering::SeqCst) {
-            let _ = agent.get(&url).call();
-            thread::sleep(Duration::from_millis(20));
-        }
-    })
-}
-
 #[test]
 fn prometheus_reports_the_error_rate_once_version_2_fails() {
     let Some(prometheus) = binary("prometheus", "prometheus_reports_the_error_rate_once_version_2_fails") else {
@@ -100,25 +86,23 @@ fn prometheus_reports_the_error_rate_once_version_2_fails() {
     let (v1, v2) = (Fixture::start(1, None), Fixture::start(2, Some(20)));
     let server = Prometheus::start(&prometheus, &[&v1, &v2]);
     let client = tollgate_rollout::Prometheus::new(&server.url, Duration::from_secs(10));
-    let stop = Arc::new(AtomicBool::new(false));
-    let loads = [load(v1.url.clone(), stop.clone()), load(v2.url.clone(), stop.clone())];
 
-    // Polled until Prometheus has scraped the failures twice; bounded, never timed.
-    let query = r#"sum(rate(http_requests_total{code="500"}[5s]))"#;
-    let deadline = std::time::Instant::now() + READY;
-    let samples = loop {
-        let samples = client.query(query, now()).unwrap();
-        if samples.first().is_some_and(|s| s.value > 0.0) {
-            break samples;
-        }
-        assert!(std::time::Instant::now() < deadline, "no error rate after {READY:?}: {samples:?}");
-        thread::sleep(Duration::from_millis(200));
-    };
+    // Version 2 fails from its 21st request. Each batch is waited into Prometheus through the
+    // fixture's own word that it was scraped, never on a clock: two scrapes apart, so `rate()`
+    // sees the failures grow.
+    count_version(&v1.url, 10, 1);
+    count_version(&v2.url, 30, 2);
+    v1.wait_scraped(10);
+    v2.wait_scraped(30);
+    count_version(&v2.url, 10, 2);
+    v2.wait_scraped(40);
+    let samples = client.query(r#"sum(rate(http_requests_total{code="500"}[1m]))"#, now()).unwrap();
+    assert!(samples.first().is_some_and(|s| s.value > 0.0), "no error rate: {samples:?}");
     assert_eq!(samples.len(), 1);
     assert!(samples[0].labels.is_empty(), "a sum has no labels: {:?}", samples[0].labels);
 
     // Only version 2 fails.
-    let by_version = client.query(r#"sum by (version) (rate(http_requests_total{code="500"}[5s]))"#, now()).unwrap();
+    let by_version = client.query(r#"sum by (version) (rate(http_requests_total{code="500"}[1m]))"#, now()).unwrap();
     let failing: Vec<(&str, bool)> = by_version.iter().map(|s| (s.labels["version"].as_str(), s.value > 0.0)).collect();
     assert!(failing.contains(&("2", true)), "{by_version:?}");
     assert!(!failing.contains(&("1", true)), "{by_version:?}");
@@ -143,11 +127,6 @@ fn prometheus_reports_the_error_rate_once_version_2_fails() {
     assert!(matches!(&error, QueryError::ResultType { got, .. } if got == "matrix"), "{error:?}");
     // A query that matches nothing is no data, not an error.
     assert_eq!(client.query("no_such_metric", now()).unwrap(), vec![]);
-
-    stop.store(true, Ordering::SeqCst);
-    for handle in loads {
-        handle.join().unwrap();
-    }
 }
 
 #[test]

@@ -14,6 +14,24 @@ use crate::cli::*;
 use crate::run::{Ctx, Failure, artefact_digest, error, fulfilment, release_id};
 use crate::view::{self, View};
 
+/// The commands [`answer`] answers, by their words: what they print depends on the state, the
+/// arguments and the instant alone (no log, no KPI store, no file), so the server may share
+/// one answer among identical requests (`serve::answers`). Kept beside `answer`, whose match
+/// arms they name.
+pub(crate) const FROM_STATE: &[&str] = &[
+    "person list",
+    "blackout list",
+    "obligations",
+    "nc list",
+    "risk list",
+    "release list",
+    "release show",
+    "release gate",
+    "check",
+    "token list",
+    "clock show",
+];
+
 /// Answers `command` from `state` if it only reads it; otherwise gives it back, for the
 /// dispatch that records facts (moved back and forth once per command: its size is no cost).
 #[allow(clippy::result_large_err)]

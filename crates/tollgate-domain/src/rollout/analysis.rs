@@ -137,57 +137,53 @@ impl Metric {
         }
     }
 
+    /// Measurements needed before the metric can pass (never fewer than one).
+    pub fn needed(&self) -> u32 {
+        self.min_samples.max(1)
+    }
+
     /// The metric's verdict on `measured` so far; `held` once the stage's hold is over, when a
     /// metric without enough measurements is inconclusive rather than still running.
     pub fn judge(&self, measured: &[Measured], held: bool) -> Verdict {
         let count = |j: Judged| measured.iter().filter(|m| self.judge_one(m) == j).count() as u32;
-        let (failed, inconclusive, errors, passed) =
-            (count(Judged::Failed), count(Judged::Inconclusive), count(Judged::Error), count(Judged::Passed));
-        let last = |pick: fn(&Measured) -> Option<&str>| measured.iter().rev().find_map(pick).unwrap_or("").to_owned();
+        // What the latest measurement judged `j` gave, for the verdict's reason.
+        let last = |j: Judged| {
+            measured.iter().rev().find(|m| self.judge_one(m) == j).map_or_else(String::new, |m| match m {
+                Measured::Value(v) => v.to_string(),
+                Measured::NoData(why) | Measured::Error(why) => why.clone(),
+            })
+        };
+        let name = &self.name;
+        let (failed, inconclusive, errors) = (count(Judged::Failed), count(Judged::Inconclusive), count(Judged::Error));
         if failed > self.failure_limit {
-            let value = measured.iter().rev().find_map(|m| match m {
-                Measured::Value(v) if self.judge_one(m) == Judged::Failed => Some(*v),
-                _ => None,
-            });
             return Verdict::Failed(format!(
-                "{}: {failed} measurement(s) failed `{}` (limit {}), last {}",
-                self.name,
+                "{name}: {failed} measurement(s) failed `{}` (limit {}), last {}",
                 self.condition,
                 self.failure_limit,
-                value.map_or("-".into(), |v| v.to_string())
+                last(Judged::Failed)
             ));
         }
         if inconclusive > self.inconclusive_limit {
-            let why = last(|m| match m {
-                Measured::NoData(why) => Some(why),
-                _ => None,
-            });
             return Verdict::Inconclusive(format!(
-                "{}: {inconclusive} measurement(s) without data (limit {}): {why}",
-                self.name, self.inconclusive_limit
+                "{name}: {inconclusive} measurement(s) without a number (limit {}): {}",
+                self.inconclusive_limit,
+                last(Judged::Inconclusive)
             ));
         }
         if errors > self.error_limit {
-            let why = last(|m| match m {
-                Measured::Error(why) => Some(why),
-                _ => None,
-            });
             return Verdict::Inconclusive(format!(
-                "{}: the query erred {errors} time(s) (limit {}): {why}",
-                self.name, self.error_limit
+                "{name}: the query erred {errors} time(s) (limit {}): {}",
+                self.error_limit,
+                last(Judged::Error)
             ));
         }
-        if passed >= self.min_samples.max(1) {
-            return if held { Verdict::Passed } else { Verdict::Running };
-        }
-        if held {
-            Verdict::Inconclusive(format!(
-                "{}: {passed} passing measurement(s), {} needed",
-                self.name,
-                self.min_samples.max(1)
-            ))
-        } else {
-            Verdict::Running
+        let passed = count(Judged::Passed);
+        match (held, passed >= self.needed()) {
+            (false, _) => Verdict::Running,
+            (true, true) => Verdict::Passed,
+            (true, false) => {
+                Verdict::Inconclusive(format!("{name}: {passed} passing measurement(s), {} needed", self.needed()))
+            }
         }
     }
 }
@@ -247,13 +243,16 @@ mod tests {
     fn no_data_is_inconclusive_and_never_promotes() {
         let m = error_ratio();
         let v = m.judge(&[Measured::NoData("no series".into())], true);
-        assert!(matches!(&v, Verdict::Inconclusive(why) if why.contains("without data")), "{v:?}");
+        assert!(
+            matches!(&v, Verdict::Inconclusive(why) if why.contains("without a number (limit 0): no series")),
+            "{v:?}"
+        );
         assert!(!v.promotes());
         let nan = m.judge(
             &[Measured::Value(f64::NAN), Measured::Value(0.0), Measured::Value(0.0), Measured::Value(0.0)],
             true,
         );
-        assert!(matches!(nan, Verdict::Inconclusive(_)), "0/0 is NaN: not a pass");
+        assert!(matches!(&nan, Verdict::Inconclusive(why) if why.ends_with("NaN")), "0/0 is NaN, not a pass: {nan:?}");
     }
 
     #[test]

@@ -10,7 +10,8 @@ use super::analysis::Metric;
 /// for `hold` while the analysis measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Step {
-    pub weight: u8,
+    /// Percent; a plan's `problems` refuse anything outside 1 to 100.
+    pub weight: u32,
     pub hold: Duration,
 }
 
@@ -127,8 +128,19 @@ impl Plan {
                 at(format!("analysis[{m}].interval"), "must be longer than zero".into());
                 continue;
             }
+            if metric.min_samples == 0 {
+                at(format!("analysis[{m}].min-samples"), "at least 1: a metric passes on measurements".into());
+                continue;
+            }
             // Every held stage must fit the measurements the metric needs to pass.
-            let needed = metric.interval * metric.min_samples.max(1) as i32;
+            let Some(needed) = i32::try_from(metric.min_samples).ok().and_then(|n| metric.interval.checked_mul(n))
+            else {
+                at(
+                    format!("analysis[{m}].min-samples"),
+                    format!("{} measurements cannot fit any hold", metric.min_samples),
+                );
+                continue;
+            };
             for (i, s) in steps.iter().enumerate().filter(|(_, s)| s.hold > Duration::zero()) {
                 if s.hold < needed {
                     at(
@@ -136,7 +148,7 @@ impl Plan {
                         format!(
                             "{} is shorter than the {} measurement(s) every {} that `{}` needs",
                             seconds(s.hold),
-                            metric.min_samples.max(1),
+                            metric.min_samples,
                             seconds(metric.interval),
                             metric.name
                         ),
@@ -167,7 +179,7 @@ fn seconds(d: Duration) -> String {
 mod tests {
     use super::*;
 
-    fn step(weight: u8, minutes: i64) -> Step {
+    fn step(weight: u32, minutes: i64) -> Step {
         Step { weight, hold: Duration::minutes(minutes) }
     }
 
@@ -214,6 +226,18 @@ mod tests {
         assert!(problems[0].message.contains("3 measurement(s) every 1m"), "{}", problems[0].message);
         let bg = Plan { strategy: Strategy::BlueGreen { pre_promotion: Duration::seconds(30) }, ..plan.clone() };
         assert_eq!(fields(&bg), ["pre-promotion.hold"]);
+    }
+
+    #[test]
+    fn sample_counts_that_cannot_be_measured_are_refused() {
+        let mut plan = canary(vec![step(5, 5), step(100, 0)]);
+        plan.analysis[0].min_samples = 0;
+        assert_eq!(fields(&plan), ["analysis[0].min-samples"]);
+        plan.analysis[0].min_samples = u32::MAX;
+        assert_eq!(fields(&plan), ["analysis[0].min-samples"], "no overflow, a refusal");
+        plan.analysis[0].min_samples = 3_000_000;
+        plan.analysis[0].interval = Duration::weeks(1_000_000);
+        assert!(!plan.problems().is_empty(), "a product past any duration is a refusal, not a panic");
     }
 
     #[test]

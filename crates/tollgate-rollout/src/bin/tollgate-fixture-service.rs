@@ -13,7 +13,9 @@
 //!   and the `http_request_duration_seconds{version}` histogram.
 //!
 //! It prints `listening on http://ADDR` once bound, so `--listen 127.0.0.1:0` gives a free port
-//! without a race. With `--exit-on-eof` it exits when its standard input closes: a test that
+//! without a race, and `scraped N` after each answer to `/metrics` (N: the requests to `/` that
+//! answer counted at least), so a test can wait for Prometheus to have read its traffic instead
+//! of waiting on a clock. With `--exit-on-eof` it exits when its standard input closes: a test that
 //! dies cannot leave it running.
 //!
 //! Standard library only, a thread per connection, HTTP/1.1 keep-alive: its clients are ureq,
@@ -166,6 +168,9 @@ fn serve(service: &Service, stream: TcpStream) -> std::io::Result<()> {
             }
         }
         std::io::copy(&mut (&mut reader).take(length), &mut std::io::sink())?;
+        let scrape = target.is_some_and(|t| t.starts_with("/metrics"));
+        // Counted before the counts are rendered: the answer holds at least these requests.
+        let counted = service.ok.load(Ordering::SeqCst) + service.failed.load(Ordering::SeqCst);
         let (status, content_type, body) = match (method, target) {
             (Some("GET" | "HEAD"), Some(target)) => service.answer(target.split('?').next().unwrap_or(target)),
             _ => (405, "text/plain", "GET only\n".to_owned()),
@@ -181,11 +186,19 @@ fn serve(service: &Service, stream: TcpStream) -> std::io::Result<()> {
             "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
             body.len()
         );
-        writer.write_all(head.as_bytes())?;
+        // One write: head and body in two would wait on Nagle's algorithm and the peer's delayed
+        // acknowledgement, 40 ms a request through haproxy.
+        let mut response = head.into_bytes();
         if method != Some("HEAD") {
-            writer.write_all(body.as_bytes())?;
+            response.extend_from_slice(body.as_bytes());
         }
+        writer.write_all(&response)?;
         writer.flush()?;
+        if scrape {
+            // What a test waits on instead of a clock: Prometheus has read these counts.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "scraped {counted}").and_then(|()| out.flush());
+        }
         if close {
             return Ok(());
         }

@@ -2,9 +2,11 @@
 //! folder and stopped when its handle drops: the fixture service (this crate's binary),
 //! Debian's haproxy and prometheus.
 //!
-//! Readiness is read from the components themselves (a fixture prints its address, haproxy's
-//! socket answers `show info`, prometheus's `/-/ready` answers 200), polled up to a generous
-//! deadline; no test asserts how long anything took.
+//! Readiness is what the components themselves say, waited for and never polled on a clock: a
+//! fixture prints its address, and `scraped N` each time Prometheus reads its counts; haproxy
+//! started with `-D` returns once its listeners and admin socket are bound; prometheus logs
+//! that it is ready. Each wait is bounded by [`READY`] so a broken component fails the test
+//! with its log; no test asserts how long anything took.
 //!
 //! haproxy and prometheus are optional on a developer's machine: [`binary`] returns `None`
 //! with a SKIPPED line on stderr. `.ci/run` installs them and sets
@@ -16,7 +18,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::Duration;
 
 use tollgate_rollout::Runtime;
 
@@ -51,22 +54,31 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Calls `probe` until it gives a value, `child` is checked between calls so a component that
-/// died is reported at once with its log, and `READY` bounds the whole wait.
-fn wait_for<T>(what: &str, child: &mut Child, log: &Path, mut probe: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + READY;
+/// The lines `from` writes, as they come, read on a thread of their own.
+fn lines(from: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// The next line of `lines` that `wanted` accepts; a panic naming `what` and `seen` if the
+/// component ends its output first or says nothing more for [`READY`].
+fn wait_line(what: &str, lines: &Receiver<String>, seen: &mut Vec<String>, wanted: impl Fn(&str) -> bool) {
     loop {
-        let last = match probe() {
-            Ok(value) => return value,
-            Err(why) => why,
-        };
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("{what} exited ({status}) before it was ready; its log:\n{}", read_log(log));
+        match lines.recv_timeout(READY) {
+            Ok(line) if wanted(&line) => return,
+            Ok(line) => seen.push(line),
+            Err(RecvTimeoutError::Disconnected) => panic!("{what} ended its output; it said:\n{}", seen.join("\n")),
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("{what} said nothing more in {READY:?}; it said:\n{}", seen.join("\n"))
+            }
         }
-        if Instant::now() > deadline {
-            panic!("{what} not ready after {READY:?} ({last}); its log:\n{}", read_log(log));
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -82,6 +94,8 @@ fn stop(child: &mut Child) {
 /// `tollgate-fixture-service`, one version.
 pub struct Fixture {
     child: Child,
+    /// Its standard output after the first line: `scraped N` per scrape.
+    said: Receiver<String>,
     /// Held so the service's `--exit-on-eof` ends it if this test process dies.
     _stdin: ChildStdin,
     /// `127.0.0.1:PORT`
@@ -103,12 +117,22 @@ impl Fixture {
             .spawn()
             .expect("fixture starts");
         let stdin = child.stdin.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let said = lines(child.stdout.take().unwrap());
+        let line = said.recv_timeout(READY).expect("the fixture says where it listens");
         let url =
             line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("fixture said {line:?}")).to_owned();
         let address = url.strip_prefix("http://").unwrap().to_owned();
-        Fixture { child, _stdin: stdin, address, url }
+        Fixture { child, said, _stdin: stdin, address, url }
+    }
+
+    /// Returns once Prometheus holds a scrape that counted at least `requests` requests to `/`:
+    /// a scrape that counted them, then the next one, which a target's scrape loop starts only
+    /// after it stored the one before.
+    pub fn wait_scraped(&self, requests: u64) {
+        let counted = |line: &str| line.strip_prefix("scraped ").and_then(|n| n.parse::<u64>().ok());
+        let mut seen = Vec::new();
+        wait_line("the fixture", &self.said, &mut seen, |l| counted(l).is_some_and(|n| n >= requests));
+        wait_line("the fixture", &self.said, &mut seen, |l| counted(l).is_some());
     }
 }
 
@@ -121,7 +145,8 @@ impl Drop for Fixture {
 /// haproxy with frontend `web` → backend `app`: server `stable` and server `canary`, both at
 /// weight 128 to start, and an admin socket in the temporary folder.
 pub struct Haproxy {
-    child: Child,
+    /// The daemon's process id, from its pid file.
+    pid: String,
     _dir: tempfile::TempDir,
     pub socket: PathBuf,
     /// `http://127.0.0.1:PORT`, the frontend.
@@ -145,21 +170,24 @@ impl Haproxy {
         let config_path = dir.path().join("haproxy.cfg");
         std::fs::write(&config_path, config).unwrap();
         let log = dir.path().join("haproxy.log");
-        let mut child = Command::new(binary)
-            .args(["-db", "-f"])
+        let pidfile = dir.path().join("haproxy.pid");
+        // As a daemon, haproxy returns once it has bound its listeners and its admin socket:
+        // its exit is the readiness signal.
+        let started = Command::new(binary)
+            .args(["-D", "-p"])
+            .arg(&pidfile)
+            .arg("-f")
             .arg(&config_path)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
+            .status()
             .expect("haproxy starts");
-        let runtime = Runtime::new(socket.clone());
-        wait_for("haproxy", &mut child, &log, || match runtime.command("show info") {
-            Ok(info) if info.starts_with("Name: HAProxy") => Ok(()),
-            Ok(other) => Err(format!("show info answered {other:?}")),
-            Err(e) => Err(e.to_string()),
-        });
-        Haproxy { child, _dir: dir, socket, url: format!("http://127.0.0.1:{port}") }
+        assert!(started.success(), "haproxy did not start ({started}); its log:\n{}", read_log(&log));
+        let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
+        let info = Runtime::new(socket.clone()).command("show info").unwrap();
+        assert!(info.starts_with("Name: HAProxy"), "show info answered {info:?}");
+        Haproxy { pid, _dir: dir, socket, url: format!("http://127.0.0.1:{port}") }
     }
 
     pub fn runtime(&self) -> Runtime {
@@ -169,7 +197,7 @@ impl Haproxy {
 
 impl Drop for Haproxy {
     fn drop(&mut self) {
-        stop(&mut self.child);
+        let _ = Command::new("kill").arg(&self.pid).status();
     }
 }
 
@@ -192,29 +220,21 @@ impl Prometheus {
         );
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, config).unwrap();
-        let log = dir.path().join("prometheus.log");
         let mut child = Command::new(binary)
             .arg(format!("--config.file={}", config_path.display()))
             .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(&log).unwrap())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("prometheus starts");
-        let url = format!("http://127.0.0.1:{port}");
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(5)))
-            .build()
-            .into();
-        let ready = format!("{url}/-/ready");
-        wait_for("prometheus", &mut child, &log, || match agent.get(&ready).call() {
-            Ok(response) if response.status() == 200 => Ok(()),
-            Ok(response) => Err(format!("/-/ready answered {}", response.status())),
-            Err(e) => Err(e.to_string()),
-        });
-        Prometheus { child, _dir: dir, url }
+        // It logs this once the storage is open and the web handler answers.
+        let said = lines(child.stderr.take().unwrap());
+        wait_line("prometheus", &said, &mut Vec::new(), |l| l.contains("Server is ready to receive web requests"));
+        // The rest of its log is read and dropped, so it never blocks on a full pipe.
+        std::thread::spawn(move || said.into_iter().for_each(drop));
+        Prometheus { child, _dir: dir, url: format!("http://127.0.0.1:{port}") }
     }
 }
 

@@ -18,22 +18,6 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use tollgate_domain::State;
 
-/// The commands answered from the state alone (no log, no KPI store, no files): what
-/// [`crate::reads::answer`] answers.
-pub(super) const FROM_STATE: &[&str] = &[
-    "person list",
-    "blackout list",
-    "obligations",
-    "nc list",
-    "risk list",
-    "release list",
-    "release show",
-    "release gate",
-    "check",
-    "token list",
-    "clock show",
-];
-
 /// So many different reads in one second and one state are kept; past that, the oldest
 /// generation is dropped whole (a burst of distinct reads costs a recomputation, never memory).
 const MAX_KEPT: usize = 4096;

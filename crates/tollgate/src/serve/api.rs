@@ -274,7 +274,7 @@ async fn run(
     let json = !text_requested(&headers);
     // A read of the state alone is evaluated at the clock's whole second, so that the same
     // request within it shares one answer (see `answers`).
-    let shared = get && answers::FROM_STATE.contains(&command.as_str());
+    let shared = get && crate::reads::FROM_STATE.contains(&command.as_str());
     let clock = crate::when::system_now();
     let clock = if shared { clock.with_nanosecond(0).unwrap_or(clock) } else { clock };
     let second = clock.timestamp();
