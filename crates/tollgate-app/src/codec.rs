@@ -21,6 +21,8 @@ use tollgate_domain::release::{ReleaseId, ScopeItem, Window};
 use tollgate_domain::{Event, Fact, Profile, ProfileSource, Timestamp};
 
 use crate::codec_evidence as ev;
+use crate::codec_rollout as ro;
+use tollgate_domain::rollout::progress::RolloutFact;
 
 /// The envelope's own version (`v`): the fields around the event.
 const VERSION: u32 = 1;
@@ -166,6 +168,30 @@ enum Wire {
     DeploymentStarted { release: String, environment: String },
     #[serde(rename = "release.deployment_finished")]
     DeploymentFinished { release: String, environment: String, success: bool },
+    #[serde(rename = "release.rollout_started")]
+    RolloutStarted {
+        release: String,
+        environment: String,
+        plan: ro::WirePlan,
+        artefact: String,
+        previous: Option<String>,
+    },
+    #[serde(rename = "release.rollout_shifted")]
+    RolloutShifted { release: String, stage: u32, weight: u32 },
+    #[serde(rename = "release.rollout_measured")]
+    RolloutMeasured { release: String, measurement: ro::WireMeasurement },
+    #[serde(rename = "release.rollout_smoke_checked")]
+    RolloutSmokeChecked { release: String, check: ro::WireSmoke },
+    #[serde(rename = "release.rollout_stage_passed")]
+    RolloutStagePassed { release: String, stage: u32 },
+    #[serde(rename = "release.rollout_paused")]
+    RolloutPaused { release: String, reason: String },
+    #[serde(rename = "release.rollout_resumed")]
+    RolloutResumed { release: String },
+    #[serde(rename = "release.rollout_completed")]
+    RolloutCompleted { release: String },
+    #[serde(rename = "release.rollout_traffic_restored")]
+    RolloutTrafficRestored { release: String },
     #[serde(rename = "release.rollback_started")]
     RollbackStarted { release: String, reason: String },
     #[serde(rename = "release.rollback_completed")]
@@ -253,6 +279,15 @@ impl Wire {
             Wire::PhaseAdvanced { .. } => "release.phase_advanced",
             Wire::DeploymentStarted { .. } => "release.deployment_started",
             Wire::DeploymentFinished { .. } => "release.deployment_finished",
+            Wire::RolloutStarted { .. } => "release.rollout_started",
+            Wire::RolloutShifted { .. } => "release.rollout_shifted",
+            Wire::RolloutMeasured { .. } => "release.rollout_measured",
+            Wire::RolloutSmokeChecked { .. } => "release.rollout_smoke_checked",
+            Wire::RolloutStagePassed { .. } => "release.rollout_stage_passed",
+            Wire::RolloutPaused { .. } => "release.rollout_paused",
+            Wire::RolloutResumed { .. } => "release.rollout_resumed",
+            Wire::RolloutCompleted { .. } => "release.rollout_completed",
+            Wire::RolloutTrafficRestored { .. } => "release.rollout_traffic_restored",
             Wire::RollbackStarted { .. } => "release.rollback_started",
             Wire::RollbackCompleted { .. } => "release.rollback_completed",
             Wire::Withdrawn { .. } => "release.withdrawn",
@@ -388,6 +423,23 @@ pub(crate) fn profile_from(
     }
     profile.reason = reason;
     Ok(Arc::new(profile))
+}
+
+fn rollout_to(release: String, fact: &RolloutFact) -> Wire {
+    match fact {
+        RolloutFact::Shifted { stage, weight } => Wire::RolloutShifted { release, stage: *stage, weight: *weight },
+        RolloutFact::Measured(m) => Wire::RolloutMeasured { release, measurement: ro::measurement_to(m) },
+        RolloutFact::SmokeChecked(s) => Wire::RolloutSmokeChecked { release, check: ro::smoke_to(s) },
+        RolloutFact::StagePassed { stage } => Wire::RolloutStagePassed { release, stage: *stage },
+        RolloutFact::Paused { reason } => Wire::RolloutPaused { release, reason: reason.clone() },
+        RolloutFact::Resumed => Wire::RolloutResumed { release },
+        RolloutFact::Completed => Wire::RolloutCompleted { release },
+        RolloutFact::TrafficRestored => Wire::RolloutTrafficRestored { release },
+    }
+}
+
+fn rollout(release: &str, fact: RolloutFact) -> Result<Event, DecodeError> {
+    Ok(Event::Rollout { release: parse_release(release)?, fact })
 }
 
 /// The fact as the log stores it; `sandbox` marks a sandbox store's fact.
@@ -536,6 +588,14 @@ pub fn encode(fact: &Fact, profile_version: &str, late_reason: Option<&str>, san
         Event::DeploymentFinished { release, environment, success } => {
             Wire::DeploymentFinished { release: r(release), environment: environment.clone(), success: *success }
         }
+        Event::RolloutStarted { release, environment, plan, artefact, previous } => Wire::RolloutStarted {
+            release: r(release),
+            environment: environment.clone(),
+            plan: ro::plan_to(plan),
+            artefact: artefact.to_string(),
+            previous: previous.as_ref().map(ToString::to_string),
+        },
+        Event::Rollout { release, fact } => rollout_to(r(release), fact),
         Event::RollbackStarted { release, reason } => {
             Wire::RollbackStarted { release: r(release), reason: reason.clone() }
         }
@@ -810,6 +870,25 @@ fn from_wire(envelope: Envelope) -> Result<Decoded, DecodeError> {
         Wire::DeploymentFinished { release, environment, success } => {
             Event::DeploymentFinished { release: parse_release(&release)?, environment, success }
         }
+        Wire::RolloutStarted { release, environment, plan, artefact, previous } => Event::RolloutStarted {
+            release: parse_release(&release)?,
+            environment,
+            plan: ro::plan_from(plan)?,
+            artefact: ev::digest(&artefact)?,
+            previous: previous.as_deref().map(ev::digest).transpose()?,
+        },
+        Wire::RolloutShifted { release, stage, weight } => rollout(&release, RolloutFact::Shifted { stage, weight })?,
+        Wire::RolloutMeasured { release, measurement } => {
+            rollout(&release, RolloutFact::Measured(ro::measurement_from(measurement)?))?
+        }
+        Wire::RolloutSmokeChecked { release, check } => {
+            rollout(&release, RolloutFact::SmokeChecked(ro::smoke_from(check)))?
+        }
+        Wire::RolloutStagePassed { release, stage } => rollout(&release, RolloutFact::StagePassed { stage })?,
+        Wire::RolloutPaused { release, reason } => rollout(&release, RolloutFact::Paused { reason })?,
+        Wire::RolloutResumed { release } => rollout(&release, RolloutFact::Resumed)?,
+        Wire::RolloutCompleted { release } => rollout(&release, RolloutFact::Completed)?,
+        Wire::RolloutTrafficRestored { release } => rollout(&release, RolloutFact::TrafficRestored)?,
         Wire::RollbackStarted { release, reason } => {
             Event::RollbackStarted { release: parse_release(&release)?, reason }
         }

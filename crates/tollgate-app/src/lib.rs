@@ -11,6 +11,7 @@
 pub mod app;
 pub mod codec;
 pub mod codec_evidence;
+pub mod codec_rollout;
 pub mod identity;
 pub mod procedure;
 pub mod sandbox;

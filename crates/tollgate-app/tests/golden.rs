@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tollgate_app::codec;
+use tollgate_app::{codec, codec_rollout};
 use tollgate_domain::event::{CriterionSnapshot, ImportRecord, NcRaised, ReleaseCreated, Triage};
 use tollgate_domain::evidence::{
     Digest, EvidenceKind, FailedTest, Finding, PerfMetric, PerfReport, PlanItem, PlanReport, Rating, Report,
@@ -28,6 +28,8 @@ use tollgate_domain::policy::{PlanField, Severity};
 use tollgate_domain::release::{
     Acceptance, EvidenceRecord, FindingKind, ReleaseId, ScopeItem, Source, TriageOutcome, Window,
 };
+use tollgate_domain::rollout::analysis::Measured;
+use tollgate_domain::rollout::progress::{Measurement, RolloutFact, SmokeRecord};
 use tollgate_domain::{Event, Fact, ProfileSource, Timestamp};
 
 /// A fact as a command would record it, with the envelope's profile version and late reason.
@@ -134,6 +136,39 @@ fn scan(subjects: Vec<ScanSubject>, findings: Vec<Finding>, cleared: Vec<String>
         cleared,
         subjects,
     })
+}
+
+const ERROR_RATIO: &str = r#"sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))"#;
+
+const CANARY_PLAN: &str = r#"strategy = "canary"
+steps = [{ weight = 5, hold = "5m" }, { weight = 25, hold = "10m" }, { weight = 100 }]
+prometheus = "http://prometheus:9090"
+
+[target]
+kind = "haproxy"
+admin = "/run/haproxy/admin.sock"
+backend = "shop"
+stable = "v1"
+canary = "v2"
+
+[signals]
+error-rate = 'sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))'
+health = "https://shop.example/healthz"
+
+[[analysis]]
+name = "error-ratio"
+query = 'sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))'
+condition = "< 0.01"
+interval = "1m"
+min-samples = 3
+
+[[smoke]]
+name = "checkout"
+url = "https://shop.example/checkout"
+"#;
+
+fn rollout(name: &'static str, fact: RolloutFact) -> Sample {
+    sample(name, Event::Rollout { release: R, fact })
 }
 
 fn samples() -> Vec<Sample> {
@@ -414,6 +449,66 @@ fn samples() -> Vec<Sample> {
             "release.deployment_finished",
             Event::DeploymentFinished { release: R, environment: "production".into(), success: false },
         ),
+        sample(
+            "release.rollout_started",
+            Event::RolloutStarted {
+                release: R,
+                environment: "production".into(),
+                plan: Arc::new(codec_rollout::plan_from_text("canary.toml", CANARY_PLAN).unwrap()),
+                artefact: digest(0x11),
+                previous: Some(digest(0x10)),
+            },
+        ),
+        rollout("release.rollout_shifted", RolloutFact::Shifted { stage: 0, weight: 5 }),
+        rollout(
+            "release.rollout_measured",
+            RolloutFact::Measured(Measurement {
+                stage: Some(0),
+                name: "error-ratio".into(),
+                query: ERROR_RATIO.into(),
+                at: at("2026-11-20T22:05:10Z"),
+                measured: Measured::Value(0.0042),
+            }),
+        ),
+        rollout(
+            "release.rollout_measured--not-a-number",
+            RolloutFact::Measured(Measurement {
+                stage: Some(0),
+                name: "error-ratio".into(),
+                query: ERROR_RATIO.into(),
+                at: at("2026-11-20T22:05:20Z"),
+                measured: Measured::Value(f64::NAN),
+            }),
+        ),
+        rollout(
+            "release.rollout_measured--no-data",
+            RolloutFact::Measured(Measurement {
+                stage: None,
+                name: "error-rate".into(),
+                query: ERROR_RATIO.into(),
+                at: at("2026-11-20T22:04:00Z"),
+                measured: Measured::NoData("the query returned no series".into()),
+            }),
+        ),
+        rollout(
+            "release.rollout_smoke_checked",
+            RolloutFact::SmokeChecked(SmokeRecord {
+                stage: 0,
+                name: "checkout".into(),
+                url: "https://shop.example/checkout".into(),
+                status: Some(200),
+                passed: true,
+                detail: "200 in 41 ms".into(),
+            }),
+        ),
+        rollout("release.rollout_stage_passed", RolloutFact::StagePassed { stage: 0 }),
+        rollout(
+            "release.rollout_paused",
+            RolloutFact::Paused { reason: "error-ratio: 1 measurement(s) without a number (limit 0)".into() },
+        ),
+        rollout("release.rollout_resumed", RolloutFact::Resumed),
+        rollout("release.rollout_completed", RolloutFact::Completed),
+        rollout("release.rollout_traffic_restored", RolloutFact::TrafficRestored),
         sample("release.rollback_started", Event::RollbackStarted { release: R, reason: "error rate 4%".into() }),
         sample("release.rollback_completed", Event::RollbackCompleted { release: R, seconds: 754 }),
         sample("release.withdrawn", Event::Withdrawn { release: R, reason: "superseded by 2.4.1".into() }),

@@ -8,6 +8,7 @@ use crate::event::{ExternalDeployment, ImportRecord, Profile, Triage};
 use crate::evidence::{Digest, EvidenceKind, Report, Verification};
 use crate::policy::{PlanField, RoleId, Severity};
 use crate::release::{ReleaseId, TriageOutcome};
+use crate::rollout::progress::{RolloutFact, RolloutPlan};
 use crate::time::{Span, Timestamp};
 
 #[derive(Clone, Debug)]
@@ -174,6 +175,21 @@ pub enum Command {
     DeploymentFinished {
         release: ReleaseId,
         success: bool,
+    },
+    /// Start a deployment that Tollgate's executor carries out by `plan`: the deployment's
+    /// rules, and the plan's (a target to set, a rollback target on the emergency track).
+    /// `artefact: None` means the release's only artefact.
+    StartRollout {
+        release: ReleaseId,
+        environment: String,
+        plan: Arc<RolloutPlan>,
+        artefact: Option<Digest>,
+    },
+    /// What the executor did or measured in the release's running rollout (or a person's
+    /// resume of a paused one).
+    RecordRollout {
+        release: ReleaseId,
+        fact: RolloutFact,
     },
     StartRollback {
         release: ReleaseId,

@@ -22,6 +22,8 @@ mod document_control;
 pub use document_control::missing_approvals;
 mod people;
 use people::valid_name;
+mod rollout;
+pub use rollout::{describe as describe_next, previous_artefact};
 mod sandbox;
 mod tokens;
 pub use tokens::valid_token_id;
@@ -360,6 +362,8 @@ fn release_of(command: &Command) -> ReleaseId {
         | Close { release }
         | Deploy { release, .. }
         | DeploymentFinished { release, .. }
+        | StartRollout { release, .. }
+        | RecordRollout { release, .. }
         | StartRollback { release, .. }
         | CompleteRollback { release }
         | Withdraw { release, .. }
@@ -1100,39 +1104,20 @@ impl<'a> OnRelease<'a, '_> {
             }
             Command::Deploy { environment, .. } => return self.deploy(environment),
             Command::DeploymentFinished { success, .. } => {
-                let running = r.running_deployment();
-                reasons.refuse_if(running.is_none(), "phase", || format!("{release} has no deployment running"));
-                let deployer = running.is_some_and(|d| d.started.by == self.ctx.actor);
-                if !deployer {
-                    reasons.absorb(self.authorised(Action::Deploy));
+                if r.active_rollout().is_some() {
+                    return Err(Rejection::refused(
+                        "rollout",
+                        format!(
+                            "Tollgate's executor runs the deployment of {release} and records its end; to stop it, roll it back (`tollgate release rollback {release} --reason ...`)"
+                        ),
+                    ));
                 }
-                // The decider neither executes the deployment nor reports how it went.
-                reasons.refuse_if(r.deciders().any(|d| d == self.ctx.actor), "separation-of-duties", || {
-                    format!(
-                        "{} took the go/no-go decision on {release} and cannot record its deployment's outcome",
-                        self.ctx.actor
-                    )
-                });
-                let environment = running.map(|d| d.environment.clone()).unwrap_or_default();
-                let finished = Event::DeploymentFinished { release, environment, success: *success };
-                let mut events = vec![finished.clone()];
-                // 4.6's frequency rule, against the release as it will stand: an emergency
-                // occurs when it first goes live in production.
-                if r.track == Track::Emergency && *success && running.is_some_and(|d| d.production) {
-                    let mut next = self.ctx.state.clone();
-                    let fact =
-                        crate::event::Fact { at: self.ctx.now, actor: self.ctx.actor.to_owned(), event: finished };
-                    crate::evolve::evolve(&mut next, &fact).map_err(|e| Rejection::invalid(e.0))?;
-                    let findings = nonconformance::emergency_frequency(
-                        self.ctx.state,
-                        policy,
-                        &next.releases[&release],
-                        self.ctx.now,
-                    );
-                    events.extend(nonconformance::raise(self.ctx.state, policy, findings, self.ctx.now));
-                }
-                events
+                return self.finish_deployment(*success);
             }
+            Command::StartRollout { environment, plan, artefact, .. } => {
+                return self.start_rollout(environment, plan, artefact.as_ref());
+            }
+            Command::RecordRollout { fact, .. } => return self.record_rollout(fact),
             Command::StartRollback { reason, .. } => {
                 // 4.5: the on-call or deploying engineer rolls back at once, without further
                 // approval; a deployment still running ends there, as failed.
@@ -1159,6 +1144,7 @@ impl<'a> OnRelease<'a, '_> {
                 events
             }
             Command::CompleteRollback { .. } => {
+                reasons.absorb(self.rollout_restored());
                 let running = r.rollback_in_progress();
                 reasons.refuse_if(running.is_none(), "phase", || format!("{release} has no rollback running"));
                 if running.is_some_and(|rb| rb.started.by != self.ctx.actor) {
@@ -1176,6 +1162,40 @@ impl<'a> OnRelease<'a, '_> {
             }
             _ => unreachable!("routed by decide"),
         };
+        reasons.finish()?;
+        Ok(events)
+    }
+
+    /// The running deployment ended, as its deployer (or the executor for them) reports it.
+    fn finish_deployment(&self, success: bool) -> Result<Vec<Event>, Rejection> {
+        let (release, r, policy) = (self.id(), self.release, self.policy);
+        let mut reasons = Reasons::default();
+        let running = r.running_deployment();
+        reasons.refuse_if(running.is_none(), "phase", || format!("{release} has no deployment running"));
+        let deployer = running.is_some_and(|d| d.started.by == self.ctx.actor);
+        if !deployer {
+            reasons.absorb(self.authorised(Action::Deploy));
+        }
+        // The decider neither executes the deployment nor reports how it went.
+        reasons.refuse_if(r.deciders().any(|d| d == self.ctx.actor), "separation-of-duties", || {
+            format!(
+                "{} took the go/no-go decision on {release} and cannot record its deployment's outcome",
+                self.ctx.actor
+            )
+        });
+        let environment = running.map(|d| d.environment.clone()).unwrap_or_default();
+        let finished = Event::DeploymentFinished { release, environment, success };
+        let mut events = vec![finished.clone()];
+        // 4.6's frequency rule, against the release as it will stand: an emergency
+        // occurs when it first goes live in production.
+        if r.track == Track::Emergency && success && running.is_some_and(|d| d.production) {
+            let mut next = self.ctx.state.clone();
+            let fact = crate::event::Fact { at: self.ctx.now, actor: self.ctx.actor.to_owned(), event: finished };
+            crate::evolve::evolve(&mut next, &fact).map_err(|e| Rejection::invalid(e.0))?;
+            let findings =
+                nonconformance::emergency_frequency(self.ctx.state, policy, &next.releases[&release], self.ctx.now);
+            events.extend(nonconformance::raise(self.ctx.state, policy, findings, self.ctx.now));
+        }
         reasons.finish()?;
         Ok(events)
     }

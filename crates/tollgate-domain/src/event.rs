@@ -10,6 +10,7 @@ use crate::evidence::{Digest, Verification};
 use crate::lifecycle::Phase;
 use crate::policy::{PlanField, Policy, RoleId, Severity};
 use crate::release::{Acceptance, EvidenceRecord, ReleaseId, ScopeItem, Source, Window};
+use crate::rollout::progress::{RolloutFact, RolloutPlan};
 use crate::time::Timestamp;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -205,6 +206,20 @@ pub enum Event {
         environment: String,
         success: bool,
     },
+    /// Tollgate's executor runs the deployment just started by `plan`, rolling out `artefact`,
+    /// with `previous` (the service's last production artefact that stabilised) to go back to.
+    RolloutStarted {
+        release: ReleaseId,
+        environment: String,
+        plan: Arc<RolloutPlan>,
+        artefact: Digest,
+        previous: Option<Digest>,
+    },
+    /// A step of the release's running rollout, as the executor recorded it.
+    Rollout {
+        release: ReleaseId,
+        fact: RolloutFact,
+    },
     RollbackStarted {
         release: ReleaseId,
         reason: String,
@@ -369,6 +384,8 @@ impl Event {
             | PhaseAdvanced { release, .. }
             | DeploymentStarted { release, .. }
             | DeploymentFinished { release, .. }
+            | RolloutStarted { release, .. }
+            | Rollout { release, .. }
             | RollbackStarted { release, .. }
             | RollbackCompleted { release, .. }
             | Withdrawn { release, .. }

@@ -11,6 +11,7 @@ use crate::release::{
     Approval, Artefact, Defect, Deployment, Document, GoDecision, Override, Regoverned, Release, Rollback, Stamped,
     TestResult,
 };
+use crate::rollout::progress::{Rollout, RolloutFact, Stage};
 use crate::state::{Adopted, Blackout, Nonconformance, PendingGrant, Person, Risk, Sandbox, State, Token};
 
 /// A fact that does not fit the state it is applied to.
@@ -157,6 +158,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                     decisions: Vec::new(),
                     deployments: Vec::new(),
                     rollbacks: Vec::new(),
+                    rollouts: Vec::new(),
                     advanced: Vec::new(),
                     withdrawn: None,
                     regoverned: Vec::new(),
@@ -323,6 +325,24 @@ fn apply_to_release(r: &mut Release, event: &Event, s: Stamped<()>, production: 
                 d.finished = Some((s.at, *success));
             }
         }
+        Event::RolloutStarted { environment, plan, artefact, previous, .. } => r.rollouts.push(Rollout {
+            plan: Arc::clone(plan),
+            environment: environment.clone(),
+            artefact: artefact.clone(),
+            previous: previous.clone(),
+            started: s.clone(),
+            stages: Vec::new(),
+            measurements: Vec::new(),
+            smoke: Vec::new(),
+            paused: None,
+            completed: None,
+            restored: None,
+        }),
+        Event::Rollout { fact, .. } => {
+            if let Some(rollout) = r.rollouts.last_mut() {
+                apply_rollout(rollout, fact, &s);
+            }
+        }
         Event::RollbackStarted { reason, .. } => {
             r.rollbacks.push(Rollback { reason: reason.clone(), started: s.clone(), completed: None });
         }
@@ -367,4 +387,29 @@ fn apply_to_release(r: &mut Release, event: &Event, s: Stamped<()>, production: 
 
 fn unknown(what: &str, id: &str) -> Inapplicable {
     Inapplicable(format!("the log refers to {what} `{id}`, which it never created"))
+}
+
+/// A step of a rollout; `decide` checked it against the rollout as it stood.
+fn apply_rollout(rollout: &mut Rollout, fact: &RolloutFact, s: &Stamped<()>) {
+    match fact {
+        RolloutFact::Shifted { stage, weight } => {
+            rollout.stages.push(Stage { index: *stage, weight: *weight, shifted: s.at, since: s.at, passed: None })
+        }
+        RolloutFact::Measured(m) => rollout.measurements.push(m.clone()),
+        RolloutFact::SmokeChecked(check) => rollout.smoke.push(check.clone()),
+        RolloutFact::StagePassed { .. } => {
+            if let Some(stage) = rollout.stages.last_mut() {
+                stage.passed = Some(s.at);
+            }
+        }
+        RolloutFact::Paused { reason } => rollout.paused = Some(s.with(reason.clone())),
+        RolloutFact::Resumed => {
+            rollout.paused = None;
+            if let Some(stage) = rollout.stages.last_mut() {
+                stage.since = s.at;
+            }
+        }
+        RolloutFact::Completed => rollout.completed = Some(s.at),
+        RolloutFact::TrafficRestored => rollout.restored = Some(s.at),
+    }
 }

@@ -212,6 +212,8 @@ pub struct Release {
     pub decisions: Vec<Stamped<GoDecision>>,
     pub deployments: Vec<Deployment>,
     pub rollbacks: Vec<Rollback>,
+    /// The rollouts Tollgate's executor ran, oldest first.
+    pub rollouts: Vec<crate::rollout::progress::Rollout>,
     pub advanced: Vec<Stamped<(Phase, Phase)>>,
     /// Abandoned before production, with the reason.
     pub withdrawn: Option<Stamped<String>>,
@@ -450,6 +452,16 @@ impl Release {
 
     pub fn rollback_in_progress(&self) -> Option<&Rollback> {
         self.rollbacks.last().filter(|r| r.completed.is_none())
+    }
+
+    /// The rollout the executor has work in: the latest, while it runs or while a rollback
+    /// of it does; with when that rollback started.
+    pub fn active_rollout(&self) -> Option<(&crate::rollout::progress::Rollout, Option<Timestamp>)> {
+        let rollout = self.rollouts.last()?;
+        let rolling_back =
+            self.rollback_in_progress().filter(|rb| rb.started.at >= rollout.started.at).map(|rb| rb.started.at);
+        (rolling_back.is_some() || (!rollout.finished() && self.running_deployment().is_some()))
+            .then_some((rollout, rolling_back))
     }
 
     /// Who started the latest production deployment: may always roll it back (4.5).

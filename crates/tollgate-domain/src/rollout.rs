@@ -2,7 +2,8 @@
 //! and 4.6): the plan a release is rolled out by ([`plan`]), how each measurement and each
 //! stage's analysis is judged, failing closed ([`analysis`]), the statistical canary judge
 //! ([`mann_whitney`]), and the rollback trigger conditions of 4.5, each as profile data and a
-//! pure function of what was observed ([`trigger`]).
+//! pure function of what was observed ([`trigger`]), and a rollout's recorded progress with
+//! what its executor does next ([`progress`]).
 //!
 //! Like the rest of the core this does no IO: the executor measures (Prometheus, health
 //! checks, the data-integrity command) and records what it measured; these functions say what
@@ -11,4 +12,19 @@
 pub mod analysis;
 pub mod mann_whitney;
 pub mod plan;
+pub mod progress;
 pub mod trigger;
+
+/// Spans in the state cache, as whole milliseconds (`chrono::Duration` has no serde form).
+#[cfg(feature = "snapshot")]
+pub(crate) mod span_serde {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(span: &chrono::Duration, to: S) -> Result<S::Ok, S::Error> {
+        to.serialize_i64(span.num_milliseconds())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(from: D) -> Result<chrono::Duration, D::Error> {
+        i64::deserialize(from).map(chrono::Duration::milliseconds)
+    }
+}

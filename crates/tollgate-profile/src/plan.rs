@@ -21,7 +21,7 @@
 
 use serde::Deserialize;
 use tollgate_domain::rollout::analysis::{Condition, Metric};
-use tollgate_domain::rollout::plan::{Plan, SmokeCheck, Step, Strategy};
+use tollgate_domain::rollout::plan::{Plan, Signals, SmokeCheck, Step, Strategy, Target};
 use tollgate_domain::time::Span;
 
 use crate::convert::Problems;
@@ -42,6 +42,33 @@ struct RawPlan {
     analysis: Vec<RawMetric>,
     #[serde(default)]
     smoke: Vec<RawSmoke>,
+    prometheus: Option<String>,
+    target: Option<RawTarget>,
+    signals: Option<RawSignals>,
+}
+
+/// `kind` chooses the adapter; each kind reads its own keys and refuses the others'.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RawTarget {
+    kind: String,
+    admin: Option<String>,
+    backend: Option<String>,
+    stable: Option<String>,
+    canary: Option<String>,
+    program: Option<Vec<String>>,
+    url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RawSignals {
+    error_rate: Option<String>,
+    p95_latency: Option<String>,
+    latency_slo: Option<f64>,
+    health: Option<String>,
+    integrity: Option<Vec<String>>,
+    interval: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -173,16 +200,112 @@ fn convert(raw: &RawPlan, problems: &mut Problems) -> Option<Plan> {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            if !(s.url.starts_with("http://") || s.url.starts_with("https://")) {
-                problems.at(
-                    &root.key("smoke").index(i).key("url"),
-                    format!("`{}`: expected an http:// or https:// URL", s.url),
-                );
-            }
+            http_url(problems, &root.key("smoke").index(i).key("url"), &s.url);
             SmokeCheck { name: s.name.clone(), url: s.url.clone(), expect_status: s.expect_status }
         })
         .collect();
-    Some(Plan { strategy, analysis, smoke })
+    let target = raw.target.as_ref().and_then(|t| target(problems, t));
+    let signals = raw.signals.as_ref().map_or_else(Signals::default, |s| signals(problems, s));
+    if let Some(url) = &raw.prometheus {
+        http_url(problems, &root.key("prometheus"), url);
+    }
+    Some(Plan { strategy, analysis, smoke, target, prometheus: raw.prometheus.clone(), signals })
+}
+
+const TARGETS: &str = "haproxy, command or webhook";
+
+fn target(problems: &mut Problems, raw: &RawTarget) -> Option<Target> {
+    let path = KeyPath::root().key("target");
+    let need = |problems: &mut Problems, key: &str, value: &Option<String>| -> String {
+        match value {
+            Some(v) if !v.trim().is_empty() => v.clone(),
+            _ => {
+                problems.at(&path.key(key), format!("a `{}` target needs `{key}`", raw.kind));
+                String::new()
+            }
+        }
+    };
+    let stray = |problems: &mut Problems, keys: &[(&str, bool)]| {
+        for (key, given) in keys {
+            if *given {
+                problems.at(&path.key(key), format!("`{key}` is not read by a `{}` target", raw.kind));
+            }
+        }
+    };
+    let haproxy_keys = [
+        ("admin", raw.admin.is_some()),
+        ("backend", raw.backend.is_some()),
+        ("stable", raw.stable.is_some()),
+        ("canary", raw.canary.is_some()),
+    ];
+    match raw.kind.as_str() {
+        "haproxy" => {
+            stray(problems, &[("program", raw.program.is_some()), ("url", raw.url.is_some())]);
+            Some(Target::Haproxy {
+                admin: need(problems, "admin", &raw.admin),
+                backend: need(problems, "backend", &raw.backend),
+                stable: need(problems, "stable", &raw.stable),
+                canary: need(problems, "canary", &raw.canary),
+            })
+        }
+        "command" => {
+            stray(problems, &haproxy_keys);
+            stray(problems, &[("url", raw.url.is_some())]);
+            let program = raw.program.clone().unwrap_or_default();
+            if program.first().is_none_or(|p| p.trim().is_empty()) {
+                problems.at(&path.key("program"), "a `command` target needs `program`: the program and its arguments");
+            }
+            Some(Target::Command { program })
+        }
+        "webhook" => {
+            stray(problems, &haproxy_keys);
+            stray(problems, &[("program", raw.program.is_some())]);
+            let url = need(problems, "url", &raw.url);
+            http_url(problems, &path.key("url"), &url);
+            Some(Target::Webhook { url })
+        }
+        other => {
+            problems.at(&path.key("kind"), format!("unknown target `{other}`; expected {TARGETS}"));
+            None
+        }
+    }
+}
+
+fn signals(problems: &mut Problems, raw: &RawSignals) -> Signals {
+    let path = KeyPath::root().key("signals");
+    for (key, query) in [("error-rate", &raw.error_rate), ("p95-latency", &raw.p95_latency)] {
+        if let Some(q) = query
+            && let Err(e) = promql_parser::parser::parse(q)
+        {
+            problems.at(&path.key(key), format!("not a PromQL query: {}", e.trim()));
+        }
+    }
+    if let Some(url) = &raw.health {
+        http_url(problems, &path.key("health"), url);
+    }
+    if raw.latency_slo.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
+        problems.at(&path.key("latency-slo"), "the SLO's p95 threshold in seconds, above zero");
+    }
+    if raw.integrity.as_ref().is_some_and(|p| p.first().is_none_or(|p| p.trim().is_empty())) {
+        problems.at(&path.key("integrity"), "the data-integrity check: a program and its arguments");
+    }
+    Signals {
+        error_rate: raw.error_rate.clone(),
+        p95_latency: raw.p95_latency.clone(),
+        latency_slo: raw.latency_slo,
+        health: raw.health.clone(),
+        integrity: raw.integrity.clone(),
+        interval: raw
+            .interval
+            .as_deref()
+            .map_or_else(|| Signals::default().interval, |i| fixed(problems, &path.key("interval"), i)),
+    }
+}
+
+fn http_url(problems: &mut Problems, path: &KeyPath, url: &str) {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        problems.at(path, format!("`{url}`: expected an http:// or https:// URL"));
+    }
 }
 
 /// A fixed span (`30s`, `5m`): stages are held in wall-clock time, not business days.
@@ -227,6 +350,7 @@ steps = [
   { weight = 25, hold = "10m" },
   { weight = 100 },
 ]
+prometheus = "http://127.0.0.1:9090"
 
 [[analysis]]
 name = "error-ratio"
@@ -280,7 +404,7 @@ url = "http://127.0.0.1:8080/"
     fn a_query_or_condition_that_does_not_parse_is_refused() {
         let got = refused(&PLAN.replace("[1m]))'", "[1m]'").replace("\"< 0.01\"", "\"under 1%\""));
         assert_eq!(got.len(), 2, "{got:#?}");
-        assert!(got[0].starts_with("plan.toml:10:1: analysis[0].query: not a PromQL query"), "{got:#?}");
+        assert!(got[0].starts_with("plan.toml:11:1: analysis[0].query: not a PromQL query"), "{got:#?}");
         assert!(got[1].contains("analysis[0].condition: `under 1%`: expected a comparison"), "{got:#?}");
     }
 

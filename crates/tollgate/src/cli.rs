@@ -110,6 +110,11 @@ pub enum Cmd {
     /// rehearsal reaches its deadlines without waiting for them.
     #[command(subcommand)]
     Clock(ClockCmd),
+    /// Rollouts Tollgate runs itself (4.4.4, 4.5): a plan's stages, analysis against
+    /// Prometheus, smoke checks and the rollback triggers acted on without approval. The
+    /// executor in `tollgate serve` carries them out.
+    #[command(subcommand)]
+    Rollout(RolloutCmd),
     /// May this artefact be deployed to this environment now? For a pipeline, before it deploys:
     /// exit 0 yes, 3 no, with every reason. The release is the open one of the service whose
     /// current build has the digest. Production needs the release's pre-deployment gate open
@@ -699,6 +704,32 @@ pub enum RiskCmd {
     },
     /// The register, seeded from the procedure at init.
     List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RolloutCmd {
+    /// Start the deployment of a release by a rollout plan: every rule of `release deploy`,
+    /// then the executor shifts traffic stage by stage, promoting only on a passed analysis.
+    Start {
+        id: String,
+        #[arg(long)]
+        env: String,
+        /// The rollout plan (TOML): strategy, stages, analysis, smoke checks, target, signals.
+        #[arg(long, value_hint = clap::ValueHint::FilePath)]
+        plan: PathBuf,
+        /// The signed artefact rolled out (`sha256:...`); needed when the release has several.
+        #[arg(long)]
+        artefact: Option<String>,
+    },
+    /// Where the release's rollout is: stage, weight, the analysis of the stage, what comes next.
+    Status { id: String },
+    /// Resume a paused rollout: its stage's analysis starts again from now.
+    Resume { id: String },
+    /// Read a plan file and say what it does, or every problem with it (field and line).
+    Check {
+        #[arg(value_hint = clap::ValueHint::FilePath)]
+        plan: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -21,6 +21,7 @@ pub mod profile_view;
 mod reads;
 mod remote;
 pub mod report;
+mod rollout_cmd;
 pub mod run;
 pub mod serve;
 mod token_cmd;

@@ -30,6 +30,7 @@ pub(crate) const FROM_STATE: &[&str] = &[
     "check",
     "token list",
     "clock show",
+    "rollout status",
 ];
 
 /// Answers `command` from `state` if it only reads it; otherwise gives it back, for the
@@ -48,6 +49,7 @@ pub(crate) fn answer(ctx: &Ctx, state: &State, command: Cmd) -> Result<Result<()
         Cmd::Check { service, artefact, env } => check(ctx, state, &service, &artefact, &env),
         Cmd::Token(TokenCmd::List { person }) => token_list(ctx, state, person.as_deref()),
         Cmd::Clock(ClockCmd::Show) => crate::clock_cmd::show(ctx, state),
+        Cmd::Rollout(RolloutCmd::Status { id }) => crate::rollout_cmd::status(ctx, state, &id),
         other => return Err(other),
     })
 }

@@ -491,6 +491,7 @@ fn execute_command(ctx: &Ctx, command: Cmd) -> Result<(), Failure> {
         Cmd::Audit(cmd) => audit::run(&ctx.db, ctx.json, cmd),
         // Needs no store: it only reads the key.
         Cmd::Artefact(ArtefactCmd::Fingerprint { key }) => crate::evidence_cmd::fingerprint_only(ctx, &key),
+        Cmd::Rollout(RolloutCmd::Check { plan }) => crate::rollout_cmd::check(ctx, &plan),
         Cmd::Check { ref artefact, .. } if artefact_digest(artefact).is_err() => {
             // The question is checked before any store is read.
             artefact_digest(artefact).map(drop)
@@ -589,6 +590,7 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
         },
         Cmd::Release(cmd) => release(ctx, app, cmd)?,
         Cmd::Token(cmd) => crate::token_cmd::run(ctx, app, cmd)?,
+        Cmd::Rollout(cmd) => crate::rollout_cmd::run(ctx, app, cmd)?,
         Cmd::Emergency(EmergencyCmd::Create { service, version, title, incident, touches }) => {
             let new = NewRelease {
                 service,

@@ -10,6 +10,7 @@ use chrono::Duration;
 
 /// How a measured value is compared with the threshold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub enum Comparison {
     Below,
     AtMost,
@@ -19,6 +20,7 @@ pub enum Comparison {
 
 /// A metric's success condition: `< 0.01`, `<= 0.3`, `> 0.99`, `>= 100`.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Condition {
     pub comparison: Comparison,
     pub threshold: f64,
@@ -71,11 +73,13 @@ impl std::str::FromStr for Condition {
 
 /// One metric of an analysis.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Metric {
     pub name: String,
     /// The PromQL query; its result must be a single number.
     pub query: String,
     pub condition: Condition,
+    #[cfg_attr(feature = "snapshot", serde(with = "crate::rollout::span_serde"))]
     pub interval: Duration,
     /// Measurements failing the condition that are tolerated; one more fails the analysis.
     pub failure_limit: u32,
@@ -88,13 +92,26 @@ pub struct Metric {
 }
 
 /// What one measurement gave.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub enum Measured {
     Value(f64),
     /// The query answered with no series, or with more than one (not a single number).
     NoData(String),
     /// The query could not be asked or was refused.
     Error(String),
+}
+
+/// Two records of a measurement are the same when they hold the same value bit for bit: a
+/// recorded NaN equals itself (it is the same record), unlike NaN in arithmetic.
+impl PartialEq for Measured {
+    fn eq(&self, other: &Measured) -> bool {
+        match (self, other) {
+            (Measured::Value(a), Measured::Value(b)) => a.to_bits() == b.to_bits(),
+            (Measured::NoData(a), Measured::NoData(b)) | (Measured::Error(a), Measured::Error(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 /// A measurement judged against its metric.

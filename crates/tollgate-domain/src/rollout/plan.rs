@@ -9,14 +9,17 @@ use super::analysis::Metric;
 /// One stage: the share of traffic (or of instances, or of users) on the new version, held
 /// for `hold` while the analysis measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Step {
     /// Percent; a plan's `problems` refuse anything outside 1 to 100.
     pub weight: u32,
+    #[cfg_attr(feature = "snapshot", serde(with = "crate::rollout::span_serde"))]
     pub hold: Duration,
 }
 
 /// The rollout strategies of QMS-DEV-PRO-004 4.4.4.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub enum Strategy {
     /// "Route a defined percentage of traffic (e.g. 5%, then 25%, then 100%) with a hold period
     /// and metric check at each stage."
@@ -24,7 +27,10 @@ pub enum Strategy {
     /// "Route traffic to new environment after smoke tests pass; keep old environment warm for
     /// the stabilisation window": the analysis runs on the new environment for `pre_promotion`
     /// before the switch, and again after it.
-    BlueGreen { pre_promotion: Duration },
+    BlueGreen {
+        #[cfg_attr(feature = "snapshot", serde(with = "crate::rollout::span_serde"))]
+        pre_promotion: Duration,
+    },
     /// "Update instances in batches; confirm health of each batch before proceeding": each
     /// step's weight is the share of instances updated so far.
     Rolling { batches: Vec<Step> },
@@ -71,6 +77,7 @@ impl Strategy {
 /// An HTTP check of a critical path, run after every stage (4.4.4: "smoke tests must cover all
 /// critical user-facing paths").
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct SmokeCheck {
     pub name: String,
     pub url: String,
@@ -78,11 +85,78 @@ pub struct SmokeCheck {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Plan {
     pub strategy: Strategy,
     pub analysis: Vec<Metric>,
     pub smoke: Vec<SmokeCheck>,
+    /// Where the executor sets the new version's share; a plan without one can be checked
+    /// but not run.
+    pub target: Option<Target>,
+    /// The Prometheus the analysis and the signals are queried from.
+    pub prometheus: Option<String>,
+    /// What the rollback triggers of 4.5 read of this service.
+    pub signals: Signals,
 }
+
+/// Where the share of the new version is set: the adapters of `tollgate-rollout`, chosen per
+/// service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
+pub enum Target {
+    /// HAProxy's runtime API on `admin` (`host:port` or a socket path): `canary`'s weight in
+    /// `backend` is the new version's share, `stable`'s the rest.
+    Haproxy { admin: String, backend: String, stable: String, canary: String },
+    /// A program run with the weight, the artefact digests and the environment in its
+    /// environment (kubectl, Argo, Nomad, a script); exit 0 means the share is in place.
+    Command { program: Vec<String> },
+    /// An HTTP endpoint sent each shift as JSON; a 2xx answer means the share is in place.
+    Webhook { url: String },
+}
+
+impl Target {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::Haproxy { .. } => "haproxy",
+            Target::Command { .. } => "command",
+            Target::Webhook { .. } => "webhook",
+        }
+    }
+}
+
+/// The service's signals the rollback triggers of 4.5 are judged on, measured every
+/// `interval` from before the first shift (the baseline) to the end of the rollout.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
+pub struct Signals {
+    /// PromQL giving the service's error rate as a ratio.
+    pub error_rate: Option<String>,
+    /// PromQL giving the service's p95 latency in seconds, and the SLO's threshold for it.
+    pub p95_latency: Option<String>,
+    pub latency_slo: Option<f64>,
+    /// The health endpoint: anything but 200 is a failed check.
+    pub health: Option<String>,
+    /// The data-integrity check after a migration: a program, exit 0 passes.
+    pub integrity: Option<Vec<String>>,
+    #[cfg_attr(feature = "snapshot", serde(with = "crate::rollout::span_serde"))]
+    pub interval: Duration,
+}
+
+impl Default for Signals {
+    fn default() -> Signals {
+        Signals {
+            error_rate: None,
+            p95_latency: None,
+            latency_slo: None,
+            health: None,
+            integrity: None,
+            interval: Duration::seconds(10),
+        }
+    }
+}
+
+/// The signal names a measurement record uses (a plan's own metrics may not take them).
+pub const SIGNALS: [&str; 4] = ["error-rate", "p95-latency", "health", "integrity"];
 
 /// A problem with a plan: the field (a path like `steps[1].weight`) and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,6 +230,25 @@ impl Plan {
                 }
             }
         }
+        for (m, metric) in self.analysis.iter().enumerate() {
+            if SIGNALS.contains(&metric.name.as_str()) {
+                at(format!("analysis[{m}].name"), format!("`{}` names a trigger signal; choose another", metric.name));
+            }
+        }
+        let queried =
+            !self.analysis.is_empty() || self.signals.error_rate.is_some() || self.signals.p95_latency.is_some();
+        if queried && self.prometheus.is_none() {
+            at("prometheus".into(), "the analysis and the signals are queried from Prometheus: give its URL".into());
+        }
+        if self.signals.p95_latency.is_some() && self.signals.latency_slo.is_none() {
+            at(
+                "signals.latency-slo".into(),
+                "p95 latency is judged against the SLO: give its threshold in seconds".into(),
+            );
+        }
+        if self.signals.interval <= Duration::zero() {
+            at("signals.interval".into(), "must be longer than zero".into());
+        }
         if self.analysis.is_empty() && !matches!(self.strategy, Strategy::Direct) {
             at("analysis".into(), "a staged rollout needs at least one metric to check at each stage".into());
         }
@@ -197,7 +290,14 @@ mod tests {
     }
 
     fn canary(steps: Vec<Step>) -> Plan {
-        Plan { strategy: Strategy::Canary { steps }, analysis: vec![metric(60, 3)], smoke: vec![] }
+        Plan {
+            strategy: Strategy::Canary { steps },
+            analysis: vec![metric(60, 3)],
+            smoke: vec![],
+            target: None,
+            prometheus: Some("http://127.0.0.1:9090".into()),
+            signals: Signals::default(),
+        }
     }
 
     fn fields(plan: &Plan) -> Vec<String> {
@@ -244,7 +344,7 @@ mod tests {
     fn a_staged_rollout_checks_something_a_direct_one_need_not() {
         let plan = Plan { analysis: vec![], ..canary(vec![step(100, 0)]) };
         assert_eq!(fields(&plan), ["analysis"]);
-        let direct = Plan { strategy: Strategy::Direct, analysis: vec![], smoke: vec![] };
+        let direct = Plan { strategy: Strategy::Direct, analysis: vec![], prometheus: None, ..canary(vec![]) };
         assert_eq!(direct.problems(), vec![]);
         assert_eq!(direct.strategy.steps(), vec![step(100, 0)]);
     }

@@ -91,6 +91,20 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// This crate's fixture binary: cargo names it to this crate's tests; another crate's tests
+/// (the executor's, in `tollgate`) find it beside their own executable's directory, where
+/// `cargo test --workspace` builds every binary.
+fn fixture_binary() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_tollgate-fixture-service") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let built = exe.parent().and_then(Path::parent).map(|dir| dir.join("tollgate-fixture-service"));
+    built.filter(|p| p.is_file()).unwrap_or_else(|| {
+        panic!("tollgate-fixture-service is not built beside {}: run `cargo build -p tollgate-rollout` (cargo test --workspace builds it)", exe.display())
+    })
+}
+
 /// `tollgate-fixture-service`, one version.
 pub struct Fixture {
     child: Child,
@@ -105,7 +119,7 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn start(version: u32, fail_after: Option<u64>) -> Fixture {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate-fixture-service"));
+        let mut command = Command::new(fixture_binary());
         command.args(["--listen", "127.0.0.1:0", "--version", &version.to_string(), "--exit-on-eof"]);
         if let Some(n) = fail_after {
             command.args(["--fail-after", &n.to_string()]);

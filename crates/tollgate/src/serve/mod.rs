@@ -11,6 +11,7 @@ mod auth;
 mod cache;
 mod commit;
 pub mod decode;
+mod executor;
 mod github;
 mod metrics;
 pub mod openapi;
@@ -95,6 +96,9 @@ pub fn run(db: &Path, key: Option<&Path>, args: ServeArgs) -> Result<(), Failure
         github: args.github.as_deref().map(github::GitHub::load).transpose()?,
         metrics,
     });
+    // Rollouts run on their own thread, from the log: one the server was running when it
+    // stopped (or was killed) resumes here from its last recorded step.
+    let executor = executor::Executor::start(Arc::clone(&server), Arc::new(tollgate_app::SystemClock));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -111,6 +115,7 @@ pub fn run(db: &Path, key: Option<&Path>, args: ServeArgs) -> Result<(), Failure
         let router = api::router(server, args.max_body_mib << 20, REQUEST_TIMEOUT);
         axum::serve(listener, router).with_graceful_shutdown(stop).await.map_err(|e| error(format!("serving: {e}")))?;
         tracing::info!("stopped; in-flight requests finished");
+        executor.stop();
         state_cache.stopped(&mut shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         if let Some(publisher) = publishing {
             publisher.finish();

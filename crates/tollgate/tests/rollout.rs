@@ -1,0 +1,392 @@
+//! The rollout executor of `tollgate serve`, against real components: Debian's prometheus
+//! (scraping every second) and haproxy (the target, over its admin socket), and the fixture
+//! service (version 1 healthy; version 2 healthy, or failing after it has taken some traffic),
+//! under steady load through haproxy. Each test prints the figures it measured.
+//!
+//! These tests wait on the real clock, as Prometheus and haproxy run on it: each wait is for a
+//! state of the store (polled) bounded far above what it needs, and no assertion is about how
+//! long anything took. The figures are printed, not asserted.
+
+#[path = "../../tollgate-rollout/tests/support/mod.rs"]
+mod components;
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DurationRound, Utc};
+use components::{Fixture, Haproxy, Prometheus, binary};
+use serde_json::Value;
+use support::Tg;
+use tollgate_app::App;
+use tollgate_domain::playbook::{self, Runner};
+use tollgate_domain::policy::Opens;
+use tollgate_domain::recording::Timing;
+use tollgate_domain::release::ReleaseId;
+use tollgate_domain::rollout::progress::RolloutFact;
+use tollgate_domain::{Command, Event, Rejection, State, Timestamp};
+use tollgate_ledger::{Ledger, SqliteLedger};
+
+/// The default procedure, trusting the key the playbook's simulated CI signs with.
+const PROFILE: &str = r#"
+[profile]
+id = "rollout-org"
+version = "1.0"
+title = "Release Management Process Procedure (rollout tests)"
+document = "QMS-DEV-PRO-004"
+extends = "qms-dev-pro-004"
+
+[artefacts]
+trusted-keys = ["sha256:0707070707070707070707070707070707070707070707070707070707070707"]
+builders = [{ id = "https://ci.example.com/demo-runner", keys = ["sha256:0707070707070707070707070707070707070707070707070707070707070707"] }]
+"#;
+
+const PEOPLE: &[(&str, &str)] = &[
+    ("rita", "release-manager"),
+    ("dora", "deputy-release-manager"),
+    ("dev", "devops-engineer"),
+    ("eli", "engineering-lead"),
+    ("quinn", "qa-lead"),
+    ("sam", "security-engineer"),
+    ("omar", "sre"),
+    ("pat", "product-owner"),
+    ("cab1", "cab-member"),
+    ("cab2", "cab-member"),
+    ("pla", "platform-lead"),
+    ("eve", "executive"),
+];
+
+/// The bound on every wait: far above what any step needs.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// Records the playbook's commands in a store at the simulated time, a second per command.
+struct Walk {
+    app: App<SqliteLedger>,
+    now: Timestamp,
+}
+
+impl Runner for Walk {
+    fn state(&self) -> &State {
+        self.app.state()
+    }
+
+    fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    fn wait_until(&mut self, t: Timestamp) {
+        self.now = self.now.max(t);
+    }
+
+    fn run(&mut self, actor: &str, command: Command) -> Result<Vec<Event>, Rejection> {
+        let recorded = self.app.execute_at(actor, &Timing::on_time(self.now), &command);
+        self.now += chrono::Duration::seconds(1);
+        recorded.map(|r| r.facts.into_iter().map(|f| f.event).collect()).map_err(|e| Rejection::invalid(e.to_string()))
+    }
+}
+
+/// A store holding a minor release of `payments` whose deployment gate is open but for nobody
+/// having started it: approved, tested, signed, the go decision taken by rita. Its window is
+/// open now; the walk ran in the weeks before.
+fn ready_release(tg: &Tg) -> ReleaseId {
+    let app = App::create(&tg.db).unwrap();
+    let now = Utc::now().duration_trunc(chrono::Duration::minutes(1)).unwrap();
+    let mut walk = Walk { app, now: now - chrono::Duration::weeks(3) - chrono::Duration::hours(1) };
+    let mut profile = tollgate_profile::load("rollout-org.toml", PROFILE).unwrap();
+    profile.reason = "rollout tests".into();
+    let people: Vec<(&str, &[&str])> = PEOPLE.iter().map(|(name, role)| (*name, std::slice::from_ref(role))).collect();
+    for (actor, command) in playbook::staffing(Arc::new(profile), &people) {
+        walk.run(&actor, command).unwrap();
+    }
+    let id = playbook::create(&mut walk, "payments", "3.1.0", "minor", chrono::Duration::weeks(3)).unwrap();
+    playbook::walk_to(&mut walk, id, tollgate_domain::lifecycle::Phase::Deployment).unwrap();
+    playbook::open_gate(&mut walk, id, Opens::Deploy, &["go-decision"]).unwrap();
+    walk.run("rita", Command::Go { release: id }).unwrap();
+    assert!(walk.now < Utc::now(), "the walk ran into the present");
+    id
+}
+
+/// Steady load through haproxy's frontend until dropped: about 100 requests a second.
+struct Load {
+    running: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(url: &str) -> Load {
+        let (running, sent) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicU64::new(0)));
+        let (r, s, url) = (Arc::clone(&running), Arc::clone(&sent), url.to_owned());
+        let thread = std::thread::spawn(move || {
+            let agent = components::agent();
+            while r.load(Ordering::Relaxed) {
+                let _ = agent.get(&url).call();
+                s.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        Load { running, sent, thread: Some(thread) }
+    }
+}
+
+impl Load {
+    /// Stops the load; the requests it sent.
+    fn stop(world: &mut World) -> u64 {
+        let load = world.load.take().expect("running");
+        let sent = load.sent.load(Ordering::Relaxed);
+        drop(load);
+        sent
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.running.store(false, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Everything a rollout test runs against.
+struct World {
+    _v1: Fixture,
+    _v2: Fixture,
+    _prometheus: Prometheus,
+    haproxy: Haproxy,
+    prometheus_url: String,
+    load: Option<Load>,
+}
+
+fn world(test: &str, v2_fails_after: Option<u64>) -> Option<World> {
+    let (prometheus, haproxy) = (binary("prometheus", test)?, binary("haproxy", test)?);
+    let (v1, v2) = (Fixture::start(1, None), Fixture::start(2, v2_fails_after));
+    let prom = Prometheus::start(&prometheus, &[&v1, &v2]);
+    let lb = Haproxy::start(&haproxy, &v1, &v2);
+    // Before the rollout all traffic is on version 1, as in production before a deployment;
+    // version 2 has answered a few requests (its series exist in Prometheus).
+    lb.runtime().set_weight("app", "canary", 0).unwrap();
+    components::count_version(&v2.url, 5, 2);
+    v2.wait_scraped(5);
+    let prometheus_url = prom.url.clone();
+    let load = Some(Load::start(&lb.url));
+    Some(World { _v1: v1, _v2: v2, _prometheus: prom, haproxy: lb, prometheus_url, load })
+}
+
+/// A canary through 5, 25 and 100 percent, each held 3 s, judged every second on version 2's
+/// error ratio; `query` replaces that ratio (a metric that does not exist, for no data).
+fn plan(world: &World, query: Option<&str>) -> String {
+    let ratio = r#"sum(rate(http_requests_total{version="2",code="500"}[3s])) / sum(rate(http_requests_total{version="2"}[3s]))"#;
+    let query = query.unwrap_or(ratio);
+    format!(
+        r#"strategy = "canary"
+steps = [{{ weight = 5, hold = "3s" }}, {{ weight = 25, hold = "3s" }}, {{ weight = 100, hold = "3s" }}]
+prometheus = "{prometheus}"
+
+[target]
+kind = "haproxy"
+admin = "{socket}"
+backend = "app"
+stable = "stable"
+canary = "canary"
+
+[signals]
+health = "{frontend}/healthz"
+interval = "1s"
+
+[[analysis]]
+name = "error-ratio"
+query = '{query}'
+condition = "< 0.01"
+interval = "1s"
+min-samples = 2
+inconclusive-limit = 3
+
+[[smoke]]
+name = "home"
+url = "{frontend}/"
+"#,
+        prometheus = world.prometheus_url,
+        socket = world.haproxy.socket.display(),
+        frontend = world.haproxy.url,
+    )
+}
+
+fn start(tg: &Tg, id: ReleaseId, plan: &str) {
+    let file = tg.path("canary.toml");
+    std::fs::write(&file, plan).unwrap();
+    let out =
+        tg.ok("dev", &["rollout", "start", &id.to_string(), "--env", "production", "--plan", file.to_str().unwrap()]);
+    assert!(out.contains("rollout to production started (canary 5% (3s) → 25% (3s) → 100% (3s))"), "{out}");
+}
+
+fn status(tg: &Tg, id: ReleaseId) -> Value {
+    tg.json("dev", &["rollout", "status", &id.to_string()])
+}
+
+/// Polls the rollout's status until `done` says so; the status then.
+fn wait_for(tg: &Tg, id: ReleaseId, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let now = status(tg, id);
+        if done(&now) {
+            return now;
+        }
+        assert!(started.elapsed() < PATIENCE, "the rollout never got to {what}: {now:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Every fact of the store, in log order.
+fn facts(tg: &Tg) -> Vec<tollgate_domain::Fact> {
+    let ledger = SqliteLedger::open_for_audit(&tg.db, None).unwrap();
+    let mut all = Vec::new();
+    ledger
+        .scan(0, &mut |record| {
+            all.push(tollgate_app::codec::decode(&record.payload).unwrap().fact);
+            Ok(())
+        })
+        .unwrap();
+    all
+}
+
+fn rollout_facts(tg: &Tg) -> Vec<(Timestamp, RolloutFact)> {
+    facts(tg)
+        .into_iter()
+        .filter_map(|f| match f.event {
+            Event::Rollout { fact, .. } => Some((f.at, fact)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn canary_weight(world: &World) -> u16 {
+    world.haproxy.runtime().weight("app", "canary").unwrap().current
+}
+
+#[test]
+fn a_healthy_version_2_is_promoted_through_5_25_100_and_resumes_after_kill_9() {
+    let test = "a_healthy_version_2_is_promoted_through_5_25_100_and_resumes_after_kill_9";
+    let Some(mut world) = world(test, None) else { return };
+    let tg = Tg::new();
+    let id = ready_release(&tg);
+    tg.serve("rita");
+    let began = Instant::now();
+    start(&tg, id, &plan(&world, None));
+
+    // When the server is killed -9 once the first stage has passed
+    wait_for(&tg, id, "stage 1", |s| s["stage"] == 1);
+    let pid = tg.remote.lock().unwrap().as_ref().unwrap().pid();
+    assert!(std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+    drop(tg.remote.lock().unwrap().take());
+    // and started again
+    tg.serve("rita");
+
+    // Then the rollout resumes where the log says it was and completes
+    let done = wait_for(&tg, id, "completion", |s| s["state"] == "completed");
+    let took = began.elapsed();
+    assert_eq!(done["stages_passed"], 3, "{done:#}");
+    assert_eq!(canary_weight(&world), 256, "all traffic on version 2");
+    // with every stage shifted and promoted exactly once
+    let steps = rollout_facts(&tg);
+    let count = |f: &dyn Fn(&RolloutFact) -> bool| steps.iter().filter(|(_, s)| f(s)).count();
+    for stage in 0..3 {
+        assert_eq!(count(&|s| matches!(s, RolloutFact::Shifted { stage: n, .. } if *n == stage)), 1, "stage {stage}");
+        assert_eq!(count(&|s| *s == RolloutFact::StagePassed { stage }), 1, "stage {stage}");
+    }
+    assert_eq!(count(&|s| *s == RolloutFact::Completed), 1);
+    // and the deployment recorded as finished, successfully, by the person who started it
+    let finished: Vec<_> = facts(&tg)
+        .into_iter()
+        .filter(|f| matches!(f.event, Event::DeploymentFinished { success: true, .. }))
+        .map(|f| f.actor)
+        .collect();
+    assert_eq!(finished, ["dev"]);
+    let measured = count(&|s| matches!(s, RolloutFact::Measured(_)));
+    let sent = Load::stop(&mut world);
+    eprintln!(
+        "FIGURE healthy canary 5/25/100 (3 s holds, 1 s analysis) promoted in {:.1} s with a kill -9 and restart after stage 0; {measured} measurements recorded; {sent} requests of steady load through haproxy",
+        took.as_secs_f64()
+    );
+}
+
+#[test]
+fn a_failing_version_2_is_rolled_back_to_version_1_without_approval() {
+    let test = "a_failing_version_2_is_rolled_back_to_version_1_without_approval";
+    // Version 2 fails once it has answered 20 requests: 15 after the 5 before the rollout, at 5% of 100 a second.
+    let Some(mut world) = world(test, Some(20)) else { return };
+    let tg = Tg::new();
+    let id = ready_release(&tg);
+    tg.serve("rita");
+    start(&tg, id, &plan(&world, None));
+
+    let done = wait_for(&tg, id, "the end of the rollback", |s| s["state"] == "rolled back");
+    assert_eq!(canary_weight(&world), 0, "all traffic back on version 1");
+    assert!(done["stages_passed"].as_u64().unwrap() < 3, "{done:#}");
+    let sent = Load::stop(&mut world);
+
+    // The rollback was decided by the executor for the deployer, no approval, and timed.
+    let all = facts(&tg);
+    let started = all.iter().find(|f| matches!(f.event, Event::RollbackStarted { .. })).expect("a rollback");
+    let Event::RollbackStarted { reason, .. } = &started.event else { unreachable!() };
+    // The analysis saw the errors, or a smoke check met version 2 failing first.
+    assert!(reason.starts_with("automatic: "), "{reason}");
+    assert!(reason.contains("error-ratio") || reason.contains("smoke check"), "{reason}");
+    assert_eq!(started.actor, "dev");
+    let seconds = all.iter().find_map(|f| match f.event {
+        Event::RollbackCompleted { seconds, .. } => Some(seconds),
+        _ => None,
+    });
+    assert!(seconds.is_some(), "the rollback completed");
+    // No rollback over 15 minutes, so no non-conformance for it.
+    assert!(!all.iter().any(|f| matches!(&f.event, Event::NcRaised(nc) if nc.subject.contains("rollback"))));
+
+    // Figures: from the first measurement that saw the fault to all traffic on version 1.
+    let steps = rollout_facts(&tg);
+    let seen = steps
+        .iter()
+        .find_map(|(_, s)| match s {
+            RolloutFact::Measured(m)
+                if m.name == "error-ratio"
+                    && matches!(m.measured, tollgate_domain::rollout::analysis::Measured::Value(v) if v >= 0.01) =>
+            {
+                Some(m.at)
+            }
+            _ => None,
+        })
+        .expect("a failing measurement");
+    let restored = steps.iter().find(|(_, s)| *s == RolloutFact::TrafficRestored).expect("traffic restored").0;
+    let confirmed = all.iter().find(|f| matches!(f.event, Event::RollbackCompleted { .. })).unwrap().at;
+    eprintln!(
+        "FIGURE fault visible in Prometheus (first failing measurement) -> 100% on version 1: {} ms; -> version 1 confirmed healthy (rollback complete): {} ms (target < 10 s; the procedure allows 15 min); the fault reached Prometheus at most one 1 s measurement interval before it was measured; {sent} requests of steady load",
+        (restored - seen).num_milliseconds(),
+        (confirmed - seen).num_milliseconds()
+    );
+}
+
+#[test]
+fn a_rollout_whose_metric_returns_no_data_never_promotes() {
+    let test = "a_rollout_whose_metric_returns_no_data_never_promotes";
+    let Some(mut world) = world(test, None) else { return };
+    let tg = Tg::new();
+    let id = ready_release(&tg);
+    tg.serve("rita");
+    start(&tg, id, &plan(&world, Some("sum(rate(no_such_metric_total[3s]))")));
+
+    // Then the analysis is inconclusive and the rollout holds at its first stage, paused.
+    let paused = wait_for(&tg, id, "a pause", |s| s["state"] == "paused");
+    assert_eq!((paused["stage"].as_u64(), paused["weight"].as_u64()), (Some(0), Some(5)), "{paused:#}");
+    assert_eq!(paused["stages_passed"], 0);
+    assert!(paused["next"].as_str().unwrap().starts_with("paused: error-ratio: "), "{paused:#}");
+    assert_eq!(canary_weight(&world), 13, "5% of haproxy's 256");
+    // and the deployment is not finished: no promotion, no completion.
+    let steps = rollout_facts(&tg);
+    assert!(!steps.iter().any(|(_, s)| matches!(s, RolloutFact::StagePassed { .. } | RolloutFact::Completed)));
+    assert!(!facts(&tg).iter().any(|f| matches!(f.event, Event::DeploymentFinished { .. })));
+    let sent = Load::stop(&mut world);
+    eprintln!(
+        "FIGURE a metric with no data: paused at stage 0 (5%) after {} measurement(s), never promoted; {sent} requests of steady load",
+        steps.iter().filter(|(_, s)| matches!(s, RolloutFact::Measured(m) if m.name == "error-ratio")).count()
+    );
+}
