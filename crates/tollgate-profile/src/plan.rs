@@ -420,4 +420,48 @@ url = "http://127.0.0.1:8080/"
         let got = refused(&PLAN.replace("hold = \"5m\"", "hold = \"1 business day\""));
         assert!(got[0].contains("steps[0].hold: `1 business day`: a fixed span"), "{got:#?}");
     }
+
+    #[test]
+    fn a_target_reads_by_its_kind_and_refuses_keys_it_does_not_take() {
+        let with = |target: &str| format!("{PLAN}\n[target]\n{target}\n");
+        let plan = load_plan(
+            "plan.toml",
+            &with(
+                "kind = \"haproxy\"\nadmin = \"127.0.0.1:9999\"\nbackend = \"app\"\nstable = \"v1\"\ncanary = \"v2\"",
+            ),
+        )
+        .unwrap();
+        assert_eq!(plan.target.as_ref().map(Target::kind), Some("haproxy"));
+        let got = refused(&with("kind = \"haproxy\"\nbackend = \"app\"\nurl = \"http://x/\""));
+        assert!(got.iter().any(|e| e.contains("target.admin: a `haproxy` target needs `admin`")), "{got:#?}");
+        assert!(got.iter().any(|e| e.contains("target.url: `url` is not read by a `haproxy` target")), "{got:#?}");
+        let got = refused(&with("kind = \"argo\""));
+        assert!(
+            got[0].ends_with("target.kind: unknown target `argo`; expected haproxy, command or webhook"),
+            "{got:#?}"
+        );
+        let got = refused(&with("kind = \"command\"\nprogram = []"));
+        assert!(got[0].contains("target.program: a `command` target needs `program`"), "{got:#?}");
+    }
+
+    #[test]
+    fn signals_are_checked_as_queries_urls_and_an_slo() {
+        let with = |signals: &str| format!("{PLAN}\n[signals]\n{signals}\n");
+        let plan =
+            load_plan("plan.toml", &with("error-rate = 'sum(rate(errors_total[1m]))'\ninterval = \"5s\"")).unwrap();
+        assert_eq!(plan.signals.interval, chrono::Duration::seconds(5));
+        let got = refused(&with("p95-latency = 'histogram_quantile(0.95, x'\nhealth = \"shop/healthz\""));
+        assert!(got.iter().any(|e| e.contains("signals.p95-latency: not a PromQL query")), "{got:#?}");
+        assert!(got.iter().any(|e| e.contains("signals.health: `shop/healthz`: expected an http")), "{got:#?}");
+        assert!(
+            got.iter().any(|e| e.contains("signals.latency-slo: p95 latency is judged against the SLO")),
+            "{got:#?}"
+        );
+    }
+
+    #[test]
+    fn an_analysis_without_prometheus_is_refused() {
+        let got = refused(&PLAN.replace("prometheus = \"http://127.0.0.1:9090\"\n", ""));
+        assert!(got[0].contains("prometheus: the analysis and the signals are queried from Prometheus"), "{got:#?}");
+    }
 }

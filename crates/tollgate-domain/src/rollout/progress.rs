@@ -308,15 +308,18 @@ impl Rollout {
         if let Some(why) = self.fired(triggers) {
             return Err(format!("a rollback trigger fired: {why}"));
         }
+        let verdict = self.verdict(now);
+        if let Verdict::Failed(why) | Verdict::Inconclusive(why) = verdict {
+            return Err(why);
+        }
         match self.smoke_outcome(stage) {
             None => return Err(format!("the smoke checks of stage {} have not all run", stage.index)),
             Some(Err(why)) => return Err(why),
             Some(Ok(())) => {}
         }
-        match self.verdict(now) {
+        match verdict {
             Verdict::Passed => Ok(stage.index),
-            Verdict::Running => Err(format!("stage {}'s analysis is still measuring", stage.index)),
-            Verdict::Failed(why) | Verdict::Inconclusive(why) => Err(why),
+            _ => Err(format!("stage {}'s analysis is still measuring", stage.index)),
         }
     }
 
@@ -425,5 +428,248 @@ fn said(measured: &Measured) -> String {
     match measured {
         Measured::Value(v) => format!("exit status {v}"),
         Measured::NoData(why) | Measured::Error(why) => why.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::rollout::analysis::Metric;
+    use crate::rollout::plan::{Signals, SmokeCheck, Strategy};
+    use crate::rollout::trigger::Rule;
+
+    fn t(seconds: i64) -> Timestamp {
+        chrono::Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap() + Duration::seconds(seconds)
+    }
+
+    fn error_ratio() -> Metric {
+        Metric {
+            name: "error-ratio".into(),
+            query: "ratio".into(),
+            condition: "< 0.01".parse().unwrap(),
+            interval: Duration::seconds(10),
+            failure_limit: 0,
+            inconclusive_limit: 0,
+            error_limit: 0,
+            min_samples: 3,
+        }
+    }
+
+    /// A canary 5% → 100%, each stage held a minute, with the error ratio, a smoke check and
+    /// the error-rate and health signals.
+    fn rollout() -> Rollout {
+        let plan = Plan {
+            strategy: Strategy::Canary {
+                steps: vec![
+                    Step { weight: 5, hold: Duration::minutes(1) },
+                    Step { weight: 100, hold: Duration::minutes(1) },
+                ],
+            },
+            analysis: vec![error_ratio()],
+            smoke: vec![SmokeCheck { name: "home".into(), url: "http://shop/".into(), expect_status: 200 }],
+            target: None,
+            prometheus: Some("http://prometheus:9090".into()),
+            signals: Signals {
+                error_rate: Some("rate".into()),
+                health: Some("http://shop/healthz".into()),
+                ..Signals::default()
+            },
+        };
+        let plan = Arc::new(RolloutPlan { name: "p".into(), sha256: String::new(), text: String::new(), plan });
+        Rollout {
+            plan,
+            environment: "production".into(),
+            artefact: Digest::from_sha256([1; 32]),
+            previous: Some(Digest::from_sha256([2; 32])),
+            started: Stamped { value: (), by: "dev".into(), at: t(0) },
+            stages: Vec::new(),
+            measurements: Vec::new(),
+            smoke: Vec::new(),
+            paused: None,
+            completed: None,
+            restored: None,
+        }
+    }
+
+    fn measure(r: &mut Rollout, stage: Option<u32>, name: &str, at: i64, measured: Measured) {
+        r.measurements.push(Measurement { stage, name: name.into(), query: "q".into(), at: t(at), measured });
+    }
+
+    fn shifted(r: &mut Rollout, index: u32, weight: u32, at: i64) {
+        r.stages.push(Stage { index, weight, shifted: t(at), since: t(at), passed: None });
+    }
+
+    fn smoked(r: &mut Rollout, stage: u32, passed: bool) {
+        let detail = if passed { "answered 200" } else { "answered 500, expected 200" }.into();
+        r.smoke.push(SmokeRecord {
+            stage,
+            name: "home".into(),
+            url: "http://shop/".into(),
+            status: None,
+            passed,
+            detail,
+        });
+    }
+
+    fn error_rate_trigger() -> Vec<Trigger> {
+        vec![Trigger {
+            id: "error-rate".into(),
+            says: "Error rate exceeds the pre-deployment baseline by more than 10% sustained for 5 minutes".into(),
+            rule: Rule::ErrorRateOverBaseline { more_than: 0.10, sustained: Duration::minutes(5) },
+        }]
+    }
+
+    /// Stage 0 shifted at 10 s, its smoke check passed, the baseline taken and `ratios` measured
+    /// every 10 s from 10 s.
+    fn at_stage_0(ratios: &[Measured]) -> Rollout {
+        let mut r = rollout();
+        measure(&mut r, None, "error-rate", 5, Measured::Value(0.02));
+        shifted(&mut r, 0, 5, 10);
+        smoked(&mut r, 0, true);
+        for (i, m) in ratios.iter().enumerate() {
+            let at = 10 + 10 * i as i64;
+            measure(&mut r, Some(0), "error-ratio", at, m.clone());
+            measure(&mut r, Some(0), "error-rate", at, Measured::Value(0.02));
+            measure(&mut r, Some(0), "health", at, Measured::Value(200.0));
+        }
+        r
+    }
+
+    #[test]
+    fn the_baseline_is_measured_before_any_traffic_moves_then_the_first_stage() {
+        // Given a rollout just started
+        let mut r = rollout();
+        // Then the baseline comes first
+        assert_eq!(next(&r, None, &[], t(1)), Next::Baseline);
+        // and once measured, the first stage at its weight
+        measure(&mut r, None, "error-rate", 1, Measured::Value(0.02));
+        assert_eq!(next(&r, None, &[], t(2)), Next::Shift { stage: 0, weight: 5 });
+        // and once shifted, its smoke checks
+        shifted(&mut r, 0, 5, 3);
+        assert_eq!(next(&r, None, &[], t(3)), Next::Smoke { stage: 0 });
+    }
+
+    #[test]
+    fn a_stage_passes_only_after_its_hold_with_enough_passing_measurements() {
+        let passing = [Measured::Value(0.001), Measured::Value(0.002), Measured::Value(0.0)];
+        let r = at_stage_0(&passing);
+        // Given three passing measurements by 30 s, when the hold (until 70 s) is not over,
+        // then it waits for the next measurement
+        assert_eq!(next(&r, None, &[], t(35)), Next::Wait { until: t(40) });
+        assert_eq!(r.promotable(&[], t(35)).unwrap_err(), "stage 0's analysis is still measuring");
+        // When measurements are due, they come first
+        assert!(matches!(next(&r, None, &[], t(40)), Next::Measure(_)));
+        // and when the hold is over with no measurement due, the stage is promoted
+        let mut held = at_stage_0(&passing);
+        for at in [40, 50, 60, 70] {
+            measure(&mut held, Some(0), "error-ratio", at, Measured::Value(0.001));
+            measure(&mut held, Some(0), "error-rate", at, Measured::Value(0.02));
+            measure(&mut held, Some(0), "health", at, Measured::Value(200.0));
+        }
+        assert_eq!(next(&held, None, &[], t(75)), Next::Promote { stage: 0 });
+        assert_eq!(held.promotable(&[], t(75)), Ok(0));
+    }
+
+    #[test]
+    fn no_data_pauses_the_rollout_and_never_promotes() {
+        // Given a measurement that returned no series (inconclusive limit 0)
+        let r = at_stage_0(&[Measured::Value(0.001), Measured::NoData("no series".into())]);
+        // Then the rollout pauses, and a promotion is refused with why
+        let Next::Pause { reason } = next(&r, None, &[], t(25)) else { panic!("{:?}", next(&r, None, &[], t(25))) };
+        assert!(reason.contains("without a number"), "{reason}");
+        assert!(r.promotable(&[], t(200)).unwrap_err().contains("without a number"));
+        // And a NaN (0/0: no traffic) is no number either
+        let nan = at_stage_0(&[Measured::Value(f64::NAN)]);
+        assert!(matches!(next(&nan, None, &[], t(15)), Next::Pause { .. }));
+    }
+
+    #[test]
+    fn a_failed_measurement_rolls_back_at_once_even_before_the_hold_ends() {
+        let r = at_stage_0(&[Measured::Value(0.001), Measured::Value(0.04)]);
+        let Next::RollBack { reason } = next(&r, None, &[], t(21)) else { panic!() };
+        assert!(reason.starts_with("the analysis of stage 0 at 5% failed: error-ratio"), "{reason}");
+    }
+
+    #[test]
+    fn a_failed_smoke_check_rolls_back() {
+        let mut r = rollout();
+        measure(&mut r, None, "error-rate", 5, Measured::Value(0.02));
+        shifted(&mut r, 0, 5, 10);
+        smoked(&mut r, 0, false);
+        let Next::RollBack { reason } = next(&r, None, &[], t(11)) else { panic!() };
+        assert!(reason.starts_with("smoke check `home` failed at 5%"), "{reason}");
+    }
+
+    #[test]
+    fn the_error_rate_trigger_rolls_back_at_5_minutes_and_not_at_4_59() {
+        // Given the baseline of 2% and an error rate of 2.22% (11% above it) every 10 s from 10 s
+        let mut r = at_stage_0(&[Measured::Value(0.001)]);
+        r.measurements.retain(|m| m.name != "error-rate" || m.stage.is_none());
+        for at in (10..=310).step_by(10) {
+            measure(&mut r, Some(0), "error-rate", at, Measured::Value(0.0222));
+        }
+        let triggers = error_rate_trigger();
+        // When only 4 min 50 s of it are recorded, then no trigger fires
+        let mut early = r.clone();
+        early.measurements.retain(|m| m.at <= t(300));
+        assert_eq!(early.fired(&triggers), None);
+        // When 5 minutes are, the executor rolls back, naming the trigger and the sentence
+        let Next::RollBack { reason } = next(&r, None, &triggers, t(311)) else { panic!() };
+        assert!(reason.starts_with("error-rate (Error rate exceeds the pre-deployment baseline"), "{reason}");
+        assert!(r.promotable(&triggers, t(311)).unwrap_err().starts_with("a rollback trigger fired"));
+    }
+
+    #[test]
+    fn the_error_rate_trigger_does_not_fire_at_9_percent_over_the_baseline() {
+        let mut r = at_stage_0(&[Measured::Value(0.001)]);
+        for at in (10..=400).step_by(10) {
+            measure(&mut r, Some(0), "error-rate", at, Measured::Value(0.0218));
+        }
+        assert_eq!(r.fired(&error_rate_trigger()), None);
+    }
+
+    #[test]
+    fn three_failed_health_checks_in_a_row_fire_two_do_not() {
+        let triggers = vec![Trigger {
+            id: "health".into(),
+            says: "Health check endpoint returns non-200 for more than 2 consecutive checks".into(),
+            rule: Rule::HealthCheckFailures { more_than: 2 },
+        }];
+        let mut r = at_stage_0(&[Measured::Value(0.001)]);
+        measure(&mut r, Some(0), "health", 11, Measured::Value(503.0));
+        measure(&mut r, Some(0), "health", 12, Measured::Error("no answer within 2s".into()));
+        assert_eq!(r.fired(&triggers), None);
+        measure(&mut r, Some(0), "health", 13, Measured::Value(500.0));
+        assert!(r.fired(&triggers).is_some_and(|why| why.contains("3 times in a row")));
+    }
+
+    #[test]
+    fn a_rollback_restores_traffic_then_confirms_the_previous_version_healthy() {
+        let mut r = at_stage_0(&[Measured::Value(0.04)]);
+        // Given a rollback started at 20 s, then traffic goes back first
+        assert_eq!(next(&r, Some(t(20)), &[], t(20)), Next::Restore);
+        // and once restored, the health endpoint is asked
+        r.restored = Some(t(21));
+        assert_eq!(next(&r, Some(t(20)), &[], t(21)), Next::Measure(vec![Due::Signal("health")]));
+        // an unhealthy answer is asked again a second later
+        measure(&mut r, Some(0), "health", 21, Measured::Value(502.0));
+        assert_eq!(next(&r, Some(t(20)), &[], t(21)), Next::Wait { until: t(22) });
+        // and a 200 after the restore completes the rollback
+        measure(&mut r, Some(0), "health", 22, Measured::Value(200.0));
+        assert_eq!(next(&r, Some(t(20)), &[], t(22)), Next::ConfirmRollback);
+    }
+
+    #[test]
+    fn after_the_last_stage_passes_the_rollout_completes_and_then_idles() {
+        let mut r = at_stage_0(&[]);
+        r.stages[0].passed = Some(t(80));
+        assert_eq!(next(&r, None, &[], t(81)), Next::Shift { stage: 1, weight: 100 });
+        shifted(&mut r, 1, 100, 81);
+        r.stages[1].passed = Some(t(150));
+        assert_eq!(next(&r, None, &[], t(151)), Next::Complete);
+        r.completed = Some(t(151));
+        assert!(matches!(next(&r, None, &[], t(152)), Next::Idle(_)));
     }
 }

@@ -1,0 +1,204 @@
+//! Rollouts Tollgate's executor runs, as `decide` holds them to the procedure: starting one is a
+//! deployment with all its rules; every step is checked against the rollout as recorded, so a
+//! promotion the analysis did not pass is refused whoever records it (4.4.4), the go decider
+//! records none of it (3.4), and a rollback needs no approval but completes only once traffic
+//! is back on the previous version (4.5).
+
+mod support;
+
+use std::sync::Arc;
+
+use support::*;
+use tollgate_domain::policy::Opens;
+use tollgate_domain::release::ReleaseId;
+use tollgate_domain::rollout::analysis::Measured;
+use tollgate_domain::rollout::progress::{Measurement, RolloutFact, RolloutPlan, SmokeRecord};
+use tollgate_domain::{Command, Event};
+
+const CANARY: &str = r#"strategy = "canary"
+steps = [{ weight = 5, hold = "1m" }, { weight = 100, hold = "1m" }]
+prometheus = "http://prometheus:9090"
+
+[target]
+kind = "haproxy"
+admin = "/run/haproxy/admin.sock"
+backend = "shop"
+stable = "v1"
+canary = "v2"
+
+[[analysis]]
+name = "error-ratio"
+query = "sum(rate(errors_total[1m])) / sum(rate(requests_total[1m]))"
+condition = "< 0.01"
+interval = "10s"
+min-samples = 3
+
+[[smoke]]
+name = "home"
+url = "http://shop/"
+"#;
+
+fn plan(text: &str) -> Arc<RolloutPlan> {
+    let plan = tollgate_profile::load_plan("canary.toml", text).unwrap();
+    Arc::new(RolloutPlan { name: "canary.toml".into(), sha256: "0".repeat(64), text: text.into(), plan })
+}
+
+/// A minor release whose deployment gate is open, the go decision taken by rita.
+fn ready(w: &mut World) -> ReleaseId {
+    let id = w.release_ready_to_deploy("minor");
+    w.open_gate_but(id, "go-decision");
+    w.ok("rita", Command::Go { release: id });
+    id
+}
+
+fn start(w: &mut World, id: ReleaseId, text: &str) -> Vec<Event> {
+    w.ok(
+        "dev",
+        Command::StartRollout { release: id, environment: "production".into(), plan: plan(text), artefact: None },
+    )
+}
+
+fn step(w: &mut World, actor: &str, id: ReleaseId, fact: RolloutFact) -> Result<Vec<Event>, Vec<String>> {
+    match w.run(actor, Command::RecordRollout { release: id, fact }) {
+        Ok(events) => Ok(events),
+        Err(tollgate_domain::Rejection::Refused(r)) => {
+            Err(r.into_iter().map(|r| format!("[{}] {}", r.rule, r.reason)).collect())
+        }
+        Err(other) => Err(vec![other.to_string()]),
+    }
+}
+
+fn measured(w: &World, value: f64) -> RolloutFact {
+    RolloutFact::Measured(Measurement {
+        stage: Some(0),
+        name: "error-ratio".into(),
+        query: "q".into(),
+        at: w.now,
+        measured: Measured::Value(value),
+    })
+}
+
+#[test]
+fn starting_a_rollout_is_a_deployment_with_its_plan_artefact_and_rollback_target() {
+    let mut w = World::qms();
+    let id = ready(&mut w);
+    let events = start(&mut w, id, CANARY);
+    assert!(matches!(&events[0], Event::DeploymentStarted { environment, .. } if environment == "production"));
+    let Event::RolloutStarted { artefact, previous, .. } = &events[1] else { panic!("{events:?}") };
+    let only = w.release(id).artefacts.values().next().unwrap().digest.clone();
+    assert_eq!(*artefact, only);
+    assert_eq!(*previous, None, "the first release of the service has nothing to go back to");
+}
+
+#[test]
+fn the_go_decider_can_neither_start_a_rollout_nor_record_its_steps() {
+    let mut w = World::qms();
+    let id = ready(&mut w);
+    w.ok("eve", Command::GrantRoles { name: "rita".into(), roles: ["devops-engineer".into()].into() });
+    let refused = w.refused(
+        "rita",
+        Command::StartRollout { release: id, environment: "production".into(), plan: plan(CANARY), artefact: None },
+    );
+    assert!(rules(&refused).contains("separation-of-duties"), "{refused:?}");
+    start(&mut w, id, CANARY);
+    let refused = step(&mut w, "rita", id, RolloutFact::Shifted { stage: 0, weight: 5 }).unwrap_err();
+    assert!(refused.iter().any(|r| r.starts_with("[separation-of-duties]")), "{refused:?}");
+}
+
+#[test]
+fn a_plan_without_a_target_is_refused_naming_the_field() {
+    let mut w = World::qms();
+    let id = ready(&mut w);
+    let no_target = CANARY.replace("[target]\nkind = \"haproxy\"\nadmin = \"/run/haproxy/admin.sock\"\nbackend = \"shop\"\nstable = \"v1\"\ncanary = \"v2\"\n", "");
+    let invalid = w.invalid(
+        "dev",
+        Command::StartRollout { release: id, environment: "production".into(), plan: plan(&no_target), artefact: None },
+    );
+    assert!(invalid.iter().any(|m| m.contains("names no [target]")), "{invalid:?}");
+}
+
+#[test]
+fn steps_follow_the_plan_and_a_promotion_needs_a_passed_analysis() {
+    let mut w = World::qms();
+    let id = ready(&mut w);
+    start(&mut w, id, CANARY);
+    // A shift that skips a stage is refused; the plan's first is taken.
+    let skip = step(&mut w, "dev", id, RolloutFact::Shifted { stage: 1, weight: 100 }).unwrap_err();
+    assert!(
+        skip[0].starts_with("[rollout] stage 1 at 100% is not what the plan does next (next: stage 0 at 5%)"),
+        "{skip:?}"
+    );
+    step(&mut w, "dev", id, RolloutFact::Shifted { stage: 0, weight: 5 }).unwrap();
+    // Given the smoke check passed and two passing measurements (three needed)
+    let smoke = SmokeRecord {
+        stage: 0,
+        name: "home".into(),
+        url: "http://shop/".into(),
+        status: Some(200),
+        passed: true,
+        detail: "answered 200".into(),
+    };
+    step(&mut w, "dev", id, RolloutFact::SmokeChecked(smoke)).unwrap();
+    for _ in 0..2 {
+        w.pass(chrono::Duration::seconds(10));
+        let m = measured(&w, 0.001);
+        step(&mut w, "dev", id, m).unwrap();
+    }
+    // When the hold is over, then a promotion is still refused: the analysis is inconclusive
+    w.pass(chrono::Duration::minutes(1));
+    let early = step(&mut w, "dev", id, RolloutFact::StagePassed { stage: 0 }).unwrap_err();
+    assert!(early[0].contains("2 passing measurement(s), 3 needed"), "{early:?}");
+    // and with a third passing measurement, the stage passes
+    let m = measured(&w, 0.002);
+    step(&mut w, "dev", id, m).unwrap();
+    step(&mut w, "dev", id, RolloutFact::StagePassed { stage: 0 }).unwrap();
+    // A completion before the last stage is refused.
+    let done = step(&mut w, "dev", id, RolloutFact::Completed).unwrap_err();
+    assert!(done[0].contains("stages still to pass (next: stage 1 at 100%)"), "{done:?}");
+}
+
+#[test]
+fn a_failed_analysis_refuses_promotion_and_the_rollback_needs_the_traffic_restored() {
+    let mut w = World::qms();
+    let id = ready(&mut w);
+    start(&mut w, id, CANARY);
+    step(&mut w, "dev", id, RolloutFact::Shifted { stage: 0, weight: 5 }).unwrap();
+    let m = measured(&w, 0.05);
+    step(&mut w, "dev", id, m).unwrap();
+    let refused = step(&mut w, "dev", id, RolloutFact::StagePassed { stage: 0 }).unwrap_err();
+    assert!(refused[0].contains("error-ratio: 1 measurement(s) failed `< 0.01`"), "{refused:?}");
+    // The deployment's end is the executor's to record while it runs.
+    let by_hand = w.refused("dev", Command::DeploymentFinished { release: id, success: true });
+    assert_eq!(rules(&by_hand), ["rollout".to_owned()].into());
+    // The on-call engineer's call: one command, no approval.
+    let events = w.ok("omar", Command::StartRollback { release: id, reason: "error ratio 5%".into() });
+    assert!(matches!(events[0], Event::DeploymentFinished { success: false, .. }));
+    // The rollback completes only once the traffic is back on the previous version.
+    let early = w.refused("omar", Command::CompleteRollback { release: id });
+    assert_eq!(rules(&early), ["rollout".to_owned()].into());
+    step(&mut w, "dev", id, RolloutFact::TrafficRestored).unwrap();
+    let twice = step(&mut w, "dev", id, RolloutFact::TrafficRestored).unwrap_err();
+    assert!(twice[0].contains("only during a rollback, once"), "{twice:?}");
+    w.ok("omar", Command::CompleteRollback { release: id });
+}
+
+#[test]
+fn an_emergency_goes_direct_with_its_rollback_target_confirmed() {
+    let mut w = World::qms();
+    // A first emergency of the service: nothing earlier stabilised to go back to.
+    let id = w.create("emergency", chrono::Duration::zero());
+    while w.release(id).phase != tollgate_domain::lifecycle::Phase::Deployment {
+        w.open_gate(id, Opens::Advance);
+        w.sign_off(id);
+    }
+    w.open_gate_but(id, "go-decision");
+    let decider = "rita";
+    w.ok(decider, Command::Go { release: id });
+    let canary = w.refused(
+        "dev",
+        Command::StartRollout { release: id, environment: "production".into(), plan: plan(CANARY), artefact: None },
+    );
+    let reasons: Vec<&str> = canary.iter().map(|r| r.reason.as_str()).collect();
+    assert!(reasons.iter().any(|r| r.contains("goes direct to 100% (4.6), not by `canary`")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("rollback target must be confirmed")), "{reasons:?}");
+}
