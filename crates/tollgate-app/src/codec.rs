@@ -192,6 +192,8 @@ enum Wire {
     RolloutCompleted { release: String },
     #[serde(rename = "release.rollout_traffic_restored")]
     RolloutTrafficRestored { release: String },
+    #[serde(rename = "release.rollout_incident")]
+    RolloutIncident { release: String, reference: String, severity: String, summary: String, raised: String },
     #[serde(rename = "release.rollback_started")]
     RollbackStarted { release: String, reason: String },
     #[serde(rename = "release.rollback_completed")]
@@ -288,6 +290,7 @@ impl Wire {
             Wire::RolloutResumed { .. } => "release.rollout_resumed",
             Wire::RolloutCompleted { .. } => "release.rollout_completed",
             Wire::RolloutTrafficRestored { .. } => "release.rollout_traffic_restored",
+            Wire::RolloutIncident { .. } => "release.rollout_incident",
             Wire::RollbackStarted { .. } => "release.rollback_started",
             Wire::RollbackCompleted { .. } => "release.rollback_completed",
             Wire::Withdrawn { .. } => "release.withdrawn",
@@ -435,6 +438,13 @@ fn rollout_to(release: String, fact: &RolloutFact) -> Wire {
         RolloutFact::Resumed => Wire::RolloutResumed { release },
         RolloutFact::Completed => Wire::RolloutCompleted { release },
         RolloutFact::TrafficRestored => Wire::RolloutTrafficRestored { release },
+        RolloutFact::Incident { reference, severity, summary, raised } => Wire::RolloutIncident {
+            release,
+            reference: reference.clone(),
+            severity: severity.clone(),
+            summary: summary.clone(),
+            raised: time(*raised),
+        },
     }
 }
 
@@ -889,6 +899,10 @@ fn from_wire(envelope: Envelope) -> Result<Decoded, DecodeError> {
         Wire::RolloutResumed { release } => rollout(&release, RolloutFact::Resumed)?,
         Wire::RolloutCompleted { release } => rollout(&release, RolloutFact::Completed)?,
         Wire::RolloutTrafficRestored { release } => rollout(&release, RolloutFact::TrafficRestored)?,
+        Wire::RolloutIncident { release, reference, severity, summary, raised } => rollout(
+            &release,
+            RolloutFact::Incident { reference, severity, summary, raised: parse_time("raised", &raised)? },
+        )?,
         Wire::RollbackStarted { release, reason } => {
             Event::RollbackStarted { release: parse_release(&release)?, reason }
         }

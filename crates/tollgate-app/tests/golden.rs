@@ -509,6 +509,15 @@ fn samples() -> Vec<Sample> {
         rollout("release.rollout_resumed", RolloutFact::Resumed),
         rollout("release.rollout_completed", RolloutFact::Completed),
         rollout("release.rollout_traffic_restored", RolloutFact::TrafficRestored),
+        rollout(
+            "release.rollout_incident",
+            RolloutFact::Incident {
+                reference: "HighErrorRate/5f8a1c2e9b3d4a71".into(),
+                severity: "P1".into(),
+                summary: "checkout 5xx above 5% for 2 minutes".into(),
+                raised: at("2026-11-20T22:07:00Z"),
+            },
+        ),
         sample("release.rollback_started", Event::RollbackStarted { release: R, reason: "error rate 4%".into() }),
         sample("release.rollback_completed", Event::RollbackCompleted { release: R, seconds: 754 }),
         sample("release.withdrawn", Event::Withdrawn { release: R, reason: "superseded by 2.4.1".into() }),

@@ -337,6 +337,7 @@ fn apply_to_release(r: &mut Release, event: &Event, s: Stamped<()>, production: 
             paused: None,
             completed: None,
             restored: None,
+            incidents: Vec::new(),
         }),
         Event::Rollout { fact, .. } => {
             if let Some(rollout) = r.rollouts.last_mut() {
@@ -411,5 +412,8 @@ fn apply_rollout(rollout: &mut Rollout, fact: &RolloutFact, s: &Stamped<()>) {
         }
         RolloutFact::Completed => rollout.completed = Some(s.at),
         RolloutFact::TrafficRestored => rollout.restored = Some(s.at),
+        RolloutFact::Incident { reference, severity, raised, .. } => {
+            rollout.incidents.push((*raised, severity.clone(), reference.clone()));
+        }
     }
 }

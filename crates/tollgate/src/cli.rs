@@ -725,6 +725,22 @@ pub enum RolloutCmd {
     Status { id: String },
     /// Resume a paused rollout: its stage's analysis starts again from now.
     Resume { id: String },
+    /// Attribute an incident to the release's deployment (during its rollout or stabilisation
+    /// window); one of the profile's severity (P1) triggers the rollback. `tollgate serve`
+    /// takes Alertmanager's webhook at /api/v1/alertmanager for the same.
+    Incident {
+        id: String,
+        /// The incident's reference in the incident tool (INC-42, an alert's fingerprint).
+        #[arg(long)]
+        reference: String,
+        #[arg(long)]
+        severity: String,
+        #[arg(long)]
+        summary: String,
+        /// When it was raised (default: now).
+        #[arg(long)]
+        raised: Option<String>,
+    },
     /// Read a plan file and say what it does, or every problem with it (field and line).
     Check {
         #[arg(value_hint = clap::ValueHint::FilePath)]

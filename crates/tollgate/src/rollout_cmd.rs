@@ -50,6 +50,17 @@ pub(crate) fn run(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: RolloutCmd) -> Re
             let r = ctx.execute(app, Command::RecordRollout { release, fact: RolloutFact::Resumed })?;
             ctx.done(&r, format!("{release}: rollout resumed; the stage's analysis starts again"));
         }
+        RolloutCmd::Incident { id, reference, severity, summary, raised } => {
+            let release = release_id(&id)?;
+            let raised = match raised {
+                Some(text) => ctx.time(&text, "--raised")?,
+                None => ctx.now(),
+            };
+            let fact =
+                RolloutFact::Incident { reference: reference.clone(), severity: severity.clone(), summary, raised };
+            let r = ctx.execute(app, Command::RecordRollout { release, fact })?;
+            ctx.done(&r, format!("{release}: {severity} incident {reference} attributed to the deployment"));
+        }
         RolloutCmd::Status { .. } | RolloutCmd::Check { .. } => unreachable!("{}", crate::run::READ),
     }
     Ok(())
@@ -115,8 +126,8 @@ pub(crate) fn status(ctx: &Ctx, state: &State, id: &str) -> Result<(), Failure> 
     };
     let now = ctx.now();
     let rolling_back = r.active_rollout().and_then(|(_, rb)| rb);
-    let triggers = &state.policy_of(r).rollback.triggers;
-    let next = progress::next(rollout, rolling_back, triggers, now);
+    let next = progress::current(r, state.policy_of(r), now)
+        .map_or_else(|| progress::Next::Idle("nothing: the rollout is over".into()), |(_, next)| next);
     let verdict = match rollout.verdict(now) {
         Verdict::Passed => "passed".to_owned(),
         Verdict::Running => "measuring".to_owned(),
@@ -134,6 +145,8 @@ pub(crate) fn status(ctx: &Ctx, state: &State, id: &str) -> Result<(), Failure> 
     } else {
         "running"
     };
+    // A completed rollout's signals are watched for 4.5's triggers through stabilisation.
+    let watching = rollout.finished() && rolling_back.is_none() && !matches!(next, progress::Next::Idle(_));
     let stage = rollout.current();
     let measurements: Vec<Value> = rollout
         .measurements
@@ -147,6 +160,7 @@ pub(crate) fn status(ctx: &Ctx, state: &State, id: &str) -> Result<(), Failure> 
     let json = json!({
         "release": release.to_string(),
         "state": state_word,
+        "watching": watching,
         "plan": rollout.plan.name,
         "plan_sha256": rollout.plan.sha256,
         "strategy": rollout.plan.plan.strategy.key(),
@@ -161,8 +175,9 @@ pub(crate) fn status(ctx: &Ctx, state: &State, id: &str) -> Result<(), Failure> 
         "measurements": rollout.measurements.len(),
         "latest_measurements": measurements,
     });
+    let watched = if watching { " (signals watched through the stabilisation window)" } else { "" };
     let mut text = format!(
-        "{release} rollout by {} ({}), {state_word}: {} on {}, {} to go back to\n",
+        "{release} rollout by {} ({}), {state_word}{watched}: {} on {}, {} to go back to\n",
         rollout.plan.name,
         stages(&rollout.plan.plan),
         rollout.artefact,

@@ -218,7 +218,7 @@ fn start(tg: &Tg, id: ReleaseId, plan: &str) {
     std::fs::write(&file, plan).unwrap();
     let out =
         tg.ok("dev", &["rollout", "start", &id.to_string(), "--env", "production", "--plan", file.to_str().unwrap()]);
-    assert!(out.contains("rollout to production started (canary 5% (3s) → 25% (3s) → 100% (3s))"), "{out}");
+    assert!(out.contains("rollout to production started (canary 5% ("), "{out}");
 }
 
 fn status(tg: &Tg, id: ReleaseId) -> Value {
@@ -236,6 +236,13 @@ fn wait_for(tg: &Tg, id: ReleaseId, what: &str, done: impl Fn(&Value) -> bool) -
         assert!(started.elapsed() < PATIENCE, "the rollout never got to {what}: {now:#}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A measured figure, on the process's own stderr: the harness captures `eprintln!` of a
+/// passing test, and CI's log should show the figures.
+fn figure(line: String) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Every fact of the store, in log order.
@@ -305,10 +312,10 @@ fn a_healthy_version_2_is_promoted_through_5_25_100_and_resumes_after_kill_9() {
     assert_eq!(finished, ["dev"]);
     let measured = count(&|s| matches!(s, RolloutFact::Measured(_)));
     let sent = Load::stop(&mut world);
-    eprintln!(
+    figure(format!(
         "FIGURE healthy canary 5/25/100 (3 s holds, 1 s analysis) promoted in {:.1} s with a kill -9 and restart after stage 0; {measured} measurements recorded; {sent} requests of steady load through haproxy",
         took.as_secs_f64()
-    );
+    ));
 }
 
 #[test]
@@ -358,11 +365,11 @@ fn a_failing_version_2_is_rolled_back_to_version_1_without_approval() {
         .expect("a failing measurement");
     let restored = steps.iter().find(|(_, s)| *s == RolloutFact::TrafficRestored).expect("traffic restored").0;
     let confirmed = all.iter().find(|f| matches!(f.event, Event::RollbackCompleted { .. })).unwrap().at;
-    eprintln!(
+    figure(format!(
         "FIGURE fault visible in Prometheus (first failing measurement) -> 100% on version 1: {} ms; -> version 1 confirmed healthy (rollback complete): {} ms (target < 10 s; the procedure allows 15 min); the fault reached Prometheus at most one 1 s measurement interval before it was measured; {sent} requests of steady load",
         (restored - seen).num_milliseconds(),
         (confirmed - seen).num_milliseconds()
-    );
+    ));
 }
 
 #[test]
@@ -385,8 +392,82 @@ fn a_rollout_whose_metric_returns_no_data_never_promotes() {
     assert!(!steps.iter().any(|(_, s)| matches!(s, RolloutFact::StagePassed { .. } | RolloutFact::Completed)));
     assert!(!facts(&tg).iter().any(|f| matches!(f.event, Event::DeploymentFinished { .. })));
     let sent = Load::stop(&mut world);
-    eprintln!(
+    figure(format!(
         "FIGURE a metric with no data: paused at stage 0 (5%) after {} measurement(s), never promoted; {sent} requests of steady load",
         steps.iter().filter(|(_, s)| matches!(s, RolloutFact::Measured(m) if m.name == "error-ratio")).count()
-    );
+    ));
+}
+
+#[test]
+fn a_p1_alert_from_alertmanager_rolls_the_deployment_back() {
+    let test = "a_p1_alert_from_alertmanager_rolls_the_deployment_back";
+    let Some(mut world) = world(test, None) else { return };
+    let tg = Tg::new();
+    let id = ready_release(&tg);
+    tg.serve("rita");
+    // Holds long enough that the alert comes in the middle of the rollout.
+    start(&tg, id, &plan(&world, None).replace("hold = \"3s\"", "hold = \"60s\""));
+    wait_for(&tg, id, "stage 0", |s| s["stage"] == 0);
+
+    // When Alertmanager posts a P1 alert for the service, authenticated as the on-call SRE
+    let (url, token) = {
+        let remote = tg.remote.lock().unwrap();
+        let remote = remote.as_ref().unwrap();
+        (remote.url.clone(), remote.token("omar"))
+    };
+    let notification = serde_json::json!({
+        "version": "4", "groupKey": "{}:{alertname=\"CheckoutErrors\"}", "status": "firing", "receiver": "tollgate",
+        "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
+        "truncatedAlerts": 0,
+        "alerts": [
+            {"status": "firing", "labels": {"alertname": "CheckoutErrors", "service": "payments", "severity": "P1"},
+             "annotations": {"summary": "checkout failing for 2% of users"}, "startsAt": Utc::now().to_rfc3339(),
+             "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prometheus:9090/graph", "fingerprint": "c0ffee0000000001"},
+            {"status": "firing", "labels": {"alertname": "DiskFull", "service": "ledger", "severity": "P1"},
+             "annotations": {}, "startsAt": Utc::now().to_rfc3339(), "endsAt": "0001-01-01T00:00:00Z",
+             "generatorURL": "", "fingerprint": "c0ffee0000000002"}
+        ]
+    });
+    let sent = Instant::now();
+    let mut answer = components::agent()
+        .post(&format!("{url}/api/v1/alertmanager"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .send(notification.to_string())
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let answer: Value = serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(answer["attributed"][0]["release"], id.to_string(), "{answer:#}");
+    assert_eq!(answer["unattributed"][0]["alert"], "DiskFull/c0ffee0000000002", "{answer:#}");
+    // A credential Alertmanager does not have is refused, and writes nothing.
+    let forged = components::agent()
+        .post(&format!("{url}/api/v1/alertmanager"))
+        .header("Authorization", "Bearer tgt_forged_secret")
+        .header("Content-Type", "application/json")
+        .send(notification.to_string())
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+
+    // Then the executor rolls back on 4.5's P1 trigger, without approval
+    wait_for(&tg, id, "the end of the rollback", |s| s["state"] == "rolled back");
+    let took = sent.elapsed();
+    assert_eq!(canary_weight(&world), 0);
+    let all = facts(&tg);
+    let reason = all
+        .iter()
+        .find_map(|f| match &f.event {
+            Event::RollbackStarted { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(reason.starts_with("automatic: p1-incident (Any P1 incident"), "{reason}");
+    assert!(reason.contains("CheckoutErrors/c0ffee0000000001"), "{reason}");
+    let incidents =
+        all.iter().filter(|f| matches!(&f.event, Event::Rollout { fact: RolloutFact::Incident { .. }, .. })).count();
+    assert_eq!(incidents, 1);
+    let sent_requests = Load::stop(&mut world);
+    figure(format!(
+        "FIGURE a P1 alert posted by Alertmanager -> rollback complete (version 1 confirmed healthy): {} ms, measured by the test polling the status every 100 ms; {sent_requests} requests of steady load",
+        took.as_millis()
+    ));
 }

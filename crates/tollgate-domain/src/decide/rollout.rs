@@ -93,11 +93,18 @@ impl OnRelease<'_, '_> {
 
     pub(super) fn record_rollout(&self, fact: &RolloutFact) -> Result<Vec<Event>, Rejection> {
         let r = self.release;
-        let Some((rollout, rolling_back)) = r.active_rollout() else {
-            return Err(Rejection::refused("phase", format!("{} has no rollout running", r.id)));
+        let now = self.ctx.now;
+        let Some((rollout, next)) = progress::current(r, self.policy, now) else {
+            return Err(Rejection::refused(
+                "phase",
+                format!("{} has no rollout running, rolling back or in its stabilisation window", r.id),
+            ));
         };
         let mut reasons = Reasons::default();
-        if fact == &RolloutFact::Resumed || rollout.started.by != self.ctx.actor {
+        if let RolloutFact::Incident { .. } = fact {
+            // Whoever may call a rollback may attribute an incident that triggers one.
+            reasons.absorb(self.authorised(Action::Rollback));
+        } else if fact == &RolloutFact::Resumed || rollout.started.by != self.ctx.actor {
             reasons.absorb(self.authorised(Action::Deploy));
         }
         // 3.4: the go/no-go decider never executes the deployment, in any of its steps.
@@ -105,8 +112,6 @@ impl OnRelease<'_, '_> {
             format!("{} took the go/no-go decision on {} and cannot run its deployment", self.ctx.actor, r.id)
         });
         let triggers = &self.policy.rollback.triggers;
-        let now = self.ctx.now;
-        let next = progress::next(rollout, rolling_back, triggers, now);
         let refuse = |reasons: &mut Reasons, bad: bool, why: &dyn Fn() -> String| {
             reasons.refuse_if(bad, "rollout", why);
         };
@@ -157,6 +162,15 @@ impl OnRelease<'_, '_> {
             RolloutFact::Completed => {
                 refuse(&mut reasons, next != Next::Complete, &|| {
                     format!("the rollout has stages still to pass ({})", describe(&next))
+                });
+            }
+            RolloutFact::Incident { reference, severity, raised, .. } => {
+                reasons.invalid_if(blank(reference) || blank(severity), || {
+                    "an incident needs its reference and severity".into()
+                });
+                reasons.invalid_if(*raised > now, || "an incident cannot be raised in the future".into());
+                refuse(&mut reasons, rollout.incidents.iter().any(|(_, _, r)| r == reference), &|| {
+                    format!("incident {reference} is already attributed to the deployment")
                 });
             }
             RolloutFact::TrafficRestored => {

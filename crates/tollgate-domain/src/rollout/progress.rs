@@ -20,8 +20,8 @@ use super::analysis::{self, Measured, Verdict};
 use super::plan::{Plan, Step};
 use super::trigger::{Observations, Outcome, Reading};
 use crate::evidence::Digest;
-use crate::policy::Trigger;
-use crate::release::Stamped;
+use crate::policy::{Policy, Trigger};
+use crate::release::{Release, Stamped};
 use crate::time::Timestamp;
 
 /// A plan as a release's rollout took it: the file's name and text (kept in the log, so each
@@ -85,6 +85,14 @@ pub enum RolloutFact {
     Completed,
     /// During a rollback: the target confirmed all traffic is on the previous version.
     TrafficRestored,
+    /// An incident attributed to the deployment (an Alertmanager alert naming the release or
+    /// its service, or one imported by hand): what 4.5's "P1 incident" trigger reads.
+    Incident {
+        reference: String,
+        severity: String,
+        summary: String,
+        raised: Timestamp,
+    },
 }
 
 impl RolloutFact {
@@ -98,6 +106,7 @@ impl RolloutFact {
             RolloutFact::Resumed => "resumed",
             RolloutFact::Completed => "completed",
             RolloutFact::TrafficRestored => "traffic-restored",
+            RolloutFact::Incident { .. } => "incident",
         }
     }
 }
@@ -132,6 +141,8 @@ pub struct Rollout {
     pub completed: Option<Timestamp>,
     /// During a rollback, when the previous version had all traffic again.
     pub restored: Option<Timestamp>,
+    /// Incidents attributed to the deployment: when raised, severity, reference.
+    pub incidents: Vec<(Timestamp, String, String)>,
 }
 
 /// What is to be done for a rollout now.
@@ -240,7 +251,7 @@ impl Rollout {
             latency_slo: self.plan().signals.latency_slo,
             health: after("health").map(|m| (m.at, matches!(m.measured, Measured::Value(v) if v == 200.0))).collect(),
             integrity: after("integrity").map(|m| (m.at, passed(m), said(&m.measured))).collect(),
-            incidents: Vec::new(),
+            incidents: self.incidents.clone(),
             calls: Vec::new(),
         }
     }
@@ -405,6 +416,38 @@ pub fn next(rollout: &Rollout, rolling_back: Option<Timestamp>, triggers: &[Trig
     }
 }
 
+/// The rollout of `release` its executor has work in at `now`, and that work: a running
+/// rollout or its rollback ([`next`]), or a completed one whose deployment is still in its
+/// release type's stabilisation window, whose signals are watched for 4.5's triggers
+/// ([`watch`]).
+pub fn current<'a>(release: &'a Release, policy: &Policy, now: Timestamp) -> Option<(&'a Rollout, Next)> {
+    let triggers = &policy.rollback.triggers;
+    if let Some((rollout, rolling_back)) = release.active_rollout() {
+        return Some((rollout, next(rollout, rolling_back, triggers, now)));
+    }
+    let rollout = release.rollouts.last().filter(|r| r.finished())?;
+    let until = crate::gate::stabilisation_ends(policy, release).filter(|until| now < *until)?;
+    Some((rollout, watch(rollout, triggers, until, now)))
+}
+
+/// A completed rollout during its stabilisation window: the signals measured at their
+/// interval and 4.5's triggers judged on them, until `until`.
+pub fn watch(rollout: &Rollout, triggers: &[Trigger], until: Timestamp, now: Timestamp) -> Next {
+    if now >= until {
+        return Next::Idle("the stabilisation window is over".into());
+    }
+    if let Some(reason) = rollout.fired(triggers) {
+        return Next::RollBack { reason: format!("during stabilisation: {reason}") };
+    }
+    let (due, next_due) = rollout.due(now);
+    let signals: Vec<Due> = due.into_iter().filter(|d| matches!(d, Due::Signal(_))).collect();
+    if !signals.is_empty() {
+        return Next::Measure(signals);
+    }
+    let interval = rollout.plan().signals.interval;
+    Next::Wait { until: next_due.map_or(now + interval, |n| n.min(until)) }
+}
+
 /// A rollback running: traffic back to the previous version, then that version confirmed
 /// healthy (the health endpoint answering 200 after the restore) before it is complete.
 fn restore(rollout: &Rollout, now: Timestamp) -> Next {
@@ -490,6 +533,7 @@ mod tests {
             paused: None,
             completed: None,
             restored: None,
+            incidents: Vec::new(),
         }
     }
 

@@ -69,6 +69,7 @@ pub(super) fn router(server: Arc<Server>, max_body: usize, timeout: Duration) ->
         .route("/api/v1/openapi.json", get(|| async { axum::Json(super::openapi::document()) }))
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/github/deployment-protection-rule", axum::routing::post(github_hook))
+        .route("/api/v1/alertmanager", axum::routing::post(alertmanager_hook))
         .route("/api/v1/releases", get(releases))
         .route("/api/v1/releases/{id}", get(release))
         .route("/api/v1/releases/{id}/gate", get(gate))
@@ -130,6 +131,24 @@ async fn github_hook(State(s): State<Arc<Server>>, headers: HeaderMap, body: Byt
         }
     };
     s.metrics.request(ROUTE, response.status());
+    response
+}
+
+/// Alertmanager's webhook: firing alerts attributed to the deployments they name.
+async fn alertmanager_hook(State(s): State<Arc<Server>>, headers: HeaderMap, body: Bytes) -> Response {
+    let s2 = Arc::clone(&s);
+    let outcome = tokio::task::spawn_blocking(move || {
+        let state = s2.snapshots.current(&s2.app, &s2.commits).map_err(|f| ApiError::from_failure(&f))?;
+        let principal = s2.identity.authenticate(&state, &headers).inspect_err(|_| s2.metrics.auth_failure())?;
+        super::alertmanager::receive(&s2, &principal.name, &state, &body)
+    })
+    .await
+    .unwrap_or_else(|e| Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())));
+    let response = match outcome {
+        Ok(body) => axum::Json(body).into_response(),
+        Err(e) => e.into_response(),
+    };
+    s.metrics.request("/api/v1/alertmanager", response.status());
     response
 }
 

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode, header};
@@ -128,21 +128,8 @@ pub(super) fn first_use_today(state: &State, principal: &Principal) -> Option<St
 /// store's write lock, so it is committed now rather than whenever the next write comes. A
 /// store that cannot record it cannot record anything; the answer stands, the failure is logged.
 pub(super) fn record_use(server: &super::Server, person: &str, id: &str) {
-    let recorded = (|| {
-        let mut app = server.app.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        app.catch_up().map_err(|e| e.to_string())?;
-        app.set_clock(Arc::new(tollgate_app::SystemClock));
-        app.begin_group().map_err(|e| e.to_string())?;
-        let command = tollgate_domain::Command::RecordTokenUse { id: id.to_owned() };
-        let recorded = app.execute(person, &tollgate_app::When::Now, &command).map_err(|e| e.to_string())?;
-        let written =
-            (!recorded.facts.is_empty()).then(|| crate::run::Written { epoch: app.epoch(), size: recorded.size });
-        drop(app);
-        match written {
-            Some(written) => server.commits.wait(&server.app, &server.snapshots, written),
-            None => Ok(()),
-        }
-    })();
+    let command = tollgate_domain::Command::RecordTokenUse { id: id.to_owned() };
+    let recorded = super::commit::record(server, person, &command);
     if let Err(e) = recorded {
         tracing::warn!(token = %id, error = %e, "the token's use was not recorded");
     }

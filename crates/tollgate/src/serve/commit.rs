@@ -85,3 +85,31 @@ impl GroupCommit {
         self.committed.notify_all();
     }
 }
+
+/// Records `command` as `actor` on the server's store, at `clock`'s time, in the open group
+/// like any request's, and returns once it is durable; or why it was refused or lost. For the
+/// server's own writers: the rollout executor, the Alertmanager receiver, a token's first use.
+pub(crate) fn record_with(
+    server: &super::Server,
+    actor: &str,
+    clock: std::sync::Arc<dyn tollgate_app::Clock>,
+    command: &tollgate_domain::Command,
+) -> Result<(), String> {
+    let written = {
+        let mut app = server.app.lock().unwrap_or_else(PoisonError::into_inner);
+        app.catch_up().map_err(|e| e.to_string())?;
+        app.set_clock(clock);
+        app.begin_group().map_err(|e| e.to_string())?;
+        let recorded = app.execute(actor, &tollgate_app::When::Now, command).map_err(|e| e.to_string())?;
+        if recorded.facts.is_empty() {
+            return Ok(());
+        }
+        Written { epoch: app.epoch(), size: recorded.size }
+    };
+    server.commits.wait(&server.app, &server.snapshots, written)
+}
+
+/// [`record_with`] at the system's time.
+pub(crate) fn record(server: &super::Server, actor: &str, command: &tollgate_domain::Command) -> Result<(), String> {
+    record_with(server, actor, std::sync::Arc::new(tollgate_app::SystemClock), command)
+}

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use tollgate_app::{Clock, When};
+use tollgate_app::Clock;
 use tollgate_domain::release::ReleaseId;
 use tollgate_domain::rollout::analysis::Measured;
 use tollgate_domain::rollout::plan::{Plan, Target as PlanTarget};
@@ -96,8 +96,13 @@ impl Rounds<'_> {
     /// One pass over every rollout with work; how long until the next is due.
     fn round(&mut self) -> Duration {
         let Some(state) = self.state() else { return POLL };
-        let active: Vec<ReleaseId> =
-            state.releases.iter().filter(|(_, r)| r.active_rollout().is_some()).map(|(id, _)| *id).collect();
+        let now = self.clock.now();
+        let active: Vec<ReleaseId> = state
+            .releases
+            .iter()
+            .filter(|(_, r)| !r.rollouts.is_empty() && progress::current(r, state.policy_of(r), now).is_some())
+            .map(|(id, _)| *id)
+            .collect();
         let mut pause = POLL;
         for id in active {
             if let Some(until) = self.advance(id) {
@@ -123,9 +128,8 @@ impl Rounds<'_> {
         for _ in 0..STEPS_PER_ROUND {
             let state = self.state()?;
             let release = state.releases.get(&id)?;
-            let (rollout, rolling_back) = release.active_rollout()?;
             let now = self.clock.now();
-            let next = progress::next(rollout, rolling_back, &state.policy_of(release).rollback.triggers, now);
+            let (rollout, next) = progress::current(release, state.policy_of(release), now)?;
             let step = Step { id, rollout, actor: &rollout.started.by };
             match next {
                 Next::Wait { until } => return Some(until),
@@ -287,32 +291,9 @@ impl Rounds<'_> {
 
     /// Records `command` as the rollout's starter, durably, through the application layer.
     fn execute(&self, step: &Step<'_>, command: &Command) -> bool {
-        let server = self.server;
-        let written = {
-            let mut app = server.app.lock().unwrap_or_else(PoisonError::into_inner);
-            let outcome = app
-                .catch_up()
-                .and_then(|()| {
-                    app.set_clock(Arc::clone(self.clock));
-                    app.begin_group()
-                })
-                .and_then(|()| app.execute(step.actor, &When::Now, command));
-            match outcome {
-                Ok(recorded) if recorded.facts.is_empty() => return true,
-                Ok(recorded) => crate::run::Written { epoch: app.epoch(), size: recorded.size },
-                Err(e) => {
-                    tracing::warn!(release = %step.id, error = %e, "the executor's step was not recorded");
-                    return false;
-                }
-            }
-        };
-        match server.commits.wait(&server.app, &server.snapshots, written) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!(release = %step.id, error = %e, "the executor's step was not recorded");
-                false
-            }
-        }
+        super::commit::record_with(self.server, step.actor, Arc::clone(self.clock), command)
+            .inspect_err(|e| tracing::warn!(release = %step.id, error = %e, "the executor's step was not recorded"))
+            .is_ok()
     }
 }
 

@@ -5,6 +5,7 @@
 //! with a key kept away from the store (`signing_key`) and sends each new checkpoint out of
 //! it ([`publish`]).
 
+mod alertmanager;
 mod answers;
 mod api;
 mod auth;
