@@ -107,23 +107,33 @@ fn ready_release(tg: &Tg) -> ReleaseId {
     id
 }
 
-/// Steady load through haproxy's frontend until dropped: about 100 requests a second.
+/// Steady load through haproxy's frontend until stopped: a burst of [`PER_SCRAPE`] requests
+/// each time Prometheus scrapes version 1 (every second), so the load keeps Prometheus's
+/// clock, not one of its own.
 struct Load {
     running: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+const PER_SCRAPE: u64 = 100;
+
 impl Load {
-    fn start(url: &str) -> Load {
+    fn start(url: &str, scrapes: std::sync::mpsc::Receiver<String>) -> Load {
         let (running, sent) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicU64::new(0)));
         let (r, s, url) = (Arc::clone(&running), Arc::clone(&sent), url.to_owned());
         let thread = std::thread::spawn(move || {
             let agent = components::agent();
-            while r.load(Ordering::Relaxed) {
-                let _ = agent.get(&url).call();
-                s.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(10));
+            for line in scrapes {
+                if !r.load(Ordering::Relaxed) {
+                    return;
+                }
+                if line.starts_with("scraped ") {
+                    for _ in 0..PER_SCRAPE {
+                        let _ = agent.get(&url).call();
+                    }
+                    s.fetch_add(PER_SCRAPE, Ordering::Relaxed);
+                }
             }
         });
         Load { running, sent, thread: Some(thread) }
@@ -157,11 +167,14 @@ struct World {
     haproxy: Haproxy,
     prometheus_url: String,
     load: Option<Load>,
+    /// A webhook the server sends each new checkpoint to, and what it received.
+    checkpoints: String,
+    commits: std::sync::mpsc::Receiver<()>,
 }
 
 fn world(test: &str, v2_fails_after: Option<u64>) -> Option<World> {
     let (prometheus, haproxy) = (binary("prometheus", test)?, binary("haproxy", test)?);
-    let (v1, v2) = (Fixture::start(1, None), Fixture::start(2, v2_fails_after));
+    let (mut v1, v2) = (Fixture::start(1, None), Fixture::start(2, v2_fails_after));
     let prom = Prometheus::start(&prometheus, &[&v1, &v2]);
     let lb = Haproxy::start(&haproxy, &v1, &v2);
     // Before the rollout all traffic is on version 1, as in production before a deployment;
@@ -170,18 +183,25 @@ fn world(test: &str, v2_fails_after: Option<u64>) -> Option<World> {
     components::count_version(&v2.url, 5, 2);
     v2.wait_scraped(5);
     let prometheus_url = prom.url.clone();
-    let load = Some(Load::start(&lb.url));
-    Some(World { _v1: v1, _v2: v2, _prometheus: prom, haproxy: lb, prometheus_url, load })
+    let load = Some(Load::start(&lb.url, v1.take_scrapes()));
+    let (tx, commits) = std::sync::mpsc::channel();
+    let checkpoints = support::http::serve(move |_| {
+        let _ = tx.send(());
+        (200, "text/plain", String::new())
+    });
+    let checkpoints = format!("{checkpoints}/checkpoint");
+    Some(World { _v1: v1, _v2: v2, _prometheus: prom, haproxy: lb, prometheus_url, load, checkpoints, commits })
 }
 
-/// A canary through 5, 25 and 100 percent, each held 3 s, judged every second on version 2's
+/// A canary through 5, 25 and 100 percent, each held 6 s (the first second or two of a stage
+/// may measure NaN, 0/0, before Prometheus has scraped the canary's new requests), judged every second on version 2's
 /// error ratio; `query` replaces that ratio (a metric that does not exist, for no data).
 fn plan(world: &World, query: Option<&str>) -> String {
     let ratio = r#"sum(rate(http_requests_total{version="2",code="500"}[3s])) / sum(rate(http_requests_total{version="2"}[3s]))"#;
     let query = query.unwrap_or(ratio);
     format!(
         r#"strategy = "canary"
-steps = [{{ weight = 5, hold = "3s" }}, {{ weight = 25, hold = "3s" }}, {{ weight = 100, hold = "3s" }}]
+steps = [{{ weight = 5, hold = "6s" }}, {{ weight = 25, hold = "6s" }}, {{ weight = 100, hold = "6s" }}]
 prometheus = "{prometheus}"
 
 [target]
@@ -225,17 +245,24 @@ fn status(tg: &Tg, id: ReleaseId) -> Value {
     tg.json("dev", &["rollout", "status", &id.to_string()])
 }
 
-/// Polls the rollout's status until `done` says so; the status then.
-fn wait_for(tg: &Tg, id: ReleaseId, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let started = Instant::now();
+/// Checks the rollout's status after each commit to the store until `done` says so, and returns
+/// that status. The server sends every new checkpoint to the test's webhook (`--checkpoint-to`),
+/// so each arrival means the log grew; the bound only makes a stuck rollout fail with its status.
+fn wait_for(tg: &Tg, world: &World, id: ReleaseId, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     loop {
         let now = status(tg, id);
         if done(&now) {
             return now;
         }
-        assert!(started.elapsed() < PATIENCE, "the rollout never got to {what}: {now:#}");
-        std::thread::sleep(Duration::from_millis(100));
+        if world.commits.recv_timeout(PATIENCE).is_err() {
+            panic!("the rollout never got to {what}: {now:#}");
+        }
     }
+}
+
+/// `tollgate serve` on the store, sending its checkpoints to the world's webhook.
+fn serve(tg: &Tg, world: &World) {
+    tg.serve_with("rita", &["--checkpoint-to", &world.checkpoints]);
 }
 
 /// A measured figure, on the process's own stderr: the harness captures `eprintln!` of a
@@ -278,20 +305,20 @@ fn a_healthy_version_2_is_promoted_through_5_25_100_and_resumes_after_kill_9() {
     let Some(mut world) = world(test, None) else { return };
     let tg = Tg::new();
     let id = ready_release(&tg);
-    tg.serve("rita");
+    serve(&tg, &world);
     let began = Instant::now();
     start(&tg, id, &plan(&world, None));
 
     // When the server is killed -9 once the first stage has passed
-    wait_for(&tg, id, "stage 1", |s| s["stage"] == 1);
+    wait_for(&tg, &world, id, "stage 1", |s| s["stage"] == 1);
     let pid = tg.remote.lock().unwrap().as_ref().unwrap().pid();
     assert!(std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
     drop(tg.remote.lock().unwrap().take());
     // and started again
-    tg.serve("rita");
+    serve(&tg, &world);
 
     // Then the rollout resumes where the log says it was and completes
-    let done = wait_for(&tg, id, "completion", |s| s["state"] == "completed");
+    let done = wait_for(&tg, &world, id, "completion", |s| s["state"] == "completed");
     let took = began.elapsed();
     assert_eq!(done["stages_passed"], 3, "{done:#}");
     assert_eq!(canary_weight(&world), 256, "all traffic on version 2");
@@ -313,7 +340,7 @@ fn a_healthy_version_2_is_promoted_through_5_25_100_and_resumes_after_kill_9() {
     let measured = count(&|s| matches!(s, RolloutFact::Measured(_)));
     let sent = Load::stop(&mut world);
     figure(format!(
-        "FIGURE healthy canary 5/25/100 (3 s holds, 1 s analysis) promoted in {:.1} s with a kill -9 and restart after stage 0; {measured} measurements recorded; {sent} requests of steady load through haproxy",
+        "FIGURE healthy canary 5/25/100 (6 s holds, 1 s analysis) promoted in {:.1} s with a kill -9 and restart after stage 0; {measured} measurements recorded; {sent} requests of steady load through haproxy",
         took.as_secs_f64()
     ));
 }
@@ -325,10 +352,10 @@ fn a_failing_version_2_is_rolled_back_to_version_1_without_approval() {
     let Some(mut world) = world(test, Some(20)) else { return };
     let tg = Tg::new();
     let id = ready_release(&tg);
-    tg.serve("rita");
+    serve(&tg, &world);
     start(&tg, id, &plan(&world, None));
 
-    let done = wait_for(&tg, id, "the end of the rollback", |s| s["state"] == "rolled back");
+    let done = wait_for(&tg, &world, id, "the end of the rollback", |s| s["state"] == "rolled back");
     assert_eq!(canary_weight(&world), 0, "all traffic back on version 1");
     assert!(done["stages_passed"].as_u64().unwrap() < 3, "{done:#}");
     let sent = Load::stop(&mut world);
@@ -378,11 +405,11 @@ fn a_rollout_whose_metric_returns_no_data_never_promotes() {
     let Some(mut world) = world(test, None) else { return };
     let tg = Tg::new();
     let id = ready_release(&tg);
-    tg.serve("rita");
+    serve(&tg, &world);
     start(&tg, id, &plan(&world, Some("sum(rate(no_such_metric_total[3s]))")));
 
     // Then the analysis is inconclusive and the rollout holds at its first stage, paused.
-    let paused = wait_for(&tg, id, "a pause", |s| s["state"] == "paused");
+    let paused = wait_for(&tg, &world, id, "a pause", |s| s["state"] == "paused");
     assert_eq!((paused["stage"].as_u64(), paused["weight"].as_u64()), (Some(0), Some(5)), "{paused:#}");
     assert_eq!(paused["stages_passed"], 0);
     assert!(paused["next"].as_str().unwrap().starts_with("paused: error-ratio: "), "{paused:#}");
@@ -404,10 +431,10 @@ fn a_p1_alert_from_alertmanager_rolls_the_deployment_back() {
     let Some(mut world) = world(test, None) else { return };
     let tg = Tg::new();
     let id = ready_release(&tg);
-    tg.serve("rita");
+    serve(&tg, &world);
     // Holds long enough that the alert comes in the middle of the rollout.
-    start(&tg, id, &plan(&world, None).replace("hold = \"3s\"", "hold = \"60s\""));
-    wait_for(&tg, id, "stage 0", |s| s["stage"] == 0);
+    start(&tg, id, &plan(&world, None).replace("hold = \"6s\"", "hold = \"60s\""));
+    wait_for(&tg, &world, id, "stage 0", |s| s["stage"] == 0);
 
     // When Alertmanager posts a P1 alert for the service, authenticated as the on-call SRE
     let (url, token) = {
@@ -449,7 +476,7 @@ fn a_p1_alert_from_alertmanager_rolls_the_deployment_back() {
     assert_eq!(forged.status(), 401);
 
     // Then the executor rolls back on 4.5's P1 trigger, without approval
-    wait_for(&tg, id, "the end of the rollback", |s| s["state"] == "rolled back");
+    wait_for(&tg, &world, id, "the end of the rollback", |s| s["state"] == "rolled back");
     let took = sent.elapsed();
     assert_eq!(canary_weight(&world), 0);
     let all = facts(&tg);
@@ -467,7 +494,7 @@ fn a_p1_alert_from_alertmanager_rolls_the_deployment_back() {
     assert_eq!(incidents, 1);
     let sent_requests = Load::stop(&mut world);
     figure(format!(
-        "FIGURE a P1 alert posted by Alertmanager -> rollback complete (version 1 confirmed healthy): {} ms, measured by the test polling the status every 100 ms; {sent_requests} requests of steady load",
+        "FIGURE a P1 alert posted by Alertmanager -> rollback complete (version 1 confirmed healthy): {} ms, measured by the test at the commit that showed it; {sent_requests} requests of steady load",
         took.as_millis()
     ));
 }

@@ -139,6 +139,12 @@ impl Fixture {
         Fixture { child, said, _stdin: stdin, address, url }
     }
 
+    /// Its `scraped N` lines from now on, for a test that paces itself on Prometheus's scrapes
+    /// (`wait_scraped` then waits on nothing more).
+    pub fn take_scrapes(&mut self) -> Receiver<String> {
+        std::mem::replace(&mut self.said, mpsc::channel().1)
+    }
+
     /// Returns once Prometheus holds a scrape that counted at least `requests` requests to `/`:
     /// a scrape that counted them, then the next one, which a target's scrape loop starts only
     /// after it stored the one before.

@@ -204,16 +204,21 @@ impl Rounds<'_> {
     }
 
     fn shift(&self, step: &Step<'_>, weight: u32) -> Result<(), String> {
+        let target = target(&step.rollout.plan.plan).ok_or("the plan names no target")?;
+        let shift = Shift { weight: u8::try_from(weight.min(100)).expect("at most 100"), ..self.intended(step) };
+        target.shift(&shift).map_err(|e| format!("{}: {e}", target.describe()))
+    }
+
+    /// The split the rollout stands at: the current stage's weight, both artefacts.
+    fn intended(&self, step: &Step<'_>) -> Shift {
         let rollout = step.rollout;
-        let target = target(&rollout.plan.plan).ok_or("the plan names no target")?;
-        let shift = Shift {
-            weight: u8::try_from(weight.min(100)).expect("at most 100"),
+        Shift {
+            weight: rollout.current().map_or(0, |s| u8::try_from(s.weight.min(100)).expect("at most 100")),
             artefact: rollout.artefact.to_string(),
             previous: rollout.previous.as_ref().map(ToString::to_string),
             environment: rollout.environment.clone(),
             release: step.id.to_string(),
-        };
-        target.shift(&shift).map_err(|e| format!("{}: {e}", target.describe()))
+        }
     }
 
     fn shift_failed(&mut self, step: &Step<'_>, why: &str) -> bool {
@@ -239,7 +244,7 @@ impl Rounds<'_> {
                     (metric.name.clone(), metric.query.clone(), self.query(plan, &metric.query))
                 }
                 Due::Signal(name) => {
-                    let (query, measured) = self.signal(plan, name);
+                    let (query, measured) = self.signal(step, name);
                     ((*name).to_owned(), query, measured)
                 }
             };
@@ -261,7 +266,8 @@ impl Rounds<'_> {
         }
     }
 
-    fn signal(&self, plan: &Plan, name: &str) -> (String, Measured) {
+    fn signal(&self, step: &Step<'_>, name: &str) -> (String, Measured) {
+        let plan = &step.rollout.plan.plan;
         let signals = &plan.signals;
         match name {
             "health" => {
@@ -275,7 +281,7 @@ impl Rounds<'_> {
             }
             "integrity" => {
                 let program = signals.integrity.clone().unwrap_or_default();
-                (program.join(" "), integrity(&program))
+                (program.join(" "), integrity(&program, &self.intended(step)))
             }
             query_signal => {
                 let query = signal_query(plan, query_signal).unwrap_or_default().to_owned();
@@ -330,30 +336,15 @@ fn target(plan: &Plan) -> Option<Box<dyn Target>> {
     })
 }
 
-/// The data-integrity check: the program's exit status (0 passes), killed after a minute.
-fn integrity(program: &[String]) -> Measured {
+/// The data-integrity check after a migration: the plan's program, run as a command target
+/// runs (the release, the artefacts and the environment in its environment), bounded by a
+/// minute. Exit 0 passes; a failure, a timeout or a program that cannot start fails the check,
+/// with what it said.
+fn integrity(program: &[String], shift: &Shift) -> Measured {
     let Some((first, rest)) = program.split_first() else { return Measured::Error("no program".into()) };
-    let mut child = match std::process::Command::new(first)
-        .args(rest)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => return Measured::Error(format!("{first} could not be started: {e}")),
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Measured::Value(f64::from(status.code().unwrap_or(-1))),
-            Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Measured::Error(format!("{first} did not finish within a minute and was killed"));
-            }
-            Err(e) => return Measured::Error(format!("{first}: {e}")),
-        }
+    let check = CommandTarget { timeout: Duration::from_secs(60), ..CommandTarget::new(first, rest.iter().cloned()) };
+    match check.shift(shift) {
+        Ok(()) => Measured::Value(0.0),
+        Err(e) => Measured::Error(e.to_string()),
     }
 }
