@@ -188,6 +188,10 @@ enum Wire {
     RolloutPaused { release: String, reason: String },
     #[serde(rename = "release.rollout_resumed")]
     RolloutResumed { release: String },
+    #[serde(rename = "release.rollout_one_way_approved")]
+    RolloutOneWayApproved { release: String, stage: u32 },
+    #[serde(rename = "release.rollout_rolled_forward")]
+    RolloutRolledForward { release: String, reason: String },
     #[serde(rename = "release.rollout_completed")]
     RolloutCompleted { release: String },
     #[serde(rename = "release.rollout_traffic_restored")]
@@ -288,6 +292,8 @@ impl Wire {
             Wire::RolloutStagePassed { .. } => "release.rollout_stage_passed",
             Wire::RolloutPaused { .. } => "release.rollout_paused",
             Wire::RolloutResumed { .. } => "release.rollout_resumed",
+            Wire::RolloutOneWayApproved { .. } => "release.rollout_one_way_approved",
+            Wire::RolloutRolledForward { .. } => "release.rollout_rolled_forward",
             Wire::RolloutCompleted { .. } => "release.rollout_completed",
             Wire::RolloutTrafficRestored { .. } => "release.rollout_traffic_restored",
             Wire::RolloutIncident { .. } => "release.rollout_incident",
@@ -436,6 +442,8 @@ fn rollout_to(release: String, fact: &RolloutFact) -> Wire {
         RolloutFact::StagePassed { stage } => Wire::RolloutStagePassed { release, stage: *stage },
         RolloutFact::Paused { reason } => Wire::RolloutPaused { release, reason: reason.clone() },
         RolloutFact::Resumed => Wire::RolloutResumed { release },
+        RolloutFact::OneWayApproved { stage } => Wire::RolloutOneWayApproved { release, stage: *stage },
+        RolloutFact::RolledForward { reason } => Wire::RolloutRolledForward { release, reason: reason.clone() },
         RolloutFact::Completed => Wire::RolloutCompleted { release },
         RolloutFact::TrafficRestored => Wire::RolloutTrafficRestored { release },
         RolloutFact::Incident { reference, severity, summary, raised } => Wire::RolloutIncident {
@@ -897,6 +905,8 @@ fn from_wire(envelope: Envelope) -> Result<Decoded, DecodeError> {
         Wire::RolloutStagePassed { release, stage } => rollout(&release, RolloutFact::StagePassed { stage })?,
         Wire::RolloutPaused { release, reason } => rollout(&release, RolloutFact::Paused { reason })?,
         Wire::RolloutResumed { release } => rollout(&release, RolloutFact::Resumed)?,
+        Wire::RolloutOneWayApproved { release, stage } => rollout(&release, RolloutFact::OneWayApproved { stage })?,
+        Wire::RolloutRolledForward { release, reason } => rollout(&release, RolloutFact::RolledForward { reason })?,
         Wire::RolloutCompleted { release } => rollout(&release, RolloutFact::Completed)?,
         Wire::RolloutTrafficRestored { release } => rollout(&release, RolloutFact::TrafficRestored)?,
         Wire::RolloutIncident { release, reference, severity, summary, raised } => rollout(

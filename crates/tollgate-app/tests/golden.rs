@@ -507,6 +507,13 @@ fn samples() -> Vec<Sample> {
             RolloutFact::Paused { reason: "error-ratio: 1 measurement(s) without a number (limit 0)".into() },
         ),
         rollout("release.rollout_resumed", RolloutFact::Resumed),
+        rollout("release.rollout_one_way_approved", RolloutFact::OneWayApproved { stage: 1 }),
+        rollout(
+            "release.rollout_rolled_forward",
+            RolloutFact::RolledForward {
+                reason: "smoke check `home` failed at 25%; stage 1 was one-way (migration 42 drops orders.total), so the deployment rolls forward: release the fix".into(),
+            },
+        ),
         rollout("release.rollout_completed", RolloutFact::Completed),
         rollout("release.rollout_traffic_restored", RolloutFact::TrafficRestored),
         rollout(

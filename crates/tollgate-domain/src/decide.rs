@@ -1135,6 +1135,14 @@ impl<'a> OnRelease<'a, '_> {
                     format!("the latest deployment of {release} was already rolled back")
                 });
                 reasons.invalid_if(blank(reason), || "name the trigger (--reason)".into());
+                if let Some(one_way) = r.one_way_step_taken() {
+                    reasons.refuse_if(true, "roll-forward", || {
+                        format!(
+                            "the rollout of {release} went past its one-way step at stage {} ({}): the previous version cannot run on what it changed, so this deployment rolls forward; release the fix (an emergency release when urgent, 4.6)",
+                            one_way.stage, one_way.says
+                        )
+                    });
+                }
                 let mut events = Vec::new();
                 if let Some(running) = r.running_deployment() {
                     let environment = running.environment.clone();

@@ -338,6 +338,8 @@ fn apply_to_release(r: &mut Release, event: &Event, s: Stamped<()>, production: 
             completed: None,
             restored: None,
             incidents: Vec::new(),
+            one_way_approved: Vec::new(),
+            rolled_forward: None,
         }),
         Event::Rollout { fact, .. } => {
             if let Some(rollout) = r.rollouts.last_mut() {
@@ -415,5 +417,7 @@ fn apply_rollout(rollout: &mut Rollout, fact: &RolloutFact, s: &Stamped<()>) {
         RolloutFact::Incident { reference, severity, raised, .. } => {
             rollout.incidents.push((*raised, severity.clone(), reference.clone()));
         }
+        RolloutFact::OneWayApproved { stage } => rollout.one_way_approved.push(s.with(*stage)),
+        RolloutFact::RolledForward { reason } => rollout.rolled_forward = Some(s.with(reason.clone())),
     }
 }

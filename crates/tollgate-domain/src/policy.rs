@@ -222,10 +222,13 @@ pub enum Action {
     /// Moving an open release to the version in force (`regovern-release`; a profile without
     /// the key gives it to the roles of `withdraw-release`).
     RegovernRelease,
+    /// Letting a rollout take a step that cannot be undone (a profile without the key gives it
+    /// to the roles of `go-decision`: the release manager's approval).
+    ApproveOneWayStep,
 }
 
 impl Action {
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 31] = [
         Action::AdministerPeople,
         Action::AdoptProfile,
         Action::CreateRelease,
@@ -256,6 +259,7 @@ impl Action {
         Action::TriageRegression,
         Action::ImportEvents,
         Action::RegovernRelease,
+        Action::ApproveOneWayStep,
     ];
 
     /// The key used in the profile's `[authority]` table.
@@ -291,6 +295,7 @@ impl Action {
             Action::TriageRegression => "triage-regression",
             Action::ImportEvents => "import-events",
             Action::RegovernRelease => "regovern-release",
+            Action::ApproveOneWayStep => "approve-one-way-step",
         }
     }
 

@@ -455,13 +455,22 @@ impl Release {
     }
 
     /// The rollout the executor has work in: the latest, while it runs or while a rollback
-    /// of it does; with when that rollback started.
+    /// of it does; with when that rollback started. A rollout that stopped to roll forward
+    /// is the people's again: they record how the deployment ended.
     pub fn active_rollout(&self) -> Option<(&crate::rollout::progress::Rollout, Option<Timestamp>)> {
         let rollout = self.rollouts.last()?;
         let rolling_back =
             self.rollback_in_progress().filter(|rb| rb.started.at >= rollout.started.at).map(|rb| rb.started.at);
-        (rolling_back.is_some() || (!rollout.finished() && self.running_deployment().is_some()))
-            .then_some((rollout, rolling_back))
+        let running = !rollout.finished() && rollout.rolled_forward.is_none() && self.running_deployment().is_some();
+        (rolling_back.is_some() || running).then_some((rollout, rolling_back))
+    }
+
+    /// The one-way step the latest production deployment's rollout went past, if it did: that
+    /// deployment cannot be rolled back, only forward.
+    pub fn one_way_step_taken(&self) -> Option<&crate::rollout::plan::OneWay> {
+        let deployment = self.production_deployment()?;
+        let rollout = self.rollouts.last().filter(|r| r.started.at >= deployment.started.at)?;
+        rollout.past_one_way()
     }
 
     /// Who started the latest production deployment: may always roll it back (4.5).

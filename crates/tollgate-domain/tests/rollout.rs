@@ -202,3 +202,91 @@ fn an_emergency_goes_direct_with_its_rollback_target_confirmed() {
     assert!(reasons.iter().any(|r| r.contains("goes direct to 100% (4.6), not by `canary`")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.contains("rollback target must be confirmed")), "{reasons:?}");
 }
+
+/// CANARY with its last stage one-way: the 100% stage runs a migration that drops a column.
+fn one_way_canary() -> String {
+    CANARY.replace(
+        "{ weight = 100, hold = \"1m\" }",
+        "{ weight = 100, hold = \"1m\", one-way = \"migration 42 drops orders.total\" }",
+    )
+}
+
+fn smoked(stage: u32) -> SmokeRecord {
+    SmokeRecord {
+        stage,
+        name: "home".into(),
+        url: "http://shop/".into(),
+        status: Some(200),
+        passed: true,
+        detail: "answered 200".into(),
+    }
+}
+
+/// Stage 0 of a rollout shifted, smoke-checked, measured three times and promoted.
+fn promote_stage_0(w: &mut World, id: ReleaseId) {
+    step(w, "dev", id, RolloutFact::Shifted { stage: 0, weight: 5 }).unwrap();
+    step(w, "dev", id, RolloutFact::SmokeChecked(smoked(0))).unwrap();
+    for _ in 0..3 {
+        w.pass(chrono::Duration::seconds(20));
+        let m = measured(w, 0.001);
+        step(w, "dev", id, m).unwrap();
+    }
+    step(w, "dev", id, RolloutFact::StagePassed { stage: 0 }).unwrap();
+}
+
+#[test]
+fn a_one_way_step_waits_for_the_release_managers_approval_and_then_only_rolls_forward() {
+    let mut w = World::qms();
+    let id = ready(&mut w);
+    start(&mut w, id, &one_way_canary());
+    promote_stage_0(&mut w, id);
+    // Given the next stage is one-way, when the executor shifts to it unapproved, then it is refused
+    let early = step(&mut w, "dev", id, RolloutFact::Shifted { stage: 1, weight: 100 }).unwrap_err();
+    assert!(
+        early[0].contains(
+            "stage 1 is one-way (migration 42 drops orders.total) and waits for the release manager's approval"
+        ),
+        "{early:?}"
+    );
+    // The one running the rollout cannot approve it, nor can someone without the authority
+    let own = step(&mut w, "dev", id, RolloutFact::OneWayApproved { stage: 1 }).unwrap_err();
+    assert!(own.iter().any(|r| r.starts_with("[separation-of-duties] dev runs the rollout")), "{own:?}");
+    let sre = step(&mut w, "omar", id, RolloutFact::OneWayApproved { stage: 1 }).unwrap_err();
+    assert!(sre.iter().any(|r| r.contains("approve-one-way-step")), "{sre:?}");
+    // The release manager approves (the go decider executes nothing by approving)
+    step(&mut w, "rita", id, RolloutFact::OneWayApproved { stage: 1 }).unwrap();
+    let twice = step(&mut w, "rita", id, RolloutFact::OneWayApproved { stage: 1 }).unwrap_err();
+    assert!(twice[0].contains("not a one-way step waiting for approval"), "{twice:?}");
+    step(&mut w, "dev", id, RolloutFact::Shifted { stage: 1, weight: 100 }).unwrap();
+    step(&mut w, "dev", id, RolloutFact::SmokeChecked(smoked(1))).unwrap();
+    // When the analysis fails past the one-way step, then nothing rolls back: not the on-call's
+    // call, not the executor; the executor records the roll-forward
+    let bad = RolloutFact::Measured(Measurement {
+        stage: Some(1),
+        name: "error-ratio".into(),
+        query: "q".into(),
+        at: w.now,
+        measured: Measured::Value(0.2),
+    });
+    step(&mut w, "dev", id, bad).unwrap();
+    let rollback = w.refused("omar", Command::StartRollback { release: id, reason: "error ratio 20%".into() });
+    assert_eq!(rules(&rollback), ["roll-forward".to_owned()].into());
+    assert!(rollback[0].reason.contains("release the fix (an emergency release when urgent, 4.6)"), "{rollback:?}");
+    let restore = step(&mut w, "dev", id, RolloutFact::TrafficRestored).unwrap_err();
+    assert!(restore[0].contains("only during a rollback"), "{restore:?}");
+    let reason = "the analysis of stage 1 at 100% failed; stage 1 was one-way".to_owned();
+    step(&mut w, "dev", id, RolloutFact::RolledForward { reason }).unwrap();
+    // and the deployment's end is the people's to record again
+    w.ok("dev", Command::DeploymentFinished { release: id, success: false });
+}
+
+#[test]
+fn before_its_one_way_step_a_rollout_still_rolls_back() {
+    let mut w = World::qms();
+    let id = ready(&mut w);
+    start(&mut w, id, &one_way_canary());
+    step(&mut w, "dev", id, RolloutFact::Shifted { stage: 0, weight: 5 }).unwrap();
+    let forward = step(&mut w, "dev", id, RolloutFact::RolledForward { reason: "x".into() }).unwrap_err();
+    assert!(forward[0].contains("nothing calls for a roll-forward"), "{forward:?}");
+    w.ok("omar", Command::StartRollback { release: id, reason: "error ratio 5%".into() });
+}

@@ -450,6 +450,13 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
     {
         authority.insert(Action::RegovernRelease, roles);
     }
+    // Likewise a one-way step of a rollout: the release manager's approval (QMS 4.4.4), which
+    // in a profile is whoever takes the go/no-go decision.
+    if !authority.contains_key(&Action::ApproveOneWayStep)
+        && let Some(roles) = authority.get(&Action::GoDecision).cloned()
+    {
+        authority.insert(Action::ApproveOneWayStep, roles);
+    }
     for action in Action::ALL {
         if !authority.contains_key(&action) {
             cx.problems.at(&auth_path, format!("missing `{}`: say which roles may do it", action.key()));

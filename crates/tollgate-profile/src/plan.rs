@@ -21,7 +21,7 @@
 
 use serde::Deserialize;
 use tollgate_domain::rollout::analysis::{Condition, Metric};
-use tollgate_domain::rollout::plan::{Plan, Signals, SmokeCheck, Step, Strategy, Target};
+use tollgate_domain::rollout::plan::{OneWay, Plan, Signals, SmokeCheck, Step, Strategy, Target};
 use tollgate_domain::time::Span;
 
 use crate::convert::Problems;
@@ -45,6 +45,8 @@ struct RawPlan {
     prometheus: Option<String>,
     target: Option<RawTarget>,
     signals: Option<RawSignals>,
+    /// The one-way step of a plan with a single stage (blue-green's switch, a direct rollout).
+    one_way: Option<String>,
 }
 
 /// `kind` chooses the adapter; each kind reads its own keys and refuses the others'.
@@ -76,6 +78,8 @@ struct RawSignals {
 struct RawStep {
     weight: u32,
     hold: Option<String>,
+    /// What this stage does that cannot be undone: the plan rolls forward from it.
+    one_way: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -204,12 +208,47 @@ fn convert(raw: &RawPlan, problems: &mut Problems) -> Option<Plan> {
             SmokeCheck { name: s.name.clone(), url: s.url.clone(), expect_status: s.expect_status }
         })
         .collect();
+    let one_way = one_way(raw, &strategy, problems);
     let target = raw.target.as_ref().and_then(|t| target(problems, t));
     let signals = raw.signals.as_ref().map_or_else(Signals::default, |s| signals(problems, s));
     if let Some(url) = &raw.prometheus {
         http_url(problems, &root.key("prometheus"), url);
     }
-    Some(Plan { strategy, analysis, smoke, target, prometheus: raw.prometheus.clone(), signals })
+    Some(Plan { strategy, analysis, smoke, target, prometheus: raw.prometheus.clone(), signals, one_way })
+}
+
+/// The one-way steps: `one-way` on a stage of a staged plan, or at the top of a plan with a
+/// single stage (blue-green's switch, a direct rollout).
+fn one_way(raw: &RawPlan, strategy: &Strategy, problems: &mut Problems) -> Vec<OneWay> {
+    let staged = match strategy {
+        Strategy::Canary { .. } | Strategy::FeatureFlag { .. } => Some(("steps", &raw.steps)),
+        Strategy::Rolling { .. } => Some(("batches", &raw.batches)),
+        Strategy::BlueGreen { .. } | Strategy::Direct => None,
+    };
+    match (staged, &raw.one_way) {
+        (Some(_), Some(_)) => {
+            problems.at(
+                &KeyPath::root().key("one-way"),
+                format!("a {} plan marks the stage that is one-way: `one-way = \"...\"` on that step", strategy.key()),
+            );
+            Vec::new()
+        }
+        (Some((key, steps)), None) => steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| said(problems, &KeyPath::root().key(key).index(i).key("one-way"), &s.one_way, i))
+            .collect(),
+        (None, says) => said(problems, &KeyPath::root().key("one-way"), says, 0).into_iter().collect(),
+    }
+}
+
+fn said(problems: &mut Problems, path: &KeyPath, says: &Option<String>, stage: usize) -> Option<OneWay> {
+    let says = says.as_ref()?;
+    if says.trim().is_empty() {
+        problems.at(path, "say what cannot be undone (the migration, the data change)");
+        return None;
+    }
+    Some(OneWay { stage: stage as u32, says: says.clone() })
 }
 
 const TARGETS: &str = "haproxy, command or webhook";
@@ -376,6 +415,22 @@ url = "http://127.0.0.1:8080/"
         assert_eq!(weights, [5, 25, 100]);
         assert_eq!(plan.analysis[0].interval, chrono::Duration::minutes(1));
         assert_eq!(plan.smoke[0].expect_status, 200);
+    }
+
+    #[test]
+    fn a_one_way_step_is_read_from_its_stage_and_refused_blank_or_misplaced() {
+        let one_way = PLAN.replace(
+            "{ weight = 25, hold = \"10m\" }",
+            "{ weight = 25, hold = \"10m\", one-way = \"migration 42 drops orders.total\" }",
+        );
+        let plan = load_plan("plan.toml", &one_way).unwrap();
+        assert_eq!(plan.one_way, [OneWay { stage: 1, says: "migration 42 drops orders.total".into() }]);
+        let blank = refused(&one_way.replace("migration 42 drops orders.total", " "));
+        assert!(blank[0].starts_with("plan.toml:4:32: steps[1].one-way: say what cannot be undone"), "{blank:#?}");
+        let misplaced = refused(&format!("one-way = \"x\"\n{PLAN}"));
+        assert!(misplaced[0].contains("one-way: a canary plan marks the stage that is one-way"), "{misplaced:#?}");
+        let direct = load_plan("plan.toml", "strategy = \"direct\"\none-way = \"drops a table\"\n").unwrap();
+        assert_eq!(direct.one_way, [OneWay { stage: 0, says: "drops a table".into() }]);
     }
 
     #[test]

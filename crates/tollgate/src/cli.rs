@@ -725,6 +725,14 @@ pub enum RolloutCmd {
     Status { id: String },
     /// Resume a paused rollout: its stage's analysis starts again from now.
     Resume { id: String },
+    /// Approve the one-way step the rollout waits at (the release manager, not the one running
+    /// the rollout): its shift goes ahead, and from it on the deployment rolls forward only.
+    Approve {
+        id: String,
+        /// The stage whose one-way step is approved, as `rollout status` names it.
+        #[arg(long)]
+        stage: u32,
+    },
     /// Attribute an incident to the release's deployment (during its rollout or stabilisation
     /// window); one of the profile's severity (P1) triggers the rollback. `tollgate serve`
     /// takes Alertmanager's webhook at /api/v1/alertmanager for the same.

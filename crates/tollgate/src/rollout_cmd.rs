@@ -50,6 +50,15 @@ pub(crate) fn run(ctx: &Ctx, app: &mut App<SqliteLedger>, cmd: RolloutCmd) -> Re
             let r = ctx.execute(app, Command::RecordRollout { release, fact: RolloutFact::Resumed })?;
             ctx.done(&r, format!("{release}: rollout resumed; the stage's analysis starts again"));
         }
+        RolloutCmd::Approve { id, stage } => {
+            let release = release_id(&id)?;
+            let r =
+                ctx.execute(app, Command::RecordRollout { release, fact: RolloutFact::OneWayApproved { stage } })?;
+            ctx.done(
+                &r,
+                format!("{release}: one-way step of stage {stage} approved; from it on the deployment rolls forward"),
+            );
+        }
         RolloutCmd::Incident { id, reference, severity, summary, raised } => {
             let release = release_id(&id)?;
             let raised = match raised {
@@ -136,6 +145,8 @@ pub(crate) fn status(ctx: &Ctx, state: &State, id: &str) -> Result<(), Failure> 
     };
     let state_word = if rolling_back.is_some() {
         "rolling back"
+    } else if rollout.rolled_forward.is_some() {
+        "rolling forward"
     } else if rollout.finished() {
         "completed"
     } else if rollout.paused.is_some() {
@@ -167,6 +178,8 @@ pub(crate) fn status(ctx: &Ctx, state: &State, id: &str) -> Result<(), Failure> 
         "environment": rollout.environment,
         "artefact": rollout.artefact.to_string(),
         "previous": rollout.previous.as_ref().map(ToString::to_string),
+        "one_way": rollout.plan.plan.one_way.iter().map(|o| json!({"stage": o.stage, "says": o.says})).collect::<Vec<_>>(),
+        "rolled_forward": rollout.rolled_forward.as_ref().map(|f| f.value.clone()),
         "stage": stage.map(|s| s.index),
         "weight": stage.map_or(0, |s| s.weight),
         "stages_passed": rollout.stages.iter().filter(|s| s.passed.is_some()).count(),

@@ -101,16 +101,27 @@ impl OnRelease<'_, '_> {
             ));
         };
         let mut reasons = Reasons::default();
-        if let RolloutFact::Incident { .. } = fact {
+        match fact {
             // Whoever may call a rollback may attribute an incident that triggers one.
-            reasons.absorb(self.authorised(Action::Rollback));
-        } else if fact == &RolloutFact::Resumed || rollout.started.by != self.ctx.actor {
-            reasons.absorb(self.authorised(Action::Deploy));
+            RolloutFact::Incident { .. } => reasons.absorb(self.authorised(Action::Rollback)),
+            RolloutFact::OneWayApproved { .. } => reasons.absorb(self.authorised(Action::ApproveOneWayStep)),
+            _ if fact == &RolloutFact::Resumed || rollout.started.by != self.ctx.actor => {
+                reasons.absorb(self.authorised(Action::Deploy))
+            }
+            _ => {}
         }
-        // 3.4: the go/no-go decider never executes the deployment, in any of its steps.
-        reasons.refuse_if(r.deciders().any(|d| d == self.ctx.actor), "separation-of-duties", || {
-            format!("{} took the go/no-go decision on {} and cannot run its deployment", self.ctx.actor, r.id)
-        });
+        if let RolloutFact::OneWayApproved { .. } = fact {
+            // An approval of one's own step is no approval: the one who runs the rollout asks,
+            // the release manager decides (and, approving, executes nothing).
+            reasons.refuse_if(rollout.started.by == self.ctx.actor, "separation-of-duties", || {
+                format!("{} runs the rollout of {} and cannot approve its one-way step", self.ctx.actor, r.id)
+            });
+        } else {
+            // 3.4: the go/no-go decider never executes the deployment, in any of its steps.
+            reasons.refuse_if(r.deciders().any(|d| d == self.ctx.actor), "separation-of-duties", || {
+                format!("{} took the go/no-go decision on {} and cannot run its deployment", self.ctx.actor, r.id)
+            });
+        }
         let triggers = &self.policy.rollback.triggers;
         let refuse = |reasons: &mut Reasons, bad: bool, why: &dyn Fn() -> String| {
             reasons.refuse_if(bad, "rollout", why);
@@ -171,6 +182,17 @@ impl OnRelease<'_, '_> {
                 reasons.invalid_if(*raised > now, || "an incident cannot be raised in the future".into());
                 refuse(&mut reasons, rollout.incidents.iter().any(|(_, _, r)| r == reference), &|| {
                     format!("incident {reference} is already attributed to the deployment")
+                });
+            }
+            RolloutFact::OneWayApproved { stage } => {
+                refuse(&mut reasons, !matches!(&next, Next::AwaitApproval { stage: s, .. } if s == stage), &|| {
+                    format!("stage {stage} is not a one-way step waiting for approval ({})", describe(&next))
+                });
+            }
+            RolloutFact::RolledForward { reason } => {
+                reasons.invalid_if(blank(reason), || "say why the rollout rolls forward".into());
+                refuse(&mut reasons, !matches!(next, Next::RollForward { .. }), &|| {
+                    format!("nothing calls for a roll-forward ({})", describe(&next))
                 });
             }
             RolloutFact::TrafficRestored => {
@@ -247,6 +269,10 @@ pub fn describe(next: &Next) -> String {
         Next::Complete => "every stage passed".into(),
         Next::RollBack { reason } => format!("roll back: {reason}"),
         Next::Pause { reason } => format!("pause: {reason}"),
+        Next::AwaitApproval { stage, says } => {
+            format!("stage {stage} is one-way ({says}) and waits for the release manager's approval")
+        }
+        Next::RollForward { reason } => format!("roll forward: {reason}"),
         Next::Restore => "traffic goes back to the previous version".into(),
         Next::ConfirmRollback => "the previous version is confirmed healthy".into(),
         Next::Wait { until } => format!("waiting until {}", crate::gate::when(*until)),

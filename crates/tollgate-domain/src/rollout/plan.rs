@@ -97,6 +97,18 @@ pub struct Plan {
     pub prometheus: Option<String>,
     /// What the rollback triggers of 4.5 read of this service.
     pub signals: Signals,
+    /// Stages whose change cannot be reversed (a migration that drops a column): from the
+    /// first of them on, the plan rolls forward, and each needs the release manager's approval
+    /// before its shift.
+    pub one_way: Vec<OneWay>,
+}
+
+/// A one-way step: the stage (by index) at which something irreversible happens, and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
+pub struct OneWay {
+    pub stage: u32,
+    pub says: String,
 }
 
 /// Where the share of the new version is set: the adapters of `tollgate-rollout`, chosen per
@@ -166,6 +178,11 @@ pub struct Problem {
 }
 
 impl Plan {
+    /// The one-way step at `stage`, if that stage is one.
+    pub fn one_way_at(&self, stage: u32) -> Option<&OneWay> {
+        self.one_way.iter().find(|o| o.stage == stage)
+    }
+
     /// What is wrong with the plan as a plan: stages that do not rise to 100%, holds that
     /// cannot fit the analysis, metrics that cannot be measured. Empty when it can be run.
     pub fn problems(&self) -> Vec<Problem> {
@@ -249,6 +266,14 @@ impl Plan {
         if self.signals.interval <= Duration::zero() {
             at("signals.interval".into(), "must be longer than zero".into());
         }
+        for (i, one_way) in self.one_way.iter().enumerate() {
+            if one_way.stage as usize >= steps.len() {
+                at(format!("one-way[{i}].stage"), format!("the plan has no stage {}", one_way.stage));
+            }
+            if one_way.says.trim().is_empty() {
+                at(format!("one-way[{i}].says"), "say what cannot be undone (the migration, the data change)".into());
+            }
+        }
         if self.analysis.is_empty() && !matches!(self.strategy, Strategy::Direct) {
             at("analysis".into(), "a staged rollout needs at least one metric to check at each stage".into());
         }
@@ -297,6 +322,7 @@ mod tests {
             target: None,
             prometheus: Some("http://127.0.0.1:9090".into()),
             signals: Signals::default(),
+            one_way: vec![],
         }
     }
 

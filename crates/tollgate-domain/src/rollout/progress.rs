@@ -93,6 +93,17 @@ pub enum RolloutFact {
         summary: String,
         raised: Timestamp,
     },
+    /// The release manager approved the one-way step of `stage`: its shift may go ahead, and
+    /// from it on the rollout rolls forward.
+    OneWayApproved {
+        stage: u32,
+    },
+    /// A trigger fired or the analysis failed after a one-way step: traffic stays where it is
+    /// (the previous version cannot run on what the step changed) and the executor stops; the
+    /// fix goes forward as a new release.
+    RolledForward {
+        reason: String,
+    },
 }
 
 impl RolloutFact {
@@ -107,6 +118,8 @@ impl RolloutFact {
             RolloutFact::Completed => "completed",
             RolloutFact::TrafficRestored => "traffic-restored",
             RolloutFact::Incident { .. } => "incident",
+            RolloutFact::OneWayApproved { .. } => "one-way-approved",
+            RolloutFact::RolledForward { .. } => "rolled-forward",
         }
     }
 }
@@ -143,6 +156,10 @@ pub struct Rollout {
     pub restored: Option<Timestamp>,
     /// Incidents attributed to the deployment: when raised, severity, reference.
     pub incidents: Vec<(Timestamp, String, String)>,
+    /// The one-way steps approved, by stage, with who approved them and when.
+    pub one_way_approved: Vec<Stamped<u32>>,
+    /// Why the rollout stopped to roll forward, once it did.
+    pub rolled_forward: Option<Stamped<String>>,
 }
 
 /// What is to be done for a rollout now.
@@ -169,6 +186,15 @@ pub enum Next {
         reason: String,
     },
     Pause {
+        reason: String,
+    },
+    /// The next stage is a one-way step: nothing moves until the release manager approves it.
+    AwaitApproval {
+        stage: u32,
+        says: String,
+    },
+    /// What would roll back rolls forward: a one-way step has run.
+    RollForward {
         reason: String,
     },
     /// A rollback is running: put all traffic back on the previous version.
@@ -206,6 +232,35 @@ impl Rollout {
 
     pub fn finished(&self) -> bool {
         self.completed.is_some()
+    }
+
+    /// The first one-way step traffic has reached, if any: from it on the plan rolls forward.
+    pub fn past_one_way(&self) -> Option<&super::plan::OneWay> {
+        let reached = self.current()?.index;
+        self.plan().one_way.iter().filter(|o| o.stage <= reached).min_by_key(|o| o.stage)
+    }
+
+    /// The shift to `stage`, or the release manager's approval it waits for first.
+    fn shift_to(&self, stage: u32, weight: u32) -> Next {
+        match self.plan().one_way_at(stage) {
+            Some(one_way) if !self.one_way_approved.iter().any(|a| a.value == stage) => {
+                Next::AwaitApproval { stage, says: one_way.says.clone() }
+            }
+            _ => Next::Shift { stage, weight },
+        }
+    }
+
+    /// A rollback, or, past a one-way step, the roll-forward that replaces it.
+    fn undo(&self, reason: String) -> Next {
+        match self.past_one_way() {
+            Some(one_way) => Next::RollForward {
+                reason: format!(
+                    "{reason}; stage {} was one-way ({}), so the deployment rolls forward: release the fix",
+                    one_way.stage, one_way.says
+                ),
+            },
+            None => Next::RollBack { reason },
+        }
     }
 
     /// The signals this plan measures, by name.
@@ -363,6 +418,9 @@ pub fn next(rollout: &Rollout, rolling_back: Option<Timestamp>, triggers: &[Trig
     if rolling_back.is_some() {
         return restore(rollout, now);
     }
+    if let Some(forward) = &rollout.rolled_forward {
+        return Next::Idle(format!("rolling forward: {}", forward.value));
+    }
     if rollout.finished() {
         return Next::Idle("the rollout completed".into());
     }
@@ -375,29 +433,27 @@ pub fn next(rollout: &Rollout, rolling_back: Option<Timestamp>, triggers: &[Trig
         return Next::Baseline;
     }
     if let Some(reason) = rollout.fired(triggers) {
-        return Next::RollBack { reason };
+        return rollout.undo(reason);
     }
     let steps = rollout.steps();
     let Some(stage) = rollout.current() else {
-        return Next::Shift { stage: 0, weight: steps[0].weight };
+        return rollout.shift_to(0, steps[0].weight);
     };
     if stage.passed.is_some() {
         let following = stage.index as usize + 1;
         return match steps.get(following) {
-            Some(step) => Next::Shift { stage: following as u32, weight: step.weight },
+            Some(step) => rollout.shift_to(following as u32, step.weight),
             None => Next::Complete,
         };
     }
     match rollout.smoke_outcome(stage) {
         None => return Next::Smoke { stage: stage.index },
-        Some(Err(why)) => return Next::RollBack { reason: why },
+        Some(Err(why)) => return rollout.undo(why),
         Some(Ok(())) => {}
     }
     let verdict = rollout.verdict(now);
     if let Verdict::Failed(why) = &verdict {
-        return Next::RollBack {
-            reason: format!("the analysis of stage {} at {}% failed: {why}", stage.index, stage.weight),
-        };
+        return rollout.undo(format!("the analysis of stage {} at {}% failed: {why}", stage.index, stage.weight));
     }
     let (due, next_due) = rollout.due(now);
     if !due.is_empty() {
@@ -436,8 +492,11 @@ pub fn watch(rollout: &Rollout, triggers: &[Trigger], until: Timestamp, now: Tim
     if now >= until {
         return Next::Idle("the stabilisation window is over".into());
     }
+    if let Some(forward) = &rollout.rolled_forward {
+        return Next::Idle(format!("rolling forward: {}", forward.value));
+    }
     if let Some(reason) = rollout.fired(triggers) {
-        return Next::RollBack { reason: format!("during stabilisation: {reason}") };
+        return rollout.undo(format!("during stabilisation: {reason}"));
     }
     let (due, next_due) = rollout.due(now);
     let signals: Vec<Due> = due.into_iter().filter(|d| matches!(d, Due::Signal(_))).collect();
@@ -480,7 +539,7 @@ mod tests {
 
     use super::*;
     use crate::rollout::analysis::Metric;
-    use crate::rollout::plan::{Signals, SmokeCheck, Strategy};
+    use crate::rollout::plan::{OneWay, Signals, SmokeCheck, Strategy};
     use crate::rollout::trigger::Rule;
 
     fn t(seconds: i64) -> Timestamp {
@@ -519,6 +578,7 @@ mod tests {
                 health: Some("http://shop/healthz".into()),
                 ..Signals::default()
             },
+            one_way: Vec::new(),
         };
         let plan = Arc::new(RolloutPlan { name: "p".into(), sha256: String::new(), text: String::new(), plan });
         Rollout {
@@ -534,6 +594,8 @@ mod tests {
             completed: None,
             restored: None,
             incidents: Vec::new(),
+            one_way_approved: Vec::new(),
+            rolled_forward: None,
         }
     }
 
@@ -703,6 +765,67 @@ mod tests {
         // and a 200 after the restore completes the rollback
         measure(&mut r, Some(0), "health", 22, Measured::Value(200.0));
         assert_eq!(next(&r, Some(t(20)), &[], t(22)), Next::ConfirmRollback);
+    }
+
+    /// `rollout()` with its 100% stage one-way.
+    fn one_way(r: &mut Rollout) {
+        let mut plan = (*r.plan).clone();
+        plan.plan.one_way = vec![OneWay { stage: 1, says: "migration 42 drops orders.total".into() }];
+        r.plan = Arc::new(plan);
+    }
+
+    #[test]
+    fn a_one_way_stage_waits_for_its_approval_and_past_it_a_rollback_becomes_a_roll_forward() {
+        // Given stage 0 passed and stage 1 one-way
+        let mut r = at_stage_0(&[]);
+        one_way(&mut r);
+        // When a failed smoke check comes before the one-way step, then it still rolls back
+        let mut before = r.clone();
+        smoked(&mut before, 0, false);
+        before.smoke.remove(0);
+        assert!(matches!(next(&before, None, &[], t(11)), Next::RollBack { .. }));
+        r.stages[0].passed = Some(t(80));
+        // Then the shift to it waits for the release manager
+        let waiting = next(&r, None, &[], t(81));
+        assert_eq!(waiting, Next::AwaitApproval { stage: 1, says: "migration 42 drops orders.total".into() });
+        // and once approved it goes ahead
+        r.one_way_approved.push(Stamped { value: 1, by: "rita".into(), at: t(90) });
+        assert_eq!(next(&r, None, &[], t(91)), Next::Shift { stage: 1, weight: 100 });
+        // When a smoke check fails past it, then the rollout rolls forward, naming the step
+        shifted(&mut r, 1, 100, 91);
+        r.smoke.push(SmokeRecord {
+            stage: 1,
+            name: "home".into(),
+            url: "http://shop/".into(),
+            status: Some(500),
+            passed: false,
+            detail: "answered 500".into(),
+        });
+        let Next::RollForward { reason } = next(&r, None, &[], t(92)) else {
+            panic!("{:?}", next(&r, None, &[], t(92)))
+        };
+        assert!(reason.starts_with("smoke check `home` failed at 100%"), "{reason}");
+        assert!(reason.ends_with("stage 1 was one-way (migration 42 drops orders.total), so the deployment rolls forward: release the fix"), "{reason}");
+        // and once recorded, the executor has nothing more to do
+        r.rolled_forward = Some(Stamped { value: reason, by: "dev".into(), at: t(93) });
+        assert!(matches!(next(&r, None, &[], t(94)), Next::Idle(why) if why.starts_with("rolling forward")));
+    }
+
+    #[test]
+    fn a_trigger_during_stabilisation_past_a_one_way_step_rolls_forward() {
+        let mut r = at_stage_0(&[]);
+        one_way(&mut r);
+        r.stages[0].passed = Some(t(80));
+        shifted(&mut r, 1, 100, 81);
+        r.completed = Some(t(150));
+        measure(&mut r, Some(1), "error-rate", 151, Measured::Value(0.5));
+        r.incidents.push((t(152), "P1".into(), "INC-7".into()));
+        let p1 = vec![Trigger {
+            id: "p1-incident".into(),
+            says: "P1 incident attributed to the deployment".into(),
+            rule: Rule::IncidentAttributed { severity: "P1".into() },
+        }];
+        assert!(matches!(watch(&r, &p1, t(1000), t(153)), Next::RollForward { .. }));
     }
 
     #[test]

@@ -133,7 +133,8 @@ impl Rounds<'_> {
             let step = Step { id, rollout, actor: &rollout.started.by };
             match next {
                 Next::Wait { until } => return Some(until),
-                Next::Idle(_) => return None,
+                // Both wait for a person: a resume or a rollback, the release manager's approval.
+                Next::Idle(_) | Next::AwaitApproval { .. } => return None,
                 next => {
                     if !self.act(&step, next) {
                         return Some(now + chrono::Duration::seconds(1));
@@ -186,6 +187,10 @@ impl Rounds<'_> {
             Next::Promote { stage } => self.record(step, RolloutFact::StagePassed { stage }),
             Next::Complete => self.record(step, RolloutFact::Completed),
             Next::Pause { reason } => self.record(step, RolloutFact::Paused { reason }),
+            Next::RollForward { reason } => {
+                tracing::warn!(release = %id, %reason, "past a one-way step: rolling forward, traffic stays");
+                self.record(step, RolloutFact::RolledForward { reason })
+            }
             Next::RollBack { reason } => {
                 tracing::warn!(release = %id, %reason, "rolling back, no approval needed (4.5)");
                 let command = Command::StartRollback { release: id, reason: format!("automatic: {reason}") };
@@ -199,7 +204,7 @@ impl Rounds<'_> {
                 }
             },
             Next::ConfirmRollback => self.execute(step, &Command::CompleteRollback { release: id }),
-            Next::Wait { .. } | Next::Idle(_) => unreachable!("handled by advance"),
+            Next::Wait { .. } | Next::Idle(_) | Next::AwaitApproval { .. } => unreachable!("handled by advance"),
         }
     }
 
