@@ -319,6 +319,9 @@ pub struct ReleaseTypeDef {
     pub test_phases: Vec<TestPhaseId>,
     /// 4.4.5: minimum monitoring after the production deployment completes.
     pub stabilisation: Span,
+    /// 4.4.4 "the defined rollout strategy per release type": the least a rollout of this
+    /// type does; a release's plan may only be tighter.
+    pub rollout: Option<crate::rollout::minimum::MinimumPlan>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! Rollouts Tollgate runs itself (QMS-DEV-PRO-004 4.4.4, 4.4.5 and 4.5; GRS-ISMS-PRC-009 4.4
-//! and 4.6): the plan a release is rolled out by ([`plan`]), how each measurement and each
+//! and 4.6): the plan a release is rolled out by ([`plan`]) and the least its release type
+//! requires of it ([`minimum`]), how each measurement and each
 //! stage's analysis is judged, failing closed ([`analysis`]), the statistical canary judge
 //! ([`mann_whitney`]), and the rollback trigger conditions of 4.5, each as profile data and a
 //! pure function of what was observed ([`trigger`]), and a rollout's recorded progress with
@@ -11,6 +12,7 @@
 
 pub mod analysis;
 pub mod mann_whitney;
+pub mod minimum;
 pub mod plan;
 pub mod progress;
 pub mod trigger;

@@ -33,6 +33,11 @@ condition = "< 0.01"
 interval = "10s"
 min-samples = 3
 
+[signals]
+error-rate = "sum(rate(errors_total[1m])) / sum(rate(requests_total[1m]))"
+health = "http://shop/healthz"
+interval = "10s"
+
 [[smoke]]
 name = "home"
 url = "http://shop/"
@@ -51,11 +56,21 @@ fn ready(w: &mut World) -> ReleaseId {
     id
 }
 
+/// Starts the rollout and takes its error-rate baseline.
 fn start(w: &mut World, id: ReleaseId, text: &str) -> Vec<Event> {
-    w.ok(
+    let events = w.ok(
         "dev",
         Command::StartRollout { release: id, environment: "production".into(), plan: plan(text), artefact: None },
-    )
+    );
+    let baseline = RolloutFact::Measured(Measurement {
+        stage: None,
+        name: "error-rate".into(),
+        query: "q".into(),
+        at: w.now,
+        measured: Measured::Value(0.002),
+    });
+    step(w, "dev", id, baseline).unwrap();
+    events
 }
 
 fn step(w: &mut World, actor: &str, id: ReleaseId, fact: RolloutFact) -> Result<Vec<Event>, Vec<String>> {
@@ -199,7 +214,10 @@ fn an_emergency_goes_direct_with_its_rollback_target_confirmed() {
         Command::StartRollout { release: id, environment: "production".into(), plan: plan(CANARY), artefact: None },
     );
     let reasons: Vec<&str> = canary.iter().map(|r| r.reason.as_str()).collect();
-    assert!(reasons.iter().any(|r| r.contains("goes direct to 100% (4.6), not by `canary`")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("strategy: `canary`, where the release type rolls out by `direct`")),
+        "{reasons:?}"
+    );
     assert!(reasons.iter().any(|r| r.contains("rollback target must be confirmed")), "{reasons:?}");
 }
 

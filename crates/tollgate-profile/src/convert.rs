@@ -512,6 +512,10 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
                 approvals,
                 test_phases: t.test_phases.clone(),
                 stabilisation: cx.span(&path.key("stabilisation"), &t.stabilisation),
+                rollout: t
+                    .rollout
+                    .as_ref()
+                    .and_then(|m| crate::plan::minimum(&path.key("rollout"), m, &mut cx.problems)),
             },
         );
     }

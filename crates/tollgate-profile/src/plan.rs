@@ -21,7 +21,8 @@
 
 use serde::Deserialize;
 use tollgate_domain::rollout::analysis::{Condition, Metric};
-use tollgate_domain::rollout::plan::{OneWay, Plan, Signals, SmokeCheck, Step, Strategy, Target};
+use tollgate_domain::rollout::minimum::MinimumPlan;
+use tollgate_domain::rollout::plan::{OneWay, Plan, SIGNALS, Signals, SmokeCheck, Step, Strategy, Target};
 use tollgate_domain::time::Span;
 
 use crate::convert::Problems;
@@ -86,7 +87,7 @@ struct RawStep {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct RawMetric {
     name: String,
-    query: String,
+    query: Option<String>,
     condition: String,
     interval: String,
     #[serde(default)]
@@ -128,7 +129,7 @@ pub fn load_plan(name: &str, text: &str) -> Result<Plan, ProfileErrors> {
     let mut problems = Problems::default();
     let plan = convert(&raw, &mut problems);
     for p in plan.as_ref().map(Plan::problems).unwrap_or_default() {
-        problems.at(&field_path(&p.field), p.message);
+        problems.at(&root_field(&KeyPath::root(), &p.field), p.message);
     }
     match plan {
         Some(plan) if problems.0.is_empty() => Ok(plan),
@@ -138,67 +139,15 @@ pub fn load_plan(name: &str, text: &str) -> Result<Plan, ProfileErrors> {
 
 fn convert(raw: &RawPlan, problems: &mut Problems) -> Option<Plan> {
     let root = KeyPath::root();
-    let steps = |problems: &mut Problems, key: &str, steps: &[RawStep]| -> Vec<Step> {
-        steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| Step {
-                weight: s.weight,
-                hold: s
-                    .hold
-                    .as_deref()
-                    .map_or(chrono::Duration::zero(), |h| fixed(problems, &root.key(key).index(i).key("hold"), h)),
-            })
-            .collect()
+    let stages = Stages {
+        strategy: &raw.strategy,
+        steps: &raw.steps,
+        batches: &raw.batches,
+        pre_promotion: raw.pre_promotion.as_deref(),
+        flag: raw.flag.as_deref(),
     };
-    let strategy = match raw.strategy.as_str() {
-        "canary" => Strategy::Canary { steps: steps(problems, "steps", &raw.steps) },
-        "rolling" => Strategy::Rolling { batches: steps(problems, "batches", &raw.batches) },
-        "feature-flag" => Strategy::FeatureFlag {
-            flag: raw.flag.clone().unwrap_or_default(),
-            steps: steps(problems, "steps", &raw.steps),
-        },
-        "blue-green" => match raw.pre_promotion.as_deref() {
-            Some(h) => Strategy::BlueGreen { pre_promotion: fixed(problems, &root.key("pre-promotion"), h) },
-            None => {
-                problems.at(
-                    &root.key("pre-promotion"),
-                    "blue-green needs `pre-promotion`: how long the new environment is analysed before the switch",
-                );
-                return None;
-            }
-        },
-        "direct" => Strategy::Direct,
-        other => {
-            problems.at(&root.key("strategy"), format!("unknown strategy `{other}`; expected {STRATEGIES}"));
-            return None;
-        }
-    };
-    let analysis = raw
-        .analysis
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let path = root.key("analysis").index(i);
-            let condition = m.condition.parse::<Condition>().unwrap_or_else(|e| {
-                problems.at(&path.key("condition"), e);
-                Condition { comparison: tollgate_domain::rollout::analysis::Comparison::Below, threshold: 0.0 }
-            });
-            if let Err(e) = promql_parser::parser::parse(&m.query) {
-                problems.at(&path.key("query"), format!("not a PromQL query: {}", e.trim()));
-            }
-            Metric {
-                name: m.name.clone(),
-                query: m.query.clone(),
-                condition,
-                interval: fixed(problems, &path.key("interval"), &m.interval),
-                failure_limit: m.failure_limit,
-                inconclusive_limit: m.inconclusive_limit,
-                error_limit: m.error_limit,
-                min_samples: m.min_samples,
-            }
-        })
-        .collect();
+    let strategy = strategy(&root, &stages, problems)?;
+    let analysis = analysis(&root, &raw.analysis, true, problems);
     let smoke = raw
         .smoke
         .iter()
@@ -249,6 +198,161 @@ fn said(problems: &mut Problems, path: &KeyPath, says: &Option<String>, stage: u
         return None;
     }
     Some(OneWay { stage: stage as u32, says: says.clone() })
+}
+
+/// The keys a strategy is written in, in a plan file or a release type's minimum.
+struct Stages<'a> {
+    strategy: &'a str,
+    steps: &'a [RawStep],
+    batches: &'a [RawStep],
+    pre_promotion: Option<&'a str>,
+    flag: Option<&'a str>,
+}
+
+fn strategy(root: &KeyPath, raw: &Stages<'_>, problems: &mut Problems) -> Option<Strategy> {
+    let steps = |problems: &mut Problems, key: &str, steps: &[RawStep]| -> Vec<Step> {
+        steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Step {
+                weight: s.weight,
+                hold: s
+                    .hold
+                    .as_deref()
+                    .map_or(chrono::Duration::zero(), |h| fixed(problems, &root.key(key).index(i).key("hold"), h)),
+            })
+            .collect()
+    };
+    Some(match raw.strategy {
+        "canary" => Strategy::Canary { steps: steps(problems, "steps", raw.steps) },
+        "rolling" => Strategy::Rolling { batches: steps(problems, "batches", raw.batches) },
+        "feature-flag" => Strategy::FeatureFlag {
+            flag: raw.flag.unwrap_or_default().to_owned(),
+            steps: steps(problems, "steps", raw.steps),
+        },
+        "blue-green" => match raw.pre_promotion {
+            Some(h) => Strategy::BlueGreen { pre_promotion: fixed(problems, &root.key("pre-promotion"), h) },
+            None => {
+                problems.at(
+                    &root.key("pre-promotion"),
+                    "blue-green needs `pre-promotion`: how long the new environment is analysed before the switch",
+                );
+                return None;
+            }
+        },
+        "direct" => Strategy::Direct,
+        other => {
+            problems.at(&root.key("strategy"), format!("unknown strategy `{other}`; expected {STRATEGIES}"));
+            return None;
+        }
+    })
+}
+
+/// The metrics under `root.analysis`; `query_needed` is false for a release type's minimum,
+/// whose metrics may leave the query to each service.
+fn analysis(root: &KeyPath, raw: &[RawMetric], query_needed: bool, problems: &mut Problems) -> Vec<Metric> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let path = root.key("analysis").index(i);
+            let condition = m.condition.parse::<Condition>().unwrap_or_else(|e| {
+                problems.at(&path.key("condition"), e);
+                Condition { comparison: tollgate_domain::rollout::analysis::Comparison::Below, threshold: 0.0 }
+            });
+            match &m.query {
+                Some(query) => {
+                    if let Err(e) = promql_parser::parser::parse(query) {
+                        problems.at(&path.key("query"), format!("not a PromQL query: {}", e.trim()));
+                    }
+                }
+                None if query_needed => problems.at(&path.key("query"), "the PromQL query the metric is measured by"),
+                None => {}
+            }
+            Metric {
+                name: m.name.clone(),
+                query: m.query.clone().unwrap_or_default(),
+                condition,
+                interval: fixed(problems, &path.key("interval"), &m.interval),
+                failure_limit: m.failure_limit,
+                inconclusive_limit: m.inconclusive_limit,
+                error_limit: m.error_limit,
+                min_samples: m.min_samples,
+            }
+        })
+        .collect()
+}
+
+/// A release type's minimum rollout (`[release-types.TYPE.rollout]`): the shape of a plan,
+/// without what only a service knows (target, Prometheus, URLs); a metric may leave its query
+/// to the service.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawMinimumPlan {
+    says: String,
+    /// Absent where the procedure names no strategy for the type.
+    strategy: Option<String>,
+    #[serde(default)]
+    steps: Vec<RawStep>,
+    #[serde(default)]
+    batches: Vec<RawStep>,
+    pre_promotion: Option<String>,
+    #[serde(default)]
+    analysis: Vec<RawMetric>,
+    /// The 4.5 signals every plan of the type measures.
+    #[serde(default)]
+    signals: Vec<String>,
+}
+
+pub(crate) fn minimum(root: &KeyPath, raw: &RawMinimumPlan, problems: &mut Problems) -> Option<MinimumPlan> {
+    let strategy = match &raw.strategy {
+        Some(key) => {
+            let stages = Stages {
+                strategy: key,
+                steps: &raw.steps,
+                batches: &raw.batches,
+                pre_promotion: raw.pre_promotion.as_deref(),
+                flag: None,
+            };
+            Some(strategy(root, &stages, problems)?)
+        }
+        None => {
+            let stray = !raw.steps.is_empty() || !raw.batches.is_empty() || raw.pre_promotion.is_some();
+            if stray {
+                problems.at(&root.key("strategy"), "stages are a strategy's: name it");
+            }
+            None
+        }
+    };
+    let analysis = analysis(root, &raw.analysis, false, problems);
+    for (i, step) in raw.steps.iter().chain(&raw.batches).enumerate() {
+        if step.one_way.is_some() {
+            problems.at(&root.key("steps").index(i).key("one-way"), "a one-way step is a release's, not its type's");
+        }
+    }
+    for (i, signal) in raw.signals.iter().enumerate() {
+        if !SIGNALS.contains(&signal.as_str()) {
+            problems.at(
+                &root.key("signals").index(i),
+                format!("unknown signal `{signal}`; expected {}", SIGNALS.join(", ")),
+            );
+        }
+    }
+    // The minimum's stages and holds must make a plan, checked as one with its metrics; what
+    // only a service gives (its flag, its Prometheus, its own metrics) is not asked of it.
+    let as_plan = Plan {
+        strategy: strategy.clone().unwrap_or(Strategy::Direct),
+        analysis: analysis.clone(),
+        smoke: Vec::new(),
+        target: None,
+        prometheus: None,
+        signals: Signals::default(),
+        one_way: Vec::new(),
+    };
+    let service_gives = ["flag", "prometheus", "analysis"];
+    for p in as_plan.problems().into_iter().filter(|p| !service_gives.contains(&p.field.as_str())) {
+        problems.at(&root_field(root, &p.field), p.message);
+    }
+    Some(MinimumPlan { says: raw.says.clone(), strategy, analysis, signals: raw.signals.clone() })
 }
 
 const TARGETS: &str = "haproxy, command or webhook";
@@ -362,9 +466,9 @@ fn fixed(problems: &mut Problems, path: &KeyPath, text: &str) -> chrono::Duratio
     }
 }
 
-/// `steps[1].weight` as a key path.
-fn field_path(field: &str) -> KeyPath {
-    let mut path = KeyPath::root();
+/// `steps[1].weight` as a key path under `root`.
+pub(crate) fn root_field(root: &KeyPath, field: &str) -> KeyPath {
+    let mut path = root.clone();
     for part in field.split('.') {
         match part.split_once('[') {
             Some((key, index)) => {

@@ -219,6 +219,8 @@ pub struct RawReleaseType {
     pub approvals: Vec<RawRoute>,
     pub test_phases: Vec<String>,
     pub stabilisation: String,
+    /// 4.4.4's rollout strategy for the type: the least a release's rollout plan does.
+    pub rollout: Option<crate::plan::RawMinimumPlan>,
 }
 
 #[derive(Deserialize)]

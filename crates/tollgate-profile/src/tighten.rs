@@ -111,6 +111,20 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
                 format!("{} is shorter than {}", t.stabilisation, was(b.stabilisation.to_string())),
             );
         }
+        if let Some(least) = &b.rollout {
+            let rollout = path.key("rollout");
+            match &t.rollout {
+                None => p.at(&rollout, was(format!("{id} has a minimum rollout ({})", least.says))),
+                Some(minimum) => {
+                    for problem in minimum.loosens(least) {
+                        p.at(
+                            &crate::plan::root_field(&rollout, &problem.field),
+                            format!("{}; {}", problem.message, was("the minimum".into())),
+                        );
+                    }
+                }
+            }
+        }
         let dropped = not_in(&b.test_phases, &t.test_phases);
         if !dropped.is_empty() {
             p.at(&path.key("test-phases"), format!("drops {}; {}", dropped.join(", "), was("required".into())));

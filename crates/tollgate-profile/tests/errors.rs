@@ -26,7 +26,7 @@ fn unknown_keys_are_refused_not_ignored() {
     let text = qms_with("[release-types.minor]\n", "[release-types.minor]\nmin-lead-tme = \"1 week\"\n");
     let errors = load("team.toml", &text).unwrap_err().to_string();
     assert!(errors.starts_with("team.toml:"), "{errors}");
-    assert!(errors.ends_with("release-types.minor.min-lead-tme: unknown field `min-lead-tme`, expected one of `name`, `description`, `track`, `process`, `lead-time`, `min-lead-time`, `approvals`, `test-phases`, `stabilisation`"), "{errors}");
+    assert!(errors.ends_with("release-types.minor.min-lead-tme: unknown field `min-lead-tme`, expected one of `name`, `description`, `track`, `process`, `lead-time`, `min-lead-time`, `approvals`, `test-phases`, `stabilisation`, `rollout`"), "{errors}");
 }
 
 #[test]
@@ -360,4 +360,45 @@ fn an_overlay_may_tighten_a_rollback_trigger_but_not_loosen_it() {
         got.contains("rollback.triggers[health-check].more-than: `more-than` does not apply to rule `judgement`"),
         "{got}"
     );
+}
+
+#[test]
+fn a_release_types_minimum_rollout_may_be_tightened_but_not_loosened() {
+    let overlay = |rollout: &str| {
+        format!(
+            "[profile]\nid = \"payments\"\nversion = \"2026.1\"\ntitle = \"Payments\"\ndocument = \"PAY-REL-001\"\nextends = \"qms-dev-pro-004\"\n\n[release-types.major.rollout]\n{rollout}\n"
+        )
+    };
+    let errors = |text: &str| -> Vec<String> {
+        load("team.toml", text).unwrap_err().0.iter().map(|e| format!("{}: {}", e.key, e.message)).collect()
+    };
+    // More stages, longer holds and a metric of its own are tighter
+    let tighter = overlay(
+        "steps = [{ weight = 1, hold = \"15m\" }, { weight = 5, hold = \"15m\" }, { weight = 25, hold = \"1h\" }, { weight = 100 }]\n[[release-types.major.rollout.analysis]]\nname = \"error-ratio\"\ncondition = \"< 0.01\"\ninterval = \"1m\"\nmin-samples = 5",
+    );
+    let loaded = load("team.toml", &tighter).map_err(|e| e.to_string()).unwrap();
+    let minimum = loaded.policy.release_types["major"].rollout.clone().unwrap();
+    assert_eq!(minimum.strategy.unwrap().steps().len(), 4);
+    assert_eq!(minimum.analysis[0].query, "", "the service gives the query");
+    // Skipping the 25% stage and holding 5% for 5 minutes are looser, each at its key
+    let looser = errors(&overlay("steps = [{ weight = 5, hold = \"5m\" }, { weight = 100 }]"));
+    assert_eq!(looser.len(), 2, "{looser:#?}");
+    assert!(
+        looser[0].starts_with("release-types.major.rollout.steps[0].hold: 5m at 5%, where the release type holds 15m"),
+        "{looser:#?}"
+    );
+    assert!(looser[1].starts_with("release-types.major.rollout.steps: no stage at 25%"), "{looser:#?}");
+    // Another strategy, or a signal dropped, is looser too
+    let other = errors(&overlay("strategy = \"blue-green\"\nsteps = []\npre-promotion = \"1h\""));
+    assert!(
+        other[0].starts_with(
+            "release-types.major.rollout.strategy: `blue-green`, where the release type rolls out by `canary`"
+        ),
+        "{other:#?}"
+    );
+    let blind = errors(&overlay("signals = [\"error-rate\"]"));
+    assert!(blind[0].starts_with("release-types.major.rollout.signals.health: not measured"), "{blind:#?}");
+    // A minimum that is no plan is refused at its key
+    let unknown = errors(&overlay("signals = [\"error-rate\", \"health\", \"vibes\"]"));
+    assert!(unknown[0].contains("release-types.major.rollout.signals[2]: unknown signal `vibes`"), "{unknown:#?}");
 }

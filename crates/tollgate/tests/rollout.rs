@@ -212,6 +212,7 @@ stable = "stable"
 canary = "canary"
 
 [signals]
+error-rate = 'sum(rate(http_requests_total{{code="500"}}[3s])) / sum(rate(http_requests_total[3s]))'
 health = "{frontend}/healthz"
 interval = "1s"
 

@@ -14,7 +14,7 @@ use crate::lifecycle::Track;
 use crate::policy::Action;
 use crate::rejection::{Reasons, Rejection};
 use crate::release::Release;
-use crate::rollout::plan::{SIGNALS, Strategy};
+use crate::rollout::plan::SIGNALS;
 use crate::rollout::progress::{self, Next, RolloutFact, RolloutPlan};
 use crate::state::State;
 
@@ -30,6 +30,17 @@ impl OnRelease<'_, '_> {
         for problem in plan.plan.problems() {
             reasons.invalid_if(true, || format!("{}: {}: {}", plan.name, problem.field, problem.message));
         }
+        if let Some(minimum) = self.policy.release_types.get(&r.release_type).and_then(|t| t.rollout.as_ref()) {
+            // 4.4.4: the rollout strategy of the release type; a release's plan only tightens it.
+            for problem in plan.plan.loosens(minimum) {
+                reasons.refuse_if(true, "rollout-plan", || {
+                    format!(
+                        "{}: {}: {}; a release's plan may only tighten its type's (`{}`)",
+                        plan.name, problem.field, problem.message, r.release_type
+                    )
+                });
+            }
+        }
         reasons.invalid_if(plan.plan.target.is_none(), || {
             format!(
                 "{}: the plan names no [target]: the executor has nowhere to set the new version's share",
@@ -39,10 +50,8 @@ impl OnRelease<'_, '_> {
         let artefact = self.rollout_artefact(&mut reasons, artefact);
         let previous = previous_artefact(self.ctx.state, r);
         if r.track == Track::Emergency {
-            // 4.6: "emergency deployments go direct to 100% with immediate rollback readiness".
-            reasons.refuse_if(!matches!(plan.plan.strategy, Strategy::Direct), "emergency-rollout", || {
-                format!("an emergency deployment goes direct to 100% (4.6), not by `{}`", plan.plan.strategy.key())
-            });
+            // 4.6: "emergency deployments go direct to 100% with immediate rollback readiness";
+            // the strategy is the emergency type's minimum plan, the readiness is here.
             reasons.refuse_if(previous.is_none(), "emergency-rollout", || {
                 format!(
                     "the rollback target must be confirmed before an emergency deployment starts (4.6): {} has no earlier production artefact that stabilised",

@@ -65,7 +65,7 @@ impl Strategy {
     }
 
     /// The name of the field its stages are written in.
-    fn steps_field(&self) -> &'static str {
+    pub(super) fn steps_field(&self) -> &'static str {
         match self {
             Strategy::Rolling { .. } => "batches",
             Strategy::BlueGreen { .. } => "pre-promotion",
@@ -281,7 +281,7 @@ impl Plan {
     }
 }
 
-fn stage_field(field: &str, i: usize, strategy: &Strategy) -> String {
+pub(super) fn stage_field(field: &str, i: usize, strategy: &Strategy) -> String {
     match strategy {
         Strategy::BlueGreen { .. } => field.to_owned(),
         _ => format!("{field}[{i}]"),
