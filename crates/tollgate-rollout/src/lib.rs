@@ -6,7 +6,8 @@
 //! - [`haproxy`] — HAProxy's runtime API over its admin socket: weights, server states, and the
 //!   `show servers state` table;
 //! - [`target`] — the [`target::Target`] trait the executor drives to move traffic, with
-//!   implementations for HAProxy, a command (kubectl, Argo, Nomad, scripts) and a webhook;
+//!   implementations for HAProxy, a command (kubectl, Argo, Nomad, scripts), a webhook and a
+//!   feature flag's rollout in Unleash (its Admin API);
 //! - [`smoke`] — HTTP checks of a service's critical paths after each stage.
 //!
 //! Everything here is blocking: the executor runs on a thread of its own with an injected
@@ -26,4 +27,4 @@ pub mod target;
 pub use haproxy::{Runtime, RuntimeError};
 pub use prometheus::{Prometheus, QueryError, Sample, Series};
 pub use smoke::{SmokeCheck, SmokeResult};
-pub use target::{CommandTarget, HaproxyTarget, Shift, Target, TargetError, WebhookTarget};
+pub use target::{CommandTarget, HaproxyTarget, Shift, Target, TargetError, UnleashTarget, WebhookTarget};

@@ -1,6 +1,7 @@
 //! Where the executor moves traffic: one trait, [`Target`], and an implementation per way a
 //! service's traffic is steered — HAProxy's server weights, a program (kubectl, Argo, Nomad, a
-//! script), or a webhook.
+//! script), a webhook, or, for the `feature-flag` strategy, the rollout of a flag in Unleash
+//! (every instance runs the new version; the flag decides which users reach it).
 //!
 //! A shift names the whole intended state (the new version's share and both artefacts), never
 //! a step relative to the last one, so repeating a shift after a crash or a timeout is
@@ -8,12 +9,14 @@
 
 mod command;
 mod haproxy;
+mod unleash;
 mod webhook;
 
 use std::time::Duration;
 
 pub use command::CommandTarget;
 pub use haproxy::{HaproxyTarget, split};
+pub use unleash::UnleashTarget;
 pub use webhook::WebhookTarget;
 
 /// Moves a service's traffic between its stable and new versions.
@@ -73,4 +76,30 @@ pub enum TargetError {
     WebhookTimeout { url: String, timeout: Duration },
     #[error("the webhook {url} answered HTTP {status}, expected 2xx: {body}")]
     Refused { url: String, status: u16, body: String },
+    /// Unleash took the changes but reads back another state (an operator's edit in between,
+    /// something in front of Unleash answering for it).
+    #[error(
+        "Unleash's feature {feature} in {environment} reads back {actual} after the shift, expected rollout {expected}%"
+    )]
+    FlagNotApplied { feature: String, environment: String, expected: u8, actual: String },
+    #[error("Unleash at {url} could not be reached: {reason}")]
+    UnleashUnreachable { url: String, reason: String },
+    #[error("Unleash at {url} did not answer within {timeout:?}")]
+    UnleashTimeout { url: String, timeout: Duration },
+    #[error(
+        "Unleash refused the admin API token on {path} (HTTP 401: missing, mistyped, expired or revoked): {message}"
+    )]
+    UnleashUnauthorized { path: String, message: String },
+    #[error(
+        "the admin API token may not change {path} (HTTP 403: its permissions, or the environment requires change requests): {message}"
+    )]
+    UnleashForbidden { path: String, message: String },
+    #[error(
+        "Unleash answered HTTP 404 to {path}: is there a feature {feature} with environment {environment} in project {project}? {message}"
+    )]
+    UnleashNotFound { project: String, feature: String, environment: String, path: String, message: String },
+    #[error("Unleash answered HTTP {status} to {method} {path}: {message}")]
+    UnleashRefused { method: &'static str, path: String, status: u16, message: String },
+    #[error("Unleash's answer to {path} is not what its Admin API sends: {reason}")]
+    UnleashAnswer { path: String, reason: String },
 }
