@@ -61,6 +61,9 @@ struct RawTarget {
     canary: Option<String>,
     program: Option<Vec<String>>,
     url: Option<String>,
+    project: Option<String>,
+    environment: Option<String>,
+    token_env: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -355,7 +358,7 @@ pub(crate) fn minimum(root: &KeyPath, raw: &RawMinimumPlan, problems: &mut Probl
     Some(MinimumPlan { says: raw.says.clone(), strategy, analysis, signals: raw.signals.clone() })
 }
 
-const TARGETS: &str = "haproxy, command or webhook";
+const TARGETS: &str = "haproxy, command, webhook or unleash";
 
 fn target(problems: &mut Problems, raw: &RawTarget) -> Option<Target> {
     let path = KeyPath::root().key("target");
@@ -381,7 +384,27 @@ fn target(problems: &mut Problems, raw: &RawTarget) -> Option<Target> {
         ("stable", raw.stable.is_some()),
         ("canary", raw.canary.is_some()),
     ];
+    let unleash_keys = [
+        ("project", raw.project.is_some()),
+        ("environment", raw.environment.is_some()),
+        ("token-env", raw.token_env.is_some()),
+    ];
+    if raw.kind != "unleash" {
+        stray(problems, &unleash_keys);
+    }
     match raw.kind.as_str() {
+        "unleash" => {
+            stray(problems, &haproxy_keys);
+            stray(problems, &[("program", raw.program.is_some())]);
+            let url = need(problems, "url", &raw.url);
+            http_url(problems, &path.key("url"), &url);
+            Some(Target::Unleash {
+                url,
+                project: raw.project.clone().unwrap_or_else(|| "default".into()),
+                environment: need(problems, "environment", &raw.environment),
+                token_env: need(problems, "token-env", &raw.token_env),
+            })
+        }
         "haproxy" => {
             stray(problems, &[("program", raw.program.is_some()), ("url", raw.url.is_some())]);
             Some(Target::Haproxy {
@@ -596,11 +619,44 @@ url = "http://127.0.0.1:8080/"
         assert!(got.iter().any(|e| e.contains("target.url: `url` is not read by a `haproxy` target")), "{got:#?}");
         let got = refused(&with("kind = \"argo\""));
         assert!(
-            got[0].ends_with("target.kind: unknown target `argo`; expected haproxy, command or webhook"),
+            got[0].ends_with("target.kind: unknown target `argo`; expected haproxy, command, webhook or unleash"),
             "{got:#?}"
         );
         let got = refused(&with("kind = \"command\"\nprogram = []"));
         assert!(got[0].contains("target.program: a `command` target needs `program`"), "{got:#?}");
+    }
+
+    #[test]
+    fn an_unleash_target_raises_a_feature_flags_exposure_with_a_token_from_the_servers_environment() {
+        let unleash = "[target]\nkind = \"unleash\"\nurl = \"https://unleash.example\"\nenvironment = \"production\"\ntoken-env = \"UNLEASH_TOKEN\"\n";
+        let flagged = format!(
+            "{}{unleash}",
+            PLAN.replace("strategy = \"canary\"", "strategy = \"feature-flag\"\nflag = \"new-checkout\"")
+        );
+        let plan = load_plan("plan.toml", &flagged).unwrap();
+        assert_eq!(
+            plan.target,
+            Some(Target::Unleash {
+                url: "https://unleash.example".into(),
+                project: "default".into(),
+                environment: "production".into(),
+                token_env: "UNLEASH_TOKEN".into(),
+            })
+        );
+        // A canary has no flag to raise; a token in the plan would be in the log
+        let got = refused(&format!("{PLAN}{unleash}"));
+        assert!(
+            got[0].contains(
+                "target.kind: an unleash target raises a flag's exposure: the strategy is feature-flag, not canary"
+            ),
+            "{got:#?}"
+        );
+        let got = refused(&flagged.replace("token-env = \"UNLEASH_TOKEN\"", "token = \"s3cret\""));
+        assert!(got[0].contains("unknown field `token`"), "{got:#?}");
+        let got = refused(&format!(
+            "{PLAN}[target]\nkind = \"webhook\"\nurl = \"http://x/\"\nenvironment = \"production\"\n"
+        ));
+        assert!(got[0].contains("target.environment: `environment` is not read by a `webhook` target"), "{got:#?}");
     }
 
     #[test]

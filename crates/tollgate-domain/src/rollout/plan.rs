@@ -124,6 +124,10 @@ pub enum Target {
     Command { program: Vec<String> },
     /// An HTTP endpoint sent each shift as JSON; a 2xx answer means the share is in place.
     Webhook { url: String },
+    /// Unleash's Admin API at `url`: the feature-flag strategy's exposure is the rollout of the
+    /// plan's `flag` in Unleash's `environment` of `project`. The admin token is read from the
+    /// server's environment variable `token_env`, never written in the plan (which is in the log).
+    Unleash { url: String, project: String, environment: String, token_env: String },
 }
 
 impl Target {
@@ -132,6 +136,7 @@ impl Target {
             Target::Haproxy { .. } => "haproxy",
             Target::Command { .. } => "command",
             Target::Webhook { .. } => "webhook",
+            Target::Unleash { .. } => "unleash",
         }
     }
 }
@@ -273,6 +278,16 @@ impl Plan {
             if one_way.says.trim().is_empty() {
                 at(format!("one-way[{i}].says"), "say what cannot be undone (the migration, the data change)".into());
             }
+        }
+        if matches!(self.target, Some(Target::Unleash { .. })) && !matches!(self.strategy, Strategy::FeatureFlag { .. })
+        {
+            at(
+                "target.kind".into(),
+                format!(
+                    "an unleash target raises a flag's exposure: the strategy is feature-flag, not {}",
+                    self.strategy.key()
+                ),
+            );
         }
         if self.analysis.is_empty() && !matches!(self.strategy, Strategy::Direct) {
             at("analysis".into(), "a staged rollout needs at least one metric to check at each stage".into());

@@ -20,13 +20,13 @@ use std::time::Duration;
 use tollgate_app::Clock;
 use tollgate_domain::release::ReleaseId;
 use tollgate_domain::rollout::analysis::Measured;
-use tollgate_domain::rollout::plan::{Plan, Target as PlanTarget};
+use tollgate_domain::rollout::plan::{Plan, Strategy, Target as PlanTarget};
 use tollgate_domain::rollout::progress::{self, Due, Measurement, Next, Rollout, RolloutFact, SmokeRecord};
 use tollgate_domain::{Command, State, Timestamp};
 use tollgate_rollout::haproxy::Runtime;
 use tollgate_rollout::prometheus::Prometheus;
 use tollgate_rollout::smoke::SmokeCheck;
-use tollgate_rollout::target::{CommandTarget, HaproxyTarget, Shift, Target, WebhookTarget};
+use tollgate_rollout::target::{CommandTarget, HaproxyTarget, Shift, Target, UnleashTarget, WebhookTarget};
 
 use super::Server;
 
@@ -209,7 +209,7 @@ impl Rounds<'_> {
     }
 
     fn shift(&self, step: &Step<'_>, weight: u32) -> Result<(), String> {
-        let target = target(&step.rollout.plan.plan).ok_or("the plan names no target")?;
+        let target = target(&step.rollout.plan.plan)?;
         let shift = Shift { weight: u8::try_from(weight.min(100)).expect("at most 100"), ..self.intended(step) };
         target.shift(&shift).map_err(|e| format!("{}: {e}", target.describe()))
     }
@@ -325,8 +325,8 @@ fn signal_query<'a>(plan: &'a Plan, name: &str) -> Option<&'a str> {
 }
 
 /// The adapter the plan's target names.
-fn target(plan: &Plan) -> Option<Box<dyn Target>> {
-    Some(match plan.target.as_ref()? {
+fn target(plan: &Plan) -> Result<Box<dyn Target>, String> {
+    Ok(match plan.target.as_ref().ok_or("the plan names no target")? {
         PlanTarget::Haproxy { admin, backend, stable, canary } => Box::new(HaproxyTarget {
             runtime: Runtime::new(tollgate_rollout::haproxy::Address::parse(admin)),
             backend: backend.clone(),
@@ -334,10 +334,21 @@ fn target(plan: &Plan) -> Option<Box<dyn Target>> {
             canary_server: canary.clone(),
         }),
         PlanTarget::Command { program } => {
-            let (first, rest) = program.split_first()?;
+            let (first, rest) = program.split_first().ok_or("the command target names no program")?;
             Box::new(CommandTarget::new(first, rest.iter().cloned()))
         }
         PlanTarget::Webhook { url } => Box::new(WebhookTarget::new(url, Duration::from_secs(30))),
+        PlanTarget::Unleash { url, project, environment, token_env } => {
+            let Strategy::FeatureFlag { flag, .. } = &plan.strategy else {
+                return Err("an unleash target needs the feature-flag strategy's flag".into());
+            };
+            // The token is the server's secret: an environment variable of `tollgate serve`.
+            let token = std::env::var(token_env)
+                .map_err(|_| format!("the server has no environment variable {token_env} holding the Unleash token"))?;
+            let mut unleash = UnleashTarget::new(url, token, flag, environment, Duration::from_secs(10));
+            unleash.project = project.clone();
+            Box::new(unleash)
+        }
     })
 }
 
