@@ -202,6 +202,15 @@ enum Wire {
     RollbackStarted { release: String, reason: String },
     #[serde(rename = "release.rollback_completed")]
     RollbackCompleted { release: String, seconds: i64 },
+    #[serde(rename = "release.incident_raised")]
+    IncidentRaised {
+        release: String,
+        reference: String,
+        severity: String,
+        summary: String,
+        deployment: u32,
+        detected: String,
+    },
     #[serde(rename = "release.withdrawn")]
     Withdrawn { release: String, reason: String },
     #[serde(rename = "release.regoverned")]
@@ -299,6 +308,7 @@ impl Wire {
             Wire::RolloutIncident { .. } => "release.rollout_incident",
             Wire::RollbackStarted { .. } => "release.rollback_started",
             Wire::RollbackCompleted { .. } => "release.rollback_completed",
+            Wire::IncidentRaised { .. } => "release.incident_raised",
             Wire::Withdrawn { .. } => "release.withdrawn",
             Wire::ReleaseRegoverned { .. } => "release.regoverned",
             Wire::SourceRecorded { .. } => "release.source_recorded",
@@ -620,6 +630,14 @@ pub fn encode(fact: &Fact, profile_version: &str, late_reason: Option<&str>, san
         Event::RollbackCompleted { release, seconds } => {
             Wire::RollbackCompleted { release: r(release), seconds: *seconds }
         }
+        Event::IncidentRaised { release, reference, severity, summary, deployment, detected } => Wire::IncidentRaised {
+            release: r(release),
+            reference: reference.clone(),
+            severity: severity.clone(),
+            summary: summary.clone(),
+            deployment: *deployment,
+            detected: time(*detected),
+        },
         Event::Withdrawn { release, reason } => Wire::Withdrawn { release: r(release), reason: reason.clone() },
         Event::ReleaseRegoverned { release, from, to, to_hash, reason, loosens } => Wire::ReleaseRegoverned {
             release: r(release),
@@ -919,6 +937,14 @@ fn from_wire(envelope: Envelope) -> Result<Decoded, DecodeError> {
         Wire::RollbackCompleted { release, seconds } => {
             Event::RollbackCompleted { release: parse_release(&release)?, seconds }
         }
+        Wire::IncidentRaised { release, reference, severity, summary, deployment, detected } => Event::IncidentRaised {
+            release: parse_release(&release)?,
+            reference,
+            severity,
+            summary,
+            deployment,
+            detected: parse_time("detected", &detected)?,
+        },
         Wire::Withdrawn { release, reason } => Event::Withdrawn { release: parse_release(&release)?, reason },
         Wire::ReleaseRegoverned { release, from, to, to_hash, reason, loosens } => {
             Event::ReleaseRegoverned { release: parse_release(&release)?, from, to, to_hash, reason, loosens }

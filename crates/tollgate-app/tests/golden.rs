@@ -526,6 +526,17 @@ fn samples() -> Vec<Sample> {
             },
         ),
         sample("release.rollback_started", Event::RollbackStarted { release: R, reason: "error rate 4%".into() }),
+        sample(
+            "release.incident_raised",
+            Event::IncidentRaised {
+                release: R,
+                reference: "R-7/rollback#1".into(),
+                severity: "P2".into(),
+                summary: "rolled back (error rate 4%); the previous version was confirmed stable after 94 s".into(),
+                deployment: 1,
+                detected: at("2026-11-03T10:14:00Z"),
+            },
+        ),
         sample("release.rollback_completed", Event::RollbackCompleted { release: R, seconds: 754 }),
         sample("release.withdrawn", Event::Withdrawn { release: R, reason: "superseded by 2.4.1".into() }),
         sample(

@@ -1159,9 +1159,10 @@ impl<'a> OnRelease<'a, '_> {
                     reasons.absorb(self.authorised(Action::Rollback));
                 }
                 reasons.finish()?;
-                let started = running.expect("checked").started.at;
-                let mut events =
-                    vec![Event::RollbackCompleted { release, seconds: (self.ctx.now - started).num_seconds() }];
+                let rollback = running.expect("checked");
+                let seconds = (self.ctx.now - rollback.started.at).num_seconds();
+                let mut events = vec![Event::RollbackCompleted { release, seconds }];
+                events.extend(self.rollback_aftermath(rollback, seconds));
                 let mut after = r.clone();
                 after.rollbacks.last_mut().expect("running").completed = Some(self.ctx.now);
                 let findings = nonconformance::rollback_over_target(self.ctx.state, &after, self.ctx.now);
@@ -1172,6 +1173,37 @@ impl<'a> OnRelease<'a, '_> {
         };
         reasons.finish()?;
         Ok(events)
+    }
+
+    /// What a completed rollback leaves on record, as the profile says: the incident record
+    /// linked to the deployment rolled back (QMS 4.5), the defect opened on the release (GRS
+    /// 4.6). Both are named after the rollback, `R-1/rollback#2`.
+    fn rollback_aftermath(&self, rollback: &crate::release::Rollback, seconds: i64) -> Vec<Event> {
+        let reason = &rollback.reason;
+        let (release, r) = (self.id(), self.release);
+        let afterwards = &self.policy.rollback.afterwards;
+        let reference = format!("{release}/rollback#{}", r.rollbacks.len());
+        let mut events = Vec::new();
+        let deployment = r.deployments.iter().rposition(|d| d.production);
+        if let (Some(severity), Some(deployment)) = (&afterwards.incident, deployment) {
+            events.push(Event::IncidentRaised {
+                release,
+                reference: reference.clone(),
+                severity: severity.clone(),
+                summary: format!("rolled back ({reason}); the previous version was confirmed stable after {seconds} s"),
+                deployment: deployment as u32,
+                detected: rollback.started.at,
+            });
+        }
+        if let Some(severity) = afterwards.defect {
+            events.push(Event::DefectRecorded {
+                release,
+                reference,
+                severity,
+                title: format!("rolled back: {reason}"),
+            });
+        }
+        events
     }
 
     /// The running deployment ended, as its deployer (or the executor for them) reports it.

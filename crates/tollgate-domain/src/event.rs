@@ -228,6 +228,17 @@ pub enum Event {
         release: ReleaseId,
         seconds: i64,
     },
+    /// An incident record raised by Tollgate (4.5: once a rollback is stable), linked to the
+    /// deployment by its index among the release's deployments; `detected` is when the
+    /// rollback was decided, the record's own time when service was restored.
+    IncidentRaised {
+        release: ReleaseId,
+        reference: String,
+        severity: String,
+        summary: String,
+        deployment: u32,
+        detected: Timestamp,
+    },
     Withdrawn {
         release: ReleaseId,
         reason: String,
@@ -388,6 +399,7 @@ impl Event {
             | Rollout { release, .. }
             | RollbackStarted { release, .. }
             | RollbackCompleted { release, .. }
+            | IncidentRaised { release, .. }
             | Withdrawn { release, .. }
             | ReleaseRegoverned { release, .. }
             | SourceRecorded { release, .. }

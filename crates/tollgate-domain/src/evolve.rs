@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use crate::event::{Event, Fact};
 use crate::release::{
-    Approval, Artefact, Defect, Deployment, Document, GoDecision, Override, Regoverned, Release, Rollback, Stamped,
-    TestResult,
+    Approval, Artefact, Defect, Deployment, Document, GoDecision, IncidentRecord, Override, Regoverned, Release,
+    Rollback, Stamped, TestResult,
 };
 use crate::rollout::progress::{Rollout, RolloutFact, Stage};
 use crate::state::{Adopted, Blackout, Nonconformance, PendingGrant, Person, Risk, Sandbox, State, Token};
@@ -158,6 +158,7 @@ pub fn evolve(state: &mut State, fact: &Fact) -> Result<(), Inapplicable> {
                     decisions: Vec::new(),
                     deployments: Vec::new(),
                     rollbacks: Vec::new(),
+                    incidents_raised: Vec::new(),
                     rollouts: Vec::new(),
                     advanced: Vec::new(),
                     withdrawn: None,
@@ -348,6 +349,16 @@ fn apply_to_release(r: &mut Release, event: &Event, s: Stamped<()>, production: 
         }
         Event::RollbackStarted { reason, .. } => {
             r.rollbacks.push(Rollback { reason: reason.clone(), started: s.clone(), completed: None });
+        }
+        Event::IncidentRaised { reference, severity, summary, deployment, detected, .. } => {
+            let record = IncidentRecord {
+                reference: reference.clone(),
+                severity: severity.clone(),
+                summary: summary.clone(),
+                deployment: *deployment,
+                detected: *detected,
+            };
+            r.incidents_raised.push(s.with(record));
         }
         Event::RollbackCompleted { .. } => {
             if let Some(rb) = r.rollbacks.last_mut() {

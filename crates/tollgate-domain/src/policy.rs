@@ -617,6 +617,19 @@ pub struct RollbackPolicy {
     pub target: Span,
     pub says: String,
     pub triggers: Vec<Trigger>,
+    /// What a completed rollback leaves on record.
+    pub afterwards: Afterwards,
+}
+
+/// The records a completed rollback raises: QMS-DEV-PRO-004 4.5 "once stable, raise an incident
+/// record, and link it to the deployment record"; GRS-ISMS-PRC-009 4.6 "open defect".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Afterwards {
+    pub says: String,
+    /// The severity of the incident record raised, linked to the deployment rolled back.
+    pub incident: Option<String>,
+    /// The severity of the defect opened on the release.
+    pub defect: Option<Severity>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -166,6 +166,17 @@ pub struct Rollback {
     pub completed: Option<Timestamp>,
 }
 
+/// An incident record linked to one of the release's deployments (by index).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
+pub struct IncidentRecord {
+    pub reference: String,
+    pub severity: String,
+    pub summary: String,
+    pub deployment: u32,
+    pub detected: Timestamp,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Release {
@@ -212,6 +223,8 @@ pub struct Release {
     pub decisions: Vec<Stamped<GoDecision>>,
     pub deployments: Vec<Deployment>,
     pub rollbacks: Vec<Rollback>,
+    /// Incident records Tollgate raised (4.5: once a rollback is stable), oldest first.
+    pub incidents_raised: Vec<Stamped<IncidentRecord>>,
     /// The rollouts Tollgate's executor ran, oldest first.
     pub rollouts: Vec<crate::rollout::progress::Rollout>,
     pub advanced: Vec<Stamped<(Phase, Phase)>>,

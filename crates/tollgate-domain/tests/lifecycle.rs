@@ -577,7 +577,15 @@ fn rollback_by_the_deploying_engineer_needs_no_approval_and_its_duration_is_reco
     w.ok(&deployer, Command::StartRollback { release: id, reason: "error rate +40% for 5 minutes".into() });
     w.pass(Duration::minutes(12));
     let events = w.ok(&deployer, Command::CompleteRollback { release: id });
-    assert!(matches!(events.as_slice(), [Event::RollbackCompleted { seconds: 721, .. }]), "{events:?}");
+    // 4.5: "once stable, raise an incident record, and link it to the deployment record"
+    let [Event::RollbackCompleted { seconds: 721, .. }, Event::IncidentRaised { reference, deployment, detected, .. }] =
+        events.as_slice()
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(reference, "R-1/rollback#1");
+    assert!(w.release(id).deployments[*deployment as usize].production, "linked to the production deployment");
+    assert_eq!(*detected, w.release(id).rollbacks[0].started.at, "detected when the rollback was decided");
     assert!(w.state.ncs.is_empty(), "12 minutes is within the 15-minute target");
     let r = w.release(id);
     assert_eq!(r.phase, Phase::Deployment);
@@ -587,6 +595,28 @@ fn rollback_by_the_deploying_engineer_needs_no_approval_and_its_duration_is_reco
     assert_eq!(unmet, ["reviewed-since-rollback", "go-decision"]);
     let decider_refused = w.refused("quinn", Command::StartRollback { release: id, reason: "x".into() });
     assert!(rules(&decider_refused).contains("role"));
+}
+
+#[test]
+fn under_grs_a_completed_rollback_opens_a_defect_the_closure_gate_holds_until_triaged() {
+    let mut w = World::grs();
+    let id = w.release_in("minor", Phase::Stabilisation);
+    let deployer = w.release(id).deploying_engineer().unwrap().to_owned();
+    w.ok(&deployer, Command::StartRollback { release: id, reason: "health checks failing".into() });
+    let events = w.ok(&deployer, Command::CompleteRollback { release: id });
+    // 4.6 "Rollback: ... open defect"
+    let opened = events.iter().find_map(|e| match e {
+        Event::DefectRecorded { reference, severity, title, .. } => Some((reference, *severity, title)),
+        _ => None,
+    });
+    let (reference, severity, title) = opened.unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(reference, "R-1/rollback#1");
+    assert_eq!(severity, tollgate_domain::policy::Severity::High);
+    assert_eq!(title, "rolled back: health checks failing");
+    assert!(!events.iter().any(|e| matches!(e, Event::IncidentRaised { .. })), "GRS asks for no incident record");
+    assert_eq!(w.release(id).defects.len(), 1);
+    let closure = w.gate(id, "closure");
+    assert!(closure.unmet().any(|c| c.id == "defects-handled"), "4.5 \"schedule hotfixes if defects\"");
 }
 
 #[test]

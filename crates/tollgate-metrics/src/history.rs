@@ -57,6 +57,17 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// `P1` to `P4`, as incident trackers write them.
+    pub fn from_key(key: &str) -> Option<Severity> {
+        match key.trim() {
+            "P1" | "p1" => Some(Severity::P1),
+            "P2" | "p2" => Some(Severity::P2),
+            "P3" | "p3" => Some(Severity::P3),
+            "P4" | "p4" => Some(Severity::P4),
+            _ => None,
+        }
+    }
+
     /// "P1/P2 incidents" of 4.2.
     pub fn major(self) -> bool {
         matches!(self, Severity::P1 | Severity::P2)

@@ -721,6 +721,23 @@ pub fn to_policy(raw: &RawProfile) -> Result<Policy, Problems> {
                 Trigger { id: t.id.clone(), says: t.says.clone(), rule: trigger_rule(&mut cx, &path, t) }
             })
             .collect(),
+        afterwards: raw.rollback.afterwards.as_ref().map_or_else(Afterwards::default, |a| {
+            let path = root.key("rollback").key("afterwards");
+            if a.incident.as_ref().is_some_and(|s| s.trim().is_empty()) {
+                cx.problems.at(&path.key("incident"), "the severity of the incident record raised (P1, P2, ...)");
+            }
+            let defect = a.defect.as_ref().and_then(|key| {
+                let severity = Severity::from_key(key);
+                if severity.is_none() {
+                    cx.problems.at(
+                        &path.key("defect"),
+                        format!("unknown severity `{key}`; expected {}", Severity::ALL.map(|s| s.key()).join(", ")),
+                    );
+                }
+                severity
+            });
+            Afterwards { says: a.says.clone(), incident: a.incident.clone(), defect }
+        }),
     };
 
     let nc_path = root.key("nonconformance");

@@ -317,6 +317,16 @@ pub struct RawRollback {
     pub says: String,
     #[serde(default)]
     pub triggers: Vec<RawTrigger>,
+    pub afterwards: Option<RawAfterwards>,
+}
+
+/// What a completed rollback raises: an incident record (its severity), a defect (its).
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawAfterwards {
+    pub says: String,
+    pub incident: Option<String>,
+    pub defect: Option<String>,
 }
 
 #[derive(Deserialize)]

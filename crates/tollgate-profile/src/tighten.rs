@@ -146,6 +146,18 @@ pub fn check(base: &Policy, team: &Policy) -> Problems {
         }
     }
 
+    let (ta, ba) = (&team.rollback.afterwards, &base.rollback.afterwards);
+    let afterwards = root.key("rollback").key("afterwards");
+    if ba.incident.is_some() && ta.incident.is_none() {
+        p.at(&afterwards.key("incident"), was("a completed rollback raises an incident record".into()));
+    }
+    if ba.defect.is_some_and(|b| ta.defect.is_none_or(|t| t < b)) {
+        p.at(
+            &afterwards.key("defect"),
+            was(format!("a completed rollback opens a {} defect", ba.defect.expect("some").key())),
+        );
+    }
+
     for b in &base.test_phases {
         let path = root.key("test-phases").key(&b.id);
         let Some(t) = team.test_phase(&b.id) else {

@@ -402,3 +402,27 @@ fn a_release_types_minimum_rollout_may_be_tightened_but_not_loosened() {
     let unknown = errors(&overlay("signals = [\"error-rate\", \"health\", \"vibes\"]"));
     assert!(unknown[0].contains("release-types.major.rollout.signals[2]: unknown signal `vibes`"), "{unknown:#?}");
 }
+
+#[test]
+fn an_overlay_may_not_drop_the_record_a_completed_rollback_raises() {
+    let overlay = |afterwards: &str, base: &str| {
+        format!(
+            "[profile]\nid = \"payments\"\nversion = \"2026.1\"\ntitle = \"Payments\"\ndocument = \"PAY-REL-001\"\nextends = \"{base}\"\n\n[rollback.afterwards]\nsays = \"ours\"\n{afterwards}\n"
+        )
+    };
+    let errors = |text: &str| -> Vec<String> {
+        load("team.toml", text).unwrap_err().0.iter().map(|e| format!("{}: {}", e.key, e.message)).collect()
+    };
+    // QMS 4.5's incident record may gain a defect beside it, but not go
+    assert!(load("team.toml", &overlay("defect = \"medium\"", "qms-dev-pro-004")).is_ok());
+    let dropped = errors(&overlay("incident = \"P2\"\ndefect = \"nonsense\"", "grs-isms-prc-009"));
+    assert!(dropped[0].contains("rollback.afterwards.defect: unknown severity `nonsense`"), "{dropped:#?}");
+    // GRS 4.6's defect may be raised to critical, not lowered to low
+    assert!(load("team.toml", &overlay("defect = \"critical\"", "grs-isms-prc-009")).is_ok());
+    let lowered = errors(&overlay("defect = \"low\"", "grs-isms-prc-009"));
+    assert!(
+        lowered[0]
+            .starts_with("rollback.afterwards.defect: a completed rollback opens a high defect in grs-isms-prc-009"),
+        "{lowered:#?}"
+    );
+}

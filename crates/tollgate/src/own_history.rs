@@ -7,7 +7,7 @@ use tollgate_domain::evidence::Report;
 use tollgate_domain::lifecycle::Track;
 use tollgate_domain::release::Release;
 use tollgate_domain::{State, approval, judge};
-use tollgate_metrics::history::{ApprovalCycle, Deployment, History, ReleaseAtGate, Rollback};
+use tollgate_metrics::history::{ApprovalCycle, Deployment, History, Incident, ReleaseAtGate, Rollback, Severity};
 
 /// Own deployment ids start here; the KPI store's row ids stay far below.
 const OWN_IDS: u64 = 1 << 60;
@@ -51,6 +51,23 @@ pub fn history(state: &State, environment: &str, service: Option<&str>) -> Histo
                 stabilisation,
             });
         }
+        // The incident records Tollgate raised on a completed rollback (4.5), each caused by
+        // the deployment it is linked to: detected at the rollback's decision, resolved when the
+        // previous version was confirmed stable.
+        for record in &r.incidents_raised {
+            let i = record.value.deployment as usize;
+            let Some(d) = r.deployments.get(i).filter(|d| d.environment == environment) else { continue };
+            let Some(severity) = Severity::from_key(&record.value.severity) else { continue };
+            h.incidents.push(Incident {
+                id: record.value.reference.clone(),
+                service: Some(r.service.clone()),
+                environment: Some(d.environment.clone()),
+                severity,
+                detected: record.value.detected.timestamp(),
+                resolved: Some(record.at.timestamp()),
+                caused_by: Some(OWN_IDS + u64::from(r.id.0) * 1_000 + i as u64),
+            });
+        }
         if let Some(cycle) = approval_cycle(state, r) {
             h.approvals.push(cycle);
         }
@@ -59,6 +76,7 @@ pub fn history(state: &State, environment: &str, service: Option<&str>) -> Histo
         }
     }
     h.deployments.sort_by_key(|d| d.finished);
+    h.incidents.sort_by_key(|i| i.detected);
     h.approvals.sort_by_key(|a| a.placed());
     h.releases.sort_by_key(|r| r.gate_at);
     h

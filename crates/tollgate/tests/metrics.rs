@@ -234,6 +234,34 @@ fn tollgate_s_own_deployments_have_no_pipeline_trigger_so_their_time_to_deploy_i
     );
 }
 
+#[test]
+fn a_completed_rollback_raises_an_incident_record_that_the_post_deployment_incident_rate_counts() {
+    // Given a release in stabilisation rolled back by its deployer, stable again 7 minutes later,
+    let mut h = rehearsal("qms-dev-pro-004", PEOPLE);
+    let id = playbook::create(&mut h, "payments", "1.0.0", "patch", chrono::Duration::weeks(3)).unwrap();
+    playbook::walk_to(&mut h, id, tollgate_domain::lifecycle::Phase::Stabilisation).unwrap();
+    let deployer = h.state.releases[&id].deploying_engineer().unwrap().to_owned();
+    let rollback = tollgate_domain::Command::StartRollback { release: id, reason: "error rate +40%".into() };
+    h.run(&deployer, rollback).unwrap();
+    h.wait_until(h.now() + chrono::Duration::minutes(7));
+    h.run(&deployer, tollgate_domain::Command::CompleteRollback { release: id }).unwrap();
+    // when the KPIs are computed from Tollgate's own records,
+    let kpis = own_kpis(&h, 30);
+    let rate = kpis.iter().find(|k| k.key == "post_deployment_incident_rate").unwrap();
+    // then the incident record 4.5 raises counts against the deployment it is linked to (P2),
+    assert_eq!(rate.value, Some(kpi::Value::PerHundred { count: 1, deployments: 1 }), "{rate:?}");
+    let history = tollgate::own_history::history(&h.state, "production", None);
+    assert_eq!(history.incidents.len(), 1);
+    let incident = &history.incidents[0];
+    assert_eq!(incident.id, format!("{id}/rollback#1"));
+    // detected at the rollback's decision and resolved when the previous version was stable.
+    let rb = &h.state.releases[&id].rollbacks[0];
+    assert_eq!(incident.detected, rb.started.at.timestamp());
+    assert_eq!(incident.resolved, rb.completed.map(|t| t.timestamp()));
+    assert!(incident.resolved.unwrap() - incident.detected >= 7 * 60);
+    assert_eq!(incident.caused_by, Some(history.deployments[0].id));
+}
+
 fn rehearsal(profile_id: &str, people: &[(&str, &str)]) -> Rehearsal {
     let start: chrono::DateTime<chrono::Utc> = "2026-01-05T09:00:00Z".parse().unwrap();
     let mut h = Rehearsal::new(start);
