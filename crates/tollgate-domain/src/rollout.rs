@@ -3,14 +3,16 @@
 //! requires of it ([`minimum`]), how each measurement and each
 //! stage's analysis is judged, failing closed ([`analysis`]), the statistical canary judge
 //! ([`mann_whitney`]), and the rollback trigger conditions of 4.5, each as profile data and a
-//! pure function of what was observed ([`trigger`]), and a rollout's recorded progress with
-//! what its executor does next ([`progress`]).
+//! pure function of what was observed ([`trigger`]), a rollout's recorded progress with
+//! what its executor does next ([`progress`]), and a candidate analysis replayed over a past
+//! rollout's measurements, stage by stage, beside what the rollout did ([`backtest`]).
 //!
 //! Like the rest of the core this does no IO: the executor measures (Prometheus, health
 //! checks, the data-integrity command) and records what it measured; these functions say what
 //! the record means.
 
 pub mod analysis;
+pub mod backtest;
 pub mod mann_whitney;
 pub mod minimum;
 pub mod plan;

@@ -115,6 +115,9 @@ pub enum Cmd {
     /// executor in `tollgate serve` carries them out.
     #[command(subcommand)]
     Rollout(RolloutCmd),
+    /// Analysis configurations tried on what past rollouts measured, before they are adopted.
+    #[command(subcommand)]
+    Analysis(AnalysisCmd),
     /// May this artefact be deployed to this environment now? For a pipeline, before it deploys:
     /// exit 0 yes, 3 no, with every reason. The release is the open one of the service whose
     /// current build has the digest. Production needs the release's pre-deployment gate open
@@ -753,6 +756,24 @@ pub enum RolloutCmd {
     Check {
         #[arg(value_hint = clap::ValueHint::FilePath)]
         plan: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AnalysisCmd {
+    /// Replay a plan's analysis over the measurements recorded in past rollouts, stage by
+    /// stage, and report where it would have promoted, rolled back or paused otherwise than the
+    /// rollout did. Only measurements taken are judged. Exit 0 whatever it finds: it is a report.
+    Backtest {
+        /// The candidate rollout plan (TOML), read as `rollout start` reads one.
+        #[arg(value_hint = clap::ValueHint::FilePath)]
+        plan: PathBuf,
+        /// Only these releases (repeatable); default: every release with a recorded rollout.
+        #[arg(long = "release", value_name = "ID")]
+        releases: Vec<String>,
+        /// Only the releases of this service.
+        #[arg(long)]
+        service: Option<String>,
     },
 }
 

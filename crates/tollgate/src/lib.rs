@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+mod analysis_cmd;
 pub mod audit;
 pub mod cli;
 mod client;

@@ -106,7 +106,7 @@ fn names<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// `canary 5% (5m) → 25% (10m) → 100%`.
-fn stages(plan: &Plan) -> String {
+pub(crate) fn stages(plan: &Plan) -> String {
     let steps: Vec<String> = plan
         .strategy
         .steps()

@@ -492,6 +492,8 @@ fn execute_command(ctx: &Ctx, command: Cmd) -> Result<(), Failure> {
         // Needs no store: it only reads the key.
         Cmd::Artefact(ArtefactCmd::Fingerprint { key }) => crate::evidence_cmd::fingerprint_only(ctx, &key),
         Cmd::Rollout(RolloutCmd::Check { plan }) => crate::rollout_cmd::check(ctx, &plan),
+        // Reads its plan file before the store, so a plan that does not parse is said first.
+        Cmd::Analysis(cmd) => crate::analysis_cmd::run(ctx, cmd),
         Cmd::Check { ref artefact, .. } if artefact_digest(artefact).is_err() => {
             // The question is checked before any store is read.
             artefact_digest(artefact).map(drop)
@@ -680,6 +682,7 @@ fn dispatch(ctx: &Ctx, app: &mut App<SqliteLedger>, command: Cmd) -> Result<(), 
         Cmd::Clock(ClockCmd::Advance { span }) => crate::clock_cmd::advance(ctx, app, &span)?,
         Cmd::Init { .. }
         | Cmd::Demo
+        | Cmd::Analysis(_)
         | Cmd::Profile(_)
         | Cmd::Audit(_)
         | Cmd::Check { .. }

@@ -328,20 +328,8 @@ impl Rollout {
         let steps = self.steps();
         let hold = steps.get(stage.index as usize).map_or(Duration::zero(), |s| s.hold);
         let held = now >= stage.since + hold;
-        if self.plan().analysis.is_empty() {
-            return if held { Verdict::Passed } else { Verdict::Running };
-        }
-        let verdicts: Vec<Verdict> = self
-            .plan()
-            .analysis
-            .iter()
-            .map(|metric| {
-                let measured: Vec<Measured> =
-                    self.in_stage(stage).filter(|m| m.name == metric.name).map(|m| m.measured.clone()).collect();
-                metric.judge(&measured, held)
-            })
-            .collect();
-        analysis::combine(&verdicts)
+        let taken: Vec<&Measurement> = self.in_stage(stage).collect();
+        analyse(self.plan(), &taken, held)
     }
 
     fn in_stage<'a>(&'a self, stage: &'a Stage) -> impl Iterator<Item = &'a Measurement> + 'a {
@@ -470,6 +458,26 @@ pub fn next(rollout: &Rollout, rolling_back: Option<Timestamp>, triggers: &[Trig
             Next::Wait { until }
         }
     }
+}
+
+/// A stage's analysis by `plan` on `taken`, the stage's measurements it counts; `held` once
+/// the stage's hold is over. A plan with no metrics (a direct rollout) passes on its smoke
+/// checks alone. The executor's verdict and the backtest's replay are this one function, so a
+/// backtest of the plan a rollout ran cannot judge its measurements otherwise than it did.
+pub(crate) fn analyse(plan: &Plan, taken: &[&Measurement], held: bool) -> Verdict {
+    if plan.analysis.is_empty() {
+        return if held { Verdict::Passed } else { Verdict::Running };
+    }
+    let verdicts: Vec<Verdict> = plan
+        .analysis
+        .iter()
+        .map(|metric| {
+            let measured: Vec<Measured> =
+                taken.iter().filter(|m| m.name == metric.name).map(|m| m.measured.clone()).collect();
+            metric.judge(&measured, held)
+        })
+        .collect();
+    analysis::combine(&verdicts)
 }
 
 /// The rollout of `release` its executor has work in at `now`, and that work: a running
