@@ -8,7 +8,7 @@ use crate::artefact;
 use crate::evidence::{Rating, Report};
 use crate::judge;
 use crate::obligation::{self, ObligationStatus};
-use crate::policy::{Anchor, Check, CriterionDef, GateDef, Policy, Severity};
+use crate::policy::{Anchor, Check, CriterionDef, GateDef, Policy, RolloutEvidence, Severity};
 use crate::release::Release;
 use crate::state::State;
 use crate::time::{Timestamp, format_duration};
@@ -232,6 +232,11 @@ pub fn check(state: &State, release: &Release, policy: &Policy, check: &Check, n
                 met(format!("within the deployment window (opened {})", when(r.window.start)))
             }
         }
+        Check::Rollout { evidence, confirmation } => match r.production_rollout() {
+            // A deployment Tollgate did not run has only the person's word for it.
+            None => self::check(state, r, policy, &Check::Confirmed(confirmation.clone()), now),
+            Some(rollout) => rollout_evidence(policy, r, rollout, *evidence, now),
+        },
         Check::Confirmed(id) => {
             let def = policy.confirmations.get(id);
             match (r.confirmations.get(id), def.and_then(|d| stale_since(policy, r, d.after))) {
@@ -617,6 +622,48 @@ fn stale_since(policy: &Policy, r: &Release, after: Option<Anchor>) -> Option<(T
 }
 
 /// When the stabilisation window after the current production deployment ends.
+/// What the record of the rollout that ran the deployment proves: the person's confirmation
+/// cannot stand in for it, nor against it.
+fn rollout_evidence(
+    policy: &Policy,
+    r: &Release,
+    rollout: &crate::rollout::progress::Rollout,
+    evidence: RolloutEvidence,
+    now: Timestamp,
+) -> Outcome {
+    let by = |verdict: Result<String, String>| match verdict {
+        Ok(why) => met(format!("the rollout's record: {why}")),
+        Err(why) => unmet(format!("the rollout's record: {why}")),
+    };
+    match evidence {
+        RolloutEvidence::SmokeTests => by(rollout.smoke_tests()),
+        RolloutEvidence::NoTrigger => by(rollout.no_trigger_at_completion(&policy.rollback.triggers)),
+        RolloutEvidence::WithinBaseline { margin } => {
+            let Some(from) = rollout.completed else {
+                return unmet("the rollout's record: the deployment has not completed");
+            };
+            let until = stabilisation_ends(policy, r).map_or(now, |end| end.min(now));
+            let compared = rollout.against_baseline(margin, from, until);
+            if compared.is_empty() {
+                return unmet(format!(
+                    "the rollout's record: the plan {} measures no signal to compare",
+                    rollout.plan.name
+                ));
+            }
+            let (within, outside): (Vec<_>, Vec<_>) = compared.into_iter().partition(|c| c.verdict.is_ok());
+            let words = |cs: Vec<crate::rollout::evidence::Compared>| {
+                cs.into_iter().map(|c| c.verdict.unwrap_or_else(|e| e)).collect::<Vec<_>>().join("; ")
+            };
+            let since = format!("since completion at {}", when(from));
+            if !outside.is_empty() {
+                unmet(format!("the rollout's record {since}: {}", words(outside)))
+            } else {
+                met(format!("the rollout's record {since}, against the pre-deployment baseline: {}", words(within)))
+            }
+        }
+    }
+}
+
 pub fn stabilisation_ends(policy: &Policy, r: &Release) -> Option<Timestamp> {
     let span = policy.release_types.get(&r.release_type)?.stabilisation;
     r.live_since().map(|live| span.after(live, &policy.calendar))

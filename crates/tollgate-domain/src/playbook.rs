@@ -250,7 +250,8 @@ pub fn satisfy<R: Runner + ?Sized>(runner: &mut R, id: ReleaseId, check: &Check)
             let start = release(runner, id).window.start;
             runner.wait_until(start);
         }
-        Check::Confirmed(c) | Check::ReviewedSinceRollback(c) => {
+        // A rehearsal deploys by hand: a rollout check is met by its confirmation.
+        Check::Confirmed(c) | Check::ReviewedSinceRollback(c) | Check::Rollout { confirmation: c, .. } => {
             let def = &policy.confirmations[c];
             if def.after == Some(crate::policy::Anchor::Stabilisation)
                 && let Some(ends) = crate::gate::stabilisation_ends(&policy, release(runner, id))

@@ -456,7 +456,7 @@ impl CriterionDef {
     /// The confirmation a `confirmed` criterion asks for; empty for other checks.
     pub fn check_confirmation(&self) -> &str {
         match &self.check {
-            Check::Confirmed(id) => id,
+            Check::Confirmed(id) | Check::Rollout { confirmation: id, .. } => id,
             _ => "",
         }
     }
@@ -508,6 +508,34 @@ pub enum Check {
     /// for it (5.1 "Critical CVEs block release"): a later report does not close an earlier
     /// finding; a VEX statement or a new build does.
     NoCriticalFindings,
+    /// What the record of a rollout Tollgate ran proves (4.4.4, 4.4.5); a deployment it did
+    /// not run is judged by the person's `confirmation` instead, as `Confirmed` would be.
+    Rollout {
+        evidence: RolloutEvidence,
+        confirmation: ConfirmationId,
+    },
+}
+
+/// What a rollout's record is read for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RolloutEvidence {
+    /// Every smoke check of the plan ran and passed at every stage reached.
+    SmokeTests,
+    /// No rollback trigger had fired when the rollout completed; the monitoring snapshot then.
+    NoTrigger,
+    /// Production since completion against the pre-deployment baseline, each signal no worse
+    /// than `margin` (0.10: 10%), p95 latency within the SLO.
+    WithinBaseline { margin: f64 },
+}
+
+impl RolloutEvidence {
+    pub fn key(self) -> &'static str {
+        match self {
+            RolloutEvidence::SmokeTests => "smoke-tests",
+            RolloutEvidence::NoTrigger => "no-trigger",
+            RolloutEvidence::WithinBaseline { .. } => "within-baseline",
+        }
+    }
 }
 
 impl Check {
@@ -538,6 +566,7 @@ impl Check {
             Check::ArtefactsSigned => "artefacts-signed",
             Check::Provenance => "provenance",
             Check::NoCriticalFindings => "no-critical-findings",
+            Check::Rollout { .. } => "rollout",
         }
     }
 }

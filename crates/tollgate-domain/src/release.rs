@@ -478,12 +478,16 @@ impl Release {
         (rolling_back.is_some() || running).then_some((rollout, rolling_back))
     }
 
+    /// The rollout that ran the latest production deployment, if Tollgate's executor ran it.
+    pub fn production_rollout(&self) -> Option<&crate::rollout::progress::Rollout> {
+        let deployment = self.production_deployment()?;
+        self.rollouts.last().filter(|r| r.started.at >= deployment.started.at)
+    }
+
     /// The one-way step the latest production deployment's rollout went past, if it did: that
     /// deployment cannot be rolled back, only forward.
     pub fn one_way_step_taken(&self) -> Option<&crate::rollout::plan::OneWay> {
-        let deployment = self.production_deployment()?;
-        let rollout = self.rollouts.last().filter(|r| r.started.at >= deployment.started.at)?;
-        rollout.past_one_way()
+        self.production_rollout()?.past_one_way()
     }
 
     /// Who started the latest production deployment: may always roll it back (4.5).

@@ -13,6 +13,7 @@
 
 pub mod analysis;
 pub mod backtest;
+pub mod evidence;
 pub mod mann_whitney;
 pub mod minimum;
 pub mod plan;

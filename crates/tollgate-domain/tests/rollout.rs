@@ -308,3 +308,80 @@ fn before_its_one_way_step_a_rollout_still_rolls_back() {
     assert!(forward[0].contains("nothing calls for a roll-forward"), "{forward:?}");
     w.ok("omar", Command::StartRollback { release: id, reason: "error ratio 5%".into() });
 }
+
+fn signal(w: &World, stage: u32, name: &str, value: f64) -> RolloutFact {
+    RolloutFact::Measured(Measurement {
+        stage: Some(stage),
+        name: name.into(),
+        query: "q".into(),
+        at: w.now,
+        measured: Measured::Value(value),
+    })
+}
+
+fn criterion(w: &World, id: ReleaseId, gate: &str, criterion: &str) -> (bool, String) {
+    let verdict = w.gate(id, gate);
+    let c = verdict.criteria.iter().find(|c| c.id == criterion).unwrap_or_else(|| panic!("no {criterion}"));
+    (c.met, c.reason.clone())
+}
+
+#[test]
+fn the_rollouts_record_is_the_deployment_and_stabilisation_gates_evidence_not_a_persons_word() {
+    // Given a rollout through both stages, its smoke checks passed at each and no trigger fired
+    let mut w = World::qms();
+    let id = ready(&mut w);
+    start(&mut w, id, CANARY);
+    promote_stage_0(&mut w, id);
+    step(&mut w, "dev", id, RolloutFact::Shifted { stage: 1, weight: 100 }).unwrap();
+    step(&mut w, "dev", id, RolloutFact::SmokeChecked(smoked(1))).unwrap();
+    for _ in 0..3 {
+        w.pass(chrono::Duration::seconds(20));
+        let m = RolloutFact::Measured(Measurement {
+            stage: Some(1),
+            ..match measured(&w, 0.001) {
+                RolloutFact::Measured(m) => m,
+                _ => unreachable!(),
+            }
+        });
+        step(&mut w, "dev", id, m).unwrap();
+        let rate = signal(&w, 1, "error-rate", 0.002);
+        step(&mut w, "dev", id, rate).unwrap();
+    }
+    step(&mut w, "dev", id, RolloutFact::StagePassed { stage: 1 }).unwrap();
+    step(&mut w, "dev", id, RolloutFact::Completed).unwrap();
+    // Then the deployment gate reads the smoke checks and the triggers from the record, with the
+    // monitoring snapshot at completion
+    let (met, why) = criterion(&w, id, "deployment", "smoke-tests-passed");
+    assert!(met && why.contains("2 smoke check(s) passed over 2 stage(s)"), "{why}");
+    let (met, why) = criterion(&w, id, "deployment", "no-rollback-trigger");
+    assert!(met && why.contains("error-rate 0.002 (baseline 0.002)"), "{why}");
+    // When production's error rate runs 50% above the baseline after completion, then the
+    // stabilisation gate's "metrics within SLO" is unmet, whatever a person confirms
+    w.pass(chrono::Duration::seconds(10));
+    let high = signal(&w, 1, "error-rate", 0.003);
+    step(&mut w, "dev", id, high).unwrap();
+    let health = signal(&w, 1, "health", 200.0);
+    step(&mut w, "dev", id, health).unwrap();
+    let (met, why) = criterion(&w, id, "stabilisation", "metrics-within-slo");
+    assert!(
+        !met && why.contains("error-rate mean 0.003 over 1 reading(s), baseline 0.002, at most 0.0022 allowed"),
+        "{why}"
+    );
+    // and when it comes back under the baseline, the mean over the window is within 10%
+    for _ in 0..3 {
+        w.pass(chrono::Duration::seconds(10));
+        let back = signal(&w, 1, "error-rate", 0.0018);
+        step(&mut w, "dev", id, back).unwrap();
+    }
+    let (met, why) = criterion(&w, id, "stabilisation", "metrics-within-slo");
+    assert!(met && why.contains("error-rate mean 0.0021 over 4 reading(s)"), "{why}");
+    assert!(why.contains("the last health check answered 200"), "{why}");
+    // When it degrades again and the window ends, then the operations lead's confirmation does
+    // not stand in for the record
+    let worse = signal(&w, 1, "error-rate", 0.01);
+    step(&mut w, "dev", id, worse).unwrap();
+    w.pass(chrono::Duration::hours(2));
+    w.ok("omar", Command::Confirm { release: id, confirmation: "metrics-within-slo".into(), comment: None });
+    let (met, why) = criterion(&w, id, "stabilisation", "metrics-within-slo");
+    assert!(!met && why.contains("error-rate mean 0.00368 over 5 reading(s)"), "{why}");
+}

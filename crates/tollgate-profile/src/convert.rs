@@ -249,6 +249,37 @@ impl Ctx<'_> {
                 });
                 if kind == "no-open-defects" { Check::NoOpenDefects(severity) } else { Check::DefectsTriaged(severity) }
             }
+            "rollout" => {
+                need(self, "evidence", p.evidence.is_some());
+                need(self, "confirmation", p.confirmation.is_some());
+                let confirmation = p.confirmation.unwrap_or_default().to_owned();
+                if p.confirmation.is_some() && !self.raw.confirmations.contains_key(&confirmation) {
+                    self.problems.at(
+                        &path.key("confirmation"),
+                        format!("unknown confirmation `{confirmation}`; it must be defined under [confirmations]"),
+                    );
+                }
+                let evidence = match p.evidence.unwrap_or("smoke-tests") {
+                    "smoke-tests" => RolloutEvidence::SmokeTests,
+                    "no-trigger" => RolloutEvidence::NoTrigger,
+                    "within-baseline" => {
+                        need(self, "margin", p.margin.is_some());
+                        let margin = p.margin.map(percent).transpose().unwrap_or_else(|e| {
+                            self.problems.at(&path.key("margin"), e);
+                            None
+                        });
+                        RolloutEvidence::WithinBaseline { margin: margin.unwrap_or(0.10) }
+                    }
+                    other => {
+                        self.problems.at(
+                            &path.key("evidence"),
+                            format!("unknown rollout evidence `{other}`; expected smoke-tests, no-trigger or within-baseline"),
+                        );
+                        RolloutEvidence::SmokeTests
+                    }
+                };
+                Check::Rollout { evidence, confirmation }
+            }
             "elapsed-since-deployment" => {
                 need(self, "duration", p.duration.is_some());
                 Check::ElapsedSinceDeployment(self.span(&path.key("duration"), p.duration.unwrap_or("0s")))
@@ -302,7 +333,7 @@ impl Ctx<'_> {
     }
 }
 
-const CHECKS: [&str; 24] = [
+const CHECKS: [&str; 25] = [
     "classified",
     "scope-recorded",
     "scope-locked",
@@ -327,6 +358,7 @@ const CHECKS: [&str; 24] = [
     "artefacts-signed",
     "provenance",
     "no-critical-findings",
+    "rollout",
 ];
 
 /// The check parameters of a criterion or an obligation.
@@ -339,10 +371,12 @@ struct Params<'a> {
     except: Option<&'a [String]>,
     severity: Option<&'a str>,
     duration: Option<&'a str>,
+    evidence: Option<&'a str>,
+    margin: Option<&'a str>,
 }
 
 impl Params<'_> {
-    fn given(&self) -> [(&'static str, bool); 7] {
+    fn given(&self) -> [(&'static str, bool); 9] {
         [
             ("confirmation", self.confirmation.is_some()),
             ("fields", self.fields.is_some()),
@@ -351,6 +385,8 @@ impl Params<'_> {
             ("except", self.except.is_some()),
             ("severity", self.severity.is_some()),
             ("duration", self.duration.is_some()),
+            ("evidence", self.evidence.is_some()),
+            ("margin", self.margin.is_some()),
         ]
     }
 }
@@ -365,6 +401,8 @@ macro_rules! params {
             except: $raw.except.as_deref(),
             severity: $raw.severity.as_deref(),
             duration: $raw.duration.as_deref(),
+            evidence: $raw.evidence.as_deref(),
+            margin: $raw.margin.as_deref(),
         }
     };
 }

@@ -71,6 +71,10 @@ struct RawTarget {
 struct RawSignals {
     error_rate: Option<String>,
     p95_latency: Option<String>,
+    p50_latency: Option<String>,
+    p99_latency: Option<String>,
+    throughput: Option<String>,
+    saturation: Option<String>,
     latency_slo: Option<f64>,
     health: Option<String>,
     integrity: Option<Vec<String>>,
@@ -439,7 +443,15 @@ fn target(problems: &mut Problems, raw: &RawTarget) -> Option<Target> {
 
 fn signals(problems: &mut Problems, raw: &RawSignals) -> Signals {
     let path = KeyPath::root().key("signals");
-    for (key, query) in [("error-rate", &raw.error_rate), ("p95-latency", &raw.p95_latency)] {
+    let queries = [
+        ("error-rate", &raw.error_rate),
+        ("p50-latency", &raw.p50_latency),
+        ("p95-latency", &raw.p95_latency),
+        ("p99-latency", &raw.p99_latency),
+        ("throughput", &raw.throughput),
+        ("saturation", &raw.saturation),
+    ];
+    for (key, query) in queries {
         if let Some(q) = query
             && let Err(e) = promql_parser::parser::parse(q)
         {
@@ -458,6 +470,10 @@ fn signals(problems: &mut Problems, raw: &RawSignals) -> Signals {
     Signals {
         error_rate: raw.error_rate.clone(),
         p95_latency: raw.p95_latency.clone(),
+        p50_latency: raw.p50_latency.clone(),
+        p99_latency: raw.p99_latency.clone(),
+        throughput: raw.throughput.clone(),
+        saturation: raw.saturation.clone(),
         latency_slo: raw.latency_slo,
         health: raw.health.clone(),
         integrity: raw.integrity.clone(),

@@ -285,6 +285,9 @@ pub struct RawCriterion {
     pub except: Option<Vec<String>>,
     pub severity: Option<String>,
     pub duration: Option<String>,
+    /// `check = "rollout"`: what the rollout's record is read for, and a baseline's margin.
+    pub evidence: Option<String>,
+    pub margin: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -308,6 +311,9 @@ pub struct RawObligation {
     pub except: Option<Vec<String>>,
     pub severity: Option<String>,
     pub duration: Option<String>,
+    /// `check = "rollout"`: what the rollout's record is read for, and a baseline's margin.
+    pub evidence: Option<String>,
+    pub margin: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -31,15 +31,7 @@ struct Shape<'a> {
 
 impl Plan {
     fn shape(&self) -> Shape<'_> {
-        let s = &self.signals;
-        let measured = [
-            ("error-rate", s.error_rate.is_some()),
-            ("p95-latency", s.p95_latency.is_some()),
-            ("health", s.health.is_some()),
-            ("integrity", s.integrity.is_some()),
-        ];
-        let signals = measured.iter().filter(|(_, m)| *m).map(|(name, _)| *name).collect();
-        Shape { strategy: Some(&self.strategy), analysis: &self.analysis, signals }
+        Shape { strategy: Some(&self.strategy), analysis: &self.analysis, signals: self.signals.measured() }
     }
 
     /// Where this plan is looser than its release type's minimum, each at the plan's field.

@@ -141,8 +141,10 @@ impl Target {
     }
 }
 
-/// The service's signals the rollback triggers of 4.5 are judged on, measured every
-/// `interval` from before the first shift (the baseline) to the end of the rollout.
+/// The service's signals the rollback triggers of 4.5 are judged on, and production is
+/// compared on against the pre-deployment baseline through stabilisation (4.4.5: "error rate,
+/// p50/p95/p99 latency, throughput, saturation"), measured every `interval` from before the
+/// first shift (the baseline) to the end of the stabilisation window.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "snapshot", derive(serde::Serialize, serde::Deserialize))]
 pub struct Signals {
@@ -151,6 +153,13 @@ pub struct Signals {
     /// PromQL giving the service's p95 latency in seconds, and the SLO's threshold for it.
     pub p95_latency: Option<String>,
     pub latency_slo: Option<f64>,
+    /// PromQL giving the p50 and p99 latency in seconds, compared with their baseline.
+    pub p50_latency: Option<String>,
+    pub p99_latency: Option<String>,
+    /// PromQL giving requests per second: lower than the baseline is worse.
+    pub throughput: Option<String>,
+    /// PromQL giving the saturation as a ratio (CPU, memory, connections in use).
+    pub saturation: Option<String>,
     /// The health endpoint: anything but 200 is a failed check.
     pub health: Option<String>,
     /// The data-integrity check after a migration: a program, exit 0 passes.
@@ -165,6 +174,10 @@ impl Default for Signals {
             error_rate: None,
             p95_latency: None,
             latency_slo: None,
+            p50_latency: None,
+            p99_latency: None,
+            throughput: None,
+            saturation: None,
             health: None,
             integrity: None,
             interval: Duration::seconds(10),
@@ -172,8 +185,38 @@ impl Default for Signals {
     }
 }
 
+impl Signals {
+    /// The signals queried from Prometheus, by their measurement name, with their query.
+    pub fn queries(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("error-rate", &self.error_rate),
+            ("p50-latency", &self.p50_latency),
+            ("p95-latency", &self.p95_latency),
+            ("p99-latency", &self.p99_latency),
+            ("throughput", &self.throughput),
+            ("saturation", &self.saturation),
+        ]
+        .into_iter()
+        .filter_map(|(name, query)| Some((name, query.as_deref()?)))
+        .collect()
+    }
+
+    /// Every signal measured, by name: the queries, then the health and integrity checks.
+    pub fn measured(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = self.queries().into_iter().map(|(name, _)| name).collect();
+        if self.health.is_some() {
+            names.push("health");
+        }
+        if self.integrity.is_some() {
+            names.push("integrity");
+        }
+        names
+    }
+}
+
 /// The signal names a measurement record uses (a plan's own metrics may not take them).
-pub const SIGNALS: [&str; 4] = ["error-rate", "p95-latency", "health", "integrity"];
+pub const SIGNALS: [&str; 8] =
+    ["error-rate", "p50-latency", "p95-latency", "p99-latency", "throughput", "saturation", "health", "integrity"];
 
 /// A problem with a plan: the field (a path like `steps[1].weight`) and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -257,8 +300,7 @@ impl Plan {
                 at(format!("analysis[{m}].name"), format!("`{}` names a trigger signal; choose another", metric.name));
             }
         }
-        let queried =
-            !self.analysis.is_empty() || self.signals.error_rate.is_some() || self.signals.p95_latency.is_some();
+        let queried = !self.analysis.is_empty() || !self.signals.queries().is_empty();
         if queried && self.prometheus.is_none() {
             at("prometheus".into(), "the analysis and the signals are queried from Prometheus: give its URL".into());
         }

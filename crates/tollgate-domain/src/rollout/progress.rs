@@ -265,21 +265,13 @@ impl Rollout {
 
     /// The signals this plan measures, by name.
     fn signals(&self) -> Vec<&'static str> {
-        let s = &self.plan().signals;
-        let mut names = Vec::new();
-        if s.error_rate.is_some() {
-            names.push("error-rate");
-        }
-        if s.p95_latency.is_some() {
-            names.push("p95-latency");
-        }
-        if s.health.is_some() {
-            names.push("health");
-        }
-        if s.integrity.is_some() {
-            names.push("integrity");
-        }
-        names
+        self.plan().signals.measured()
+    }
+
+    /// The Prometheus signals with no baseline yet: measured before any traffic moves.
+    pub fn baseline_due(&self) -> Vec<&'static str> {
+        let taken = |name: &str| self.measurements.iter().any(|m| m.stage.is_none() && m.name == name);
+        self.plan().signals.queries().into_iter().map(|(name, _)| name).filter(|name| !taken(name)).collect()
     }
 
     /// What the trigger rules read: the signals measured since the first shift, and the
@@ -415,9 +407,7 @@ pub fn next(rollout: &Rollout, rolling_back: Option<Timestamp>, triggers: &[Trig
     if let Some(paused) = &rollout.paused {
         return Next::Idle(format!("paused: {}", paused.value));
     }
-    let baseline_due = rollout.plan().signals.error_rate.is_some()
-        && !rollout.measurements.iter().any(|m| m.stage.is_none() && m.name == "error-rate");
-    if rollout.stages.is_empty() && baseline_due {
+    if rollout.stages.is_empty() && !rollout.baseline_due().is_empty() {
         return Next::Baseline;
     }
     if let Some(reason) = rollout.fired(triggers) {

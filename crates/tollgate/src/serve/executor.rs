@@ -152,10 +152,7 @@ impl Rounds<'_> {
         let stage = rollout.current().map(|s| s.index);
         match next {
             Next::Baseline => {
-                let due: Vec<Due> = [Due::Signal("error-rate"), Due::Signal("p95-latency")]
-                    .into_iter()
-                    .filter(|d| matches!(d, Due::Signal(n) if signal_query(plan, n).is_some()))
-                    .collect();
+                let due: Vec<Due> = rollout.baseline_due().into_iter().map(Due::Signal).collect();
                 self.measure_all(step, None, &due)
             }
             Next::Measure(due) => self.measure_all(step, stage, &due),
@@ -317,11 +314,7 @@ struct Step<'a> {
 }
 
 fn signal_query<'a>(plan: &'a Plan, name: &str) -> Option<&'a str> {
-    match name {
-        "error-rate" => plan.signals.error_rate.as_deref(),
-        "p95-latency" => plan.signals.p95_latency.as_deref(),
-        _ => None,
-    }
+    plan.signals.queries().into_iter().find(|(n, _)| *n == name).map(|(_, query)| query)
 }
 
 /// The adapter the plan's target names.
