@@ -226,11 +226,11 @@ fn a_tighter_threshold_is_reported_to_have_rolled_back_the_stage_it_would_have()
 
     // When the candidate measures a metric the rollout never measured, then it is a finding,
     // and every stage would have paused on it: it never passes
-    let p99 = "\n[[analysis]]\nname = \"p99-latency\"\nquery = \"histogram_quantile(0.99, rate(latency_bucket[1m]))\"\ncondition = \"< 0.3\"\ninterval = \"10s\"\n";
+    let p99 = "\n[[analysis]]\nname = \"checkout-p99\"\nquery = \"histogram_quantile(0.99, rate(latency_bucket[1m]))\"\ncondition = \"< 0.3\"\ninterval = \"10s\"\n";
     let unknown = plan_file(&tg, "p99.toml", &format!("{CANARY}{p99}"));
     let text = tg.ok("rita", &["analysis", "backtest", &unknown]);
     assert!(
-        text.contains("finding: `p99-latency` was never measured in this rollout: it cannot be backtested"),
+        text.contains("finding: `checkout-p99` was never measured in this rollout: it cannot be backtested"),
         "{text}"
     );
     assert!(text.trim_end().ends_with("2 stage(s) judged, 2 would have differed"), "{text}");

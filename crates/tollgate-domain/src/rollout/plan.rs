@@ -297,7 +297,13 @@ impl Plan {
         }
         for (m, metric) in self.analysis.iter().enumerate() {
             if SIGNALS.contains(&metric.name.as_str()) {
-                at(format!("analysis[{m}].name"), format!("`{}` names a trigger signal; choose another", metric.name));
+                at(
+                    format!("analysis[{m}].name"),
+                    format!(
+                        "`{}` is the name of a signal (error-rate, latency, throughput, saturation, health, integrity); choose another",
+                        metric.name
+                    ),
+                );
             }
         }
         let queried = !self.analysis.is_empty() || !self.signals.queries().is_empty();
