@@ -1,7 +1,8 @@
 //! The rollout executor of `tollgate serve`, against real components: Debian's prometheus
 //! (scraping every second) and haproxy (the target, over its admin socket), and the fixture
 //! service (version 1 healthy; version 2 healthy, or failing after it has taken some traffic),
-//! under steady load through haproxy. Each test prints the figures it measured.
+//! under steady load through haproxy; a feature flag's rollouts go to the fake Unleash of the
+//! rollout crate's tests instead. Each test prints the figures it measured.
 //!
 //! These tests wait on the real clock, as Prometheus and haproxy run on it: each wait is for a
 //! state of the store (polled) bounded far above what it needs, and no assertion is about how
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DurationRound, Utc};
+use components::unleash::FakeUnleash;
 use components::{Fixture, Haproxy, Prometheus, binary};
 use serde_json::Value;
 use support::Tg;
@@ -198,19 +200,40 @@ fn world(test: &str, v2_fails_after: Option<u64>) -> Option<World> {
 /// error ratio; `query` replaces that ratio (a metric that does not exist, for no data).
 fn plan(world: &World, query: Option<&str>) -> String {
     let ratio = r#"sum(rate(http_requests_total{version="2",code="500"}[3s])) / sum(rate(http_requests_total{version="2"}[3s]))"#;
-    let query = query.unwrap_or(ratio);
+    let target = format!(
+        "kind = \"haproxy\"\nadmin = \"{}\"\nbackend = \"app\"\nstable = \"stable\"\ncanary = \"canary\"\n",
+        world.haproxy.socket.display()
+    );
+    plan_of(world, "strategy = \"canary\"\n", &target, query.unwrap_or(ratio))
+}
+
+/// The token the fake Unleash accepts, given to the server as `UNLEASH_TOKEN`.
+const UNLEASH_TOKEN: &str = "*:*.7c2e9a41d0b35f68e1a4c7d9b2f0e3a6c5d8b1f4e7a0c3d6b9e2f5a8";
+
+/// The feature-flag rollout of `new-checkout` in `unleash` through 5, 25 and 100 percent, each
+/// held 6 s, judged every second on version 1's error ratio: all traffic stays on version 1
+/// through haproxy (the flag gates users, which the fixture does not read), so what this plan
+/// shows is the executor raising the flag and Prometheus judging each stage.
+fn flag_plan(world: &World, unleash: &FakeUnleash) -> String {
+    let ratio = r#"sum(rate(http_requests_total{version="1",code="500"}[3s])) / sum(rate(http_requests_total{version="1"}[3s]))"#;
+    let target = format!(
+        "kind = \"unleash\"\nurl = \"{}\"\nenvironment = \"production\"\ntoken-env = \"UNLEASH_TOKEN\"\n",
+        unleash.url
+    );
+    plan_of(world, "strategy = \"feature-flag\"\nflag = \"new-checkout\"\n", &target, ratio)
+}
+
+/// A plan of `strategy` (its lines before the steps) through 5, 25 and 100 percent, each held
+/// 6 s, shifting `target` (its `[target]` table's lines), judged every second on `query`, with
+/// the error-rate and health signals the minor release type's minimum asks for and a smoke check
+/// of the frontend.
+fn plan_of(world: &World, strategy: &str, target: &str, query: &str) -> String {
     format!(
-        r#"strategy = "canary"
-steps = [{{ weight = 5, hold = "6s" }}, {{ weight = 25, hold = "6s" }}, {{ weight = 100, hold = "6s" }}]
+        r#"{strategy}steps = [{{ weight = 5, hold = "6s" }}, {{ weight = 25, hold = "6s" }}, {{ weight = 100, hold = "6s" }}]
 prometheus = "{prometheus}"
 
 [target]
-kind = "haproxy"
-admin = "{socket}"
-backend = "app"
-stable = "stable"
-canary = "canary"
-
+{target}
 [signals]
 error-rate = 'sum(rate(http_requests_total{{code="500"}}[3s])) / sum(rate(http_requests_total[3s]))'
 health = "{frontend}/healthz"
@@ -229,17 +252,22 @@ name = "home"
 url = "{frontend}/"
 "#,
         prometheus = world.prometheus_url,
-        socket = world.haproxy.socket.display(),
         frontend = world.haproxy.url,
     )
 }
 
 fn start(tg: &Tg, id: ReleaseId, plan: &str) {
-    let file = tg.path("canary.toml");
+    start_with(tg, id, "canary.toml", plan, "canary 5% (");
+}
+
+/// Starts the rollout of `plan`, uploaded as `file`, which `rollout start` must describe as
+/// starting with `stages`.
+fn start_with(tg: &Tg, id: ReleaseId, file: &str, plan: &str, stages: &str) {
+    let file = tg.path(file);
     std::fs::write(&file, plan).unwrap();
     let out =
         tg.ok("dev", &["rollout", "start", &id.to_string(), "--env", "production", "--plan", file.to_str().unwrap()]);
-    assert!(out.contains("rollout to production started (canary 5% ("), "{out}");
+    assert!(out.contains(&format!("rollout to production started ({stages}")), "{out}");
 }
 
 fn status(tg: &Tg, id: ReleaseId) -> Value {
@@ -263,7 +291,12 @@ fn wait_for(tg: &Tg, world: &World, id: ReleaseId, what: &str, done: impl Fn(&Va
 
 /// `tollgate serve` on the store, sending its checkpoints to the world's webhook.
 fn serve(tg: &Tg, world: &World) {
-    tg.serve_with("rita", &["--checkpoint-to", &world.checkpoints]);
+    serve_with_env(tg, world, &[]);
+}
+
+/// As [`serve`], the server's environment changed by `env` (a variable with no value removed).
+fn serve_with_env(tg: &Tg, world: &World, env: &[(&str, Option<&str>)]) {
+    tg.serve_with_env("rita", &["--checkpoint-to", &world.checkpoints], env);
 }
 
 /// A measured figure, on the process's own stderr: the harness captures `eprintln!` of a
@@ -497,5 +530,137 @@ fn a_p1_alert_from_alertmanager_rolls_the_deployment_back() {
     figure(format!(
         "FIGURE a P1 alert posted by Alertmanager -> rollback complete (version 1 confirmed healthy): {} ms, measured by the test at the commit that showed it; {sent_requests} requests of steady load",
         took.as_millis()
+    ));
+}
+
+#[test]
+fn a_feature_flag_is_raised_through_5_25_100_in_unleash_as_prometheus_judges_each_stage() {
+    let test = "a_feature_flag_is_raised_through_5_25_100_in_unleash_as_prometheus_judges_each_stage";
+    let Some(mut world) = world(test, None) else { return };
+    let unleash = FakeUnleash::start(UNLEASH_TOKEN, "new-checkout");
+    let tg = Tg::new();
+    let id = ready_release(&tg);
+    // Given a server holding the Unleash admin token in the variable the plan names
+    serve_with_env(&tg, &world, &[("UNLEASH_TOKEN", Some(UNLEASH_TOKEN))]);
+    let began = Instant::now();
+    start_with(&tg, id, "flag.toml", &flag_plan(&world, &unleash), "feature-flag `new-checkout` 5% (6s) → 25% (");
+
+    // Then the executor raises the flag stage by stage and the rollout completes
+    let done = wait_for(&tg, &world, id, "completion", |s| s["state"] == "completed");
+    let took = began.elapsed();
+    assert_eq!(
+        (done["strategy"].as_str(), done["stages_passed"].as_u64()),
+        (Some("feature-flag"), Some(3)),
+        "{done:#}"
+    );
+    // with each rollout written to Unleash once, in order, and the flag on in production
+    assert_eq!(unleash.rollouts(), ["5", "25", "100"]);
+    assert_eq!(unleash.rollout().as_deref(), Some("100"));
+    assert!(unleash.enabled(), "the flag is on in production");
+    assert_eq!(canary_weight(&world), 0, "haproxy untouched: all traffic stayed on version 1");
+    // and the log has each stage shifted at its weight and passed once, each promotion before
+    // the next shift
+    let steps = rollout_facts(&tg);
+    let path: Vec<&RolloutFact> = steps
+        .iter()
+        .map(|(_, s)| s)
+        .filter(|s| matches!(s, RolloutFact::Shifted { .. } | RolloutFact::StagePassed { .. } | RolloutFact::Completed))
+        .collect();
+    let expected = [
+        RolloutFact::Shifted { stage: 0, weight: 5 },
+        RolloutFact::StagePassed { stage: 0 },
+        RolloutFact::Shifted { stage: 1, weight: 25 },
+        RolloutFact::StagePassed { stage: 1 },
+        RolloutFact::Shifted { stage: 2, weight: 100 },
+        RolloutFact::StagePassed { stage: 2 },
+        RolloutFact::Completed,
+    ];
+    assert_eq!(path, expected.iter().collect::<Vec<_>>());
+    // each stage judged by Prometheus: at least the analysis's 2 samples, each a number under 1%
+    for stage in 0..3 {
+        let judged: Vec<f64> = steps
+            .iter()
+            .filter_map(|(_, s)| match s {
+                RolloutFact::Measured(m) if m.stage == Some(stage) && m.name == "error-ratio" => Some(&m.measured),
+                _ => None,
+            })
+            .map(|m| match m {
+                tollgate_domain::rollout::analysis::Measured::Value(v) => *v,
+                other => panic!("stage {stage} measured {other:?}"),
+            })
+            .collect();
+        assert!(judged.len() >= 2 && judged.iter().all(|v| *v < 0.01), "stage {stage}: {judged:?}");
+    }
+    // and the deployment recorded as finished, successfully, by the person who started it
+    let finished: Vec<_> = facts(&tg)
+        .into_iter()
+        .filter(|f| matches!(f.event, Event::DeploymentFinished { success: true, .. }))
+        .map(|f| f.actor)
+        .collect();
+    assert_eq!(finished, ["dev"]);
+    let measured = steps.iter().filter(|(_, s)| matches!(s, RolloutFact::Measured(_))).count();
+    let requests = unleash.log_from(0).len();
+    let sent = Load::stop(&mut world);
+    figure(format!(
+        "FIGURE feature flag 5/25/100 through Unleash's Admin API (6 s holds, 1 s analysis on version 1) completed in {:.1} s; {requests} requests to the fake Unleash, rollouts written {:?}; {measured} measurements recorded; {sent} requests of steady load through haproxy",
+        took.as_secs_f64(),
+        unleash.rollouts()
+    ));
+}
+
+#[test]
+fn a_server_without_the_unleash_token_rolls_the_flag_back_naming_the_variable() {
+    let test = "a_server_without_the_unleash_token_rolls_the_flag_back_naming_the_variable";
+    let Some(mut world) = world(test, None) else { return };
+    let unleash = FakeUnleash::start(UNLEASH_TOKEN, "new-checkout");
+    let tg = Tg::new();
+    let id = ready_release(&tg);
+    // Given a server without the variable the plan names for the token
+    serve_with_env(&tg, &world, &[("UNLEASH_TOKEN", None)]);
+    let began = Instant::now();
+    start_with(&tg, id, "flag.toml", &flag_plan(&world, &unleash), "feature-flag `new-checkout` 5% (");
+
+    // Then the first shift fails the executor's three attempts and it rolls back on its own,
+    // naming the variable
+    let rolling = wait_for(&tg, &world, id, "a rollback", |s| s["state"] == "rolling back");
+    let decided = began.elapsed();
+    assert_eq!((rolling["stage"].as_u64(), rolling["stages_passed"].as_u64()), (None, Some(0)), "{rolling:#}");
+    assert_eq!(rolling["next"], "traffic goes back to the previous version", "{rolling:#}");
+    let started =
+        facts(&tg).into_iter().find(|f| matches!(f.event, Event::RollbackStarted { .. })).expect("a rollback");
+    let Event::RollbackStarted { reason, .. } = &started.event else { unreachable!() };
+    assert_eq!(
+        reason,
+        "automatic: the target failed 3 shifts in a row, the split is unknown: the server has no environment variable UNLEASH_TOKEN holding the Unleash token"
+    );
+    assert_eq!(started.actor, "dev");
+    assert!(!rollout_facts(&tg).iter().any(|(_, s)| matches!(s, RolloutFact::Shifted { .. })));
+    // The restore cannot reach Unleash without the token either: that server never sent it a
+    // request, from the first shift to its stop.
+    tg.stop_server();
+    assert_eq!(unleash.log_from(0), Vec::<String>::new());
+
+    // When the server is started again with the token
+    serve_with_env(&tg, &world, &[("UNLEASH_TOKEN", Some(UNLEASH_TOKEN))]);
+    let restarted = Instant::now();
+
+    // Then the rollback restores the flag to 0%, leaves it off, and completes once version 1
+    // answers healthy
+    let done = wait_for(&tg, &world, id, "the end of the rollback", |s| s["state"] == "rolled back");
+    let restored = restarted.elapsed();
+    assert_eq!(done["stages_passed"], 0, "{done:#}");
+    assert_eq!(unleash.rollouts(), ["0"]);
+    assert!(!unleash.enabled(), "the flag was never turned on");
+    let steps = rollout_facts(&tg);
+    assert_eq!(steps.iter().filter(|(_, s)| *s == RolloutFact::TrafficRestored).count(), 1);
+    assert!(!steps.iter().any(|(_, s)| matches!(s, RolloutFact::Shifted { .. } | RolloutFact::StagePassed { .. })));
+    let all = facts(&tg);
+    assert_eq!(all.iter().filter(|f| matches!(f.event, Event::RollbackCompleted { .. })).count(), 1);
+    assert!(!all.iter().any(|f| matches!(f.event, Event::DeploymentFinished { success: true, .. })));
+    let sent = Load::stop(&mut world);
+    figure(format!(
+        "FIGURE a server without the Unleash token: rollback started {:.1} s after the rollout (3 failed shifts), no request reached Unleash; restarted with the token, rolled back (flag written at 0%, left off; version 1 confirmed healthy) {:.1} s after the restart; {sent} requests of steady load",
+        decided.as_secs_f64(),
+        restored.as_secs_f64()
     ));
 }

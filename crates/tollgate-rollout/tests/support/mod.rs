@@ -1,6 +1,6 @@
 //! Real components for the integration tests, each started on loopback ports in a temporary
 //! folder and stopped when its handle drops: the fixture service (this crate's binary),
-//! Debian's haproxy and prometheus.
+//! Debian's haproxy and prometheus; and a fake Unleash ([`unleash`]).
 //!
 //! Readiness is what the components themselves say, waited for and never polled on a clock: a
 //! fixture prints its address, and `scraped N` each time Prometheus reads its counts; haproxy
@@ -12,7 +12,9 @@
 //! with a SKIPPED line on stderr. `.ci/run` installs them and sets
 //! `TOLLGATE_ROLLOUT_COMPONENTS=required`, under which their absence fails instead.
 
-#![allow(dead_code)] // each test file uses part of it
+#![allow(dead_code)] // each test file uses part of it (the attribute covers `unleash` too)
+
+pub mod unleash;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

@@ -73,7 +73,13 @@ impl Tg {
     }
 
     pub fn serve_with(&self, admin: &str, extra: &[&str]) {
-        let remote = server::Remote::start(self, admin, extra);
+        self.serve_with_env(admin, extra, &[]);
+    }
+
+    /// As [`Tg::serve_with`], the server's environment changed by `env`: each variable set to
+    /// its value, or removed where it has none (a token the server reads, or must not have).
+    pub fn serve_with_env(&self, admin: &str, extra: &[&str], env: &[(&str, Option<&str>)]) {
+        let remote = server::Remote::start(self, admin, extra, env);
         *self.remote.lock().unwrap() = Some(remote);
     }
 

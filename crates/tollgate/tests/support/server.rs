@@ -44,8 +44,8 @@ pub struct Remote {
 impl Remote {
     /// Starts the server on `tg`'s store (already initialised) and reads its address from the
     /// first line it prints.
-    pub fn start(tg: &Tg, admin: &str, extra: &[&str]) -> Remote {
-        let (url, child) = spawn(tg, extra);
+    pub fn start(tg: &Tg, admin: &str, extra: &[&str], env: &[(&str, Option<&str>)]) -> Remote {
+        let (url, child) = spawn_with_env(tg, extra, env);
         let key = tg.key_elsewhere();
         Remote { url, child, tokens: Default::default(), db: tg.db.clone(), key, admin: admin.to_owned() }
     }
@@ -74,8 +74,21 @@ impl Remote {
 /// `tollgate serve --listen 127.0.0.1:0 EXTRA` on `tg`'s store, its signing key moved out of
 /// the store's directory first: its URL and process.
 pub fn spawn(tg: &Tg, extra: &[&str]) -> (String, Process) {
+    spawn_with_env(tg, extra, &[])
+}
+
+/// As [`spawn`], the server's environment (the test's own) changed by `env`: each variable
+/// set to its value, or removed where it has none (a secret the server must not have).
+pub fn spawn_with_env(tg: &Tg, extra: &[&str], env: &[(&str, Option<&str>)]) -> (String, Process) {
     let key = tg.key_elsewhere();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tollgate"))
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("tollgate"));
+    for (name, value) in env {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
         .env("TOLLGATE_DB", &tg.db)
