@@ -8,47 +8,15 @@ mod support;
 
 use std::sync::Arc;
 
-use chrono::{DurationRound, Utc};
+use chrono::Utc;
 use support::Tg;
-use tollgate_app::App;
+use support::walk::Walk;
 use tollgate_app::codec::time;
-use tollgate_domain::playbook::{self, Runner};
-use tollgate_domain::policy::Opens;
-use tollgate_domain::recording::Timing;
+use tollgate_domain::playbook::Runner;
 use tollgate_domain::release::ReleaseId;
 use tollgate_domain::rollout::analysis::Measured;
 use tollgate_domain::rollout::progress::{Measurement, RolloutFact, SmokeRecord};
-use tollgate_domain::{Command, Event, Rejection, State, Timestamp};
-use tollgate_ledger::SqliteLedger;
-
-/// The default procedure, trusting the key the playbook's simulated CI signs with.
-const PROFILE: &str = r#"
-[profile]
-id = "backtest-org"
-version = "1.0"
-title = "Release Management Process Procedure (backtest tests)"
-document = "QMS-DEV-PRO-004"
-extends = "qms-dev-pro-004"
-
-[artefacts]
-trusted-keys = ["sha256:0707070707070707070707070707070707070707070707070707070707070707"]
-builders = [{ id = "https://ci.example.com/demo-runner", keys = ["sha256:0707070707070707070707070707070707070707070707070707070707070707"] }]
-"#;
-
-const PEOPLE: &[(&str, &str)] = &[
-    ("rita", "release-manager"),
-    ("dora", "deputy-release-manager"),
-    ("dev", "devops-engineer"),
-    ("eli", "engineering-lead"),
-    ("quinn", "qa-lead"),
-    ("sam", "security-engineer"),
-    ("omar", "sre"),
-    ("pat", "product-owner"),
-    ("cab1", "cab-member"),
-    ("cab2", "cab-member"),
-    ("pla", "platform-lead"),
-    ("eve", "executive"),
-];
+use tollgate_domain::{Command, Timestamp};
 
 /// The plan the rollout ran: error ratio under 1%, three samples, each stage held a minute.
 const CANARY: &str = r#"strategy = "canary"
@@ -77,32 +45,6 @@ health = "http://payments/healthz"
 name = "home"
 url = "http://payments/"
 "#;
-
-/// Records commands in a store at the simulated time, a second per command.
-struct Walk {
-    app: App<SqliteLedger>,
-    now: Timestamp,
-}
-
-impl Runner for Walk {
-    fn state(&self) -> &State {
-        self.app.state()
-    }
-
-    fn now(&self) -> Timestamp {
-        self.now
-    }
-
-    fn wait_until(&mut self, t: Timestamp) {
-        self.now = self.now.max(t);
-    }
-
-    fn run(&mut self, actor: &str, command: Command) -> Result<Vec<Event>, Rejection> {
-        let recorded = self.app.execute_at(actor, &Timing::on_time(self.now), &command);
-        self.now += chrono::Duration::seconds(1);
-        recorded.map(|r| r.facts.into_iter().map(|f| f.event).collect()).map_err(|e| Rejection::invalid(e.to_string()))
-    }
-}
 
 impl Walk {
     fn step(&mut self, id: ReleaseId, fact: RolloutFact) {
@@ -147,19 +89,7 @@ impl Walk {
 /// otherwise.
 /// The release, and when stage 0 was shifted.
 fn rolled_out(tg: &Tg) -> (ReleaseId, Timestamp) {
-    let app = App::create(&tg.db).unwrap();
-    let now = Utc::now().duration_trunc(chrono::Duration::minutes(1)).unwrap();
-    let mut walk = Walk { app, now: now - chrono::Duration::weeks(3) - chrono::Duration::hours(1) };
-    let mut profile = tollgate_profile::load("backtest-org.toml", PROFILE).unwrap();
-    profile.reason = "backtest tests".into();
-    let people: Vec<(&str, &[&str])> = PEOPLE.iter().map(|(name, role)| (*name, std::slice::from_ref(role))).collect();
-    for (actor, command) in playbook::staffing(Arc::new(profile), &people) {
-        walk.run(&actor, command).unwrap();
-    }
-    let id = playbook::create(&mut walk, "payments", "3.1.0", "minor", chrono::Duration::weeks(3)).unwrap();
-    playbook::walk_to(&mut walk, id, tollgate_domain::lifecycle::Phase::Deployment).unwrap();
-    playbook::open_gate(&mut walk, id, Opens::Deploy, &["go-decision"]).unwrap();
-    walk.run("rita", Command::Go { release: id }).unwrap();
+    let (mut walk, id) = support::walk::ready_release(&tg.db);
     let plan = Arc::new(tollgate_app::codec_rollout::plan_from_text("canary.toml", CANARY).unwrap());
     let start = Command::StartRollout { release: id, environment: "production".into(), plan, artefact: None };
     walk.run("dev", start).unwrap();

@@ -6,6 +6,7 @@ pub mod ci;
 pub mod http;
 pub mod oidc;
 pub mod server;
+pub mod walk;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
